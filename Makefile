@@ -1,0 +1,35 @@
+# The two commands of the README's quick start, and what CI runs.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROJECT ?= demo
+
+.PHONY: demo test setup setup-test browser lint
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+setup-test: $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+
+# Chromium for the browser tests, from Debian's packages (CI runs as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+# 1. build the demo county and serve its map (http://127.0.0.1:8000)
+demo: setup
+	$(BIN)/sanigrid demo --project $(PROJECT) --serve
+
+lint: setup-test
+	$(BIN)/ruff check .
+
+# 2. install everything the tests need and run them (lint included)
+test: setup-test browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q

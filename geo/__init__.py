@@ -1,0 +1,1 @@
+"""sanigrid analyses: pure functions on GeoDataFrames in the project CRS (metres)."""

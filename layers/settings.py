@@ -1,0 +1,232 @@
+"""Project settings: one TOML file beside the store.
+
+Every threshold a county might dispute lives here with a default and the source it comes from
+(see STANDARDS.md). ``sanigrid init`` writes the defaults; counties edit the file. Load with
+:func:`load_settings`, write with :func:`save_settings`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from layers._errors import SettingsError
+
+SETTINGS_NAME = "sanigrid.toml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProjectSettings(_Model):
+    name: str = "示例县城"
+    county_code: str = Field("000000", pattern=r"^\d{6}$", description="6-digit county code (GB/T 2260)")
+    crs: str | None = Field(None, description="projected CRS in metres; blank = CGCS2000 GK zone from the data")
+    language: Literal["zh", "en"] = "zh"
+    population: int = Field(300_000, description="county population; picks the sampling quota class")
+    attribution: str = ""
+
+
+class FacilityPreset(_Model):
+    radius_m: float = Field(gt=0)
+    source: str
+    zh: str = ""
+
+
+def _facilities() -> dict[str, FacilityPreset]:
+    return {
+        "toilets": FacilityPreset(radius_m=300, zh="公厕",
+                                  source="GB 55013-2021 市容环卫工程项目规范 §5.0.1: 服务半径≤300 m"),
+        "collection_points": FacilityPreset(radius_m=120, zh="垃圾收集点",
+                                            source="GB 55013-2021 §3.2.2: 居住区收集点服务半径≤120 m"),
+        "transfer_stations": FacilityPreset(radius_m=1000, zh="垃圾中转站",
+                                            source="CJJ/T 47-2016 §2.2.7: 人力收集≤0.4 km, 最大≤1 km"),
+        "markets": FacilityPreset(radius_m=500, zh="农贸市场",
+                                  source="GB 50180-2018: 10分钟生活圈步行半径500 m"),
+    }
+
+
+class SpacingSettings(_Model):
+    busy_street_max_m: float = 500
+    ordinary_street_max_m: float = 1000
+    source: str = "CJ J 14 / GB 50337-2003 地方细则: 繁华街道300-500 m, 一般街道750-1000 m"
+
+
+class ToiletClassSettings(_Model):
+    min_class: Literal["一类", "二类", "三类"] = "二类"
+    road_classes: list[str] = ["主干路", "次干路"]
+    near_m: float = Field(50, description="a toilet this close to a main road or market counts as on it")
+    source: str = "2021 国家卫生城市和国家卫生县城标准; CJJ 14-2016: 主干路、农贸市场等处公厕不低于二类"
+
+
+class NetworkSettings(_Model):
+    snap_tolerance_m: float = Field(1.0, ge=0, description="line ends closer than this are joined")
+    max_snap_m: float = Field(200, gt=0, description="facilities/demand farther than this from a street are reported")
+    candidate_spacing_m: float = Field(50, gt=0, description="spacing of generated candidate sites")
+    min_distance_to_existing_m: float = Field(0, ge=0)
+
+
+class ProblemCategory(_Model):
+    name: str
+    code: str = ""
+    group: str = ""
+    deadline: float = Field(1, gt=0)
+    unit: Literal["hours", "workdays"] = "workdays"
+    route_to: str = Field("", description="responsible unit; blank = the grid's lead unit")
+    weight: float = Field(1.0, ge=0, description="weight in readiness and mock-check scores")
+
+
+def _categories() -> list[ProblemCategory]:
+    c = ProblemCategory
+    return [
+        c(name="暴露垃圾", code="0102", group="市容环境", deadline=4, unit="hours", weight=2),
+        c(name="积存垃圾渣土", code="0103", group="市容环境", deadline=1, weight=2),
+        c(name="私搭乱建", code="0101", group="市容环境", deadline=5, route_to="县城管局", weight=1.5),
+        c(name="道路破损", code="0110", group="市容环境", deadline=5, route_to="县住建局"),
+        c(name="非法小广告", code="0201", group="宣传广告", deadline=1),
+        c(name="乱设广告", code="0202", group="宣传广告", deadline=3),
+        c(name="占道经营", code="0501", group="街面秩序", deadline=2, unit="hours", weight=1.5),
+        c(name="店外经营", code="0504", group="街面秩序", deadline=4, unit="hours", weight=1.5),
+        c(name="机动车乱停放", code="0505", group="街面秩序", deadline=2, unit="hours",
+          route_to="县公安局交警大队"),
+        c(name="非机动车乱停放", code="0506", group="街面秩序", deadline=2, unit="hours"),
+        c(name="乱堆物料", code="0507", group="街面秩序", deadline=1),
+        c(name="沿街晾挂", code="0511", group="街面秩序", deadline=4, unit="hours", weight=0.5),
+        c(name="乱拉乱挂", code="0512", group="街面秩序", deadline=1),
+        c(name="乱排污水", code="0108", group="市容环境", deadline=2, weight=1.5),
+        c(name="公厕脏乱", code="0120", group="环卫设施", deadline=4, unit="hours", weight=2),
+        c(name="其他", code="9999", group="其他", deadline=3, weight=0.5),
+    ]
+
+
+class ProblemSettings(_Model):
+    categories: list[ProblemCategory] = Field(default_factory=_categories)
+    holidays: list[date] = Field(default_factory=list, description="non-working days besides weekends")
+    workdays_extra: list[date] = Field(default_factory=list, description="weekend days worked (调休)")
+    source: str = "GB/T 30428 / CJ/T 214 事件分类; 时限由各县自定 (例: 暴露垃圾4个工作小时)"
+
+    @model_validator(mode="after")
+    def _unique(self) -> ProblemSettings:
+        names = [c.name for c in self.categories]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"problem category names must be unique; repeated: {', '.join(sorted(dup))}")
+        return self
+
+    def category(self, name: str) -> ProblemCategory | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+
+class ValidationSettings(_Model):
+    pile_min_count: int = Field(5, ge=2, description="this many records on one coordinate = a default geocode")
+    pile_tolerance_m: float = Field(1.0, ge=0)
+
+
+class HotspotSettings(_Model):
+    pile_min_count: int = Field(20, ge=2, description="reports at one coordinate treated as a default geocode")
+    exclude_piles: bool = True
+    cluster_min_size: int = Field(15, ge=2)
+    cluster_eps_m: float = Field(60, gt=0)
+    cell_size_m: float | None = Field(None, description="blank = chosen from the data")
+    band_m: float | None = Field(None, description="Gi* distance band; blank = from the cell size")
+    fdr: bool = True
+
+
+class ReboundSettings(_Model):
+    radius_m: float = Field(50, gt=0)
+    window_days: float = Field(30, gt=0)
+
+
+class ScorecardSettings(_Model):
+    weights: dict[str, float] = Field(default_factory=lambda: {
+        "problems_per_km": 0.25, "on_time_rate": 0.25, "overdue": 0.15, "rebound_rate": 0.15,
+        "coverage": 0.1, "hardening_rate": 0.1})
+    prior_strength: float = Field(20, gt=0, description="pseudo-count of the shrinkage prior")
+
+
+class SamplingSettings(_Model):
+    quotas: dict[str, int] = Field(default_factory=lambda: {
+        "医院": 4, "学校": 6, "车站": 2, "建筑工地": 4, "居民小区": 8, "五小场所": 20,
+        "农贸市场": 3, "背街小巷": 10, "公厕": 8, "垃圾中转站": 2, "主次干道": 8, "社区居委会": 2})
+    quota_source: str = ("2014 技术评估 (人口<50万): 主次干道8, 社区居委会2 (V); "
+                         "其余类别未见原文, 按本县实际设定")
+    min_spacing_m: float = Field(200, ge=0)
+    radius_m: float = Field(50, gt=0, description="problems within this distance count against a place")
+    draws: int = Field(10_000, gt=0)
+    seed: int = 2026
+
+
+class BasemapSettings(_Model):
+    url: str = Field("", description="XYZ tile URL; blank = no basemap (the streets are the map)")
+    attribution: str = ""
+    coords: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    subdomains: str = ""
+    tk: str = Field("", description="天地图 key, substituted for {tk} in the URL")
+    max_zoom: int = 18
+
+
+class WebSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    inline_max_features: int = Field(2000, description="larger layers are served by bounding box")
+
+
+class Settings(_Model):
+    project: ProjectSettings = Field(default_factory=ProjectSettings)
+    facilities: dict[str, FacilityPreset] = Field(default_factory=_facilities)
+    spacing: SpacingSettings = Field(default_factory=SpacingSettings)
+    toilet_class: ToiletClassSettings = Field(default_factory=ToiletClassSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    problems: ProblemSettings = Field(default_factory=ProblemSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
+    rebound: ReboundSettings = Field(default_factory=ReboundSettings)
+    scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    basemap: BasemapSettings = Field(default_factory=BasemapSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    @property
+    def problem_categories(self) -> list[str]:
+        return [c.name for c in self.problems.categories]
+
+    def allowed(self, name: str) -> list[str]:
+        """Values of a settings list named by a catalogue field's ``allowed_from``."""
+        if name == "problem_categories":
+            return self.problem_categories
+        raise SettingsError(f"no settings list named '{name}'")
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read a settings TOML file; a missing file gives the defaults."""
+    path = Path(path)
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{path}: not valid TOML ({e}); fix the line it names") from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        msgs = [f"{path}: [{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in e.errors()]
+        raise SettingsError("settings file has errors:\n" + "\n".join(msgs)) from None
+
+
+def save_settings(settings: Settings, path: str | Path) -> None:
+    """Write settings as TOML (atomically: a temporary file, then rename)."""
+    path = Path(path)
+    data = settings.model_dump(mode="json", exclude_none=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(
+        "# sanigrid project settings: every threshold has a default and its source.\n"
+        "# Edit values here; `sanigrid init` wrote the defaults.\n\n" + tomli_w.dumps(data),
+        encoding="utf-8",
+    )
+    tmp.replace(path)

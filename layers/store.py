@@ -1,0 +1,552 @@
+"""The store: where a county project's layers live.
+
+:class:`Store` is the interface; :class:`GeoPackageStore` is the embedded default (one
+GeoPackage file that QGIS opens as it is). A PostGIS backend implements the same methods.
+
+Writes are atomic. A GeoPackage write happens inside :meth:`GeoPackageStore.transaction`:
+the writer takes an exclusive lock, copies the file, writes the copy and renames it over the
+original only when every step succeeded, so a failure half-way leaves the store exactly as it
+was, and concurrent writers (threads or processes) are serialised and lose nothing. Readers
+always see the last committed file.
+
+All feature layers are kept in one projected CRS in metres (:attr:`Store.crs`), chosen from the
+data's longitude on the first write unless the settings name one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from layers._errors import CRSError, StoreError
+from layers.catalogue import CATALOGUE, LayerSpec, spec
+from layers.crs import project_crs
+
+log = logging.getLogger(__name__)
+
+STORE_NAME = "sanigrid.gpkg"
+META_TABLE = "sanigrid_meta"
+PROJECT_TABLE = "sanigrid_project"
+_SYSTEM_TABLES = (META_TABLE, PROJECT_TABLE)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A summary row of ``sanigrid layers``."""
+
+    kind: str
+    title: str
+    count: int
+    crs: str | None
+    bounds: tuple[float, float, float, float] | None
+    updated_at: str | None
+    synthetic: bool
+    params: dict[str, Any]
+
+
+class Store(Protocol):
+    """What every backend offers. Frames are GeoDataFrames in :attr:`crs`."""
+
+    @property
+    def crs(self) -> CRS | None: ...
+
+    def set_crs(self, crs: CRS | str) -> None: ...
+
+    def has(self, kind: str) -> bool: ...
+
+    def read(
+        self,
+        kind: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame: ...
+
+    def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
+              synthetic: bool = False) -> None: ...
+
+    def append(self, kind: str, frame: gpd.GeoDataFrame) -> None: ...
+
+    def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int: ...
+
+    def drop(self, kind: str) -> None: ...
+
+    def read_table(self, name: str) -> pd.DataFrame: ...
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None: ...
+
+    def append_table(self, name: str, frame: pd.DataFrame) -> None: ...
+
+    def meta(self, kind: str) -> dict[str, Any]: ...
+
+    def info(self) -> list[LayerInfo]: ...
+
+    def transaction(self) -> Any: ...
+
+
+def empty_frame(kind: str, crs: CRS | str | None) -> gpd.GeoDataFrame:
+    """An empty GeoDataFrame with the catalogue columns of ``kind``."""
+    s = spec(kind)
+    cols: dict[str, pd.Series] = {f.name: pd.Series(dtype=_pandas_dtype(f.dtype)) for f in s.fields}
+    return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def _pandas_dtype(dtype: str) -> str:
+    return {"str": "object", "int": "Int64", "float": "float64", "bool": "boolean",
+            "date": "datetime64[ms]", "datetime": "datetime64[ms]"}[dtype]
+
+
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.RLock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(path.resolve()), threading.RLock())
+
+
+class GeoPackageStore:
+    """A store in one GeoPackage file.
+
+    Parameters
+    ----------
+    path
+        The ``.gpkg`` file. It is created on the first write.
+    crs
+        The project CRS to use when the file has none recorded yet (``None``: pick the
+        CGCS2000 Gauss-Kruger zone from the longitude of the first layer written).
+    """
+
+    def __init__(self, path: str | Path, *, crs: CRS | str | None = None, _in_tx: bool = False):
+        self.path = Path(path)
+        self._configured_crs = CRS.from_user_input(crs) if crs else None
+        self._in_tx = _in_tx
+
+    def __repr__(self) -> str:
+        return f"GeoPackageStore({str(self.path)!r})"
+
+    # ---------------------------------------------------------------- project CRS
+    @property
+    def crs(self) -> CRS | None:
+        recorded = self._project_value("crs")
+        if recorded:
+            return CRS.from_user_input(recorded)
+        return self._configured_crs
+
+    def set_crs(self, crs: CRS | str) -> None:
+        crs = CRS.from_user_input(crs)
+        current = self._project_value("crs")
+        if current and CRS.from_user_input(current) != crs:
+            raise CRSError(
+                f"{self.path}: the store is already in {current}; it cannot switch to "
+                f"{crs.to_string()} (export and re-import into a new project instead)"
+            )
+        with self.transaction() as tx:
+            tx._set_project_value("crs", crs.to_string())
+
+    def _ensure_crs(self, frame: gpd.GeoDataFrame) -> CRS:
+        crs = self.crs
+        if crs is None:
+            if frame.crs is None:
+                raise CRSError("the first layer written to a store must have a CRS")
+            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
+            crs = project_crs(lon, None)
+            log.info("project CRS chosen from the data: %s", crs.to_string())
+        self._set_project_value("crs", crs.to_string())
+        return crs
+
+    def _to_store_crs(self, kind: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        if frame.crs is None:
+            raise CRSError(
+                f"layer '{kind}' has no CRS; set one (e.g. frame.set_crs(4326)) before writing it"
+            )
+        crs = self._ensure_crs(frame)
+        if not frame.crs.equals(crs):
+            log.info("reprojecting '%s' from %s to the store CRS %s", kind, frame.crs.to_string(),
+                     crs.to_string())
+            frame = frame.to_crs(crs)
+        return frame
+
+    # ---------------------------------------------------------------- transactions
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with _thread_lock(self.path), open(lock_path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self) -> Iterator[GeoPackageStore]:
+        """All writes inside land together or not at all.
+
+        >>> with store.transaction() as tx:   # doctest: +SKIP
+        ...     tx.write("service_areas", areas)
+        ...     tx.write("coverage_gaps", gaps)
+        """
+        if self._in_tx:
+            yield self
+            return
+        with self._lock():
+            tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
+            try:
+                if self.path.exists():
+                    shutil.copyfile(self.path, tmp)
+                tx = GeoPackageStore(tmp, crs=self._configured_crs, _in_tx=True)
+                yield tx
+                if tmp.exists():
+                    with open(tmp, "rb") as fh:
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, self.path)
+            finally:
+                tmp.unlink(missing_ok=True)
+                for suffix in ("-journal", "-wal", "-shm"):
+                    Path(str(tmp) + suffix).unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- sqlite helpers
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30)
+        # the spatial-index triggers GDAL puts on each layer call these GeoPackage functions
+        con.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+        for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
+            con.create_function(name, 1, _bounds_getter(i), deterministic=True)
+        return con
+
+    def _tables(self) -> set[str]:
+        if not self.path.exists():
+            return set()
+        with self._connect() as con:
+            return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+    def _ensure_system_tables(self) -> None:
+        """Create the GeoPackage (if new) and sanigrid's own attribute tables."""
+        if not self.path.exists():
+            pyogrio.write_dataframe(
+                pd.DataFrame({"key": pd.Series(["store_version"], dtype="object"),
+                              "value": pd.Series(["1"], dtype="object")}),
+                self.path, layer=PROJECT_TABLE, driver="GPKG",
+            )
+        tables = self._tables()
+        if PROJECT_TABLE not in tables:
+            pyogrio.write_dataframe(
+                pd.DataFrame({"key": pd.Series(["store_version"], dtype="object"),
+                              "value": pd.Series(["1"], dtype="object")}),
+                self.path, layer=PROJECT_TABLE, driver="GPKG",
+            )
+        if META_TABLE not in tables:
+            with self._connect() as con:
+                con.execute(
+                    f"CREATE TABLE {META_TABLE} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "kind TEXT UNIQUE NOT NULL, updated_at TEXT, synthetic INTEGER, params TEXT)"
+                )
+                con.execute(
+                    "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                    "VALUES (?, 'attributes', ?, ?)",
+                    (META_TABLE, META_TABLE, "sanigrid: when and how each layer was made"),
+                )
+
+    def _project_value(self, key: str) -> str | None:
+        if PROJECT_TABLE not in self._tables():
+            return None
+        with self._connect() as con:
+            row = con.execute(f"SELECT value FROM {PROJECT_TABLE} WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_project_value(self, key: str, value: str) -> None:
+        self._require_tx()
+        self._ensure_system_tables()
+        with self._connect() as con:
+            cur = con.execute(f"UPDATE {PROJECT_TABLE} SET value=? WHERE key=?", (value, key))
+            if cur.rowcount == 0:
+                con.execute(f"INSERT INTO {PROJECT_TABLE} (key, value) VALUES (?, ?)", (key, value))
+
+    def _touch(self, kind: str, *, params: Mapping[str, Any] | None = None,
+               synthetic: bool | None = None) -> None:
+        self._ensure_system_tables()
+        now = datetime.now().isoformat(timespec="seconds")
+        with self._connect() as con:
+            row = con.execute(f"SELECT params, synthetic FROM {META_TABLE} WHERE kind=?", (kind,)).fetchone()
+            p = json.dumps(dict(params), ensure_ascii=False, default=str) if params is not None else (
+                row[0] if row else "{}")
+            s = int(synthetic) if synthetic is not None else (row[1] if row else 0)
+            con.execute(
+                f"INSERT INTO {META_TABLE} (kind, updated_at, synthetic, params) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(kind) DO UPDATE SET updated_at=excluded.updated_at, "
+                "synthetic=excluded.synthetic, params=excluded.params",
+                (kind, now, s, p),
+            )
+
+    def _require_tx(self) -> None:
+        if not self._in_tx:
+            raise StoreError("internal: a write outside a transaction")
+
+    # ---------------------------------------------------------------- reading
+    def has(self, kind: str) -> bool:
+        return kind in self._tables()
+
+    def read(
+        self,
+        kind: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Read a layer (empty, with the catalogue's columns, when it was never written).
+
+        ``bbox`` is in the store CRS; ``where`` is an SQL filter on attributes.
+        """
+        s = CATALOGUE.get(kind)
+        if not self.has(kind):
+            if s is None:
+                raise StoreError(f"{self.path}: no layer '{kind}'")
+            return empty_frame(kind, self.crs)
+        try:
+            frame = pyogrio.read_dataframe(
+                self.path, layer=kind, bbox=bbox, where=where,
+                columns=list(columns) if columns is not None else None, use_arrow=True,
+            )
+        except Exception as e:  # pyogrio raises its own DataSourceError/FieldError
+            raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        if s is not None:
+            frame = _coerce(frame, s)
+        return frame
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        if not self.has(name):
+            return pd.DataFrame()
+        return pd.DataFrame(pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
+                                                   read_geometry=False))
+
+    def meta(self, kind: str) -> dict[str, Any]:
+        if META_TABLE not in self._tables():
+            return {}
+        with self._connect() as con:
+            row = con.execute(f"SELECT updated_at, synthetic, params FROM {META_TABLE} WHERE kind=?",
+                              (kind,)).fetchone()
+        if not row:
+            return {}
+        return {"updated_at": row[0], "synthetic": bool(row[1]), "params": json.loads(row[2] or "{}")}
+
+    def info(self) -> list[LayerInfo]:
+        """One row per layer in the store (catalogue order, then any other layer)."""
+        present = self._tables()
+        out = []
+        kinds = [k for k in CATALOGUE if k in present]
+        for kind in kinds:
+            s = CATALOGUE[kind]
+            pinfo = pyogrio.read_info(self.path, layer=kind)
+            bounds = pinfo.get("total_bounds")
+            m = self.meta(kind)
+            out.append(LayerInfo(
+                kind=kind, title=f"{s.zh} {s.en}", count=int(pinfo["features"]), crs=pinfo.get("crs"),
+                bounds=tuple(float(b) for b in bounds) if bounds is not None and pinfo["features"] else None,
+                updated_at=m.get("updated_at"), synthetic=m.get("synthetic", False),
+                params=m.get("params", {}),
+            ))
+        return out
+
+    # ---------------------------------------------------------------- writing
+    def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
+              synthetic: bool = False) -> None:
+        """Replace layer ``kind`` with ``frame`` (reprojected to the store CRS)."""
+        with self.transaction() as tx:
+            tx._write(kind, frame, params=params, synthetic=synthetic)
+
+    def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
+               synthetic: bool) -> None:
+        s = spec(kind)
+        frame = self._to_store_crs(kind, frame)
+        frame = _prepare(frame, s)
+        pyogrio.write_dataframe(
+            frame, self.path, layer=kind, driver="GPKG", promote_to_multi=_multi(s),
+            geometry_type=_geometry_type(s),
+            layer_options={"DESCRIPTION": f"{s.zh} {s.en}", "IDENTIFIER": kind},
+        )
+        self._touch(kind, params=params, synthetic=synthetic)
+
+    def append(self, kind: str, frame: gpd.GeoDataFrame) -> None:
+        """Add rows to layer ``kind`` (created if absent)."""
+        with self.transaction() as tx:
+            if not tx.has(kind):
+                tx._write(kind, frame, params=None, synthetic=False)
+                return
+            s = spec(kind)
+            frame = _prepare(tx._to_store_crs(kind, frame), s)
+            pyogrio.write_dataframe(frame, tx.path, layer=kind, driver="GPKG", append=True,
+                                    promote_to_multi=_multi(s), geometry_type=_geometry_type(s))
+            tx._touch(kind)
+
+    def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int:
+        """Change attribute values of existing rows, found by ``key`` (e.g. ``problem_id``).
+
+        ``changes`` maps a key value to ``{field: new value}``. Returns the number of rows changed;
+        unknown keys raise :class:`StoreError` and nothing is written.
+        """
+        with self.transaction() as tx:
+            tx._touch(kind)
+            n = 0
+            with tx._connect() as con:
+                cols = {r[1] for r in con.execute(f'PRAGMA table_info("{kind}")')}
+                for k, values in changes.items():
+                    bad = set(values) - cols
+                    if bad:
+                        raise StoreError(f"layer '{kind}' has no field(s) {', '.join(sorted(bad))}")
+                    sets = ", ".join(f'"{c}"=?' for c in values)
+                    cur = con.execute(f'UPDATE "{kind}" SET {sets} WHERE "{key}"=?',
+                                      [_sql_value(v) for v in values.values()] + [_sql_value(k)])
+                    if cur.rowcount == 0:
+                        raise StoreError(f"layer '{kind}': no row with {key} = {k}")
+                    n += cur.rowcount
+            return n
+
+    def drop(self, kind: str) -> None:
+        """Remove a layer."""
+        with self.transaction() as tx:
+            if tx.has(kind):
+                with tx._connect() as con:
+                    con.execute(f'DROP TABLE "{kind}"')
+                    for t in ("gpkg_contents", "gpkg_geometry_columns"):
+                        con.execute(f"DELETE FROM {t} WHERE table_name=?", (kind,))
+                    for (name,) in con.execute(
+                            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ?",
+                            (f"rtree_{kind}_%",)).fetchall():
+                        con.execute(f'DROP TABLE "{name}"')
+                    con.execute(f"DELETE FROM {META_TABLE} WHERE kind=?", (kind,))
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
+        """Replace a non-spatial table (e.g. problem history, accounts)."""
+        self._check_table_name(name)
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            pyogrio.write_dataframe(_plain(frame), tx.path, layer=name, driver="GPKG")
+            tx._touch(name)
+
+    def append_table(self, name: str, frame: pd.DataFrame) -> None:
+        self._check_table_name(name)
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            pyogrio.write_dataframe(_plain(frame), tx.path, layer=name, driver="GPKG",
+                                    append=tx.has(name))
+            tx._touch(name)
+
+    @staticmethod
+    def _check_table_name(name: str) -> None:
+        if name in CATALOGUE or name in _SYSTEM_TABLES:
+            raise StoreError(f"'{name}' is a layer or system table, not a free table name")
+
+
+_ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
+
+
+def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
+    """Decode a GeoPackage geometry blob (header + WKB)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0b10000:
+        return shapely.Point()  # the empty flag
+    offset = 8 + 8 * _ENVELOPE_DOUBLES.get((flags >> 1) & 0b111, 0)
+    return shapely.from_wkb(bytes(blob[offset:]))
+
+
+def _st_is_empty(blob: bytes | None) -> int | None:
+    g = _gpkg_geometry(blob)
+    return None if g is None else int(g.is_empty)
+
+
+def _bounds_getter(i: int):
+    def get(blob: bytes | None) -> float | None:
+        g = _gpkg_geometry(blob)
+        return None if g is None or g.is_empty else float(g.bounds[i])
+    return get
+
+
+def _multi(s: LayerSpec) -> bool:
+    """Promote to Multi* only for layers of one base type (mixed layers keep what they get)."""
+    return any(g.startswith("Multi") for g in s.geometry) and len({g.replace("Multi", "") for g in s.geometry}) == 1
+
+
+def _geometry_type(s: LayerSpec) -> str:
+    kinds = {g.replace("Multi", "") for g in s.geometry}
+    if len(kinds) > 1:
+        return "Unknown"
+    base = kinds.pop()
+    return f"Multi{base}" if _multi(s) else base
+
+
+def _prepare(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
+    """Catalogue columns first with their types; extra columns kept after them."""
+    out = frame.copy()
+    for f in s.fields:
+        if f.name not in out.columns:
+            out[f.name] = pd.Series([None] * len(out), index=out.index, dtype=_pandas_dtype(f.dtype))
+    order = s.field_names + [c for c in out.columns if c not in s.field_names and c != out.geometry.name]
+    out = out[order + [out.geometry.name]]
+    for f in s.fields:
+        col = out[f.name]
+        if f.dtype == "bool":
+            out[f.name] = col.astype("boolean")
+        elif f.dtype in ("date", "datetime"):
+            out[f.name] = pd.to_datetime(col, errors="coerce").astype("datetime64[ms]")
+        elif f.dtype == "int":
+            out[f.name] = pd.to_numeric(col, errors="coerce").astype("Int64")
+        elif f.dtype == "float":
+            out[f.name] = pd.to_numeric(col, errors="coerce").astype("float64")
+        else:
+            out[f.name] = col.astype("object").where(col.notna(), None)
+            out[f.name] = out[f.name].map(lambda v: v if v is None else str(v))
+    return out.reset_index(drop=True)
+
+
+def _coerce(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
+    for f in s.fields:
+        if f.name not in frame.columns:
+            continue
+        if f.dtype == "int":
+            frame[f.name] = pd.to_numeric(frame[f.name], errors="coerce").astype("Int64")
+        elif f.dtype == "bool":
+            frame[f.name] = frame[f.name].astype("boolean")
+    return frame
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(frame).copy()
+    if "geometry" in out.columns:
+        out = out.drop(columns="geometry")
+    return out.reset_index(drop=True)
+
+
+def _sql_value(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp | datetime):
+        return pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(v, np.generic):
+        return v.item()
+    if pd.isna(v) if not isinstance(v, str | bytes | list | dict) else False:
+        return None
+    return v

@@ -1,0 +1,1 @@
+"""The `sanigrid` command line."""

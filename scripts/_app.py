@@ -1,0 +1,38 @@
+"""The shared Typer app, console and options of the `sanigrid` command line.
+
+Each concern registers its commands in its own module (``scripts/<concern>.py``) with
+``@app.command()``; ``scripts/cli.py`` imports them all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from layers.project import Project, open_project
+
+app = typer.Typer(
+    name="sanigrid",
+    help="sanigrid: 创卫网格化管理地理工具 / geospatial toolkit for the National Sanitary County campaign.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option("--project", "-p", help="project folder (holds sanigrid.gpkg and sanigrid.toml)",
+                 envvar="SANIGRID_PROJECT"),
+]
+DEFAULT_PROJECT = Path(os.environ.get("SANIGRID_PROJECT", "."))
+
+
+def load(project: Path) -> Project:
+    """Open the project named on the command line."""
+    return open_project(project)

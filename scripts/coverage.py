@@ -1,0 +1,1 @@
+"""`sanigrid` commands: coverage."""

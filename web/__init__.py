@@ -1,0 +1,1 @@
+"""sanigrid web: the FastAPI app and its folium map pages."""
