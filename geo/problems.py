@@ -1,0 +1,186 @@
+"""Reported problems: the case lifecycle, deadlines, overdue status and routing to grids and units.
+
+Lifecycle (数字城管 workflow, GB/T 30428): 立案 → 派遣 → 处置 → 核查 → 结案 (销号); at 核查 a case
+that is not fixed is sent back (返工) and goes to 处置 again. Every other change is illegal.
+
+Deadlines (处置时限) come from each category in the settings:
+
+* ``unit = "hours"``: clock hours after the start.
+* ``unit = "workdays"``: the same time of day N working days later. Working days are Monday to
+  Friday, minus ``settings.problems.holidays``, plus ``settings.problems.workdays_extra`` (调休
+  weekend days that are worked). A case reported on a rest day starts at 00:00 of the next
+  working day.
+
+A case is overdue at ``as_of`` when it was reported by then, its deadline has passed, and it was
+not closed by then (``closed_at`` empty or later than ``as_of``): so "overdue" can be computed at any
+past date from the layer alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo._errors import AnalysisError
+from geo.grids import assign_grid
+from layers.settings import Settings
+
+STATES: tuple[str, ...] = ("立案", "派遣", "处置", "核查", "返工", "结案")
+OPEN_STATES: tuple[str, ...] = ("立案", "派遣", "处置", "核查", "返工")
+CLOSED = "结案"
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "立案": ("派遣",),
+    "派遣": ("处置",),
+    "处置": ("核查",),
+    "核查": ("结案", "返工"),
+    "返工": ("处置",),
+    "结案": (),
+}
+HISTORY_TABLE = "problem_history"
+HISTORY_COLUMNS = ("problem_id", "from_status", "to_status", "at", "actor", "note")
+
+
+class IllegalTransition(AnalysisError):
+    """A status change the lifecycle does not allow."""
+
+
+def check_transition(current: str, new: str) -> None:
+    """Raise :class:`IllegalTransition` unless ``current → new`` is a legal step."""
+    if current not in TRANSITIONS:
+        raise IllegalTransition(f"未知状态「{current}」; 合法状态: {'、'.join(STATES)}")
+    if new not in TRANSITIONS:
+        raise IllegalTransition(f"未知状态「{new}」; 合法状态: {'、'.join(STATES)}")
+    legal = TRANSITIONS[current]
+    if new not in legal:
+        nxt = "、".join(legal) if legal else "无 (已结案, 如问题再次出现请重新立案)"
+        raise IllegalTransition(
+            f"不能从「{current}」变为「{new}」: 「{current}」之后只能是 {nxt} "
+            f"(cannot go from {current} to {new})"
+        )
+
+
+def history_record(problem_id: int, current: str, new: str, *, at: datetime, actor: str,
+                   note: str = "") -> dict[str, object]:
+    """Check a transition and return the history row that records it."""
+    check_transition(current, new)
+    return {"problem_id": int(problem_id), "from_status": current, "to_status": new,
+            "at": pd.Timestamp(at), "actor": actor, "note": note}
+
+
+def _calendar(settings: Settings, start: np.datetime64, end: np.datetime64) -> np.busdaycalendar:
+    """A calendar of working days: Mon-Fri, minus holidays, plus worked weekend days (调休)."""
+    days = np.arange(start, end, dtype="datetime64[D]")
+    weekday = (days.astype("int64") - 4) % 7  # 1970-01-01 was a Thursday → Monday = 0
+    rest = days[weekday >= 5]
+    extra = np.array(sorted(settings.problems.workdays_extra), dtype="datetime64[D]")
+    rest = np.setdiff1d(rest, extra)
+    holidays = np.union1d(rest, np.array(sorted(settings.problems.holidays), dtype="datetime64[D]"))
+    return np.busdaycalendar(weekmask="1111111", holidays=holidays)
+
+
+def deadlines(categories: Iterable[str], starts: Iterable[datetime] | pd.Series, *,
+              settings: Settings) -> pd.Series:
+    """Deadline of each case from its category and start time (vectorised).
+
+    Unknown categories raise :class:`AnalysisError` naming them and the settings to edit.
+    Returns a datetime Series (naive local time, like the inputs).
+    """
+    cats = pd.Series(list(categories), dtype="object")
+    start = pd.to_datetime(pd.Series(list(starts))).astype("datetime64[ms]")
+    table = {c.name: c for c in settings.problems.categories}
+    unknown = sorted(set(cats.dropna()) - set(table))
+    if unknown:
+        raise AnalysisError(
+            f"unknown problem categories: {', '.join(unknown)}; add them to [problems] categories in "
+            "sanigrid.toml or fix the data"
+        )
+    amount = cats.map(lambda c: table[c].deadline).astype("float64")
+    hours = cats.map(lambda c: table[c].unit == "hours").astype(bool)
+    out = pd.Series(pd.NaT, index=cats.index, dtype="datetime64[ms]")
+    if hours.any():
+        out[hours] = start[hours] + pd.to_timedelta(amount[hours], unit="h")
+    wd = ~hours & start.notna()
+    if wd.any():
+        s = start[wd]
+        day = s.dt.floor("D").to_numpy().astype("datetime64[D]")
+        tod = (s - s.dt.floor("D")).to_numpy()
+        lo, hi = day.min() - np.timedelta64(7, "D"), day.max() + np.timedelta64(400, "D")
+        cal = _calendar(settings, lo, hi)
+        is_work = np.is_busday(day, busdaycal=cal)
+        # a case reported on a rest day starts at 00:00 of the next working day
+        tod = np.where(is_work, tod, np.timedelta64(0, "ms"))
+        first = np.busday_offset(day, 0, roll="forward", busdaycal=cal)
+        n = np.ceil(amount[wd].to_numpy()).astype("int64")
+        due = np.busday_offset(first, n, roll="forward", busdaycal=cal)
+        out[wd] = due.astype("datetime64[ms]") + tod
+    return out
+
+
+def deadline_for(category: str, start: datetime, *, settings: Settings) -> datetime:
+    """Deadline of one case (see :func:`deadlines`)."""
+    return deadlines([category], [start], settings=settings).iloc[0].to_pydatetime()
+
+
+def is_open(problems: pd.DataFrame, *, as_of: datetime | None = None) -> pd.Series:
+    """Open at ``as_of`` (now: status is not 结案; at a past date: reported and not yet closed)."""
+    if as_of is None:
+        return problems["status"].ne(CLOSED).rename("open")
+    t = pd.Timestamp(as_of)
+    closed = pd.to_datetime(problems["closed_at"])
+    reported = pd.to_datetime(problems["reported_at"])
+    return ((reported <= t) & (closed.isna() | (closed > t))).rename("open")
+
+
+def is_overdue(problems: pd.DataFrame, *, as_of: datetime) -> pd.Series:
+    """Open at ``as_of`` and past its deadline."""
+    deadline = pd.to_datetime(problems["deadline"])
+    return (is_open(problems, as_of=as_of) & deadline.notna() & (deadline < pd.Timestamp(as_of))).rename(
+        "overdue")
+
+
+def days_overdue(problems: pd.DataFrame, *, as_of: datetime) -> pd.Series:
+    """Days past the deadline at ``as_of`` for overdue cases, 0 otherwise (float, days)."""
+    late = (pd.Timestamp(as_of) - pd.to_datetime(problems["deadline"])) / pd.Timedelta(days=1)
+    return late.where(is_overdue(problems, as_of=as_of), 0.0).astype("float64").rename("days_overdue")
+
+
+def closed_on_time(problems: pd.DataFrame) -> pd.Series:
+    """Closed, and closed by the deadline (for 按期结案率); NA while still open."""
+    closed = pd.to_datetime(problems["closed_at"])
+    deadline = pd.to_datetime(problems["deadline"])
+    out = (closed <= deadline).astype("boolean")
+    return out.where(closed.notna(), pd.NA).rename("on_time")
+
+
+def assign(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Settings) -> gpd.GeoDataFrame:
+    """Fill ``grid_code`` by location and ``unit``: the category's unit if it routes elsewhere, else
+    the grid's lead unit. Returns a new frame; CRS and index kept."""
+    out = problems.copy()
+    out["grid_code"] = assign_grid(problems, grids)
+    lead = dict(zip(grids["code"], grids.get("lead_unit", pd.Series(index=grids.index, dtype=object)),
+                    strict=True))
+    route = {c.name: c.route_to for c in settings.problems.categories if c.route_to}
+    grid_unit = out["grid_code"].map(lead)
+    out["unit"] = out["category"].map(route).where(out["category"].isin(list(route)), grid_unit)
+    out["unit"] = out["unit"].astype("object").where(out["unit"].notna(), None)
+    return out
+
+
+def as_of_default(problems: pd.DataFrame) -> datetime:
+    """The "as of" date when none is given: now, or the last report if the data are older."""
+    now = datetime.now()
+    if len(problems) and "reported_at" in problems:
+        last = pd.to_datetime(problems["reported_at"]).max()
+        if pd.notna(last) and last < pd.Timestamp(now) - timedelta(days=30):
+            return (last + pd.Timedelta(days=1)).floor("D").to_pydatetime()
+    return now
+
+
+def workday(d: date, *, settings: Settings) -> bool:
+    """Whether ``d`` is a working day under the settings' calendar."""
+    day = np.datetime64(d, "D")
+    return bool(np.is_busday(day, busdaycal=_calendar(settings, day - 7, day + 7)))
