@@ -10,7 +10,7 @@ from layers._errors import SanigridError
 from scripts._app import app, err_console
 
 # one module per concern; each registers its commands on the shared app
-_COMMAND_MODULES = ("project", "demo", "coverage", "problems", "sampling", "web")
+_COMMAND_MODULES = ("project", "demo", "coverage", "problems", "sampling", "web", "analyses")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"scripts.{_name}")
 

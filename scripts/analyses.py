@@ -1,0 +1,58 @@
+"""Run every analysis on a project, in order, as the demo (and `sanigrid analyse`) does.
+
+Each step is a plain ``run_*`` function of its command module; this module only sequences them,
+times them and reports a line per step, so the demo map shows every analysis layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from layers.project import Project
+from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+
+def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
+    from scripts import coverage, problems, sampling
+
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("问题状态与责任清单 problems", lambda: problems.run_problems(project)),
+    ]
+    for kind in project.settings.facilities:
+        steps.append((f"覆盖分析 coverage {kind}", lambda k=kind: coverage.run_coverage(project, k)))
+    steps.append(("公厕选址 siting toilets", lambda: coverage.run_siting(project, "toilets", new=5)))
+    steps += [
+        ("热点与反弹 hotspots", lambda: problems.run_hotspots(project)),
+        ("网格排名 rank", lambda: problems.run_rank(project)),
+        ("样本点 sample", lambda: sampling.run_sample(project)),
+        ("模拟评估 mock-check", lambda: sampling.run_mock_check(project)),
+    ]
+    return steps
+
+
+def run_demo_analyses(project: Project, *, only: str | None = None) -> list[tuple[str, float]]:
+    """Run all analyses on ``project``, writing their layers and exports; returns (step, seconds)."""
+    done = []
+    for title, step in _steps(project):
+        if only and only not in title:
+            continue
+        t0 = time.perf_counter()
+        with console.status(title):
+            step()
+        dt = time.perf_counter() - t0
+        console.print(f"  ✓ {title}  [dim]{dt:.2f} s[/]")
+        done.append((title, dt))
+    return done
+
+
+@app.command()
+def analyse(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    only: Annotated[str | None, typer.Option(help="run only steps whose name contains this")] = None,
+) -> None:
+    """Run every analysis (coverage, siting, problems, hotspots, ranking, sampling) on the project."""
+    run_demo_analyses(load(project), only=only)
