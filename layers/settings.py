@@ -150,16 +150,57 @@ class ScorecardSettings(_Model):
     prior_strength: float = Field(20, gt=0, description="pseudo-count of the shrinkage prior")
 
 
+def _quota_table() -> dict[str, dict[str, int]]:
+    # rows 主次干道 and 社区居委会 are the 2014 technical-evaluation minimums (V); the other rows were
+    # not found in a source and are a starting point for the county to set
+    base = {"医院": (4, 5, 6), "学校": (6, 8, 10), "车站": (2, 3, 4), "建筑工地": (4, 5, 6),
+            "居民小区": (8, 10, 12), "五小场所": (20, 26, 32), "农贸市场": (3, 4, 5), "背街小巷": (10, 13, 16),
+            "公厕": (8, 10, 12), "垃圾中转站": (2, 3, 4), "主次干道": (8, 12, 15), "社区居委会": (2, 3, 4)}
+    return {cls: {cat: n[i] for cat, n in base.items()} for i, cls in enumerate(("small", "medium", "large"))}
+
+
+def _penalties() -> dict[str, float]:
+    return {"overdue": 15, "open": 5, "rebound": 10, "coverage_gap": 10, "unhardened": 25, "unlit": 10,
+            "toilet_class": 15, "dry_toilet": 40, "market_unstandardized": 20}
+
+
 class SamplingSettings(_Model):
-    quotas: dict[str, int] = Field(default_factory=lambda: {
-        "医院": 4, "学校": 6, "车站": 2, "建筑工地": 4, "居民小区": 8, "五小场所": 20,
-        "农贸市场": 3, "背街小巷": 10, "公厕": 8, "垃圾中转站": 2, "主次干道": 8, "社区居委会": 2})
-    quota_source: str = ("2014 技术评估 (人口<50万): 主次干道8, 社区居委会2 (V); "
-                         "其余类别未见原文, 按本县实际设定")
-    min_spacing_m: float = Field(200, ge=0)
+    quota_table: dict[str, dict[str, int]] = Field(
+        default_factory=_quota_table,
+        description="sample points per category by population class small (<50万) / medium (50-200万) / large")
+    population_breaks: list[int] = Field([500_000, 2_000_000], description="population class limits")
+    quotas: dict[str, int] = Field(default_factory=dict,
+                                   description="county overrides of the quota table, e.g. 公厕 = 12")
+    quota_source: str = ("2014 技术评估 最少抽查单位 (人口<50万/50-200万/>200万): 主次干道8/12/15, "
+                         "社区居委会2/3/4 (V); 其余类别未见原文, 按本县实际设定")
+    min_spacing_m: float = Field(200, ge=0, description="minimum distance between two picks of one category")
     radius_m: float = Field(50, gt=0, description="problems within this distance count against a place")
+    gap_near_m: float = Field(30, ge=0, description="a place this close to a coverage-gap street lies in the gap")
+    dedupe_m: float = Field(20, ge=0, description="a listed sample point this close to a layer feature of "
+                                                  "the same category is the same place")
+    street_classes: list[str] = Field(["主干路", "次干路"], description="road classes sampled as 主次干道")
+    penalties: dict[str, float] = Field(
+        default_factory=_penalties,
+        description="readiness points lost per finding (problems: times the category weight); start 100")
+    pass_score: float = Field(80, ge=0, le=100, description="readiness below this fails a spot-check")
+    spot_checks: dict[str, int] = Field(default_factory=dict, description="places drawn per category by the "
+                                                                           "inspectors; missing = spot_check_default")
+    spot_check_default: int = Field(3, gt=0)
+    deduction: float = Field(1.0, ge=0, description="score points lost by a drawn place at readiness 0 "
+                                                    "(scaled by 1 - readiness/100 for failing places)")
     draws: int = Field(10_000, gt=0)
     seed: int = 2026
+
+    def population_class(self, population: int) -> str:
+        """``small`` / ``medium`` / ``large`` from the county population."""
+        lo, hi = (sorted(self.population_breaks) + [2**62, 2**62])[:2]
+        return "small" if population < lo else "medium" if population < hi else "large"
+
+    def quotas_for(self, population: int) -> dict[str, int]:
+        """The quota per category: the population class's row of the table, then the county overrides."""
+        table = self.quota_table.get(self.population_class(population)) or next(iter(self.quota_table.values()),
+                                                                                {})
+        return {**table, **self.quotas}
 
 
 class BasemapSettings(_Model):
