@@ -126,6 +126,13 @@ class ProblemSettings(_Model):
 class ValidationSettings(_Model):
     pile_min_count: int = Field(5, ge=2, description="this many records on one coordinate = a default geocode")
     pile_tolerance_m: float = Field(1.0, ge=0)
+    outside_buffer_m: float = Field(50, ge=0, description="features this close outside the grids still count as inside")
+
+
+class ImportSettings(_Model):
+    columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="per layer kind, file column → catalogue field, e.g. [imports.columns.toilets] 厕所名称 = 'name'")
 
 
 class HotspotSettings(_Model):
@@ -226,6 +233,7 @@ class Settings(_Model):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     problems: ProblemSettings = Field(default_factory=ProblemSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
     hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
     rebound: ReboundSettings = Field(default_factory=ReboundSettings)
     scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
