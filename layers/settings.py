@@ -70,6 +70,8 @@ class NetworkSettings(_Model):
     max_snap_m: float = Field(200, gt=0, description="facilities/demand farther than this from a street are reported")
     candidate_spacing_m: float = Field(50, gt=0, description="spacing of generated candidate sites")
     min_distance_to_existing_m: float = Field(0, ge=0)
+    area_buffer_m: float = Field(25, gt=0, description="half-width of service-area polygons around reached streets")
+    exact_time_limit_s: float = Field(60, gt=0, description="time limit of exact siting; best solution + bound after")
 
 
 class ProblemCategory(_Model):
@@ -223,6 +225,12 @@ class WebSettings(_Model):
     host: str = "127.0.0.1"
     port: int = 8000
     inline_max_features: int = Field(2000, description="larger layers are served by bounding box")
+    map_max_points: int = Field(1500, gt=0, description="more points than this in view are clustered on the server")
+    cluster_cell_px: int = Field(64, gt=0, description="size of a server-side cluster cell on screen (pixels)")
+    duplicate_radius_m: float = Field(10, ge=0, description="an open report of the same category this close "
+                                      "to a new one flags it as a possible duplicate")
+    session_hours: float = Field(12, gt=0, description="a password login's token lasts this long")
+    photo_max_mb: float = Field(10, gt=0)
 
 
 class Settings(_Model):
