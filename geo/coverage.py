@@ -1,0 +1,584 @@
+"""Service areas and coverage gaps of a facility kind, measured along the streets (or straight line).
+
+All inputs and outputs are in the project's projected CRS, in metres. The network distance is the
+default; ``euclidean=True`` measures straight lines instead (for a county without street data).
+
+Main pieces
+-----------
+:func:`service_areas`      per-facility and dissolved polygons around the reachable street parts
+:func:`edge_parts`         covered / uncovered parts of every edge, cut at the exact cut-off point
+:func:`coverage`           everything a planner asks for one facility kind (a :class:`CoverageResult`)
+:func:`toilet_spacing`     stretches of busy / ordinary streets with too long a gap between toilets
+:func:`toilet_class_check` toilets on main roads or at markets below the required class
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.spatial import cKDTree
+
+from geo._checks import projected, same_projected_crs
+from geo._errors import AnalysisError
+from geo.grids import assign_grid
+from geo.network import (
+    Network,
+    build_network,
+    edge_reach,
+    insert_points,
+    nearest_distances,
+    reach,
+    snap_points,
+    substrings,
+)
+
+log = logging.getLogger(__name__)
+
+_QUAD_SEGS = 4
+TOILET_CLASS_RANK = {"一类": 1, "二类": 2, "三类": 3, "旱厕": 4}
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Everything :func:`coverage` computes for one facility kind.
+
+    service_areas : one polygon per attached facility plus one dissolved row (``dissolved``).
+    segments : every street/alley part, ``covered`` or not, cut at the cut-off point.
+    gaps : the uncovered parts only (the ``coverage_gaps`` layer).
+    demand : residential compounds with ``distance_m`` and ``covered`` (None without residents).
+    grid_table : per grid: coverage %, uncovered length and households, distance statistics,
+        ranked worst first.
+    unattached : facilities and demand farther than ``max_snap_m`` from any street.
+    summary : headline figures; params : the settings that produced the result.
+    """
+
+    service_areas: gpd.GeoDataFrame
+    segments: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame | None
+    grid_table: pd.DataFrame
+    unattached: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ polygons
+def _incidence(network: Network) -> sparse.csr_matrix:
+    m = network.n_edges
+    rows = np.r_[network.u, network.v]
+    cols = np.r_[np.arange(m), np.arange(m)]
+    side = np.r_[np.zeros(m), np.ones(m)] + 1  # 1 = edge's u end, 2 = v end
+    return sparse.csr_matrix((side, (rows, cols)), shape=(network.n_nodes, m))
+
+
+def _reach_parts(network: Network, k: np.ndarray, node: np.ndarray, dist: np.ndarray, *, radius_m: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(source, edge, start, end) of every reached part of every edge, per source (metres along edges)."""
+    inc = _incidence(network)
+    deg = np.diff(inc.indptr)
+    cnt = deg[node]
+    rep = np.repeat(np.arange(len(node)), cnt)
+    starts = np.repeat(inc.indptr[node], cnt)
+    within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    pos = starts + within
+    edge, side = inc.indices[pos], inc.data[pos]
+    kk, left = k[rep], radius_m - dist[rep]
+    L = network.length[edge]
+    # self loops: both ends at one node → counted from both sides
+    loop = network.u[edge] == network.v[edge]
+    if loop.any():
+        edge = np.r_[edge, edge[loop]]
+        kk = np.r_[kk, kk[loop]]
+        left = np.r_[left, left[loop]]
+        side = np.r_[side, 3 - side[loop]]
+        L = network.length[edge]
+    amount = np.clip(left, 0, L)
+    a = np.where(side == 1, amount, 0.0)
+    b = np.where(side == 2, amount, 0.0)
+    key = kk * (network.n_edges + 1) + edge
+    uk, inv = np.unique(key, return_inverse=True)
+    A = np.zeros(len(uk))
+    B = np.zeros(len(uk))
+    np.maximum.at(A, inv, a)
+    np.maximum.at(B, inv, b)
+    src, e = uk // (network.n_edges + 1), uk % (network.n_edges + 1)
+    Le = network.length[e]
+    full = A + B >= Le
+    s1, e1 = np.zeros(len(uk)), np.where(full, Le, A)
+    p2 = ~full & (B > 0)
+    out_src = np.r_[src, src[p2]]
+    out_edge = np.r_[e, e[p2]]
+    out_s = np.r_[s1, Le[p2] - B[p2]]
+    out_e = np.r_[e1, Le[p2]]
+    ok = out_e - out_s > 1e-9
+    return out_src[ok], out_edge[ok], out_s[ok], out_e[ok]
+
+
+def _grouped_buffer(parts: np.ndarray, groups: np.ndarray, disc_xy: np.ndarray, disc_groups: np.ndarray,
+                    n_groups: int, *, buffer_m: float) -> np.ndarray:
+    """Per group: flat-capped buffer of its line parts united with round discs at its nodes."""
+    out = np.full(n_groups, None, dtype=object)
+    if len(parts):
+        o = np.argsort(groups, kind="stable")
+        g = groups[o]
+        ug, first = np.unique(g, return_index=True)
+        multi = shapely.multilinestrings(parts[o], indices=np.searchsorted(ug, g))
+        out[ug] = shapely.buffer(multi, buffer_m, quad_segs=_QUAD_SEGS, cap_style="flat", join_style="round")
+    if len(disc_xy):
+        o = np.argsort(disc_groups, kind="stable")
+        g = disc_groups[o]
+        ug = np.unique(g)
+        mp = shapely.multipoints(disc_xy[o], indices=np.searchsorted(ug, g))
+        discs = shapely.buffer(mp, buffer_m, quad_segs=_QUAD_SEGS)
+        cur = out[ug]
+        has = np.array([c is not None for c in cur], bool)
+        merged = discs.copy()
+        if has.any():
+            merged[has] = shapely.union(cur[has].astype(object), discs[has])
+        out[ug] = merged
+    return out
+
+
+def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: float, buffer_m: float,
+                  dissolve: bool = True) -> tuple[np.ndarray, Any, dict[str, Any]]:
+    """Service-area polygons that never extend past the reachable network.
+
+    Each facility's area is a flat-capped buffer (``buffer_m`` metres each side) of the street
+    parts it reaches within ``radius_m`` metres along the network, cut exactly at the cut-off
+    point, united with discs at the junctions it reaches with at least ``buffer_m`` to spare
+    (so corners are filled but no disc reaches past the cut-off along any street).
+
+    Parameters
+    ----------
+    network : the network with the facilities inserted as nodes (:func:`geo.network.insert_points`).
+    facility_nodes : node id of each facility (-1 = not attached: its polygon is None).
+
+    Returns
+    -------
+    (polygons, dissolved, stats) : one polygon (or None) per facility, their union (None when
+    ``dissolve`` is False) and counts of the parts drawn.
+    """
+    fac = np.asarray(facility_nodes, np.int64)
+    k, node, dist = reach(network, fac, limit_m=radius_m)
+    src, edge, s, e = _reach_parts(network, k, node, dist, radius_m=radius_m)
+    parts = substrings(network.geometry[edge], s, e)
+    disc = radius_m - dist >= buffer_m
+    polys = _grouped_buffer(parts, src, network.nodes[node[disc]], k[disc], len(fac), buffer_m=buffer_m)
+    dissolved = None
+    if dissolve:
+        dmin, _ = nearest_distances(network, fac, limit_m=radius_m)
+        a, b = edge_reach(network, dmin, radius_m=radius_m)
+        cov = _covered_intervals(network.length, a, b)
+        cparts = substrings(network.geometry[cov[0]], cov[1], cov[2])
+        dnodes = np.flatnonzero(radius_m - dmin >= buffer_m)
+        if len(cparts) or len(dnodes):
+            d = _grouped_buffer(cparts, np.zeros(len(cparts), np.int64), network.nodes[dnodes],
+                                np.zeros(len(dnodes), np.int64), 1, buffer_m=buffer_m)
+            dissolved = d[0]
+    return polys, dissolved, {"reached_parts": len(parts), "reached_pairs": len(k)}
+
+
+def _covered_intervals(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    full = a + b >= L
+    idx = np.arange(len(L))
+    e1 = np.where(full, L, a)
+    p2 = ~full & (b > 0)
+    edge = np.r_[idx, idx[p2]]
+    s = np.r_[np.zeros(len(L)), L[p2] - b[p2]]
+    e = np.r_[e1, L[p2]]
+    ok = e - s > 1e-9
+    return edge[ok], s[ok], e[ok]
+
+
+def edge_parts(network: Network, node_dist: np.ndarray, *, radius_m: float) -> gpd.GeoDataFrame:
+    """Covered and uncovered parts of every edge, cut at the exact cut-off point.
+
+    ``node_dist`` is the network distance (metres) of every node to its nearest facility.
+    Returns a GeoDataFrame with ``edge``, ``line`` (source line), ``covered``, ``length_m`` and
+    ``distance_m`` (the largest distance to the nearest facility within the part; ``inf`` when
+    no facility can be reached at all), plus the source line's attributes.
+    """
+    L = network.length
+    a, b = edge_reach(network, node_dist, radius_m=radius_m)
+    ce, cs, cend = _covered_intervals(L, a, b)
+    gap = a + b < L
+    ge = np.flatnonzero(gap)
+    gs, gend = a[gap], L[gap] - b[gap]
+    du, dv = node_dist[network.u[ge]], node_dist[network.v[ge]]
+    # farthest point from the nearest facility inside the gap
+    with np.errstate(invalid="ignore"):
+        x = np.clip((dv + L[ge] - du) / 2, gs, gend)
+        x = np.where(np.isfinite(du) & np.isfinite(dv), x, np.where(np.isfinite(du), gend, gs))
+        gdist = np.minimum(du + x, dv + L[ge] - x)
+    cdist = np.minimum(np.minimum(node_dist[network.u[ce]] + cend, node_dist[network.v[ce]] + L[ce] - cs), radius_m)
+    edge = np.r_[ce, ge]
+    geoms = substrings(network.geometry[edge], np.r_[cs, gs], np.r_[cend, gend])
+    attrs = network.lines.iloc[network.line[edge]].reset_index(drop=True)
+    out = gpd.GeoDataFrame(attrs, geometry=geoms, crs=network.crs)
+    out["edge"] = edge
+    out["line"] = network.line[edge]
+    out["covered"] = np.r_[np.ones(len(ce), bool), np.zeros(len(ge), bool)]
+    out["length_m"] = np.r_[cend - cs, gend - gs]
+    out["distance_m"] = np.r_[cdist, gdist]
+    return out
+
+
+# ------------------------------------------------------------------------------------ straight line
+def _euclidean(network: Network, fac_xy: np.ndarray, *, radius_m: float, quad_segs: int = 16
+               ) -> tuple[np.ndarray, Any, gpd.GeoDataFrame]:
+    discs = shapely.buffer(shapely.points(fac_xy), radius_m, quad_segs=quad_segs)
+    dissolved = shapely.union_all(discs) if len(discs) else shapely.Polygon()
+    shapely.prepare(dissolved)
+    cov = shapely.intersection(network.geometry, dissolved)
+    unc = shapely.difference(network.geometry, dissolved)
+    rows = []
+    for flag, g in ((True, cov), (False, unc)):
+        parts, idx = shapely.get_parts(g, return_index=True)
+        parts = shapely.line_merge(parts) if len(parts) else parts
+        parts, idx2 = shapely.get_parts(parts, return_index=True)
+        idx = idx[idx2]
+        keep = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) > 1e-9)
+        rows.append((flag, parts[keep], idx[keep]))
+    edge = np.r_[rows[0][2], rows[1][2]].astype(np.int64)
+    geoms = np.r_[rows[0][1], rows[1][1]]
+    attrs = network.lines.iloc[network.line[edge]].reset_index(drop=True)
+    out = gpd.GeoDataFrame(attrs, geometry=geoms, crs=network.crs)
+    out["edge"], out["line"] = edge, network.line[edge]
+    out["covered"] = np.r_[np.ones(len(rows[0][1]), bool), np.zeros(len(rows[1][1]), bool)]
+    out["length_m"] = shapely.length(geoms)
+    # farthest vertex of each part from its nearest facility
+    if len(fac_xy) and len(geoms):
+        xy, idx = shapely.get_coordinates(geoms, return_index=True)
+        d, _ = cKDTree(fac_xy).query(xy)
+        dist = np.zeros(len(geoms))
+        np.maximum.at(dist, idx, d)
+        out["distance_m"] = np.where(out["covered"], np.minimum(dist, radius_m), dist)
+    else:
+        out["distance_m"] = np.inf
+    return discs, dissolved, out
+
+
+# ------------------------------------------------------------------------------------ the analysis
+def _points_xy(frame: gpd.GeoDataFrame) -> np.ndarray:
+    g = frame.geometry.to_numpy()
+    nonpt = shapely.get_type_id(g) != 0
+    if nonpt.any():
+        g = g.copy()
+        g[nonpt] = shapely.point_on_surface(g[nonpt])
+    return shapely.get_coordinates(g)
+
+
+def _households(residents: gpd.GeoDataFrame) -> np.ndarray:
+    if "households" in residents.columns:
+        h = pd.to_numeric(residents["households"], errors="coerce").astype("float64").to_numpy()
+        return np.where(np.isnan(h), 1.0, h)
+    return np.ones(len(residents))
+
+
+def _text(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) in ("<NA>", "nan") else str(v)
+
+
+def _names(frame: gpd.GeoDataFrame, kind: str) -> list[str]:
+    if "name" in frame.columns:
+        names = frame["name"].astype("object").tolist()
+    else:
+        names = [None] * len(frame)
+    return [str(n) if n is not None and not (isinstance(n, float) and np.isnan(n)) and str(n) not in ("", "<NA>")
+            else f"{kind}#{i + 1}" for i, n in enumerate(names)]
+
+
+def coverage(
+    facilities: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    alleys: gpd.GeoDataFrame | None = None,
+    *,
+    kind: str,
+    radius_m: float,
+    residents: gpd.GeoDataFrame | None = None,
+    grids: gpd.GeoDataFrame | None = None,
+    euclidean: bool = False,
+    snap_tolerance_m: float = 1.0,
+    max_snap_m: float = 200.0,
+    buffer_m: float = 25.0,
+    network: Network | None = None,
+    source: str = "",
+) -> CoverageResult:
+    """Service areas, covered/uncovered streets, uncovered demand and a per-grid table.
+
+    Parameters
+    ----------
+    facilities : points of one facility kind (markets may be polygons: their inside point is used).
+    streets, alleys : the street lines; all layers in one projected CRS in metres.
+    kind : facility kind name, written into the outputs.
+    radius_m : service radius in metres (network distance, or straight line with ``euclidean``).
+    residents : residential compounds (points or polygons) with ``households``; without them
+        the uncovered street length is the demand proxy.
+    grids : grid polygons with ``code`` for the per-grid table.
+    max_snap_m : facilities/residents farther than this from a street are reported, not attached.
+    buffer_m : half-width of the service-area polygons (metres).
+    network : a network already built from the same streets (skips building it again).
+    source : where the radius comes from (kept in ``params``).
+
+    Returns
+    -------
+    CoverageResult
+    """
+    frames = [facilities, streets] + [f for f in (alleys, residents, grids) if f is not None and len(f)]
+    same_projected_crs(*frames)
+    if radius_m <= 0:
+        raise AnalysisError(f"service radius must be positive metres, got {radius_m}; fix facilities.{kind}.radius_m")
+    crs = streets.crs
+    base = network if network is not None else build_network(streets, alleys, snap_tolerance_m=snap_tolerance_m)
+    method = "euclidean" if euclidean else "network"
+    names = _names(facilities, kind)
+    fac_xy = _points_xy(facilities) if len(facilities) else np.zeros((0, 2))
+    res = residents if residents is not None and len(residents) else None
+    unattached = []
+
+    if euclidean:
+        polys, dissolved, segs = _euclidean(base, fac_xy, radius_m=radius_m)
+        fac_ok = np.ones(len(facilities), bool)
+        mid = shapely.line_interpolate_point(base.geometry, 0.5, normalized=True)
+        if len(fac_xy):
+            edge_mid_d, _ = cKDTree(fac_xy).query(shapely.get_coordinates(mid))
+        else:
+            edge_mid_d = np.full(base.n_edges, np.inf)
+        net = base
+        if res is not None:
+            rxy = _points_xy(res)
+            rd = cKDTree(fac_xy).query(rxy)[0] if len(fac_xy) else np.full(len(res), np.inf)
+            r_ok = np.ones(len(res), bool)
+    else:
+        pts = [facilities.geometry] + ([res.geometry] if res is not None else [])
+        allpts = gpd.GeoSeries(pd.concat(pts, ignore_index=True), crs=crs)
+        snaps = snap_points(base, allpts, max_snap_m=max_snap_m)
+        net, nodes = insert_points(base, snaps)
+        nf = len(facilities)
+        fac_nodes = nodes[:nf]
+        fac_ok = fac_nodes >= 0
+        polys, dissolved, _ = service_areas(net, fac_nodes, radius_m=radius_m, buffer_m=buffer_m)
+        dist, _ = nearest_distances(net, fac_nodes)
+        segs = edge_parts(net, dist, radius_m=radius_m)
+        edge_mid_d = np.minimum(dist[net.u], dist[net.v]) + net.length / 2  # rough, for statistics only
+        far = f"离道路超过 {max_snap_m:g} 米 / farther than {max_snap_m:g} m from any street"
+        for i in np.flatnonzero(~fac_ok):
+            unattached.append({"layer": kind, "name": names[i], "row": int(i), "reason": far})
+        if res is not None:
+            rnodes = nodes[nf:]
+            r_ok = rnodes >= 0
+            rd = np.where(r_ok, dist[np.maximum(rnodes, 0)], np.inf)
+            rnames = _names(res, "residents")
+            for i in np.flatnonzero(~r_ok):
+                unattached.append({"layer": "residents", "name": rnames[i], "row": int(i), "reason": far})
+        # facilities on islands: say so
+        comp = net.component
+        for i in np.flatnonzero(fac_ok):
+            c = int(comp[fac_nodes[i]])
+            if c != 0:
+                why = f"位于孤立路网分量 {c} / on network island {c}, not joined to the main network"
+                unattached.append({"layer": kind, "name": names[i], "row": int(i), "reason": why})
+
+    # ---- service-area layer: one row per facility, then the dissolved area
+    rows = [{"facility_kind": kind, "facility": names[i], "radius_m": float(radius_m), "method": method,
+             "dissolved": False, "geometry": polys[i]} for i in range(len(polys)) if polys[i] is not None]
+    rows.append({"facility_kind": kind, "facility": "全部 all", "radius_m": float(radius_m), "method": method,
+                 "dissolved": True, "geometry": dissolved if dissolved is not None else shapely.Polygon()})
+    areas = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+    # ---- segments and gaps
+    segs = segs.copy()
+    segs["facility_kind"] = kind
+    if grids is not None and len(grids):
+        segs["grid_code"] = assign_grid(segs, grids).to_numpy()
+    else:
+        segs["grid_code"] = None
+    gaps = segs.loc[~segs["covered"], ["facility_kind", "name", "length_m", "distance_m", "grid_code", "layer",
+                                       "road_class", "geometry"]].copy()
+    gaps["distance_m"] = gaps["distance_m"].where(np.isfinite(gaps["distance_m"]), np.nan).round(1)
+    gaps["length_m"] = gaps["length_m"].round(1)
+    gaps = gaps.sort_values("length_m", ascending=False).reset_index(drop=True)
+
+    # ---- demand
+    demand = None
+    if res is not None:
+        demand = res.copy()
+        demand["households"] = _households(res)
+        demand["distance_m"] = np.where(np.isfinite(rd), np.round(rd, 1), np.nan)
+        demand["covered"] = rd <= radius_m
+        demand["attached"] = r_ok
+        demand["grid_code"] = assign_grid(res, grids).to_numpy() if grids is not None and len(grids) else None
+
+    # ---- per grid
+    grid_table = _grid_table(segs, demand, grids, base_mid_dist=edge_mid_d, network=net)
+
+    total = float(segs["length_m"].sum())
+    covered_len = float(segs.loc[segs["covered"], "length_m"].sum())
+    summary = {
+        "facility_kind": kind, "method": method, "radius_m": float(radius_m),
+        "facilities": int(len(facilities)), "attached": int(fac_ok.sum()),
+        "street_km": round(total / 1000, 3), "covered_km": round(covered_len / 1000, 3),
+        "uncovered_km": round((total - covered_len) / 1000, 3),
+        "coverage_pct": round(100 * covered_len / total, 1) if total else 0.0,
+        "components": int(net.component.max()) + 1 if net.n_nodes else 0,
+    }
+    if demand is not None:
+        hh = demand["households"].to_numpy()
+        summary["households"] = float(hh.sum())
+        summary["households_uncovered"] = float(hh[~demand["covered"].to_numpy()].sum())
+    params = {"facility_kind": kind, "radius_m": float(radius_m), "source": source, "method": method,
+              "buffer_m": float(buffer_m), "max_snap_m": float(max_snap_m),
+              "date": datetime.now().isoformat(timespec="seconds")}
+    return CoverageResult(service_areas=areas, segments=segs, gaps=gaps, demand=demand, grid_table=grid_table,
+                          unattached=pd.DataFrame(unattached, columns=["layer", "name", "row", "reason"]),
+                          summary=summary, params=params)
+
+
+def _grid_table(segs: gpd.GeoDataFrame, demand: gpd.GeoDataFrame | None, grids: gpd.GeoDataFrame | None, *,
+                base_mid_dist: np.ndarray, network: Network) -> pd.DataFrame:
+    cols = ["grid_code", "street_m", "covered_m", "uncovered_m", "coverage_pct", "households",
+            "households_uncovered", "dist_mean_m", "dist_median_m", "dist_max_m"]
+    if grids is None or not len(grids):
+        return pd.DataFrame(columns=cols)
+    s = pd.DataFrame({"grid_code": segs["grid_code"].astype("object"), "len": segs["length_m"].to_numpy(),
+                      "cov": np.where(segs["covered"], segs["length_m"], 0.0)})
+    t = s.groupby("grid_code", dropna=True).agg(street_m=("len", "sum"), covered_m=("cov", "sum"))
+    t = t.reindex(pd.Index(grids["code"].astype("object"), name="grid_code"), fill_value=0.0)
+    t["uncovered_m"] = t["street_m"] - t["covered_m"]
+    t["coverage_pct"] = np.where(t["street_m"] > 0, 100 * t["covered_m"] / t["street_m"].where(t["street_m"] > 0, 1),
+                                 np.nan)
+    if demand is not None:
+        d = pd.DataFrame({"grid_code": demand["grid_code"].astype("object"), "hh": demand["households"],
+                          "unc": np.where(demand["covered"], 0.0, demand["households"]),
+                          "dist": demand["distance_m"].astype("float64")})
+        h = d.groupby("grid_code", dropna=True).agg(households=("hh", "sum"), households_uncovered=("unc", "sum"),
+                                                    dist_mean_m=("dist", "mean"), dist_median_m=("dist", "median"),
+                                                    dist_max_m=("dist", "max"))
+        t = t.join(h)
+        t[["households", "households_uncovered"]] = t[["households", "households_uncovered"]].fillna(0.0)
+    else:
+        # without residents: distance statistics over the street parts (length-weighted would need more; use parts)
+        dd = segs["distance_m"].astype("float64").where(np.isfinite(segs["distance_m"]))
+        d = pd.DataFrame({"grid_code": segs["grid_code"].astype("object"), "dist": dd.to_numpy()})
+        h = d.groupby("grid_code", dropna=True).agg(dist_mean_m=("dist", "mean"), dist_median_m=("dist", "median"),
+                                                    dist_max_m=("dist", "max"))
+        t = t.join(h)
+        t["households"] = np.nan
+        t["households_uncovered"] = np.nan
+    t = t.reset_index()[cols]
+    for c in cols[1:]:
+        t[c] = t[c].astype("float64").round(1)
+    t = t.sort_values(["coverage_pct", "households_uncovered", "uncovered_m"], ascending=[True, False, False],
+                      na_position="last").reset_index(drop=True)
+    t.insert(0, "rank", np.arange(1, len(t) + 1))
+    return t
+
+
+# ------------------------------------------------------------------------------------ toilet checks
+def toilet_spacing(
+    toilets: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    *,
+    busy_max_m: float,
+    ordinary_max_m: float,
+    near_m: float,
+) -> gpd.GeoDataFrame:
+    """Stretches of street where consecutive toilets are farther apart than allowed.
+
+    Streets are merged by name (unnamed lines stay alone); toilets within ``near_m`` metres of a
+    street are placed on it by projection. Busy streets (``busy`` true, 繁华街道) use
+    ``busy_max_m``, the others ``ordinary_max_m``. A stretch runs between two consecutive toilets,
+    or from a street end to the first/last toilet (a street with no toilet is one stretch).
+    Returns the stretches longer than allowed, with ``length_m`` and ``max_m``; CRS in metres.
+    """
+    same_projected_crs(toilets, streets)
+    cols = ["name", "busy", "length_m", "max_m", "from_toilet", "to_toilet"]
+    if not len(streets):
+        return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=streets.crs)
+    st = streets.copy()
+    st["busy"] = st["busy"].fillna(False).astype(bool) if "busy" in st.columns else False
+    nm = st["name"].astype("object") if "name" in st.columns else pd.Series([None] * len(st), index=st.index)
+    st["_key"] = [f"{n}|{b}" if n is not None and str(n) not in ("", "<NA>", "nan") else f"#{i}|{b}"
+                  for i, (n, b) in enumerate(zip(nm, st["busy"], strict=True))]
+    st["_name"] = nm.to_numpy()
+    merged = st.dissolve("_key", aggfunc={"busy": "first", "_name": "first"})
+    tnames = _names(toilets, "toilets")
+    tpts = toilets.geometry.to_numpy()
+    tree = shapely.STRtree(tpts) if len(tpts) else None
+    out = []
+    for _, row in merged.iterrows():
+        geom = shapely.line_merge(row.geometry)
+        limit = busy_max_m if row["busy"] else ordinary_max_m
+        for part in shapely.get_parts(geom):
+            L = part.length
+            if L <= limit:
+                continue
+            idx = tree.query(part, predicate="dwithin", distance=near_m) if tree is not None else np.array([], int)
+            pos = np.sort(shapely.line_locate_point(part, tpts[idx])) if len(idx) else np.array([])
+            order = np.argsort(shapely.line_locate_point(part, tpts[idx])) if len(idx) else np.array([], int)
+            stops = np.r_[0.0, pos, L]
+            labels = [None] + [tnames[i] for i in np.asarray(idx)[order]] + [None]
+            gaps = np.diff(stops)
+            for j in np.flatnonzero(gaps > limit):
+                out.append({"name": row["_name"], "busy": bool(row["busy"]), "length_m": round(float(gaps[j]), 1),
+                            "max_m": float(limit), "from_toilet": labels[j], "to_toilet": labels[j + 1],
+                            "geometry": substrings(np.array([part], dtype=object), [stops[j]], [stops[j + 1]])[0]})
+    return gpd.GeoDataFrame(out, columns=[*cols, "geometry"], geometry="geometry", crs=streets.crs)
+
+
+def toilet_class_check(
+    toilets: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame,
+    markets: gpd.GeoDataFrame | None = None,
+    *,
+    min_class: str,
+    road_classes: list[str],
+    near_m: float,
+) -> pd.DataFrame:
+    """Toilets on main roads or at markets whose class is below ``min_class`` (or not given).
+
+    A toilet within ``near_m`` metres of a street whose ``road_class`` is in ``road_classes``,
+    or of a market, must be ``min_class`` or better (一类 best). Returns one row per offending
+    toilet with the reason; inputs in one projected CRS in metres.
+    """
+    projected(toilets, "toilets")
+    cols = ["row", "name", "toilet_class", "required", "reason"]
+    if not len(toilets):
+        return pd.DataFrame(columns=cols)
+    need = TOILET_CLASS_RANK[min_class]
+    tnames = _names(toilets, "toilets")
+    cls = toilets["toilet_class"].astype("object").tolist() if "toilet_class" in toilets.columns else [None] * len(
+        toilets)
+    reasons: dict[int, list[str]] = {}
+    pts = toilets.geometry.to_numpy()
+    if len(streets) and "road_class" in streets.columns:
+        main = streets[streets["road_class"].isin(road_classes)]
+        if len(main):
+            same_projected_crs(toilets, main)
+            ti, si = shapely.STRtree(main.geometry.to_numpy()).query(pts, predicate="dwithin", distance=near_m)
+            mnames = main["name"].astype("object").tolist() if "name" in main.columns else [None] * len(main)
+            for t, s in zip(ti, si, strict=True):
+                label = f"{main['road_class'].iloc[s]} {_text(mnames[s])}".strip()
+                reasons.setdefault(int(t), []).append(label)
+    if markets is not None and len(markets):
+        same_projected_crs(toilets, markets)
+        ti, mi = shapely.STRtree(markets.geometry.to_numpy()).query(pts, predicate="dwithin", distance=near_m)
+        mk = _names(markets, "markets")
+        for t, m in zip(ti, mi, strict=True):
+            reasons.setdefault(int(t), []).append(f"农贸市场 {mk[m]}")
+    out = []
+    for t, why in sorted(reasons.items()):
+        c = cls[t]
+        rank = TOILET_CLASS_RANK.get(str(c)) if c is not None else None
+        if rank is None or rank > need:
+            out.append({"row": t, "name": tnames[t], "toilet_class": c if rank else "未填 missing",
+                        "required": f"{min_class}及以上", "reason": "; ".join(dict.fromkeys(why))})
+    return pd.DataFrame(out, columns=cols)

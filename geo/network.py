@@ -1,0 +1,466 @@
+"""The walkable street network: streets + alleys noded into one graph, points snapped onto edges.
+
+Everything here works in the project's projected CRS in metres. The graph is undirected; edge
+lengths are the lengths of the edge geometries (metres), so a path is never shorter than the
+straight line between its ends (the service-area search relies on that).
+
+Main pieces
+-----------
+:func:`build_network`      streets + alleys → :class:`Network` (crossings and shared ends noded)
+:func:`snap_points`        nearest *edge* of each point, the offset along it, the snap distance
+:func:`insert_points`      split edges at snapped points, so every point is a node of its own
+:func:`nearest_distances`  one multi-source shortest-path pass (scipy.sparse.csgraph.dijkstra)
+:func:`reach`              per-source distances within a radius (local searches, no n×m matrix)
+:func:`components_frame`   connected components as a layer (islands are data errors to show)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from geo._checks import projected, same_projected_crs
+from geo._errors import AnalysisError
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-9
+LINE_COLUMNS = ("name", "road_class", "busy", "layer", "osm_id")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """An undirected street graph in metres.
+
+    Attributes
+    ----------
+    nodes : (n, 2) float array of node coordinates (project CRS, metres).
+    u, v : (m,) int arrays, the end nodes of each edge; the geometry runs from ``u`` to ``v``.
+    length : (m,) float array, edge length in metres (= geometry length).
+    geometry : (m,) array of shapely LineStrings.
+    line : (m,) int array, the row (position) in :attr:`lines` the edge comes from.
+    lines : DataFrame of the source lines' attributes (name, road_class, busy, layer, osm_id).
+    crs : the CRS of the coordinates.
+    """
+
+    nodes: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    geometry: np.ndarray
+    line: np.ndarray
+    lines: pd.DataFrame = field(repr=False)
+    crs: Any = None
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.u)
+
+    @cached_property
+    def graph(self) -> sparse.csr_matrix:
+        """Symmetric CSR adjacency (metres); parallel edges keep the shortest, loops are dropped."""
+        keep = self.u != self.v
+        a, b, w = self.u[keep], self.v[keep], self.length[keep]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        order = np.lexsort((w, hi, lo))
+        lo, hi, w = lo[order], hi[order], w[order]
+        first = np.ones(len(lo), bool)
+        first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+        lo, hi, w = lo[first], hi[first], np.maximum(w[first], _EPS)  # explicit zero = no edge in csgraph
+        n = self.n_nodes
+        return sparse.csr_matrix((np.r_[w, w], (np.r_[lo, hi], np.r_[hi, lo])), shape=(n, n))
+
+    @cached_property
+    def node_tree(self) -> cKDTree:
+        return cKDTree(self.nodes)
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        return shapely.STRtree(self.geometry)
+
+    @cached_property
+    def component(self) -> np.ndarray:
+        """Connected-component label of each node (0 = the largest component)."""
+        _, lab = csgraph.connected_components(self.graph, directed=False)
+        ncomp = int(lab.max()) + 1 if len(lab) else 0
+        # relabel by total edge length so that 0 is the main network
+        elen = np.bincount(lab[self.u], weights=self.length, minlength=ncomp)
+        rank = np.empty(ncomp, int)
+        rank[np.argsort(-elen, kind="stable")] = np.arange(ncomp)
+        return rank[lab]
+
+    def edges_frame(self) -> gpd.GeoDataFrame:
+        """The edges as a GeoDataFrame with the source line's attributes."""
+        attrs = self.lines.iloc[self.line].reset_index(drop=True)
+        out = gpd.GeoDataFrame(attrs, geometry=self.geometry, crs=self.crs)
+        out["u"], out["v"], out["length_m"] = self.u, self.v, self.length
+        return out
+
+
+# ------------------------------------------------------------------------------------ geometry helpers
+def substrings(geoms: np.ndarray, start_m: np.ndarray, end_m: np.ndarray) -> np.ndarray:
+    """Vectorised ``shapely.ops.substring``: the part of each line between two distances.
+
+    ``start_m < end_m`` are metres from each line's first vertex (clipped to the line). Lines
+    whose part is empty come back as ``None``.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    n = len(geoms)
+    out = np.full(n, None, dtype=object)
+    if n == 0:
+        return out
+    lens = shapely.length(geoms)
+    s = np.clip(np.asarray(start_m, float), 0, lens)
+    e = np.clip(np.asarray(end_m, float), 0, lens)
+    ok = e - s > _EPS
+    if not ok.any():
+        return out
+    g, s, e = geoms[ok], s[ok], e[ok]
+    coords, idx = shapely.get_coordinates(g, return_index=True)
+    seg = np.zeros(len(coords))
+    same = np.r_[False, idx[1:] == idx[:-1]]
+    step = np.zeros(len(coords))
+    step[1:] = np.hypot(*(coords[1:] - coords[:-1]).T)
+    step[~same] = 0.0
+    cum = np.cumsum(step)
+    first = np.flatnonzero(~same)
+    cum -= np.repeat(cum[first], np.diff(np.r_[first, len(coords)]))
+    del seg
+    inner = (cum > s[idx] + _EPS) & (cum < e[idx] - _EPS)
+    ps = shapely.get_coordinates(shapely.line_interpolate_point(g, s))
+    pe = shapely.get_coordinates(shapely.line_interpolate_point(g, e))
+    k = len(g)
+    ids = np.r_[np.arange(k), idx[inner], np.arange(k)]
+    key = np.r_[np.full(k, -np.inf), cum[inner], np.full(k, np.inf)]
+    xy = np.vstack([ps, coords[inner], pe])
+    order = np.lexsort((key, ids))
+    out[np.flatnonzero(ok)] = shapely.linestrings(xy[order], indices=ids[order])
+    return out
+
+
+def _explode_lines(frames: list[tuple[str, gpd.GeoDataFrame]]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    rows, geoms, line_id = [], [], []
+    offset = 0
+    for layer, f in frames:
+        attrs = pd.DataFrame(index=range(len(f)))
+        for c in LINE_COLUMNS:
+            if c == "layer":
+                attrs[c] = layer
+            elif c in f.columns:
+                attrs[c] = f[c].to_numpy()
+            else:
+                attrs[c] = None
+        attrs["source_row"] = np.arange(len(f))
+        rows.append(attrs)
+        parts, pidx = shapely.get_parts(f.geometry.to_numpy(), return_index=True)
+        keep = shapely.get_type_id(parts) == 1  # LineString
+        geoms.append(parts[keep])
+        line_id.append(pidx[keep] + offset)
+        offset += len(f)
+    lines = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*LINE_COLUMNS, "source_row"])
+    g = np.concatenate(geoms) if geoms else np.array([], dtype=object)
+    li = np.concatenate(line_id) if line_id else np.array([], dtype=int)
+    return g, li, lines
+
+
+def _set_endpoints(geoms: np.ndarray, start_xy: np.ndarray, end_xy: np.ndarray) -> np.ndarray:
+    coords, idx = shapely.get_coordinates(geoms, return_index=True)
+    first = np.r_[0, np.flatnonzero(idx[1:] != idx[:-1]) + 1]
+    last = np.r_[first[1:] - 1, len(coords) - 1]
+    coords = coords.copy()
+    coords[first] = start_xy
+    coords[last] = end_xy
+    return shapely.linestrings(coords, indices=idx)
+
+
+# ------------------------------------------------------------------------------------ building
+def build_network(
+    streets: gpd.GeoDataFrame,
+    alleys: gpd.GeoDataFrame | None = None,
+    *,
+    snap_tolerance_m: float = 1.0,
+    node_crossings: bool = True,
+) -> Network:
+    """Build one walkable graph from street and alley lines.
+
+    Lines are noded where they cross or touch (GEOS noding) and line ends closer than
+    ``snap_tolerance_m`` are joined into one node. Edge lengths are in metres.
+
+    Parameters
+    ----------
+    streets, alleys : line layers in the same projected CRS (metres). ``alleys`` may be None.
+    snap_tolerance_m : ends closer than this (metres) become one node.
+    node_crossings : node lines at every crossing (set False only for input already noded,
+        e.g. a generated grid, to skip the noding step).
+
+    Returns
+    -------
+    Network
+    """
+    frames = [("streets", streets)] + ([("alleys", alleys)] if alleys is not None and len(alleys) else [])
+    same_projected_crs(*[f for _, f in frames])
+    crs = streets.crs
+    geoms, line_id, lines = _explode_lines(frames)
+    valid = ~shapely.is_empty(geoms) & (shapely.length(geoms) > 0)
+    geoms, line_id = geoms[valid], line_id[valid]
+    if len(geoms) == 0:
+        raise AnalysisError("the streets and alleys layers hold no lines; import streets first "
+                            "(sanigrid import streets FILE) or run sanigrid demo")
+    if node_crossings:
+        noded = shapely.get_parts(shapely.node(shapely.multilinestrings(geoms)))
+        noded = noded[shapely.length(noded) > 0]
+        mid = shapely.line_interpolate_point(noded, 0.5, normalized=True)
+        hit = shapely.STRtree(geoms).query_nearest(mid, all_matches=False)
+        src = np.empty(len(noded), int)
+        src[hit[0]] = line_id[hit[1]]
+        geoms, line_id = noded, src
+    coords, idx = shapely.get_coordinates(geoms, return_index=True)
+    first = np.r_[0, np.flatnonzero(idx[1:] != idx[:-1]) + 1]
+    last = np.r_[first[1:] - 1, len(coords) - 1]
+    ends = np.vstack([coords[first], coords[last]])
+    uniq, inv = np.unique(ends, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    if snap_tolerance_m > 0 and len(uniq) > 1:
+        pairs = cKDTree(uniq).query_pairs(snap_tolerance_m, output_type="ndarray")
+        if len(pairs):
+            m = len(uniq)
+            adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
+            _, lab = csgraph.connected_components(adj, directed=False)
+            rep = np.full(lab.max() + 1, len(uniq))
+            np.minimum.at(rep, lab, np.arange(m))
+            uniq, inv = uniq[rep], lab[inv]
+            moved = np.any(uniq[inv] != ends, axis=1)
+            if moved.any():
+                k = len(geoms)
+                geoms = _set_endpoints(geoms, uniq[inv[:k]], uniq[inv[k:]])
+    k = len(geoms)
+    u, v = inv[:k].astype(np.int64), inv[k:].astype(np.int64)
+    length = shapely.length(geoms)
+    keep = length > _EPS
+    net = Network(nodes=uniq, u=u[keep], v=v[keep], length=length[keep], geometry=geoms[keep],
+                  line=line_id[keep].astype(np.int64), lines=lines, crs=crs)
+    log.info("network: %d nodes, %d edges, %.1f km", net.n_nodes, net.n_edges, net.length.sum() / 1000)
+    return net
+
+
+def network_from_edges(nodes: np.ndarray, u: np.ndarray, v: np.ndarray, *, crs: Any,
+                       lines: pd.DataFrame | None = None, line: np.ndarray | None = None) -> Network:
+    """A network from node coordinates and straight edges (for generated grids and tests)."""
+    nodes = np.asarray(nodes, float)
+    u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
+    geoms = shapely.linestrings(np.stack([nodes[u], nodes[v]], axis=1))
+    if lines is None:
+        lines = pd.DataFrame({c: [None] for c in LINE_COLUMNS})
+        line = np.zeros(len(u), np.int64)
+    return Network(nodes=nodes, u=u, v=v, length=shapely.length(geoms), geometry=geoms,
+                   line=np.asarray(line, np.int64), lines=lines, crs=crs)
+
+
+def components_frame(network: Network) -> gpd.GeoDataFrame:
+    """One row per connected component: its lines, length (m) and whether it is the main network."""
+    comp = network.component[network.u]
+    ncomp = int(comp.max()) + 1 if len(comp) else 0
+    order = np.argsort(comp, kind="stable")
+    geoms = shapely.multilinestrings(network.geometry[order], indices=comp[order])
+    lengths = np.bincount(comp, weights=network.length, minlength=ncomp)
+    return gpd.GeoDataFrame(
+        {"component": np.arange(ncomp), "length_m": lengths.round(1), "main": np.arange(ncomp) == 0},
+        geometry=geoms, crs=network.crs,
+    )
+
+
+# ------------------------------------------------------------------------------------ points
+def snap_points(network: Network, points: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray, *,
+                max_snap_m: float) -> pd.DataFrame:
+    """Nearest edge of each point and where on it the point projects.
+
+    Parameters
+    ----------
+    points : points (or any geometry: its representative point is used) in the network's CRS.
+    max_snap_m : points farther than this (metres) from every edge are not attached.
+
+    Returns
+    -------
+    DataFrame on the points' positions with ``edge`` (-1 if not attached), ``offset_m`` (metres
+    from the edge's ``u`` end), ``snap_m`` (distance to the edge) and ``attached``.
+    """
+    if isinstance(points, gpd.GeoDataFrame | gpd.GeoSeries):
+        if isinstance(points, gpd.GeoDataFrame):
+            points = points.geometry
+        if points.crs is not None and network.crs is not None:
+            projected(gpd.GeoDataFrame(geometry=points), "points")
+            if not points.crs.equals(network.crs):
+                raise AnalysisError(f"points are in {points.crs.to_string()} but the network in "
+                                    f"{network.crs.to_string()}; reproject them to one CRS first")
+        geoms = points.to_numpy()
+    else:
+        geoms = np.asarray(points, dtype=object)
+    n = len(geoms)
+    pts = np.asarray(geoms, dtype=object)
+    not_point = (shapely.get_type_id(pts) != 0) & ~shapely.is_missing(pts)
+    if not_point.any():
+        pts = pts.copy()
+        pts[not_point] = shapely.point_on_surface(pts[not_point])
+    edge = np.full(n, -1, np.int64)
+    dist = np.full(n, np.inf)
+    okg = ~shapely.is_missing(pts) & ~shapely.is_empty(pts)
+    if okg.any() and network.n_edges:
+        where = np.flatnonzero(okg)
+        (pi, ei), d = network.edge_tree.query_nearest(pts[where], max_distance=max_snap_m,
+                                                      return_distance=True, all_matches=False)
+        edge[where[pi]] = ei
+        dist[where[pi]] = d
+    att = edge >= 0
+    offset = np.full(n, np.nan)
+    if att.any():
+        offset[att] = shapely.line_locate_point(network.geometry[edge[att]], pts[att])
+    return pd.DataFrame({"edge": edge, "offset_m": offset, "snap_m": dist, "attached": att})
+
+
+def insert_points(network: Network, snaps: pd.DataFrame) -> tuple[Network, np.ndarray]:
+    """Split edges at snapped points so that each attached point is a node.
+
+    Returns the new network (node ids of the old network are kept, new nodes appended) and the
+    node id of every row of ``snaps`` (-1 where the point was not attached). Points that fall
+    on the same spot share a node; a point at an edge's end uses that end node.
+    """
+    node_of = np.full(len(snaps), -1, np.int64)
+    att = snaps["attached"].to_numpy()
+    if not att.any():
+        return network, node_of
+    e = snaps["edge"].to_numpy()[att]
+    L = network.length[e]
+    t = np.clip(snaps["offset_m"].to_numpy()[att], 0, L)
+    at_u, at_v = t <= 1e-6, t >= L - 1e-6
+    res = np.where(at_u, network.u[e], np.where(at_v, network.v[e], -1))
+    mid = ~(at_u | at_v)
+    if mid.any():
+        em, tm = e[mid], t[mid]
+        pairs, inv = np.unique(np.c_[em, tm], axis=0, return_inverse=True)
+        inv = inv.ravel()
+        pe, pt = pairs[:, 0].astype(np.int64), pairs[:, 1]  # sorted by edge then offset
+        new_ids = network.n_nodes + np.arange(len(pairs))
+        res[np.flatnonzero(mid)] = new_ids[inv]
+        new_xy = shapely.get_coordinates(shapely.line_interpolate_point(network.geometry[pe], pt))
+        # pieces: one ending at each new node, plus one last piece per split edge
+        first_in_edge = np.r_[True, pe[1:] != pe[:-1]]
+        last_in_edge = np.r_[pe[1:] != pe[:-1], True]
+        start_t = np.where(first_in_edge, 0.0, np.r_[0.0, pt[:-1]])
+        start_n = np.where(first_in_edge, network.u[pe], np.r_[0, new_ids[:-1]])
+        p_edge = np.r_[pe, pe[last_in_edge]]
+        p_s = np.r_[start_t, pt[last_in_edge]]
+        p_e = np.r_[pt, network.length[pe[last_in_edge]]]
+        p_u = np.r_[start_n, new_ids[last_in_edge]]
+        p_v = np.r_[new_ids, network.v[pe[last_in_edge]]]
+        p_geom = substrings(network.geometry[p_edge], p_s, p_e)
+        ok = np.array([g is not None for g in p_geom])
+        # zero-length pieces cannot happen (offsets are unique and strictly inside), but be safe
+        p_edge, p_u, p_v, p_geom = p_edge[ok], p_u[ok], p_v[ok], p_geom[ok]
+        split = np.zeros(network.n_edges, bool)
+        split[pe] = True
+        keep = ~split
+        network = Network(
+            nodes=np.vstack([network.nodes, new_xy]),
+            u=np.r_[network.u[keep], p_u], v=np.r_[network.v[keep], p_v],
+            length=np.r_[network.length[keep], shapely.length(p_geom)],
+            geometry=np.r_[network.geometry[keep], p_geom],
+            line=np.r_[network.line[keep], network.line[p_edge]],
+            lines=network.lines, crs=network.crs,
+        )
+    node_of[np.flatnonzero(att)] = res
+    return network, node_of
+
+
+# ------------------------------------------------------------------------------------ distances
+def nearest_distances(network: Network, sources: np.ndarray, *, limit_m: float = np.inf
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Network distance (metres) from every node to its nearest source, in one Dijkstra pass.
+
+    Returns ``(dist, nearest)``: ``dist`` is ``inf`` beyond ``limit_m`` or when unreachable,
+    ``nearest`` is the position in ``sources`` of the nearest source (-1 when none).
+    """
+    sources = np.asarray(sources, np.int64)
+    sources = sources[sources >= 0]
+    n = network.n_nodes
+    if len(sources) == 0:
+        return np.full(n, np.inf), np.full(n, -1, np.int64)
+    dist, _, src = csgraph.dijkstra(network.graph, directed=False, indices=np.unique(sources),
+                                    min_only=True, limit=limit_m, return_predecessors=True)
+    pos = np.full(n, -1, np.int64)
+    pos[sources[::-1]] = np.arange(len(sources))[::-1]  # first occurrence wins
+    nearest = np.where(src >= 0, pos[np.maximum(src, 0)], -1)
+    return dist, nearest
+
+
+def reach(network: Network, sources: np.ndarray, *, limit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distances from each source to every node within ``limit_m`` metres along the network.
+
+    Each source is searched on the small subgraph of nodes within ``limit_m`` straight-line
+    metres (a path is never shorter than the straight line), so the cost grows with the size of
+    the neighbourhoods, not with sources × nodes.
+
+    Returns
+    -------
+    (k, node, dist) : flat arrays; ``k`` is the position of the source in ``sources``.
+    """
+    sources = np.asarray(sources, np.int64)
+    G = network.graph
+    tree = network.node_tree
+    ks, ns, ds = [], [], []
+    uniq, first = np.unique(sources[sources >= 0], return_index=True)
+    balls = tree.query_ball_point(network.nodes[uniq], limit_m * (1 + 1e-9) + 1e-6)
+    pos_of = {int(s): [] for s in uniq}
+    for k, s in enumerate(sources):
+        if s >= 0:
+            pos_of[int(s)].append(k)
+    for s, ball in zip(uniq, balls, strict=True):
+        ball = np.asarray(ball, np.int64)
+        if len(ball) == 1:
+            d = np.zeros(1)
+            loc = ball
+        else:
+            ball.sort()
+            sub = G[ball][:, ball]
+            i0 = int(np.searchsorted(ball, s))
+            d = csgraph.dijkstra(sub, directed=False, indices=i0, limit=limit_m)
+            fin = np.isfinite(d)
+            loc, d = ball[fin], d[fin]
+        for k in pos_of[int(s)]:
+            ks.append(np.full(len(loc), k, np.int64))
+            ns.append(loc)
+            ds.append(d)
+    if not ks:
+        e = np.array([], np.int64)
+        return e, e, np.array([], float)
+    return np.concatenate(ks), np.concatenate(ns), np.concatenate(ds)
+
+
+def edge_reach(network: Network, node_dist: np.ndarray, *, radius_m: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """How far into each edge a radius reaches from each end.
+
+    Given the distance of every node (metres, ``inf`` if not reached), returns ``(from_u, from_v)``:
+    the metres of the edge covered from its ``u`` end and from its ``v`` end (0 … length).
+    The edge is fully covered when ``from_u + from_v >= length``.
+    """
+    L = network.length
+    du, dv = node_dist[network.u], node_dist[network.v]
+    a = np.clip(radius_m - du, 0, L)
+    b = np.clip(radius_m - dv, 0, L)
+    a[~np.isfinite(du)] = 0
+    b[~np.isfinite(dv)] = 0
+    return a, b
