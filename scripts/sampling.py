@@ -1,1 +1,264 @@
-"""`sanigrid` commands: sampling."""
+"""`sanigrid sample` and `sanigrid mock-check`: sample points for the technical evaluation.
+
+:func:`run_sample` and :func:`run_mock_check` do the work (read layers, call :mod:`geo.sampling`, write
+layers and exports); the commands only parse options and print a summary. The demo calls the functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from geo import sampling as gs
+from geo._errors import AnalysisError
+from geo.problems import as_of_default
+from layers.export import write_xlsx, zh_headers
+from layers.project import Project
+from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+log = logging.getLogger(__name__)
+
+SOURCE_KINDS = ("sample_points", "markets", "alleys", "toilets", "transfer_stations", "streets")
+#: layers readiness reads when they exist; without them it gives fewer reasons
+EVIDENCE_KINDS = ("problems", "rebounds", "coverage_gaps")
+LIST_FILE = "样本点清单.xlsx"
+RISK_FILE = "模拟抽查风险表.xlsx"
+_HEADERS = {
+    "quota": "配额", "picked": "已选", "shortfall": "缺口", "candidates": "候选点数",
+    "ready_candidates": "达标候选点数", "strata": "片区数", "strata_covered": "覆盖片区数",
+    "not_ready_picked": "入选未达标数", "reason": "说明", "note": "备注", "places": "场所数",
+    "failing": "不达标数", "drawn": "每次抽查数", "p_fail": "至少一处不合格概率(模拟)",
+    "p_fail_se": "标准误", "p_fail_exact": "至少一处不合格概率(精确)", "expected_loss": "期望扣分(模拟)",
+    "expected_loss_exact": "期望扣分(精确)", "order": "整改顺序", "risk_before": "整改前该类风险",
+    "risk_after": "整改后该类风险", "risk_drop": "风险下降", "loss_drop": "期望扣分下降",
+    "total_risk_after": "整改后总风险", "mode": "抽样方式", "mean_readiness": "平均准备度",
+    "share_ready": "达标占比", "min_spacing": "最小间距(米)", "n_open": "周边未结问题数",
+    "n_overdue": "周边超期问题数", "n_rebounds": "周边反弹数",
+}
+
+
+@dataclass
+class SampleRun:
+    """What :func:`run_sample` made."""
+
+    candidates: gpd.GeoDataFrame
+    selection: gs.Selection
+    comparison: pd.DataFrame
+    missing: list[str]
+    as_of: datetime
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class MockCheckRun:
+    """What :func:`run_mock_check` made."""
+
+    result: gs.MockCheck
+    seconds: float
+    missing: list[str]
+    files: list[Path] = field(default_factory=list)
+
+
+def _read(project: Project, kind: str) -> gpd.GeoDataFrame | None:
+    return project.store.read(kind) if project.store.has(kind) else None
+
+
+def build_candidates(project: Project, *, as_of: datetime | None = None) -> tuple[gpd.GeoDataFrame, list[str],
+                                                                                   datetime]:
+    """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``."""
+    layers = {k: _read(project, k) for k in SOURCE_KINDS}
+    grids = _read(project, "grids")
+    evidence = {k: _read(project, k) for k in EVIDENCE_KINDS}
+    missing = [k for k in ("grids", *EVIDENCE_KINDS) if (evidence.get(k) if k != "grids" else grids) is None]
+    if missing:
+        log.warning("sampling: layer(s) %s not in the store; readiness uses fewer reasons", ", ".join(missing))
+    problems = evidence["problems"]
+    if as_of is None:
+        as_of = as_of_default(problems) if problems is not None else datetime.now()
+    cands = gs.candidates(layers, grids=grids, settings=project.settings)
+    if not len(cands):
+        raise AnalysisError(
+            f"{project.root}: no sample candidates: import sample_points or the facility layers (markets, "
+            "alleys, toilets, transfer_stations, streets) first, e.g. `sanigrid demo`")
+    cands = gs.readiness(cands, settings=project.settings, as_of=as_of, problems=problems,
+                         rebounds=evidence["rebounds"], coverage_gaps=evidence["coverage_gaps"])
+    return cands, missing, as_of
+
+
+def _as_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Point geometry and the catalogue columns plus the problem counts (readiness attributes dropped)."""
+    out = frame.drop(columns=[c for c in gs._ATTRS if c in frame])
+    out = out.set_geometry(out.geometry.representative_point())
+    return out
+
+
+def _min_spacing(picks: gpd.GeoDataFrame) -> float:
+    if len(picks) < 2:
+        return float("nan")
+    xy = np.column_stack([picks.geometry.x, picks.geometry.y])
+    d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    d[np.diag_indices_from(d)] = np.inf
+    return float(d.min())
+
+
+def compare(stratified: gs.Selection, random: gs.Selection) -> pd.DataFrame:
+    """Per category and mode: mean readiness, share ready, strata covered, smallest spacing of the picks."""
+    rows = []
+    for mode, sel in (("分层", stratified), ("随机", random)):
+        rep = sel.report.set_index("category")
+        for cat in rep.index:
+            p = sel.picks[sel.picks["category"] == cat]
+            rows.append({"category": cat, "mode": mode, "picked": len(p),
+                         "mean_readiness": round(float(p["readiness"].mean()), 1) if len(p) else float("nan"),
+                         "share_ready": round(float(p["ready"].mean()), 3) if len(p) else float("nan"),
+                         "strata_covered": int(rep.loc[cat, "strata_covered"]),
+                         "strata": int(rep.loc[cat, "strata"]),
+                         "min_spacing": round(_min_spacing(p), 0)})
+    return pd.DataFrame(rows).sort_values(["category", "mode"], kind="stable").reset_index(drop=True)
+
+
+def run_sample(project: Project, *, seed: int | None = None, random_mode: bool = False,
+               as_of: datetime | None = None, maps: bool = True) -> SampleRun:
+    """Build candidates with readiness, select the sample points, write layers, the list and the maps.
+
+    Writes the layers ``sample_candidates`` and ``sample_selection`` and the table ``sample_quota_report``
+    in one transaction, ``outputs/样本点清单.xlsx`` and (``maps``) one A4 PNG per category,
+    ``outputs/样本点图_<类别>.png``. ``random_mode`` stores the strictly random picks instead of the
+    stratified ones (the other mode is always computed for the comparison sheet).
+    """
+    s = project.settings
+    sc = s.sampling
+    seed = sc.seed if seed is None else int(seed)
+    cands, missing, as_of = build_candidates(project, as_of=as_of)
+    quotas = sc.quotas_for(s.project.population)
+    opts = {"quotas": quotas, "seed": seed, "min_spacing_m": sc.min_spacing_m, "pass_score": sc.pass_score}
+    strat = gs.select(cands, **opts)
+    rand = gs.select(cands, **opts, random_mode=True)
+    chosen = rand if random_mode else strat
+    params = {"seed": seed, "mode": "随机" if random_mode else "分层", "as_of": as_of.isoformat(),
+              "population_class": sc.population_class(s.project.population), "quotas": quotas,
+              "min_spacing_m": sc.min_spacing_m, "pass_score": sc.pass_score, "radius_m": sc.radius_m,
+              "missing_inputs": missing, "quota_source": sc.quota_source}
+    cand_layer = _as_layer(cands)
+    sel_layer = _as_layer(chosen.picks)
+    with project.store.transaction() as tx:
+        tx.write("sample_candidates", cand_layer, params=params)
+        tx.write("sample_selection", sel_layer, params=params)
+        tx.write_table("sample_quota_report", chosen.report)
+    comparison = compare(strat, rand)
+    run = SampleRun(cands, chosen, comparison, missing, as_of)
+    headers = zh_headers("sample_selection", _HEADERS)
+    list_cols = ["category", "pick", "name", "grid_code", "street_office", "community", "address", "readiness",
+                 "reasons", "reason", "mode", "geometry"]
+    cand_cols = ["candidate_id", "category", "name", "grid_code", "street_office", "community", "address",
+                 "readiness", "ready", "reasons", "n_open", "n_overdue", "n_rebounds", "geometry"]
+    path = project.output_path(LIST_FILE)
+    write_xlsx({"样本点清单": sel_layer[list_cols], "配额与缺口": chosen.report, "分层与随机对比": comparison,
+                "候选点": cand_layer[cand_cols]}, path, headers=headers)
+    run.files.append(path)
+    if maps:
+        run.files += _maps(project, cand_layer, sel_layer, seed=seed, as_of=as_of)
+    return run
+
+
+def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *, seed: int,
+          as_of: datetime) -> list[Path]:
+    """One printable A4 map per category with candidates: grids and streets for context."""
+    from web.printmap import render_map
+
+    context = {k: v for k in ("grids", "streets") if (v := _read(project, k)) is not None}
+    s = project.settings
+    files = []
+    for cat in sorted(set(cands["category"])):
+        c = cands[cands["category"] == cat]
+        p = picks[picks["category"] == cat]
+        path = project.output_path(f"样本点图_{cat}.png")
+        render_map({**context, "sample_candidates": c, "sample_selection": p},
+                   title=f"{s.project.name} 技术评估样本点 · {cat}",
+                   subtitle=(f"选定{len(p)}处 / 候选{len(c)}处 (达标{int(c['ready'].sum())}处); "
+                             f"种子 {seed}; 问题统计截至 {as_of:%Y-%m-%d}"),
+                   attribution=s.project.attribution, path_or_buffer=path, paper="A4", dpi=150,
+                   labels={"sample_selection": "pick"}, map_date=date.today(),
+                   legend_titles={"sample_candidates": "候选点", "sample_selection": "选定样本点(编号)"})
+        files.append(path)
+    return files
+
+
+def run_mock_check(project: Project, *, draws: int | None = None, seed: int | None = None,
+                   as_of: datetime | None = None) -> MockCheckRun:
+    """Simulate the inspectors' random spot-checks; write the risk table (xlsx and store tables)."""
+    cands, missing, _ = build_candidates(project, as_of=as_of)
+    t0 = time.perf_counter()
+    result = gs.mock_check(cands, settings=project.settings, draws=draws, seed=seed)
+    seconds = time.perf_counter() - t0
+    with project.store.transaction() as tx:
+        tx.write_table("sample_risk", result.risk)
+        tx.write_table("sample_repairs", result.repairs)
+    path = project.output_path(RISK_FILE)
+    write_xlsx({"抽查风险": result.risk, "整改优先顺序": result.repairs}, path,
+               headers=zh_headers("sample_candidates", _HEADERS))
+    return MockCheckRun(result, seconds, missing, [path])
+
+
+def _say_missing(missing: list[str]) -> None:
+    if missing:
+        console.print(f"[yellow]注意:[/] 库中没有 {', '.join(missing)} 图层, 准备度只用了其余依据 "
+                      "(readiness uses fewer reasons)")
+
+
+@app.command()
+def sample(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    seed: Annotated[int | None, typer.Option(help="random seed (default: settings sampling.seed)")] = None,
+    random: Annotated[bool, typer.Option("--random", help="strictly random picks (as an inspector draws)")] = False,
+    maps: Annotated[bool, typer.Option(help="draw one printable map per category")] = True,
+) -> None:
+    """Select sample points (样本点) per category: readiness, stratified and spaced picks, shortfalls."""
+    run = run_sample(load(project), seed=seed, random_mode=random, maps=maps)
+    _say_missing(run.missing)
+    t = Table(title=f"样本点 sample points ({'随机' if random else '分层'})")
+    for col in ("类别", "配额", "已选", "缺口", "候选/达标", "覆盖片区", "说明"):
+        t.add_column(col)
+    for r in run.selection.report.itertuples():
+        t.add_row(r.category, str(r.quota), str(r.picked), str(r.shortfall) if r.shortfall else "",
+                  f"{r.candidates}/{r.ready_candidates}", f"{r.strata_covered}/{r.strata}",
+                  "; ".join(x for x in (r.reason, r.note) if x))
+    console.print(t)
+    for f in run.files:
+        console.print(f"  → {f}")
+
+
+@app.command("mock-check")
+def mock_check(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    draws: Annotated[int | None, typer.Option(help="simulated inspections (default: settings sampling.draws)")]
+    = None,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+) -> None:
+    """Simulate random spot-checks (模拟技术评估): failure risk per category and what to repair first."""
+    run = run_mock_check(load(project), draws=draws, seed=seed)
+    _say_missing(run.missing)
+    t = Table(title=f"模拟抽查 mock spot-check ({run.seconds * 1000:.0f} ms)")
+    for col in ("类别", "场所", "不达标", "抽查数", "不合格概率(模拟)", "精确值", "期望扣分"):
+        t.add_column(col)
+    for r in run.result.risk.itertuples():
+        t.add_row(r.category, str(r.places), str(r.failing), str(r.drawn), f"{r.p_fail:.3f} ± {r.p_fail_se:.3f}",
+                  f"{r.p_fail_exact:.3f}", f"{r.expected_loss:.2f}")
+    console.print(t)
+    rep = run.result.repairs.head(10)
+    if len(rep):
+        console.print("先整改 repair first:")
+        for r in rep.itertuples():
+            console.print(f"  {r.order}. [{r.category}] {r.name} ({r.grid_code}) 风险 −{r.risk_drop:.3f}: {r.reasons}")
+    for f in run.files:
+        console.print(f"  → {f}")

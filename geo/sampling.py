@@ -1,0 +1,671 @@
+"""Sample points for the technical evaluation (技术评估): candidates, readiness, selection, mock spot-check.
+
+Four pure steps, all in the project's projected CRS (metres):
+
+1. :func:`candidates` — the candidate registry: every listed sample point plus every market, alley,
+   toilet, transfer station and main-street segment (one segment per grid), each with its grid,
+   街道/社区 and address.
+2. :func:`readiness` — a score 0–100 per candidate (100 minus penalties from the settings) with its
+   reasons in words: open and overdue problems within ``radius_m`` (times the category weight),
+   rebounds there, coverage gaps, alley surface and lighting, toilet class, market standardization.
+3. :func:`select` — quotas per category, stratified round-robin over 街道 (or grids), a minimum
+   spacing between picks of one category, ready candidates preferred, a reproducible seed, a reason
+   per pick and a shortfall table; or a strictly random draw for comparison.
+4. :func:`mock_check` — the inspectors' random draws simulated many times (vectorised): per category
+   the probability that at least one drawn place fails, the expected score loss, and the repairs that
+   lower the risk most, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo._checks import projected
+from geo._errors import AnalysisError
+from geo.grids import assign_grid
+from geo.problems import is_overdue
+from layers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: which sample category each facility layer supplies candidates for
+LAYER_CATEGORY: dict[str, str] = {
+    "markets": "农贸市场",
+    "alleys": "背街小巷",
+    "toilets": "公厕",
+    "transfer_stations": "垃圾中转站",
+    "streets": "主次干道",
+}
+#: attributes carried from the source layers because readiness reads them
+_ATTRS = ("hardened", "lit", "toilet_class", "standardized")
+_TOILET_RANK = {"一类": 1, "二类": 2, "三类": 3, "旱厕": 4}
+CANDIDATE_COLUMNS = ("candidate_id", "category", "name", "address", "grid_code", "street_office", "community",
+                     "source")
+CLOSED = "结案"
+
+
+# --------------------------------------------------------------------------- candidates
+def _text(values: pd.Series) -> pd.Series:
+    """Strings with missing values as ``""`` (object dtype)."""
+    return values.astype("object").where(values.notna(), "").map(str)
+
+
+def candidates(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    grids: gpd.GeoDataFrame | None,
+    settings: Settings,
+) -> gpd.GeoDataFrame:
+    """The candidate registry: one row per place that could be reported or spot-checked.
+
+    Parameters
+    ----------
+    layers
+        Layer kind → frame, any of ``sample_points``, ``markets``, ``alleys``, ``toilets``,
+        ``transfer_stations``, ``streets`` (absent or empty kinds are skipped). All in one projected
+        CRS in metres.
+    grids
+        The ``grids`` layer (``code``, ``street_office``, ``community``) or ``None``. Streets are cut
+        at grid boundaries so that each segment is one candidate in one grid.
+    settings
+        ``sampling.street_classes`` (road classes sampled as 主次干道) and ``sampling.dedupe_m``
+        (a listed sample point this close to a layer feature of its category is that feature).
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns :data:`CANDIDATE_COLUMNS` plus the readiness attributes ``hardened``, ``lit``,
+        ``toilet_class``, ``standardized``; geometry is the place's footprint (point, polygon or line),
+        in the input CRS; sorted by ``candidate_id`` (a new RangeIndex).
+    """
+    frames = {k: v for k, v in layers.items() if v is not None and len(v)}
+    crs = next((f.crs for f in frames.values()), grids.crs if grids is not None else None)
+    for kind, f in frames.items():
+        projected(f, kind)
+        if not f.crs.equals(crs):
+            raise AnalysisError(f"layer '{kind}' is in {f.crs.to_string()}, the others in {crs.to_string()}; "
+                                "read all layers from one store (one CRS)")
+    sc = settings.sampling
+    parts: list[gpd.GeoDataFrame] = []
+    for kind, category in LAYER_CATEGORY.items():
+        f = frames.get(kind)
+        if f is None:
+            continue
+        f = f.reset_index(drop=True)
+        if kind == "streets":
+            f = _street_segments(f, grids, classes=sc.street_classes)
+            if not len(f):
+                continue
+        part = gpd.GeoDataFrame({"source": kind, "category": category,
+                                 "candidate_id": [f"{kind}:{i}" for i in range(len(f))]},
+                                geometry=f.geometry.to_numpy(), crs=crs)
+        part["name"] = _text(f["name"]) if "name" in f else ""
+        part["address"] = _text(f["address"]) if "address" in f else ""
+        part["grid_code"] = f["grid_code"].to_numpy() if "grid_code" in f and kind == "streets" else None
+        for a in _ATTRS:
+            part[a] = f[a].to_numpy() if a in f else pd.NA
+        parts.append(part)
+    sp = frames.get("sample_points")
+    if sp is not None:
+        sp = sp.reset_index(drop=True)
+        part = gpd.GeoDataFrame({"source": "sample_points", "category": _text(sp["category"]),
+                                 "candidate_id": [f"sample_points:{i}" for i in range(len(sp))],
+                                 "name": _text(sp.get("name", pd.Series([""] * len(sp)))),
+                                 "address": _text(sp.get("address", pd.Series([""] * len(sp)))),
+                                 "grid_code": None},
+                                geometry=sp.geometry.to_numpy(), crs=crs)
+        for a in _ATTRS:
+            part[a] = pd.NA
+        part = _drop_duplicates(part, parts, dedupe_m=sc.dedupe_m)
+        parts.append(part)
+    if not parts:
+        cols = {c: pd.Series(dtype="object") for c in (*CANDIDATE_COLUMNS, *_ATTRS)}
+        return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    out = pd.concat(parts, ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
+    out = out[~out.geometry.is_empty & out.geometry.notna()]
+    _attach_grid(out, grids)
+    blank = out["address"].eq("")
+    out.loc[blank, "address"] = (out["street_office"].fillna("") + out["community"].fillna("")
+                                 + out["name"])[blank]
+    out = out.sort_values("candidate_id", key=_natural_key).reset_index(drop=True)
+    return out[[*CANDIDATE_COLUMNS, *_ATTRS, "geometry"]]
+
+
+def _natural_key(ids: pd.Series) -> pd.Series:
+    parts = ids.str.split(":", n=1, expand=True)
+    return parts[0] + ":" + parts[1].str.zfill(9)
+
+
+def _street_segments(streets: gpd.GeoDataFrame, grids: gpd.GeoDataFrame | None, *,
+                     classes: list[str]) -> gpd.GeoDataFrame:
+    """Main/secondary streets cut at grid boundaries (one row per street per grid)."""
+    if "road_class" in streets:
+        streets = streets[streets["road_class"].isin(classes)]
+    streets = streets[["name", streets.geometry.name]].reset_index(drop=True)
+    if not len(streets):
+        return streets
+    if grids is None or not len(grids):
+        out = streets.copy()
+        out["grid_code"] = None
+        return out
+    g = grids[["code", grids.geometry.name]].rename(columns={"code": "grid_code"})
+    out = gpd.overlay(streets, g, how="intersection", keep_geom_type=True)
+    out = out[out.geometry.length > 1.0]  # drop numerical slivers at grid corners
+    named = _text(out["name"]).replace("", "无名道路")
+    out["name"] = named + "(" + _text(out["grid_code"]) + "段)"
+    return out.reset_index(drop=True)
+
+
+def _drop_duplicates(listed: gpd.GeoDataFrame, parts: list[gpd.GeoDataFrame], *, dedupe_m: float) -> gpd.GeoDataFrame:
+    """Drop listed sample points that are a layer feature of the same category (within ``dedupe_m``)."""
+    if not parts or dedupe_m <= 0:
+        return listed
+    layer = pd.concat(parts, ignore_index=True)
+    keep = np.ones(len(listed), dtype=bool)
+    tree = shapely.STRtree(layer.geometry.to_numpy())
+    i, j = tree.query(listed.geometry.to_numpy(), predicate="dwithin", distance=dedupe_m)
+    same = listed["category"].to_numpy()[i] == layer["category"].to_numpy()[j]
+    keep[i[same]] = False
+    if (~keep).any():
+        log.info("%d listed sample points are layer features already (within %g m); kept once",
+                 int((~keep).sum()), dedupe_m)
+    return listed[keep]
+
+
+def _attach_grid(out: gpd.GeoDataFrame, grids: gpd.GeoDataFrame | None) -> None:
+    if grids is None or not len(grids):
+        out["street_office"] = None
+        out["community"] = None
+        return
+    missing = out["grid_code"].isna()
+    if missing.any():
+        out.loc[missing, "grid_code"] = assign_grid(out[missing], grids)
+    by_code = grids.drop_duplicates("code").set_index("code")
+    for col in ("street_office", "community"):
+        values = by_code[col] if col in by_code else pd.Series(dtype="object")
+        mapped = out["grid_code"].map(values)
+        out[col] = mapped.astype("object").where(mapped.notna(), None)
+
+
+# --------------------------------------------------------------------------- readiness
+def problem_status(problems: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
+    """Open and overdue flags per problem.
+
+    Open: status is not 结案 (a missing status counts as open). Overdue: open and its deadline is before
+    ``as_of`` (with :func:`geo.problems.is_overdue` when the layer has ``reported_at`` and ``closed_at``,
+    so a case reported after ``as_of`` or closed by then is not counted).
+    """
+    if "status" in problems:
+        open_ = problems["status"].astype("object").map(lambda s: s != CLOSED).to_numpy(dtype=bool)
+    else:
+        open_ = np.ones(len(problems), dtype=bool)
+    if "deadline" not in problems:
+        overdue = np.zeros(len(problems), dtype=bool)
+    elif {"reported_at", "closed_at"} <= set(problems.columns):
+        overdue = open_ & is_overdue(problems, as_of=as_of).fillna(False).to_numpy(dtype=bool)
+    else:
+        deadline = pd.to_datetime(problems["deadline"])
+        overdue = open_ & (deadline.notna() & (deadline < pd.Timestamp(as_of))).to_numpy(dtype=bool)
+    return pd.DataFrame({"open": open_, "overdue": overdue}, index=problems.index)
+
+
+def readiness(
+    places: gpd.GeoDataFrame,
+    *,
+    settings: Settings,
+    as_of: datetime,
+    problems: gpd.GeoDataFrame | None = None,
+    rebounds: gpd.GeoDataFrame | None = None,
+    coverage_gaps: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Readiness score (0–100) and its reasons in words for each candidate place.
+
+    The score starts at 100 and loses ``settings.sampling.penalties`` points per finding:
+
+    * each open problem within ``sampling.radius_m`` metres of the place: ``overdue`` points if past its
+      deadline at ``as_of``, else ``open`` points, times the category weight
+      (``settings.problems.categories[*].weight``);
+    * each rebound (a report again after closure, the new report's end of the ``rebounds`` line) within
+      ``radius_m``: ``rebound`` points times the category weight;
+    * lying within ``sampling.gap_near_m`` of a coverage-gap street of another facility kind:
+      ``coverage_gap`` points per kind;
+    * back alleys not hardened / without lamps, toilets below ``toilet_class.min_class`` or dry toilets,
+      markets not standardized.
+
+    Missing inputs (``None``) simply give no reasons of that kind. Distances are planar metres in the
+    project CRS; every input must be in the same projected CRS.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``places`` (index and CRS kept) with ``readiness`` (float, 0–100), ``ready``
+        (``readiness >= sampling.pass_score``), ``reasons`` (``"; "``-joined, worst first, ``""`` if
+        none), ``n_open``, ``n_overdue`` and ``n_rebounds``.
+    """
+    projected(places, "candidates")
+    sc = settings.sampling
+    pen = sc.penalties
+    n = len(places)
+    out = places.copy()
+    geoms = places.geometry.to_numpy()
+    findings: list[pd.DataFrame] = []  # rows: place position, points, text
+    r = sc.radius_m
+    weights = {c.name: c.weight for c in settings.problems.categories}
+    counts = {k: np.zeros(n, dtype=np.int64) for k in ("n_open", "n_overdue", "n_rebounds")}
+
+    if problems is not None and len(problems) and n:
+        _same_crs(places, problems, "problems")
+        st = problem_status(problems, as_of=as_of)
+        p = problems[st["open"].to_numpy()]
+        overdue = st["overdue"].to_numpy()[st["open"].to_numpy()]
+        if len(p):
+            i, j = shapely.STRtree(p.geometry.to_numpy()).query(geoms, predicate="dwithin", distance=r)
+            pairs = pd.DataFrame({"pos": i, "category": _text(p["category"]).to_numpy()[j], "overdue": overdue[j]})
+            np.add.at(counts["n_open"], i, 1)
+            np.add.at(counts["n_overdue"], i, overdue[j].astype(np.int64))
+            g = pairs.groupby(["pos", "category", "overdue"], sort=False).size().rename("n").reset_index()
+            w = g["category"].map(weights).fillna(1.0).to_numpy()
+            g["points"] = g["n"] * w * np.where(g["overdue"], pen.get("overdue", 0), pen.get("open", 0))
+            g["text"] = [f"{r:g}米内有{k}起{'超期未结' if od else '未结'}的{c}"
+                         for k, od, c in zip(g["n"], g["overdue"], g["category"], strict=True)]
+            findings.append(g[["pos", "points", "text"]])
+
+    if rebounds is not None and len(rebounds) and n:
+        _same_crs(places, rebounds, "rebounds")
+        ends = shapely.get_point(rebounds.geometry.to_numpy(), -1)
+        ok = ~shapely.is_missing(ends)
+        i, j = shapely.STRtree(ends[ok]).query(geoms, predicate="dwithin", distance=r)
+        cats = _text(rebounds["category"]).to_numpy()[ok] if "category" in rebounds else np.array([""] * ok.sum())
+        np.add.at(counts["n_rebounds"], i, 1)
+        g = pd.DataFrame({"pos": i, "category": cats[j]}).groupby(["pos", "category"], sort=False).size()
+        g = g.rename("n").reset_index()
+        g["points"] = g["n"] * g["category"].map(weights).fillna(1.0) * pen.get("rebound", 0)
+        g["text"] = [f"{r:g}米内有{k}起结案后反弹的{c or '问题'}" for k, c in zip(g["n"], g["category"], strict=True)]
+        findings.append(g[["pos", "points", "text"]])
+
+    if coverage_gaps is not None and len(coverage_gaps) and n:
+        _same_crs(places, coverage_gaps, "coverage_gaps")
+        kinds = _text(coverage_gaps["facility_kind"]) if "facility_kind" in coverage_gaps else pd.Series(
+            [""] * len(coverage_gaps), index=coverage_gaps.index)
+        source = places["source"].to_numpy() if "source" in places else np.array([""] * n)
+        for kind in sorted(set(kinds)):
+            gaps = coverage_gaps[kinds.to_numpy() == kind]
+            i, _ = shapely.STRtree(gaps.geometry.to_numpy()).query(geoms, predicate="dwithin",
+                                                                    distance=sc.gap_near_m)
+            i = np.unique(i)
+            i = i[source[i] != kind]
+            preset = settings.facilities.get(kind)
+            zh = preset.zh if preset and preset.zh else (kind or "设施")
+            radius = f"{preset.radius_m:g}米" if preset else ""
+            findings.append(pd.DataFrame({"pos": i, "points": pen.get("coverage_gap", 0),
+                                          "text": f"不在{zh}{radius}服务范围内"}))
+
+    findings.extend(_attribute_findings(places, settings))
+    score = np.full(n, 100.0)
+    reasons = [""] * n
+    if findings and n:
+        f = pd.concat(findings, ignore_index=True)
+        f = f.sort_values(["pos", "points"], ascending=[True, False], kind="stable")
+        lost = f.groupby("pos")["points"].sum()
+        score[lost.index.to_numpy()] -= lost.to_numpy()
+        for pos, texts in f.groupby("pos", sort=False)["text"]:
+            reasons[int(pos)] = "; ".join(texts)
+    out["readiness"] = np.clip(score, 0.0, 100.0).round(1)
+    out["ready"] = out["readiness"] >= sc.pass_score
+    out["reasons"] = reasons
+    for k, v in counts.items():
+        out[k] = v
+    return out
+
+
+def _attribute_findings(places: gpd.GeoDataFrame, settings: Settings) -> list[pd.DataFrame]:
+    pen = settings.sampling.penalties
+    pos = np.arange(len(places))
+    out = []
+
+    def flag(col: str, bad: object) -> np.ndarray:
+        if col not in places:
+            return np.zeros(len(places), dtype=bool)
+        v = places[col].astype("object")
+        return v.map(lambda x: x is not None and x is not pd.NA and x == bad).to_numpy(dtype=bool)
+
+    src = places["source"].to_numpy() if "source" in places else np.array([""] * len(places))
+    alley = src == "alleys"
+    for mask, key, text in (
+        (alley & flag("hardened", False), "unhardened", "背街小巷未硬化"),
+        (alley & flag("lit", False), "unlit", "背街小巷无路灯"),
+        ((src == "markets") & flag("standardized", False), "market_unstandardized", "农贸市场未达标准化"),
+        ((src == "toilets") & flag("toilet_class", "旱厕"), "dry_toilet", "公厕为旱厕"),
+    ):
+        if mask.any():
+            out.append(pd.DataFrame({"pos": pos[mask], "points": pen.get(key, 0), "text": text}))
+    if "toilet_class" in places:
+        need = _TOILET_RANK.get(settings.toilet_class.min_class, 2)
+        cls = places["toilet_class"].astype("object")
+        rank = cls.map(lambda c: _TOILET_RANK.get(c, 0) if isinstance(c, str) else 0).to_numpy()
+        low = (src == "toilets") & (rank > need) & (rank < _TOILET_RANK["旱厕"])
+        if low.any():
+            out.append(pd.DataFrame({"pos": pos[low], "points": pen.get("toilet_class", 0),
+                                     "text": ["公厕为" + c for c in cls.to_numpy()[low]]}))
+    return out
+
+
+def _same_crs(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, name: str) -> None:
+    projected(b, name)
+    if not a.crs.equals(b.crs):
+        raise AnalysisError(f"'{name}' is in {b.crs.to_string()}, the candidates in {a.crs.to_string()}; "
+                            "reproject to the project CRS first")
+
+
+# --------------------------------------------------------------------------- selection
+@dataclass(frozen=True)
+class Selection:
+    """The picks (one row per sample point) and the per-category quota report."""
+
+    picks: gpd.GeoDataFrame
+    report: pd.DataFrame
+
+
+def _rng(seed: int, category: str) -> np.random.Generator:
+    """One stream per category, so a category's picks do not depend on the others."""
+    return np.random.default_rng([int(seed), zlib.crc32(category.encode("utf-8"))])
+
+
+def _strata(frame: pd.DataFrame) -> tuple[str, np.ndarray]:
+    """Stratify by 街道 when the candidates span two or more, else by grid, else one stratum."""
+    for col, label in (("street_office", "街道"), ("grid_code", "网格")):
+        if col in frame:
+            v = frame[col].astype("object")
+            if v.dropna().nunique() >= 2:
+                return label, v.where(v.notna(), "(未划网格)").map(str).to_numpy()
+    return "全域", np.array(["全域"] * len(frame), dtype=object)
+
+
+def select(
+    places: gpd.GeoDataFrame,
+    *,
+    quotas: Mapping[str, int],
+    seed: int,
+    min_spacing_m: float,
+    pass_score: float,
+    random_mode: bool = False,
+) -> Selection:
+    """Pick the sample points of each category.
+
+    Stratified mode (default): the strata are the 街道 of the category's candidates (the grids when all
+    lie in one 街道). Strata take turns in a seeded random order, each turn picking its best remaining
+    candidate that lies at least ``min_spacing_m`` metres (planar, project CRS) from every pick of the
+    category: a ready candidate (``readiness >= pass_score``) drawn at random when there is one, else the
+    one with the highest readiness. So every stratum is represented when the quota allows, the picks per
+    stratum differ by at most one while a stratum still has an eligible candidate, and the same seed
+    gives the same picks.
+
+    Random mode: a simple random sample of ``quota`` candidates per category (what an inspector would
+    draw), ignoring readiness, strata and spacing.
+
+    Parameters
+    ----------
+    places
+        Candidates with readiness (:func:`readiness`), projected CRS in metres.
+    quotas
+        Category → number of sample points.
+
+    Returns
+    -------
+    Selection
+        ``picks``: the chosen rows of ``places`` (point geometry: the representative point) with
+        ``pick`` (1…n per category), ``reason`` and ``mode``; ``report``: one row per category in
+        ``quotas`` with quota, picked, shortfall, candidates, ready candidates, strata and the reason of
+        any shortfall.
+    """
+    projected(places, "candidates")
+    if "readiness" not in places:
+        raise AnalysisError("candidates have no 'readiness' column: run geo.sampling.readiness first")
+    pts = places.geometry.representative_point()
+    xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]) if len(places) else np.empty((0, 2))
+    cats = places["category"].astype("object").to_numpy()
+    ready_all = (places["readiness"].to_numpy(dtype=float) >= pass_score)
+    picks: list[pd.DataFrame] = []
+    report = []
+    for category, quota in quotas.items():
+        quota = int(quota)
+        if quota <= 0:
+            continue
+        rows = np.flatnonzero(cats == category)
+        sub = places.iloc[rows]
+        rng = _rng(seed, category)
+        label, strata = _strata(sub)
+        info = {"category": category, "quota": quota, "candidates": len(rows),
+                "ready_candidates": int(ready_all[rows].sum()), "strata": len(set(strata)) if len(rows) else 0}
+        if random_mode:
+            take = rng.choice(len(rows), size=min(quota, len(rows)), replace=False) if len(rows) else []
+            chosen = [(int(t), "随机抽取(模拟检查组)") for t in np.sort(np.asarray(take, dtype=int))]
+            why = ""
+        else:
+            chosen, why = _stratified(xy[rows], ready_all[rows], sub["readiness"].to_numpy(dtype=float), strata,
+                                      label=label, quota=quota, spacing_m=min_spacing_m, rng=rng)
+        idx = [rows[c] for c, _ in chosen]
+        frame = places.iloc[idx].copy()
+        frame["pick"] = np.arange(1, len(idx) + 1)
+        frame["reason"] = [w for _, w in chosen]
+        frame["mode"] = "随机" if random_mode else "分层"
+        picks.append(frame)
+        picked = len(idx)
+        covered = len(set(strata[[c for c, _ in chosen]])) if picked else 0
+        if picked < quota:
+            if len(rows) == 0:
+                why = f"无{category}候选点: 在样本点图层(sample_points)中录入该类场所"
+            elif len(rows) < quota:
+                why = "; ".join(w for w in (f"候选点仅{len(rows)}个, 少于配额{quota}", why) if w)
+        not_ready = int((~ready_all[idx]).sum()) if picked else 0
+        note = f"{not_ready}个入选点准备度低于{pass_score:g}, 需先整改" if not_ready else ""
+        report.append({**info, "picked": picked, "shortfall": quota - picked, "strata_covered": covered,
+                       "not_ready_picked": not_ready, "reason": why.strip("; "), "note": note})
+    out = pd.concat(picks, ignore_index=True) if picks else places.iloc[:0].copy()
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=places.crs)
+    if len(out):
+        out["geometry"] = out.geometry.representative_point()
+    for col in ("pick", "reason", "mode"):
+        if col not in out:
+            out[col] = pd.Series(dtype="object")
+    cols = ["category", "quota", "picked", "shortfall", "candidates", "ready_candidates", "strata",
+            "strata_covered", "not_ready_picked", "reason", "note"]
+    return Selection(picks=out.reset_index(drop=True), report=pd.DataFrame(report, columns=cols))
+
+
+def _stratified(xy: np.ndarray, ready: np.ndarray, score: np.ndarray, strata: np.ndarray, *, label: str,
+                quota: int, spacing_m: float, rng: np.random.Generator) -> tuple[list[tuple[int, str]], str]:
+    """Round-robin over strata; returns (position, reason) picks and the reason of any shortfall."""
+    n = len(xy)
+    if n == 0:
+        return [], ""
+    key = rng.random(n)
+    names = sorted(set(strata))
+    order = [names[i] for i in rng.permutation(len(names))]
+    # within a stratum: ready ones first in random order, then the rest by readiness (best first)
+    queue = {}
+    for s in order:
+        members = np.flatnonzero(strata == s)
+        rank = np.lexsort((key[members], np.where(ready[members], 0.0, -score[members]), ~ready[members]))
+        queue[s] = list(members[rank])
+    alive = np.ones(n, dtype=bool)  # not picked and not too close to a pick
+    picked: list[tuple[int, str]] = []
+    blocked = 0
+    rnd = 0
+    while len(picked) < quota:
+        rnd += 1
+        progress = False
+        for s in order:
+            if len(picked) >= quota:
+                break
+            q = queue[s]
+            while q and not alive[q[0]]:
+                q.pop(0)
+            if not q:
+                continue
+            c = q.pop(0)
+            dmin = float(np.min(np.hypot(*(xy[[p for p, _ in picked]] - xy[c]).T))) if picked else math.inf
+            alive[c] = False
+            if spacing_m > 0:
+                close = np.hypot(*(xy - xy[c]).T) < spacing_m
+                blocked += int((close & alive).sum())
+                alive &= ~close
+            how = (f"达标候选点中随机抽取(准备度{score[c]:.0f})" if ready[c]
+                   else f"本{label}无达标候选点, 取准备度最高者({score[c]:.0f})")
+            spaced = f"; 距同类已选点{dmin:.0f}米" if math.isfinite(dmin) else ""
+            picked.append((c, f"第{rnd}轮·{label}:{s}; {how}{spaced}"))
+            progress = True
+        if not progress:
+            break
+    why = ""
+    if len(picked) < quota and blocked and n >= quota:
+        why = f"其余{blocked}个候选点距已选同类样本点不足{spacing_m:g}米(最小间距)"
+    elif len(picked) < quota and blocked:
+        why = f"另有{blocked}个候选点因最小间距{spacing_m:g}米未选"
+    return picked, why
+
+
+# --------------------------------------------------------------------------- mock spot-check
+def p_any_fail(n_places: int, n_failing: int, n_drawn: int) -> float:
+    """Exact probability that a random draw of ``n_drawn`` of ``n_places`` (without replacement) contains
+    at least one of the ``n_failing`` failing places: ``1 - C(N-K, n) / C(N, n)`` (hypergeometric)."""
+    n_drawn = min(n_drawn, n_places)
+    if n_failing <= 0 or n_drawn <= 0:
+        return 0.0
+    if n_places - n_failing < n_drawn:
+        return 1.0
+    return 1.0 - math.comb(n_places - n_failing, n_drawn) / math.comb(n_places, n_drawn)
+
+
+def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws: int,
+                   rng: np.random.Generator, chunk: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate ``draws`` inspections of one category, vectorised.
+
+    A draw takes ``n_drawn`` of ``n_places`` places uniformly without replacement. Only the failing
+    places matter, so the number of failing places drawn is sampled directly from the hypergeometric
+    distribution, and which ones from a uniform subset of the failing places (random keys ranked per
+    draw): the same distribution as drawing the places themselves, in O(draws × failing).
+
+    Parameters
+    ----------
+    fail_loss
+        Score loss of each *failing* place (length K).
+
+    Returns
+    -------
+    (any_fail, loss)
+        Boolean array (draws,) — at least one failing place drawn — and float array (draws,) — the
+        score lost in that draw.
+    """
+    k_fail = len(fail_loss)
+    n_drawn = min(n_drawn, n_places)
+    if k_fail == 0 or n_drawn == 0:
+        return np.zeros(draws, dtype=bool), np.zeros(draws)
+    k = rng.hypergeometric(k_fail, n_places - k_fail, n_drawn, size=draws)
+    loss = np.empty(draws)
+    step = max(1, chunk // k_fail)
+    for a in range(0, draws, step):
+        keys = rng.random((min(step, draws - a), k_fail))
+        rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+        loss[a:a + step] = ((rank < k[a:a + step, None]) * fail_loss).sum(axis=1)
+    return k > 0, loss
+
+
+@dataclass(frozen=True)
+class MockCheck:
+    """Risk per category and the repairs that lower it most, in order."""
+
+    risk: pd.DataFrame
+    repairs: pd.DataFrame
+
+
+def mock_check(
+    places: pd.DataFrame,
+    *,
+    settings: Settings,
+    draws: int | None = None,
+    seed: int | None = None,
+) -> MockCheck:
+    """Simulate the inspectors' random spot-checks (模拟技术评估).
+
+    Per category, ``settings.sampling.spot_checks[category]`` places (default ``spot_check_default``)
+    are drawn at random from all its candidates, ``draws`` times (default ``sampling.draws``). A place
+    fails when ``readiness < sampling.pass_score``; a failing place drawn costs
+    ``sampling.deduction × (1 - readiness/100)`` points (a worse place loses more).
+
+    Returns
+    -------
+    MockCheck
+        ``risk``: per category the places, failing places, places drawn, the simulated probability that at
+        least one drawn place fails (``p_fail``, with its Monte-Carlo standard error ``p_fail_se``), the
+        exact hypergeometric value (``p_fail_exact``), the simulated and exact expected score loss.
+        ``repairs``: failing places in the order that lowers the total risk (sum of the categories'
+        failure probabilities) most per repair (greedy on the exact values; ties by expected loss), with
+        the category risk before and after and the cumulative total risk.
+    """
+    sc = settings.sampling
+    draws = int(draws or sc.draws)
+    seed = sc.seed if seed is None else seed
+    score = places["readiness"].to_numpy(dtype=float)
+    fail = score < sc.pass_score
+    loss = np.where(fail, sc.deduction * (1 - score / 100.0), 0.0)
+    cats = places["category"].astype("object").to_numpy()
+    rows = []
+    state = {}
+    for category in sorted(set(cats), key=str):
+        members = np.flatnonzero(cats == category)
+        n_places = len(members)
+        n_drawn = min(int(sc.spot_checks.get(category, sc.spot_check_default)), n_places)
+        failing = members[fail[members]]
+        any_fail, lost = simulate_draws(loss[failing], n_places, n_drawn, draws=draws, rng=_rng(seed, category))
+        p = float(any_fail.mean())
+        rows.append({"category": category, "places": n_places, "failing": len(failing), "drawn": n_drawn,
+                     "p_fail": p, "p_fail_se": math.sqrt(p * (1 - p) / draws),
+                     "p_fail_exact": p_any_fail(n_places, len(failing), n_drawn),
+                     "expected_loss": float(lost.mean()),
+                     "expected_loss_exact": float(loss[failing].sum() * n_drawn / n_places) if n_places else 0.0})
+        state[category] = (n_places, n_drawn, sorted(failing, key=lambda i: -loss[i]))
+    risk = pd.DataFrame(rows, columns=["category", "places", "failing", "drawn", "p_fail", "p_fail_se",
+                                       "p_fail_exact", "expected_loss", "expected_loss_exact"])
+    risk = risk.sort_values(["p_fail_exact", "expected_loss_exact"], ascending=False).reset_index(drop=True)
+    return MockCheck(risk=risk, repairs=_repair_order(places, state, loss, total=float(risk["p_fail_exact"].sum())))
+
+
+def _repair_order(places: pd.DataFrame, state: dict, loss: np.ndarray, *, total: float) -> pd.DataFrame:
+    """Greedy: repair next the failing place whose repair lowers the summed failure probability most."""
+    left = {c: list(v[2]) for c, v in state.items()}
+    out = []
+    while any(left.values()):
+        best = None
+        for c, q in left.items():
+            if not q:
+                continue
+            n_places, n_drawn, _ = state[c]
+            before = p_any_fail(n_places, len(q), n_drawn)
+            after = p_any_fail(n_places, len(q) - 1, n_drawn)
+            gain = (before - after, loss[q[0]] * n_drawn / n_places)
+            if best is None or gain > best[0]:
+                best = (gain, c, before, after)
+        (drop, loss_drop), c, before, after = best
+        i = left[c].pop(0)
+        total -= drop
+        row = places.iloc[i]
+        out.append({"order": len(out) + 1, "candidate_id": row.get("candidate_id"), "category": c,
+                    "name": row.get("name"), "grid_code": row.get("grid_code"), "address": row.get("address"),
+                    "readiness": float(row["readiness"]), "reasons": row.get("reasons"),
+                    "risk_before": before, "risk_after": after, "risk_drop": drop, "loss_drop": loss_drop,
+                    "total_risk_after": max(total, 0.0)})
+    cols = ["order", "candidate_id", "category", "name", "grid_code", "address", "readiness", "reasons",
+            "risk_before", "risk_after", "risk_drop", "loss_drop", "total_risk_after"]
+    return pd.DataFrame(out, columns=cols)

@@ -1,0 +1,279 @@
+"""Printable maps (PNG or PDF) styled from the layer catalogue: title, north arrow, scale bar, legend,
+date and attribution, on A4 or A3 landscape paper.
+
+Used by ``sanigrid sample`` (one map per sample category) and meant for any page that offers a
+"print" button (e.g. a grid's map). Matplotlib runs headless (the Agg canvas, no pyplot, so it is safe
+in a web worker). Chinese text needs a CJK font: the first one found among :data:`CJK_FONTS`
+(Debian/Ubuntu: ``apt-get install fonts-noto-cjk``); without one a warning is logged and Chinese
+characters print as boxes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Mapping
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from layers.catalogue import CATALOGUE, Style
+
+log = logging.getLogger(__name__)
+
+#: paper sizes in millimetres, landscape (width, height)
+PAPER_MM: dict[str, tuple[float, float]] = {"A4": (297.0, 210.0), "A3": (420.0, 297.0)}
+#: CJK fonts tried in order (family names as matplotlib's font manager knows them)
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Noto Sans CJK JP", "Noto Sans CJK TC",
+             "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
+             "Droid Sans Fallback", "AR PL UMing CN")
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The family name of an installed CJK font, or ``None`` (logged once as a warning)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            return name
+    log.warning("no Chinese (CJK) font found for printed maps; Chinese text will show as boxes. "
+                "Install one, e.g. `apt-get install fonts-noto-cjk`, then delete matplotlib's font cache")
+    return None
+
+
+def _style(kind: str) -> tuple[Style, str]:
+    s = CATALOGUE.get(kind)
+    return (s.style, s.zh) if s is not None else (Style(), kind)
+
+
+def _nice_length(span_m: float) -> float:
+    """A round scale-bar length (1, 2 or 5 × 10^k metres) near a fifth of ``span_m``."""
+    target = max(span_m / 5.0, 1e-9)
+    exp = 10 ** math.floor(math.log10(target))
+    return max((m * exp for m in (1, 2, 5, 10) if m * exp <= target), default=exp)
+
+
+def _value_label(v: object) -> str:
+    return {True: "是", False: "否"}.get(v, str(v)) if isinstance(v, bool | np.bool_) else str(v)
+
+
+def render_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    title: str,
+    path_or_buffer: str | Path | io.BytesIO,
+    paper: str = "A4",
+    bbox: tuple[float, float, float, float] | None = None,
+    attribution: str = "",
+    subtitle: str = "",
+    labels: Mapping[str, str] | None = None,
+    legend_titles: Mapping[str, str] | None = None,
+    map_date: date | None = None,
+    dpi: int = 200,
+    fmt: str | None = None,
+) -> None:
+    """Draw layers on a landscape sheet and save it.
+
+    Parameters
+    ----------
+    layers
+        Layer kind → frame, drawn in order (first at the bottom). Each is styled from its catalogue
+        spec (colour, width, fill, marker size, colour by a field's values); an unknown kind gets the
+        default style and its key as the legend entry. All frames share one CRS; a projected CRS in
+        metres is expected (geographic frames are reprojected to their UTM zone for the scale bar).
+    title
+        Printed at the top; ``subtitle`` below it.
+    path_or_buffer
+        Target file (format from the suffix) or a binary buffer (``fmt``, default PNG).
+    paper
+        ``"A4"`` or ``"A3"`` (landscape).
+    bbox
+        Map extent ``(minx, miny, maxx, maxy)`` in the layers' CRS; default: all layers plus a margin.
+    attribution
+        Data credits printed at the bottom (e.g. ``settings.project.attribution``).
+    labels
+        Layer kind → column whose values are written beside each feature (e.g. pick numbers).
+    legend_titles
+        Layer kind → legend text replacing the catalogue's Chinese name.
+    map_date
+        Printed as 制图日期 (default: today).
+    """
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    if paper not in PAPER_MM:
+        raise ValueError(f"paper must be one of {', '.join(PAPER_MM)}, not {paper!r}")
+    frames = {k: v for k, v in layers.items() if v is not None and len(v) and v.crs is not None}
+    crs = next((f.crs for f in frames.values()), None)
+    if crs is not None and not crs.is_projected:
+        first = next(iter(frames.values()))
+        crs = first.estimate_utm_crs()
+        log.info("printed map: geographic layers reprojected to %s for a metric scale bar", crs.to_string())
+    frames = {k: (v if v.crs.equals(crs) else v.to_crs(crs)) for k, v in frames.items()}
+    legend_titles = dict(legend_titles or {})
+    font = cjk_font()
+    rc = {"axes.unicode_minus": False, "font.family": "sans-serif"}
+    if font:
+        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+
+    w_mm, h_mm = PAPER_MM[paper]
+    with rc_context(rc):
+        fig = Figure(figsize=(w_mm / 25.4, h_mm / 25.4))
+        FigureCanvasAgg(fig)
+        scale = w_mm / 297.0  # type sizes grow with the paper
+        ax = fig.add_axes((0.04, 0.10, 0.70, 0.78))
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        handles: list = []
+        for kind, frame in frames.items():
+            style, zh = _style(kind)
+            name = legend_titles.get(kind, zh)
+            handles += _draw(ax, frame, style, name, Line2D, Patch)
+            if labels and kind in labels and labels[kind] in frame:
+                pts = frame.geometry.representative_point()
+                for x, y, text in zip(pts.x, pts.y, frame[labels[kind]], strict=True):
+                    ax.annotate(str(text), (x, y), xytext=(4, 4), textcoords="offset points",
+                                fontsize=7 * scale, color="#111111", fontweight="bold")
+        if bbox is None and frames:
+            b = np.array([f.total_bounds for f in frames.values()])
+            bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+        if bbox is not None:
+            _set_extent(ax, bbox, margin=0.05)
+        fig.text(0.04, 0.95, title, fontsize=18 * scale, fontweight="bold", va="center")
+        if subtitle:
+            fig.text(0.04, 0.91, subtitle, fontsize=10 * scale, va="center", color="#333333")
+        if handles:
+            leg = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.76, 0.88), frameon=True,
+                             fontsize=9 * scale, title="图例", title_fontsize=10 * scale)
+            leg.get_frame().set_edgecolor("#999999")
+        if bbox is not None:
+            _north_arrow(ax, scale)
+            _scale_bar(ax, Rectangle, scale)
+            x0, x1 = ax.get_xlim()
+            pos = ax.get_position()
+            ratio = (x1 - x0) / (pos.width * w_mm / 1000.0)
+            fig.text(0.76, 0.16, f"比例尺 约1:{_round_scale(ratio):,}", fontsize=9 * scale)
+        crs_text = crs.name if crs is not None else ""
+        fig.text(0.76, 0.13, f"坐标系: {crs_text}", fontsize=7 * scale, color="#333333", wrap=True)
+        fig.text(0.76, 0.10, f"制图日期: {(map_date or date.today()).isoformat()}", fontsize=9 * scale)
+        if attribution:
+            fig.text(0.04, 0.05, attribution, fontsize=7 * scale, color="#444444")
+        fmt = fmt or (Path(path_or_buffer).suffix.lstrip(".") if isinstance(path_or_buffer, str | Path) else "png")
+        if isinstance(path_or_buffer, str | Path):
+            Path(path_or_buffer).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path_or_buffer, format=fmt or "png", dpi=dpi)
+
+
+def _round_scale(ratio: float) -> int:
+    exp = 10 ** max(0, math.floor(math.log10(max(ratio, 1))) - 1)
+    return int(round(ratio / exp) * exp)
+
+
+def _set_extent(ax, bbox: tuple[float, float, float, float], *, margin: float) -> None:
+    """Fit the extent (plus a margin) to the axes' aspect so that one metre is one metre both ways."""
+    minx, miny, maxx, maxy = bbox
+    w, h = max(maxx - minx, 1.0), max(maxy - miny, 1.0)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    w, h = w * (1 + 2 * margin), h * (1 + 2 * margin)
+    pos = ax.get_position()
+    fw, fh = ax.figure.get_size_inches()
+    aspect = (pos.height * fh) / (pos.width * fw)
+    if h / w > aspect:
+        w = h / aspect
+    else:
+        h = w * aspect
+    ax.set_xlim(cx - w / 2, cx + w / 2)
+    ax.set_ylim(cy - h / 2, cy + h / 2)
+
+
+def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_cls) -> list:
+    """Plot one layer; returns its legend handles."""
+    geom_type = frame.geometry.geom_type.fillna("").str.replace("Multi", "")
+    groups: list[tuple[str, gpd.GeoDataFrame, str]] = []
+    by = style.by or {}
+    values = by.get("values", {})
+    if by and by.get("field") in frame:
+        col = frame[by["field"]].astype("object")
+        seen = False
+        for value, color in values.items():
+            mask = col.map(lambda v, value=value: _same(v, value)).to_numpy(bool)
+            if mask.any():
+                groups.append((f"{name}: {_value_label(value)}", frame[mask], color))
+                seen |= True
+        other = ~col.isin(list(values)).to_numpy(bool)
+        if other.any():
+            groups.append((name if not seen else f"{name}: 其他", frame[other], style.color))
+    else:
+        groups.append((name, frame, style.color))
+    handles = []
+    for label, part, color in groups:
+        kinds = set(geom_type[part.index])
+        fill = style.fill_color or color if not by else color
+        if "Polygon" in kinds:
+            poly = part[geom_type[part.index] == "Polygon"]
+            poly.plot(ax=ax, facecolor=_rgba(fill, style.fill_opacity), edgecolor=color,
+                      linewidth=style.weight * 0.5, linestyle="--" if style.dash else "-")
+            handles.append(patch_cls(facecolor=_rgba(fill, style.fill_opacity), edgecolor=color, label=label,
+                                     linestyle="--" if style.dash else "-"))
+        if "LineString" in kinds:
+            lines = part[geom_type[part.index] == "LineString"]
+            lines.plot(ax=ax, color=color, linewidth=style.weight * 0.6, linestyle="--" if style.dash else "-")
+            handles.append(line_cls([], [], color=color, linewidth=style.weight * 0.6, label=label,
+                                    linestyle="--" if style.dash else "-"))
+        if "Point" in kinds:
+            pts = part[geom_type[part.index] == "Point"]
+            size = (style.radius * 1.6) ** 2
+            pts.plot(ax=ax, color=_rgba(fill, max(style.fill_opacity, 0.6)), edgecolor=color, markersize=size,
+                     linewidth=0.6, zorder=5)
+            handles.append(line_cls([], [], marker="o", linestyle="", markerfacecolor=_rgba(fill, 0.9),
+                                    markeredgecolor=color, markersize=style.radius * 1.4, label=label))
+    return handles
+
+
+def _same(v: object, value: object) -> bool:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return False
+    return bool(v == value)
+
+
+def _rgba(color: str, alpha: float) -> tuple[float, float, float, float]:
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(color, alpha)
+
+
+def _north_arrow(ax, scale: float) -> None:
+    ax.annotate("", xy=(0.95, 0.96), xytext=(0.95, 0.86), xycoords="axes fraction",
+                arrowprops={"facecolor": "black", "edgecolor": "black", "width": 4 * scale,
+                            "headwidth": 12 * scale, "headlength": 12 * scale})
+    ax.text(0.95, 0.83, "北\nN", transform=ax.transAxes, ha="center", va="top", fontsize=10 * scale,
+            fontweight="bold")
+
+
+def _scale_bar(ax, rect_cls, scale: float) -> None:
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    length = _nice_length(x1 - x0)
+    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+    h = 0.012 * (y1 - y0)
+    ax.add_patch(rect_cls((bx - 0.01 * (x1 - x0), by - 0.6 * h), length + 0.02 * (x1 - x0), 4.2 * h,
+                          facecolor="white", edgecolor="none", alpha=0.8, zorder=9))
+    for i in range(4):
+        ax.add_patch(rect_cls((bx + i * length / 4, by), length / 4, h, facecolor="black" if i % 2 == 0 else "white",
+                              edgecolor="black", linewidth=0.6, zorder=10))
+    unit, div = ("千米", 1000.0) if length >= 1000 else ("米", 1.0)
+    for frac in (0.0, 0.5, 1.0):
+        ax.text(bx + frac * length, by + 1.5 * h, f"{frac * length / div:g}", ha="center", va="bottom",
+                fontsize=7 * scale, zorder=11)
+    ax.text(bx + length + 0.012 * (x1 - x0), by, unit, ha="left", va="bottom", fontsize=7 * scale, zorder=11)
