@@ -42,3 +42,110 @@ def layers_cmd(project: ProjectOpt = DEFAULT_PROJECT) -> None:
         table.add_row(f"{li.kind} {li.title}", str(li.count), li.crs or "", ext, li.updated_at or "",
                       "合成数据 synthetic" if li.synthetic else "")
     console.print(table)
+
+
+# ---------------------------------------------------------------- import and validate
+
+KindArg = Annotated[str, typer.Argument(
+    help="layer kind: grids, streets, alleys, markets, toilets, transfer_stations, collection_points, "
+         "residents, problems, sample_points")]
+FileArg = Annotated[Path, typer.Argument(
+    help="GeoJSON, Shapefile, GeoPackage, CSV/XLSX with 经度/纬度, or OSM .osm/.pbf", exists=True, dir_okay=False)]
+CoordsOpt = Annotated[str, typer.Option(
+    "--coords", help="degree coordinates in wgs84 | cgcs2000 | gcj02 (高德/腾讯/微信) | bd09 (百度), "
+                     "or a CRS such as EPSG:4548 for files without one")]
+MapOpt = Annotated[str | None, typer.Option(
+    "--map", help="file column → field, e.g. 厕所名称=name,等级=toilet_class,X坐标=经度 "
+                  "(adds to [imports.columns.KIND] in sanigrid.toml)")]
+LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage layer or XLSX sheet to read")]
+FixOpt = Annotated[bool, typer.Option(
+    "--fix", help="repair what can be repaired: swap lat/lon back, make_valid, multis/areas to points")]
+
+_SHOW_ISSUES = 15
+
+
+def _print_validation(report, *, title: str) -> None:
+    """Summary table, notes and the first messages of a validation report."""
+    from layers.validation import ValidationReport
+
+    assert isinstance(report, ValidationReport)
+    table = Table(title=title)
+    for col in ("检查 check", "级别 severity", "行数 rows"):
+        table.add_column(col)
+    for rec in report.counts().to_dict("records"):
+        table.add_row(rec["name"], "[red]错误 error[/]" if rec["severity"] == "error" else "[yellow]警告 warning[/]",
+                      str(rec["count"]))
+    if report.issues:
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[dim]· {note}[/]", highlight=False)
+    for issue in report.issues[:_SHOW_ISSUES]:
+        colour = "red" if issue.severity == "error" else "yellow"
+        console.print(f"[{colour}]{issue.message}[/]", highlight=False)
+    if len(report.issues) > _SHOW_ISSUES:
+        console.print(f"… {len(report.issues) - _SHOW_ISSUES} more messages (see the issues file)")
+    console.print(f"行号 rows are counted as: {report.row_label}", highlight=False)
+
+
+@app.command("import")
+def import_cmd(
+    kind: KindArg,
+    file: FileArg,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    coords: CoordsOpt = "wgs84",
+    map_: MapOpt = None,
+    layer: LayerOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="refuse the whole file if any row is rejected")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="replace the layer instead of appending")] = False,
+    fix: FixOpt = False,
+) -> None:
+    """Import a file as a layer: check every row, import the good ones, write the rest to a rejects file."""
+    from layers.columns import parse_mapping
+    from layers.importers import import_file
+
+    p = load(project)
+    rep = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, strict=strict,
+                      replace=replace, fix=fix)
+    v = rep.validation
+    _print_validation(v, title=f"{file.name} → {kind}")
+    summary = Table(show_header=False, title="导入结果 import summary")
+    summary.add_row("记录 rows read", str(v.total))
+    summary.add_row("接受 accepted", f"[green]{rep.accepted}[/]")
+    summary.add_row("拒绝 rejected", f"[red]{rep.rejected}[/]" if rep.rejected else "0")
+    summary.add_row("警告 warnings", f"[yellow]{rep.warnings}[/]" if rep.warnings else "0")
+    summary.add_row("写入 written", f"{rep.imported} ({'replaced the layer' if rep.replaced else 'appended'})"
+                    if not rep.refused else "[red]0 (refused)[/]")
+    if rep.rejects_path:
+        summary.add_row("拒绝文件 rejects file", str(rep.rejects_path))
+    if rep.issues_path:
+        summary.add_row("问题清单 issues file", str(rep.issues_path))
+    console.print(summary)
+    if rep.refused:
+        console.print(f"[bold red]未导入 nothing imported:[/] {rep.reason}; the store is unchanged. "
+                      "Correct the rows in the rejects file (or drop --strict) and import again.", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command("validate")
+def validate_cmd(
+    kind: KindArg,
+    file: FileArg,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    coords: CoordsOpt = "wgs84",
+    map_: MapOpt = None,
+    layer: LayerOpt = None,
+    fix: FixOpt = False,
+) -> None:
+    """Check a file as a layer without importing it (exit status 1 if any row would be rejected)."""
+    from layers.columns import parse_mapping
+    from layers.importers import import_file
+
+    p = load(project)
+    rep = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, fix=fix, write=False)
+    v = rep.validation
+    _print_validation(v, title=f"{file.name} as {kind}")
+    console.print(f"{v.total} rows: [green]{len(v.accepted)} would be accepted[/], "
+                  f"[red]{len(v.rejects)} rejected[/], [yellow]{len(v.warnings)} warnings[/] (nothing written)",
+                  highlight=False)
+    if len(v.rejects):
+        raise typer.Exit(1)

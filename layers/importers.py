@@ -1,0 +1,863 @@
+"""Importers: real-world files in, catalogue layers out.
+
+Three steps, each usable on its own (the command line, the web upload and the demo share them):
+
+* :func:`read_file` reads GeoJSON, Shapefile, GeoPackage (any vector format GDAL reads), CSV or
+  XLSX with coordinate columns, or OpenStreetMap ``.osm``/``.pbf``; it maps the file's columns to
+  catalogue fields (:mod:`layers.columns`) and returns a :class:`RawLayer` whose values are still
+  as the user wrote them.
+* :func:`layers.validation.validate` checks every row, converts phone-app coordinates to WGS84
+  and returns the accepted rows (typed) and the rejected ones with their reasons.
+* :func:`import_file` does both for a project and writes the accepted rows to the store in one
+  transaction (all or nothing), the rejected rows to a CSV file in ``outputs/``.
+
+Coordinate systems
+------------------
+``coords`` names the system of *degree* coordinates: ``wgs84`` (also for CGCS2000, which differs
+by centimetres), ``cgcs2000``, ``gcj02`` (Amap/Tencent/WeChat) or ``bd09`` (Baidu); or any CRS
+pyproj knows (``EPSG:4548``) for files without one. A file's own CRS (.prj, GeoPackage) is used
+when present. Without one, the CRS is guessed from the magnitude of the coordinates and the guess
+is reported: degrees → WGS84; eastings with a zone number (e.g. 39 512 345 m) → the CGCS2000
+3-degree Gauss-Kruger zone it names (or 6-degree for zones 13-23); eastings without a zone
+number (≈ 500 000 m) → the project's CRS when it is such a zone, else the user is asked for
+``--coords EPSG:45xx``. Columns X = northing, Y = easting (the Chinese surveying convention) are
+recognised by magnitude and swapped back, with a note.
+
+OpenStreetMap
+-------------
+OSM files are read with GDAL's OSM driver and mapped by tags:
+
+========================  ==========================================================================
+layer                     OSM features
+========================  ==========================================================================
+``streets``               ``highway=*`` lines, ``road_class`` from :data:`OSM_ROAD_CLASS`
+``alleys``                ``highway=living_street``, ``highway=service`` + ``service=alley``,
+                          ``highway=pedestrian``/``footway`` with a name
+``toilets``               ``amenity=toilets`` (areas become their inside point)
+``markets``               ``amenity=marketplace`` (points or areas)
+``transfer_stations``     ``amenity=waste_transfer_station``, ``amenity=recycling`` +
+                          ``recycling_type=centre``
+``collection_points``     ``amenity=waste_disposal``, ``amenity=recycling`` + ``recycling_type=container``
+========================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from layers._errors import CRSError, ImportError_
+from layers.catalogue import LayerSpec, spec
+from layers.columns import ColumnMatch, bracket_note, header_score, match_columns
+from layers.crs import COORD_SYSTEMS
+from layers.validation import Issue, ValidationReport, validate
+
+log = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
+OSM_SUFFIXES = (".osm", ".pbf")
+TEXT_ENCODINGS = ("utf-8", "gbk", "gb18030")
+IMPORT_LOG = "import_log"
+
+#: OSM ``highway=*`` → road class of the ``streets`` layer (CJJ 37 urban road classes; OSM China
+#: tagging puts 主干路 on primary, 次干路 on secondary, 支路 on tertiary). Values mapped to
+#: ``None`` are left out: motorways and their links (no pedestrians), and ways that are not
+#: usable streets (construction, proposed, platforms, raceways, bus guideways, corridors inside
+#: buildings). Any other value becomes 其他.
+OSM_ROAD_CLASS: dict[str, str | None] = {
+    "trunk": "主干路", "trunk_link": "主干路", "primary": "主干路", "primary_link": "主干路",
+    "secondary": "次干路", "secondary_link": "次干路",
+    "tertiary": "支路", "tertiary_link": "支路", "unclassified": "支路",
+    "residential": "街巷", "living_street": "街巷", "service": "街巷", "pedestrian": "街巷",
+    "footway": "街巷", "path": "街巷", "steps": "街巷",
+    "track": "其他", "cycleway": "其他", "road": "其他",
+    "motorway": None, "motorway_link": None, "construction": None, "proposed": None,
+    "abandoned": None, "platform": None, "raceway": None, "bus_guideway": None, "busway": None,
+    "corridor": None, "elevator": None, "escape": None, "via_ferrata": None, "bridleway": None,
+}
+#: ``highway=pedestrian`` is a pedestrian shopping street (步行街): counted as busy (繁华街道).
+OSM_BUSY_HIGHWAYS = ("pedestrian",)
+_PAVED = {"paved", "asphalt", "concrete", "concrete:plates", "concrete:lanes", "paving_stones",
+          "sett", "cobblestone", "metal", "wood", "bricks", "unhewn_cobblestone"}
+_UNPAVED = {"unpaved", "dirt", "earth", "ground", "gravel", "fine_gravel", "grass", "mud", "sand",
+            "compacted", "pebblestone"}
+
+
+@dataclass
+class RawLayer:
+    """A file read but not yet checked: catalogue column names, the user's own values.
+
+    Attributes
+    ----------
+    frame
+        Catalogue fields found in the file (values as read) and the geometry in ``crs``
+        (raw degrees in ``coords`` for geographic data: GCJ-02/BD-09 are not converted yet).
+    original
+        The file's own columns, on the same index (written to the rejects file so that it can be
+        corrected and imported again).
+    rows
+        The row label users see for each record (spreadsheet row, feature number or OSM id).
+    row_label
+        How ``rows`` count, e.g. "row (as numbered in Excel, header = row 1)".
+    """
+
+    kind: str
+    source: str
+    frame: gpd.GeoDataFrame
+    original: pd.DataFrame
+    rows: pd.Series
+    row_label: str
+    coords: str = "wgs84"
+    notes: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    columns: ColumnMatch | None = None
+    encoding: str | None = None
+
+    @property
+    def geographic(self) -> bool:
+        return self.frame.crs is None or self.frame.crs.is_geographic
+
+
+@dataclass
+class ImportReport:
+    """What :func:`import_file` did."""
+
+    kind: str
+    path: Path
+    validation: ValidationReport
+    imported: int
+    refused: bool
+    replaced: bool
+    rejects_path: Path | None
+    issues_path: Path | None
+    reason: str = ""
+
+    @property
+    def accepted(self) -> int:
+        return len(self.validation.accepted)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.validation.rejects)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.validation.warnings)
+
+
+# ==================================================================== reading
+
+
+def read_file(
+    path: str | Path,
+    *,
+    kind: str,
+    coords: str = "wgs84",
+    mapping: Mapping[str, str] | None = None,
+    layer: str | None = None,
+    crs_hint: CRS | str | None = None,
+) -> RawLayer:
+    """Read a file as layer ``kind`` without checking its rows.
+
+    Parameters
+    ----------
+    path
+        GeoJSON, Shapefile, GeoPackage (or another GDAL vector format), CSV/XLSX with coordinate
+        columns (经度/纬度, lon/lat, x/y, or a WKT column), or OSM ``.osm``/``.pbf``.
+    kind
+        The catalogue layer kind (``toilets``, ``problems`` …).
+    coords
+        The system of degree coordinates (wgs84, cgcs2000, gcj02, bd09) or a CRS such as
+        ``EPSG:4548`` for files that carry none.
+    mapping
+        File column → catalogue field (``{"厕所名称": "name"}``); ``经度``/``纬度``/``wkt`` as a
+        target name the coordinate columns.
+    layer
+        The layer of a GeoPackage or the sheet of an XLSX workbook (default: the only one, or the
+        one named like ``kind``, or the first sheet).
+    crs_hint
+        The project CRS, used for Gauss-Kruger coordinates without a zone number.
+    """
+    path = Path(path)
+    s = spec(kind)
+    if not path.exists():
+        raise ImportError_(f"{path}: no such file")
+    coords_sys, coords_crs = _parse_coords(coords)
+    suffix = path.suffix.lower()
+    if suffix in OSM_SUFFIXES:
+        raw = read_osm(path, kind=kind)
+    elif suffix in TABLE_SUFFIXES:
+        raw = _read_table(path, s, coords_sys=coords_sys, coords_crs=coords_crs, mapping=mapping,
+                          sheet=layer, crs_hint=crs_hint)
+    elif suffix == ".xls":
+        raise ImportError_(f"{path}: old .xls workbooks are not read; open it in Excel or WPS and "
+                           "save it as .xlsx (or CSV), then import that")
+    else:
+        raw = _read_vector(path, s, coords_sys=coords_sys, coords_crs=coords_crs, mapping=mapping,
+                           layer=layer, crs_hint=crs_hint)
+    if coords_sys in ("gcj02", "bd09") and not raw.geographic:
+        raise CRSError(f"{path.name}: --coords {coords_sys} applies to longitude/latitude in degrees, "
+                       f"but the file is in {raw.frame.crs.to_string()} (metres); drop --coords")
+    return raw
+
+
+def _parse_coords(coords: str | None) -> tuple[str, CRS | None]:
+    c = (coords or "wgs84").strip()
+    key = c.lower().replace("-", "").replace("_", "")
+    if key in COORD_SYSTEMS:
+        return key, None
+    try:
+        crs = CRS.from_user_input(c)
+    except Exception:
+        raise CRSError(f"--coords '{c}' is neither one of {', '.join(COORD_SYSTEMS)} nor a CRS pyproj "
+                       "knows (e.g. EPSG:4548)") from None
+    return ("wgs84" if crs.is_geographic else "projected"), crs
+
+
+# ------------------------------------------------------------------ vector files
+
+
+def _read_vector(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS | None,
+                 mapping: Mapping[str, str] | None, layer: str | None,
+                 crs_hint: CRS | str | None) -> RawLayer:
+    notes: list[str] = []
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception as e:
+        raise ImportError_(f"{path.name}: GDAL cannot open it as a vector file ({e}); import GeoJSON, "
+                           "Shapefile, GeoPackage, CSV/XLSX with 经度/纬度 columns, or OSM") from None
+    if layer is None:
+        if len(layers) == 1:
+            layer = layers[0]
+        elif s.kind in layers:
+            layer = s.kind
+        else:
+            raise ImportError_(f"{path.name} holds several layers ({', '.join(layers)}); "
+                               "choose one with --layer NAME")
+    elif layer not in layers:
+        raise ImportError_(f"{path.name} has no layer '{layer}'; its layers: {', '.join(layers)}")
+    encoding = None
+    if path.suffix.lower() == ".shp":
+        encoding, note = shapefile_encoding(path)
+        if note:
+            notes.append(note)
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except Exception as e:
+        raise ImportError_(f"{path.name}: cannot read layer '{layer}' ({e})") from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        raise ImportError_(f"{path.name}: layer '{layer}' has no geometry; for a table with "
+                           "coordinates save it as CSV or XLSX with 经度/纬度 columns")
+    frame = frame.reset_index(drop=True)
+    geoms = frame.geometry.array
+    crs = frame.crs
+    if coords_crs is not None:
+        if crs is not None and not CRS(crs).equals(coords_crs):
+            notes.append(f"the file says {CRS(crs).to_string()}; using {coords_crs.to_string()} as told by --coords")
+        crs = coords_crs
+    elif crs is None:
+        b = np.asarray(shapely.bounds(np.asarray(geoms)))
+        ok = ~np.isnan(b).any(axis=1)
+        xs = np.concatenate([b[ok, 0], b[ok, 2]])
+        ys = np.concatenate([b[ok, 1], b[ok, 3]])
+        crs, swap, note = guess_crs(xs, ys, coords=coords_sys, hint=crs_hint, source=path.name)
+        notes.append(note)
+        if swap:
+            geoms = shapely.transform(np.asarray(geoms), lambda xy: xy[:, ::-1])
+    elif crs.is_geographic and coords_sys == "cgcs2000":
+        pass
+    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    match = match_columns(attrs.columns, s, mapping=mapping, source=path.name)
+    if match.unused:
+        notes.append(_unused_note(match))
+    out = gpd.GeoDataFrame(
+        {f: attrs[c].astype("object") for c, f in match.fields.items()},
+        geometry=gpd.GeoSeries(np.asarray(geoms), index=attrs.index), crs=crs, index=attrs.index)
+    rows = pd.Series(np.arange(1, len(frame) + 1), index=attrs.index)
+    original = attrs.copy()
+    original["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.array), rounding_precision=-1)
+    return RawLayer(
+        kind=s.kind, source=path.name, frame=out, original=original, rows=rows,
+        row_label="feature (counted from 1 in file order, as in the QGIS attribute table)",
+        coords=coords_sys if (crs is None or CRS(crs).is_geographic) else "projected",
+        notes=notes, columns=match, encoding=encoding,
+    )
+
+
+def shapefile_encoding(path: str | Path) -> tuple[str, str]:
+    """The encoding of a shapefile's DBF: from its ``.cpg``, else detected.
+
+    Detection decodes the DBF records strictly as UTF-8, then GBK, then GB18030 and takes the
+    first that succeeds (UTF-8 almost never decodes Chinese GBK text by accident; GB18030 decodes
+    nearly anything, so it comes last). Returns the encoding and a note for the user.
+    """
+    path = Path(path)
+    for cpg in (path.with_suffix(".cpg"), path.with_suffix(".CPG")):
+        if cpg.exists():
+            text = cpg.read_text(encoding="ascii", errors="replace").strip()
+            enc = _cpg_encoding(text)
+            return enc, f"DBF encoding {enc} (from {cpg.name})"
+    dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
+    if dbf is None:
+        return "utf-8", ""
+    data = dbf.read_bytes()
+    header_len = int.from_bytes(data[8:10], "little") if len(data) >= 10 else len(data)
+    body = data[header_len:].rstrip(b"\x1a")
+    # field names (11 bytes at the start of each 32-byte descriptor) may be Chinese too
+    names = b" ".join(data[32 * i: 32 * i + 11].split(b"\0")[0] for i in range(1, (header_len - 1) // 32))
+    sample = names + b" " + body
+    if not any(b >= 0x80 for b in sample):
+        return "utf-8", ""
+    for enc in TEXT_ENCODINGS:
+        try:
+            sample.decode(enc)
+            return enc, (f"DBF encoding {enc.upper()} detected ({path.with_suffix('.cpg').name} missing); "
+                         "if names look garbled, add a .cpg file holding the right encoding, e.g. GBK")
+        except UnicodeDecodeError:
+            continue
+    return "latin-1", (f"DBF encoding not recognised (not UTF-8, GBK or GB18030); read as Latin-1; add a "
+                       f"{path.with_suffix('.cpg').name} file naming the encoding")
+
+
+def _cpg_encoding(text: str) -> str:
+    t = text.strip().upper().replace(" ", "")
+    if t in ("936", "CP936", "ANSI936", "GB2312", "GBK"):
+        return "gbk"
+    if t in ("54936", "GB18030"):
+        return "gb18030"
+    if t in ("65001", "UTF8", "UTF-8"):
+        return "utf-8"
+    if t.isdigit():
+        return f"cp{t}"
+    return text.strip() or "utf-8"
+
+
+def guess_crs(
+    xs: np.ndarray, ys: np.ndarray, *, coords: str = "wgs84", hint: CRS | str | None = None,
+    source: str = "the file",
+) -> tuple[CRS, bool, str]:
+    """Guess the CRS of coordinates from their magnitude (see the module docstring).
+
+    Returns the CRS, whether x and y must be swapped (X = northing), and a note saying what was
+    assumed.
+    """
+    xs = np.asarray(xs, dtype="float64")
+    ys = np.asarray(ys, dtype="float64")
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if not ok.any():
+        return CRS.from_epsg(4326), False, "no coordinates to guess the CRS from; assumed WGS84"
+    mx, my = float(np.median(np.abs(xs[ok]))), float(np.median(np.abs(ys[ok])))
+    if mx <= 180 and my <= 180:
+        epsg = 4490 if coords == "cgcs2000" else 4326
+        name = {"gcj02": "GCJ-02 degrees (as told by --coords)", "bd09": "BD-09 degrees (as told by --coords)",
+                "cgcs2000": "CGCS2000 longitude/latitude (EPSG:4490)"}.get(coords, "WGS84 longitude/latitude")
+        return CRS.from_epsg(epsg), False, f"{source}: no CRS in the file; coordinates in degrees, taken as {name}"
+    swap = False
+    east, north = mx, my
+    if 1e6 <= mx < 1e7 and (my < 1e6 or my >= 1e7):
+        swap, east, north = True, my, mx
+    if not 1e6 <= north < 1e7:
+        raise CRSError(f"{source}: coordinates around x={mx:.0f}, y={my:.0f} are neither degrees nor "
+                       "Gauss-Kruger metres in China; name the CRS with --coords EPSG:xxxx")
+    swap_note = " (X holds northings and Y eastings, the surveying convention: swapped)" if swap else ""
+    if east >= 1e7:
+        zone = int(east // 1e6)
+        if 25 <= zone <= 45:
+            epsg, what = 4488 + zone, f"CGCS2000 3-degree Gauss-Kruger zone {zone} (central meridian {3 * zone}°E)"
+        elif 13 <= zone <= 23:
+            epsg, what = 4478 + zone, f"CGCS2000 6-degree Gauss-Kruger zone {zone} (central meridian {6 * zone - 3}°E)"
+        else:
+            raise CRSError(f"{source}: eastings around {east:.0f} m carry zone number {zone}, which is not a "
+                           "Gauss-Kruger zone over China; name the CRS with --coords EPSG:xxxx")
+        crs = CRS.from_epsg(epsg)
+        return crs, swap, (f"{source}: no CRS in the file; from the zone number in the eastings assumed {what}, "
+                           f"EPSG:{epsg}{swap_note}. If the data are Xian 1980 or Beijing 1954, re-import with "
+                           "--coords EPSG:xxxx naming that system")
+    if 1e5 <= east < 1e6:
+        h = CRS.from_user_input(hint) if hint else None
+        if h is not None and h.is_projected and h.to_epsg() and 4534 <= h.to_epsg() <= 4554:
+            return h, swap, (f"{source}: no CRS in the file; Gauss-Kruger eastings without a zone number, "
+                             f"assumed the project's zone {h.to_string()} ({h.name}){swap_note}")
+        raise CRSError(
+            f"{source}: Gauss-Kruger coordinates without a zone number (eastings around {east:.0f} m) and no "
+            "CRS in the file; say which zone with --coords, e.g. EPSG:4548 for CGCS2000 3-degree zone 39 "
+            "(117°E; EPSG = 4509 + longitude of the central meridian / 3)"
+        )
+    raise CRSError(f"{source}: coordinates around x={mx:.0f}, y={my:.0f} are neither degrees nor "
+                   "Gauss-Kruger metres; name the CRS with --coords EPSG:xxxx")
+
+
+def _unused_note(match: ColumnMatch) -> str:
+    return ("columns not imported (no matching field): " + ", ".join(match.unused)
+            + "; to keep one, map it with --map 列名=字段名")
+
+
+# ------------------------------------------------------------------ tables
+
+
+def _read_table(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS | None,
+                mapping: Mapping[str, str] | None, sheet: str | None,
+                crs_hint: CRS | str | None) -> RawLayer:
+    notes: list[str] = []
+    encoding = None
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        grid = _read_xlsx(path, sheet)
+        where = "row (as numbered in Excel, header = its own row)"
+    else:
+        grid, encoding = _read_csv(path)
+        if encoding != "utf-8":
+            notes.append(f"{path.name}: text encoding {encoding.upper()} detected")
+        where = "row (line of the CSV file, as numbered in Excel)"
+    if grid.empty:
+        raise ImportError_(f"{path.name}: the file is empty")
+    head = _header_row(grid, s)
+    if head:
+        notes.append(f"{path.name}: header found on row {head + 1} (the rows above it were skipped)")
+    header = [_cell_name(v, i) for i, v in enumerate(grid.iloc[head])]
+    header = _dedupe(header)
+    data = grid.iloc[head + 1:].copy()
+    data.columns = header
+    blank = data.apply(lambda r: all(_blank(v) for v in r), axis=1)
+    if blank.any():
+        notes.append(f"{path.name}: {int(blank.sum())} empty row(s) skipped")
+    data = data[~blank]
+    rows = pd.Series(data.index.to_numpy() + 1, index=data.index)  # grid row 0 = spreadsheet row 1
+    data = data.reset_index(drop=True)
+    rows.index = data.index
+    if data.empty:
+        raise ImportError_(f"{path.name}: no data rows below the header")
+    match = match_columns(data.columns, s, mapping=mapping, source=path.name)
+    if match.unused:
+        notes.append(_unused_note(match))
+    issues: list[Issue] = []
+    geoms = np.full(len(data), None, dtype=object)
+    if match.wkt is not None:
+        for i, v in enumerate(data[match.wkt]):
+            if _blank(v):
+                continue
+            try:
+                geoms[i] = shapely.from_wkt(str(v).strip())
+            except Exception:
+                issues.append(Issue(
+                    index=data.index[i], row=int(rows.iloc[i]), field=match.wkt, code="coordinates",
+                    severity="error",
+                    message=(f"{path.name}, row {rows.iloc[i]}, column {match.wkt}: '{_short(v)}' is not a WKT "
+                             "geometry. Fix: write it like POINT (117.2 28.3) or LINESTRING (…), or give "
+                             "经度/纬度 columns instead")))
+    elif match.lon is not None and match.lat is not None:
+        xs = np.full(len(data), np.nan)
+        ys = np.full(len(data), np.nan)
+        for col, arr in ((match.lon, xs), (match.lat, ys)):
+            for i, v in enumerate(data[col]):
+                try:
+                    arr[i] = parse_coordinate(v)
+                except ValueError:
+                    issues.append(Issue(
+                        index=data.index[i], row=int(rows.iloc[i]), field=col, code="coordinates",
+                        severity="error",
+                        message=(f"{path.name}, row {rows.iloc[i]}, column {col}: '{_short(v)}' is not a "
+                                 "coordinate. Fix: write decimal degrees such as 117.2213 (or 117°13′17″), "
+                                 "or metres for Gauss-Kruger x/y")))
+        for note_col in (match.lon, match.lat):
+            n = bracket_note(note_col).replace("-", "")
+            if n in ("gcj02", "bd09", "火星", "火星坐标", "百度", "高德") and coords_sys == "wgs84":
+                notes.append(f"{path.name}: column '{note_col}' says {n} but --coords is wgs84; "
+                             "if these are phone-app coordinates re-import with --coords gcj02 or bd09")
+                break
+        ok = np.isfinite(xs) & np.isfinite(ys)
+        if coords_crs is not None:
+            crs, swap = coords_crs, False
+        else:
+            crs, swap, note = guess_crs(xs[ok], ys[ok], coords=coords_sys, hint=crs_hint, source=path.name)
+            notes.append(note)
+        if swap:
+            xs, ys = ys, xs
+        geoms[ok] = shapely.points(xs[ok], ys[ok])
+    else:
+        raise ImportError_(
+            f"{path.name}: no coordinate columns found; its columns are: {', '.join(map(str, data.columns))}. "
+            "Fix: name them 经度 and 纬度 (or lon/lat, x/y), give a WKT column, or map them with "
+            "--map 列名=经度,列名=纬度"
+        )
+    if match.wkt is not None:
+        crs = coords_crs or CRS.from_epsg(4490 if coords_sys == "cgcs2000" else 4326)
+        if coords_crs is None:
+            notes.append(f"{path.name}: WKT geometries taken as longitude/latitude in {coords_sys}")
+    frame = gpd.GeoDataFrame(
+        {f: data[c].astype("object") for c, f in match.fields.items()},
+        geometry=gpd.GeoSeries(geoms, index=data.index), crs=crs, index=data.index)
+    return RawLayer(
+        kind=s.kind, source=path.name, frame=frame, original=data, rows=rows, row_label=where,
+        coords=coords_sys if CRS(crs).is_geographic else "projected", notes=notes, issues=issues,
+        columns=match, encoding=encoding,
+    )
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+    try:
+        import openpyxl
+    except ImportError:  # pragma: no cover - a core dependency
+        raise ImportError_("reading .xlsx needs openpyxl: pip install openpyxl") from None
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:
+        raise ImportError_(f"{path.name}: cannot open the workbook ({e}); save it again from Excel/WPS") from None
+    try:
+        if sheet is None:
+            ws = wb.worksheets[0]
+        elif sheet in wb.sheetnames:
+            ws = wb[sheet]
+        else:
+            raise ImportError_(f"{path.name} has no sheet '{sheet}'; its sheets: {', '.join(wb.sheetnames)}")
+        values = [list(r) for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    width = max((len(r) for r in values), default=0)
+    return pd.DataFrame([r + [None] * (width - len(r)) for r in values], dtype="object")
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    data = path.read_bytes()
+    encoding = "utf-8"
+    text = None
+    for enc in ("utf-8-sig", "gbk", "gb18030"):
+        try:
+            text = data.decode(enc)
+            encoding = "utf-8" if enc == "utf-8-sig" else enc
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        raise ImportError_(f"{path.name}: text encoding not recognised (tried UTF-8, GBK, GB18030); "
+                           "save the file as UTF-8 CSV from Excel/WPS")
+    import csv
+    import io
+
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        sep = dialect.delimiter
+    except csv.Error:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+                            skip_blank_lines=False)
+    except Exception as e:
+        raise ImportError_(f"{path.name}: cannot read it as CSV ({e})") from None
+    return frame.astype("object").where(frame != "", None), encoding
+
+
+def _header_row(grid: pd.DataFrame, s: LayerSpec, max_rows: int = 10) -> int:
+    best, best_i = 0, 0
+    for i in range(min(max_rows, len(grid))):
+        score = header_score(grid.iloc[i].tolist(), s)
+        if score > best:
+            best, best_i = score, i
+    return best_i
+
+
+def _cell_name(v: Any, i: int) -> str:
+    return f"列{i + 1}" if _blank(v) else str(v).strip()
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}.{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+def _blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and not v.strip()
+
+
+def _short(v: Any, n: int = 40) -> str:
+    t = str(v)
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+_DMS = re.compile(
+    r"^(?P<h1>[NSEW东西南北]|东经|西经|北纬|南纬)?\s*(?P<d>\d+(?:\.\d+)?)\s*(?:[°度]\s*"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*['′’分]\s*)?(?:(?P<s>\d+(?:\.\d+)?)\s*(?:[\"″”]|''|秒)\s*)?)?"
+    r"(?P<h2>[NSEW东西南北])?$",
+    re.IGNORECASE,
+)
+
+
+def parse_coordinate(v: Any) -> float:
+    """A coordinate from a cell: numbers, ``"117.2213"``, ``"117.2213E"``, ``"117°13′17″"``, ``"东经117.2"``.
+
+    Returns NaN for an empty cell; raises ``ValueError`` for text that is not a coordinate.
+    """
+    if _blank(v):
+        return float("nan")
+    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        return float(v)
+    t = unicodedata.normalize("NFKC", str(v)).strip().replace(",", "").replace(" ", "")
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    m = _DMS.match(t)
+    if not m:
+        raise ValueError(t)
+    val = float(m.group("d")) + float(m.group("m") or 0) / 60 + float(m.group("s") or 0) / 3600
+    hemi = (m.group("h1") or "") + (m.group("h2") or "")
+    if any(h in hemi.upper() for h in ("S", "W", "西", "南")):
+        val = -val
+    return val
+
+
+# ------------------------------------------------------------------ OpenStreetMap
+
+OSM_KINDS = ("streets", "alleys", "toilets", "markets", "transfer_stations", "collection_points")
+
+
+def read_osm(path: str | Path, *, kind: str) -> RawLayer:
+    """Read an OpenStreetMap ``.osm`` or ``.pbf`` file as layer ``kind`` (see the module docstring)."""
+    path = Path(path)
+    s = spec(kind)
+    if kind not in OSM_KINDS:
+        raise ImportError_(f"{path.name}: OSM files can be imported as {', '.join(OSM_KINDS)}, not '{kind}'")
+    try:
+        if kind in ("streets", "alleys"):
+            parts = [("lines", _osm_read(path, "lines"))]
+        else:
+            parts = [("points", _osm_read(path, "points")), ("multipolygons", _osm_read(path, "multipolygons"))]
+    except Exception as e:
+        raise ImportError_(f"{path.name}: GDAL cannot read it as OpenStreetMap ({e})") from None
+    records: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    ids: list[str] = []
+    skipped: dict[str, int] = {}
+    for layer, frame in parts:
+        for rec, geom in zip(frame.drop(columns="geometry").to_dict("records"), frame.geometry, strict=True):
+            tags = _osm_tags(rec)
+            row = _osm_map(kind, tags, skipped)
+            if row is None:
+                continue
+            if kind not in ("markets", "streets", "alleys") and geom is not None and geom.geom_type != "Point":
+                geom = geom.representative_point()
+            if layer == "multipolygons":
+                oid = f"way/{_osm_id(rec.get('osm_way_id'))}" if _osm_id(rec.get("osm_way_id")) else \
+                    f"relation/{_osm_id(rec.get('osm_id'))}"
+            elif layer == "lines":
+                oid = f"way/{_osm_id(rec.get('osm_id'))}"
+            else:
+                oid = f"node/{_osm_id(rec.get('osm_id'))}"
+            if "osm_id" in s.field_names:
+                row["osm_id"] = oid
+            records.append(row)
+            geoms.append(geom)
+            ids.append(oid)
+    notes = [f"{path.name}: {len(records)} OSM features mapped to {kind} ({s.zh}); © OpenStreetMap contributors, ODbL"]
+    if skipped:
+        notes.append("OSM ways left out: " + ", ".join(f"highway={k} ×{v}" for k, v in sorted(skipped.items())))
+    cols = {f.name: [r.get(f.name) for r in records] for f in s.fields if any(f.name in r for r in records)}
+    index = pd.RangeIndex(len(records))
+    frame = gpd.GeoDataFrame({k: pd.Series(v, index=index, dtype="object") for k, v in cols.items()},
+                             geometry=gpd.GeoSeries(geoms, index=index), crs=4326, index=index)
+    original = pd.DataFrame(frame.drop(columns="geometry"))
+    original["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.array), rounding_precision=-1) if len(frame) else []
+    return RawLayer(kind=kind, source=path.name, frame=frame, original=original,
+                    rows=pd.Series(ids, index=index, dtype="object"), row_label="OSM element", coords="wgs84",
+                    notes=notes)
+
+
+def _osm_read(path: Path, layer: str) -> gpd.GeoDataFrame:
+    return pyogrio.read_dataframe(path, layer=layer, TAGS_FORMAT="JSON")
+
+
+def _osm_id(v: Any) -> str:
+    if _blank(v):
+        return ""
+    try:
+        return str(int(float(v)))
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _osm_tags(rec: Mapping[str, Any]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    other = rec.get("other_tags")
+    if isinstance(other, str) and other.strip():
+        try:
+            other = json.loads(other)
+        except json.JSONDecodeError:
+            other = dict(re.findall(r'"([^"]+)"=>"([^"]*)"', other))
+    if isinstance(other, Mapping):
+        tags.update({str(k): str(v) for k, v in other.items() if v is not None})
+    for k, v in rec.items():
+        if k in ("other_tags", "osm_id", "osm_way_id", "z_order") or _blank(v):
+            continue
+        tags[k] = str(v)
+    return tags
+
+
+def _osm_bool(v: str | None) -> bool | None:
+    if v is None:
+        return None
+    return {"yes": True, "no": False, "limited": True, "designated": True}.get(v.lower())
+
+
+def _osm_float(v: str | None) -> float | None:
+    if v is None:
+        return None
+    m = re.match(r"\s*(\d+(?:\.\d+)?)", v)
+    return float(m.group(1)) if m else None
+
+
+def _osm_map(kind: str, t: Mapping[str, str], skipped: dict[str, int]) -> dict[str, Any] | None:
+    name = t.get("name") or t.get("name:zh") or None
+    amenity = t.get("amenity")
+    if kind == "streets":
+        hw = t.get("highway")
+        if hw is None:
+            return None
+        cls = OSM_ROAD_CLASS.get(hw, "其他")
+        if cls is None:
+            skipped[hw] = skipped.get(hw, 0) + 1
+            return None
+        return {"name": name, "road_class": cls, "busy": True if hw in OSM_BUSY_HIGHWAYS else None}
+    if kind == "alleys":
+        hw = t.get("highway")
+        is_alley = hw == "living_street" or (hw == "service" and t.get("service") == "alley") or (
+            hw in ("pedestrian", "footway") and name is not None)
+        if not is_alley:
+            return None
+        surface = (t.get("surface") or "").lower()
+        hardened = True if surface in _PAVED else False if surface in _UNPAVED else None
+        return {"name": name, "hardened": hardened, "lit": _osm_bool(t.get("lit")),
+                "width_m": _osm_float(t.get("width"))}
+    if kind == "toilets" and amenity == "toilets":
+        return {"name": name, "address": t.get("addr:street"), "accessible": _osm_bool(t.get("wheelchair")),
+                "hours": t.get("opening_hours")}
+    if kind == "markets" and amenity == "marketplace":
+        return {"name": name, "address": t.get("addr:street")}
+    if kind == "transfer_stations" and (
+            amenity == "waste_transfer_station" or (amenity == "recycling" and t.get("recycling_type") == "centre")):
+        return {"name": name, "address": t.get("addr:street")}
+    if kind == "collection_points" and (
+            amenity == "waste_disposal" or (amenity == "recycling" and t.get("recycling_type") == "container")):
+        return {"name": name, "address": t.get("addr:street")}
+    return None
+
+
+# ==================================================================== importing into a project
+
+
+def import_file(
+    project: Any,
+    kind: str,
+    path: str | Path,
+    *,
+    coords: str = "wgs84",
+    mapping: Mapping[str, str] | None = None,
+    layer: str | None = None,
+    strict: bool = False,
+    replace: bool = False,
+    fix: bool = False,
+    write: bool = True,
+) -> ImportReport:
+    """Read, validate and (unless ``write`` is false) import a file into ``project``'s store.
+
+    The accepted rows are appended to layer ``kind`` (or replace it with ``replace``) in one
+    store transaction: if anything fails, the store is left exactly as it was. Rejected rows go
+    to ``outputs/rejects_<kind>_<file>_<time>.csv`` (UTF-8 with BOM, so Excel opens it) with
+    their reasons, and every message to ``issues_…csv`` beside it. With ``strict`` a file with
+    any rejected row is refused as a whole and nothing is written to the store; a file with no
+    acceptable row is always refused.
+
+    The column mapping is the project's ``[imports.columns.<kind>]`` overridden by ``mapping``.
+    """
+    path = Path(path)
+    s = spec(kind)
+    settings = project.settings
+    store = project.store
+    full_map = dict(settings.imports.columns.get(kind, {}))
+    full_map.update(mapping or {})
+    raw = read_file(path, kind=kind, coords=coords, mapping=full_map, layer=layer, crs_hint=store.crs)
+    boundary = None
+    if kind != "grids" and store.has("grids"):
+        grids = store.read("grids")
+        if len(grids):
+            boundary = gpd.GeoSeries([grids.union_all()], crs=grids.crs)
+    existing = store.read(kind) if (not replace and store.has(kind)) else None
+    report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
+    refused, reason = False, ""
+    if len(report.accepted) == 0:
+        refused, reason = True, "no row of the file can be imported"
+    elif strict and len(report.rejects):
+        refused, reason = True, f"--strict: {len(report.rejects)} row(s) rejected, so the whole file is refused"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    stem = re.sub(r"[^\w\-]+", "_", path.stem)
+    rejects_path = issues_path = None
+    if write and len(report.rejects):
+        rejects_path = project.output_path(f"rejects_{kind}_{stem}_{stamp}.csv")
+        report.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
+    if write and report.issues:
+        issues_path = project.output_path(f"issues_{kind}_{stem}_{stamp}.csv")
+        report.issues_frame().to_csv(issues_path, index=False, encoding="utf-8-sig")
+    imported = 0
+    if write and not refused:
+        accepted = _assign_keys(report.accepted, s, existing)
+        log_row = pd.DataFrame({
+            "imported_at": [datetime.now().isoformat(timespec="seconds")], "kind": [kind], "file": [path.name],
+            "coords": [coords], "accepted": [len(accepted)], "rejected": [len(report.rejects)],
+            "warnings": [len(report.warnings)], "replace": [bool(replace)],
+            "rejects_file": [rejects_path.name if rejects_path else ""],
+        })
+        params = {"source": path.name, "coords": coords, "imported_at": log_row["imported_at"].iloc[0]}
+        with store.transaction() as tx:
+            if replace:
+                tx.write(kind, accepted, params=params)
+            else:
+                tx.append(kind, accepted)
+            tx.append_table(IMPORT_LOG, log_row)
+        imported = len(accepted)
+    return ImportReport(kind=kind, path=path, validation=report, imported=imported, refused=refused,
+                        replaced=replace and not refused and write, rejects_path=rejects_path,
+                        issues_path=issues_path, reason=reason)
+
+
+def _assign_keys(frame: gpd.GeoDataFrame, s: LayerSpec, existing: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Give rows without an integer key (e.g. ``problem_id``) the next free numbers."""
+    if not s.key or s.field(s.key).dtype != "int" or not len(frame):
+        return frame
+    out = frame.copy()
+    col = out[s.key] if s.key in out.columns else pd.Series(pd.NA, index=out.index, dtype="Int64")
+    missing = col.isna()
+    if not missing.any():
+        return out
+    start = 0
+    for values in (col, existing[s.key] if existing is not None and s.key in existing.columns else None):
+        if values is not None and values.notna().any():
+            start = max(start, int(pd.to_numeric(values, errors="coerce").max()))
+    new = pd.Series(np.arange(start + 1, start + 1 + int(missing.sum())), index=out.index[missing])
+    out[s.key] = col.astype("Int64").where(~missing, new.reindex(out.index)).astype("Int64")
+    return out

@@ -1,0 +1,738 @@
+"""Row-by-row checks of a layer before it enters the store.
+
+:func:`validate` runs every check on a file read by :func:`layers.importers.read_file` (or on
+any GeoDataFrame with catalogue column names) and returns a :class:`ValidationReport`: the rows
+that pass, typed as the catalogue says and with their geometry in WGS84 (or the file's projected
+CRS); the rows that fail, with the reasons, ready to be written to a rejects file; and every
+message. Nothing is dropped silently: a row is either accepted or rejected with a reason.
+
+Checks (``code``: what it finds; errors reject the row, warnings do not)
+
+============== ======== ==========================================================================
+code           severity finds
+============== ======== ==========================================================================
+coordinates    error    a coordinate cell that is not a number or a WKT cell that is not a geometry
+empty_geometry error    no geometry (empty coordinates)
+swapped        error    latitude and longitude swapped (``fix``: swapped back, a warning)
+out_of_range   error    longitude beyond ±180 or latitude beyond ±90, or the point (0, 0)
+invalid        error    an invalid geometry such as a self-crossing polygon (``fix``: make_valid)
+geometry_type  error    a geometry type the layer does not hold (``fix``: single-part multis are
+                        unpacked, areas in a point layer become their inside point)
+outside        error    farther than ``validation.outside_buffer_m`` outside the union of the grids
+missing        error    a required field that is empty, or whose column is not in the file
+unparseable    error    a number, date or yes/no value that cannot be read
+not_allowed    error    a value not in the field's allowed list (e.g. an unknown problem category)
+date_order     error    closed_at before reported_at
+duplicate_key  error    the layer's key (problem_id, grid code) repeated in the file or the store
+duplicate      error    an exact copy (same geometry and values) of an earlier row or a stored feature
+pile           warning  ``validation.pile_min_count`` or more records within
+                        ``validation.pile_tolerance_m`` of one point: a default geocode
+============== ======== ==========================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from layers.catalogue import Field, LayerSpec, spec
+from layers.crs import project_crs, to_wgs84
+from layers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["error", "warning"]
+
+#: Chinese and English names of the checks, for summaries.
+CHECKS: dict[str, str] = {
+    "coordinates": "坐标无法识别 unreadable coordinates",
+    "empty_geometry": "几何为空 empty geometry",
+    "swapped": "经纬度颠倒 lat/lon swapped",
+    "out_of_range": "坐标超出范围 coordinates out of range",
+    "invalid": "几何无效 invalid geometry",
+    "geometry_type": "几何类型不符 wrong geometry type",
+    "outside": "超出网格范围 outside the county grids",
+    "missing": "必填字段为空 required field missing",
+    "unparseable": "无法识别的值 unreadable value",
+    "not_allowed": "取值不允许 value not allowed",
+    "date_order": "日期顺序错误 dates out of order",
+    "duplicate_key": "编号重复 duplicate key",
+    "duplicate": "完全重复 exact duplicate",
+    "pile": "坐标堆叠(默认定位) pile on one coordinate",
+}
+
+TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "有", "√", "✓", "✔", "对", "已", "1.0"}
+FALSE_WORDS = {"否", "n", "no", "false", "f", "0", "无", "×", "✗", "✘", "没有", "不", "未", "0.0"}
+_UNITS = r"(?:米|m|个|座|吨/日|吨/天|t/d|吨|t|户|人|位|处|间|只|平方米|m2|㎡)?"
+_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*" + _UNITS + r"$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding about one row (``row`` as the user counts it, ``index`` in the frame)."""
+
+    index: Any
+    row: Any
+    field: str | None
+    code: str
+    severity: Severity
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"行号 row": self.row, "字段 field": self.field or "", "检查 check": CHECKS.get(self.code, self.code),
+                "级别 severity": "错误 error" if self.severity == "error" else "警告 warning",
+                "说明 message": self.message}
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of :func:`validate`.
+
+    Attributes
+    ----------
+    accepted
+        Rows without errors: catalogue fields typed (Int64, float, boolean, datetime64, str),
+        geometry in WGS84 (EPSG:4326) for degree input, else the file's projected CRS.
+    rejects
+        Rows with errors: ``行号 row``, ``原因 reasons``, then the file's own columns (and ``wkt``
+        for spatial files), so the file can be corrected and imported again.
+    issues
+        Every message, errors and warnings, in row order.
+    notes
+        What was assumed or skipped for the file as a whole (CRS guessed, encoding, columns
+        not imported, boundary check skipped …).
+    """
+
+    kind: str
+    source: str
+    accepted: gpd.GeoDataFrame
+    rejects: pd.DataFrame
+    issues: list[Issue]
+    notes: list[str]
+    total: int
+    row_label: str
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    def counts(self) -> pd.DataFrame:
+        """Rows affected per check and severity (for a summary table)."""
+        rows = [{"check": i.code, "name": CHECKS.get(i.code, i.code), "severity": i.severity} for i in self.issues]
+        if not rows:
+            return pd.DataFrame(columns=["check", "name", "severity", "count"])
+        return (pd.DataFrame(rows).groupby(["check", "name", "severity"], sort=False).size()
+                .rename("count").reset_index())
+
+    def issues_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([i.as_dict() for i in self.issues],
+                            columns=["行号 row", "字段 field", "检查 check", "级别 severity", "说明 message"])
+
+
+# ==================================================================== value parsing
+
+
+def parse_bool(v: Any) -> bool | None:
+    """是/否, Y/N, yes/no, true/false, 1/0, 有/无, √/× → bool; empty → None; else ``ValueError``."""
+    if _blank(v):
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | float | np.integer | np.floating) and v in (0, 1):
+        return bool(v)
+    t = unicodedata.normalize("NFKC", str(v)).strip().casefold()
+    if t in TRUE_WORDS:
+        return True
+    if t in FALSE_WORDS:
+        return False
+    raise ValueError(v)
+
+
+def parse_number(v: Any, *, integer: bool = False) -> float | int | None:
+    """A number from a cell, tolerating thousands separators and a unit (``"6个"``, ``"3.5米"``)."""
+    if _blank(v):
+        return None
+    if isinstance(v, bool | np.bool_):
+        raise ValueError(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        x = float(v)
+    else:
+        t = unicodedata.normalize("NFKC", str(v)).strip().replace(",", "").replace(" ", "")
+        m = _NUMBER.match(t)
+        if not m:
+            raise ValueError(v)
+        x = float(m.group(1))
+    if not math.isfinite(x):
+        raise ValueError(v)
+    if integer:
+        if x != int(x):
+            raise ValueError(v)
+        return int(x)
+    return x
+
+
+_DATE_FIXES = ((re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?"), r"\1-\2-\3 "),
+               (re.compile(r"(\d{1,2})\s*[时点]\s*(\d{1,2})\s*分?\s*(?:(\d{1,2})\s*秒)?"), r"\1:\2:\3"),
+               (re.compile(r"^(\d{4})[./](\d{1,2})[./](\d{1,2})"), r"\1-\2-\3"))
+
+
+def parse_datetime(v: Any) -> pd.Timestamp | None:
+    """A date/time from a cell: datetimes, ``2026-03-01 08:30``, ``2026/3/1``, ``2026年3月1日 8时30分``,
+    ``20260301`` or an Excel serial day number. Time zones are converted to Beijing time and dropped."""
+    if _blank(v):
+        return None
+    if isinstance(v, pd.Timestamp | datetime | date | np.datetime64):
+        ts = pd.Timestamp(v)
+    elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        x = float(v)
+        if 19000101 <= x <= 21001231 and x == int(x):
+            ts = pd.to_datetime(str(int(x)), format="%Y%m%d")
+        elif 1 <= x < 80000:
+            ts = pd.Timestamp("1899-12-30") + pd.to_timedelta(x, unit="D")
+        else:
+            raise ValueError(v)
+    else:
+        t = unicodedata.normalize("NFKC", str(v)).strip()
+        for pat, rep in _DATE_FIXES:
+            t = pat.sub(rep, t)
+        t = re.sub(r":(?=\s|$)", "", t).strip()
+        if re.fullmatch(r"\d{8}", t):
+            ts = pd.to_datetime(t, format="%Y%m%d")
+        else:
+            try:
+                ts = pd.Timestamp(t)
+            except (ValueError, TypeError):
+                raise ValueError(v) from None
+    if ts is pd.NaT or pd.isna(ts):
+        raise ValueError(v)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
+    return ts
+
+
+def parse_text(v: Any) -> str | None:
+    """A text cell: stripped; integral floats lose their ``.0`` (codes, phone numbers)."""
+    if _blank(v):
+        return None
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, pd.Timestamp | datetime):
+        return pd.Timestamp(v).isoformat(sep=" ")
+    t = str(v).strip()
+    return t or None
+
+
+def _blank(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float | np.floating) and math.isnan(v):
+        return True
+    return isinstance(v, str) and not v.strip()
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "str": parse_text, "int": lambda v: parse_number(v, integer=True), "float": parse_number,
+    "bool": parse_bool, "date": parse_datetime, "datetime": parse_datetime,
+}
+_EXPECT = {"int": "a whole number (e.g. 6)", "float": "a number (e.g. 3.5)",
+           "bool": "是/否 (or Y/N, 1/0, true/false)", "date": "a date such as 2026-03-01",
+           "datetime": "a date and time such as 2026-03-01 08:30"}
+
+
+# ==================================================================== the checks
+
+
+class _Collector:
+    """Gathers issues with messages that name the file, the row and the field."""
+
+    def __init__(self, source: str, rows: Sequence[Any], index: Sequence[Any], row_word: str,
+                 columns: dict[str, str]):
+        self.source, self.rows, self.index, self.row_word = source, list(rows), list(index), row_word
+        self.columns = columns  # field → the file's column name
+        self.geometry_desc = "geometry"
+        self.issues: list[Issue] = []
+        self.errors: dict[int, list[str]] = defaultdict(list)
+
+    def field_desc(self, f: Field | str | None) -> str:
+        if f is None:
+            return self.geometry_desc
+        if isinstance(f, str):
+            return f"column {f}"
+        col = self.columns.get(f.name)
+        if col and col != f.name:
+            return f"column {col} (field {f.name}, {f.zh})"
+        return f"field {f.name} ({f.zh})"
+
+    def add(self, pos: int, code: str, severity: Severity, f: Field | str | None, what: str, fix: str) -> None:
+        row = self.rows[pos]
+        msg = f"{self.source}, {self.row_word} {row}, {self.field_desc(f)}: {what}. Fix: {fix}"
+        name = f if isinstance(f, str) or f is None else f.name
+        self.issues.append(Issue(self.index[pos], row, name, code, severity, msg))
+        if severity == "error":
+            self.errors[pos].append(f"{CHECKS.get(code, code).split(' ')[0]}: {what}")
+
+
+def validate(
+    kind: str,
+    data: Any,
+    *,
+    settings: Settings | None = None,
+    boundary: gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+    fix: bool = False,
+    existing: gpd.GeoDataFrame | None = None,
+    source: str | None = None,
+    coords: str | None = None,
+) -> ValidationReport:
+    """Check every row of ``data`` as layer ``kind``.
+
+    Parameters
+    ----------
+    kind
+        Catalogue layer kind.
+    data
+        A :class:`layers.importers.RawLayer`, or a GeoDataFrame with catalogue column names (rows
+        are then numbered 1… in frame order).
+    settings
+        Project settings: allowed values named by ``allowed_from``, pile thresholds, boundary buffer.
+    boundary
+        The county's area (the union of the grids layer), in any CRS; ``None`` skips that check
+        with a note.
+    fix
+        Repair what can be repaired (swap lat/lon back, make_valid, unpack single-part multis,
+        areas to points for point layers) and report it as a warning instead of rejecting.
+    existing
+        The layer already in the store (for duplicates and keys when appending).
+    source, coords
+        For a GeoDataFrame: the name used in messages and the system of its degree coordinates
+        (``gcj02``/``bd09`` are converted to WGS84).
+
+    Returns
+    -------
+    ValidationReport
+    """
+    s = spec(kind)
+    settings = settings or Settings()
+    if hasattr(data, "frame"):
+        raw_frame: gpd.GeoDataFrame = data.frame
+        original: pd.DataFrame = data.original
+        rows = list(data.rows)
+        row_label: str = data.row_label
+        notes = list(data.notes)
+        pre_issues: list[Issue] = list(data.issues)
+        src = data.source
+        coords = data.coords
+        colmap = data.columns.by_field if data.columns is not None else {}
+        cols_absent_note = data.columns is not None
+    else:
+        raw_frame = data
+        original = pd.DataFrame(data.drop(columns=data.geometry.name))
+        original["wkt"] = shapely.to_wkt(np.asarray(data.geometry.array), rounding_precision=-1)
+        rows = list(range(1, len(data) + 1))
+        row_label = "row (1-based position in the table)"
+        notes, pre_issues, src = [], [], source or f"{kind} table"
+        coords = coords or "wgs84"
+        colmap = {}
+        cols_absent_note = False
+    n = len(raw_frame)
+    index = list(raw_frame.index)
+    pos_of = {ix: p for p, ix in enumerate(index)}
+    col = _Collector(src, rows, index, row_label.split(" ")[0], colmap)
+    match = getattr(data, "columns", None)
+    if match is not None and match.lon and match.lat and not match.wkt:
+        col.geometry_desc = f"columns {match.lon}/{match.lat}"
+    elif match is not None and match.wkt:
+        col.geometry_desc = f"column {match.wkt}"
+    for iss in pre_issues:
+        col.issues.append(iss)
+        if iss.severity == "error":
+            col.errors[pos_of[iss.index]].append(f"{CHECKS.get(iss.code, iss.code).split(' ')[0]}: "
+                                                 f"{iss.message.split(': ', 1)[-1].split('. Fix')[0]}")
+    unreadable = {pos_of[i.index] for i in pre_issues if i.code == "coordinates"}
+
+    geom = np.asarray(raw_frame.geometry.array, dtype=object).copy() if n else np.empty(0, dtype=object)
+    crs = raw_frame.crs
+    geographic = crs is None or CRS(crs).is_geographic
+    geom, crs = _check_geometry(s, geom, crs, geographic, coords or "wgs84", fix, col, unreadable, notes)
+
+    good = ~(shapely.is_missing(geom) | shapely.is_empty(geom)) if n else np.zeros(0, bool)
+    for p in col.errors:
+        good[p] = False
+    metric_crs = _metric_crs(existing, boundary, crs, geom[good])
+    metric = np.full(n, None, dtype=object)
+    if good.any():
+        metric[good] = np.asarray(gpd.GeoSeries(geom[good], crs=crs).to_crs(metric_crs).array)
+
+    if boundary is not None and kind != "grids":
+        _check_boundary(boundary, metric, good, metric_crs, settings.validation.outside_buffer_m, col)
+    elif kind != "grids":
+        notes.append("boundary check skipped: the store has no grids layer yet (import the grids first)")
+
+    values = _check_fields(s, raw_frame, settings, col, notes if cols_absent_note else None)
+    _check_dates(s, values, col)
+    _check_keys(s, values, existing, col)
+    _check_duplicates(s, values, metric, existing, metric_crs, col)
+    if all(g in ("Point", "MultiPoint") for g in s.geometry) or "Point" in s.geometry:
+        _check_piles(metric, settings.validation.pile_min_count, settings.validation.pile_tolerance_m, col)
+
+    bad = np.zeros(n, dtype=bool)
+    for p in col.errors:
+        bad[p] = True
+    accepted = gpd.GeoDataFrame(
+        {f.name: values[f.name] for f in s.fields if f.name in values},
+        geometry=gpd.GeoSeries(geom, index=raw_frame.index), crs=crs, index=raw_frame.index,
+    ).iloc[~bad]
+    rej = original.iloc[np.flatnonzero(bad)].copy()
+    rej.insert(0, "原因 reasons", ["; ".join(col.errors[p]) for p in np.flatnonzero(bad)])
+    rej.insert(0, "行号 row", [rows[p] for p in np.flatnonzero(bad)])
+    order = {ix: p for p, ix in enumerate(index)}
+    issues = sorted(col.issues, key=lambda i: (order.get(i.index, -1), i.severity != "error"))
+    log.info("%s: %d rows, %d accepted, %d rejected", src, n, len(accepted), int(bad.sum()))
+    return ValidationReport(kind=kind, source=src, accepted=accepted, rejects=rej.reset_index(drop=True),
+                            issues=issues, notes=notes, total=n, row_label=row_label)
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def _swap_xy(g: np.ndarray) -> np.ndarray:
+    return shapely.transform(g, lambda xy: xy[:, ::-1])
+
+
+def _check_geometry(s: LayerSpec, geom: np.ndarray, crs: Any, geographic: bool, coords: str, fix: bool,
+                    col: _Collector, unreadable: set[int], notes: list[str]) -> tuple[np.ndarray, Any]:
+    n = len(geom)
+    if n == 0:
+        return geom, crs
+    empty = shapely.is_missing(geom) | shapely.is_empty(geom)
+    for p in np.flatnonzero(empty):
+        if p not in unreadable:
+            col.add(p, "empty_geometry", "error", None, "the row has no location (coordinates empty)",
+                    "fill in 经度/纬度 (or the geometry), or delete the row if it is not a real feature")
+    has = ~empty
+    if geographic:
+        b = np.asarray(shapely.bounds(geom), dtype="float64")
+        minx, miny, maxx, maxy = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+        with np.errstate(invalid="ignore"):
+            swapped = has & (
+                ((np.maximum(np.abs(miny), np.abs(maxy)) > 90) & (np.maximum(np.abs(minx), np.abs(maxx)) <= 90))
+                | ((minx >= 3) & (maxx <= 54) & (miny >= 73) & (maxy <= 136)))
+        for p in np.flatnonzero(swapped):
+            lat, lon = b[p, 0], b[p, 1]
+            what = (f"latitude and longitude are swapped (longitude {lon:.6g} is in the latitude column, "
+                    f"latitude {lat:.6g} in the longitude column; only the other way round lies in China)")
+            if fix:
+                col.add(p, "swapped", "warning", None, what + "; swapped back (--fix)",
+                        "check the source: the two columns are probably labelled the wrong way round")
+            else:
+                col.add(p, "swapped", "error", None, what,
+                        "exchange the two values (or the column headers), or re-run with --fix to swap them")
+        if fix and swapped.any():
+            geom[swapped] = _swap_xy(geom[swapped])
+            b[swapped] = b[swapped][:, [1, 0, 3, 2]]
+            minx, miny, maxx, maxy = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+        rest = has & ~(swapped & (not fix))
+        with np.errstate(invalid="ignore"):
+            out = rest & ((np.abs(minx) > 180) | (np.abs(maxx) > 180) | (np.abs(miny) > 90) | (np.abs(maxy) > 90))
+            zero = rest & ~out & (minx == 0) & (maxx == 0) & (miny == 0) & (maxy == 0)
+        for p in np.flatnonzero(out):
+            col.add(p, "out_of_range", "error", None,
+                    f"coordinates ({minx[p]:.6g}, {miny[p]:.6g}) are not a longitude/latitude",
+                    "longitude must be within ±180 and latitude within ±90 (decimal degrees); metres need a "
+                    "CRS: --coords EPSG:xxxx")
+        for p in np.flatnonzero(zero):
+            col.add(p, "out_of_range", "error", None, "the location is (0, 0), a placeholder for 'unknown'",
+                    "enter the real coordinates")
+        ok = has & ~out & ~zero & ~(swapped & (not fix))
+        if coords in ("gcj02", "bd09") and ok.any():
+            def conv(xy: np.ndarray) -> np.ndarray:
+                x, y = to_wgs84(xy[:, 0], xy[:, 1], coords)
+                return np.column_stack([x, y])
+            geom[ok] = shapely.transform(geom[ok], conv)
+            notes.append(f"coordinates converted from {coords.upper()} to WGS84 (exact inverse, < 0.1 m)")
+        crs = CRS.from_epsg(4326) if crs is None or coords in ("gcj02", "bd09") else crs
+    cand = np.array([p for p in np.flatnonzero(has) if p not in col.errors], dtype=int)
+    if len(cand):
+        valid = shapely.is_valid(geom[cand])
+        for p in cand[~valid]:
+            reason = shapely.is_valid_reason(geom[p])
+            if fix:
+                geom[p] = _make_valid(geom[p], s.geometry)
+                col.add(p, "invalid", "warning", None, f"invalid geometry ({reason}); repaired with make_valid (--fix)",
+                        "check the repaired shape on the map")
+            else:
+                col.add(p, "invalid", "error", None, f"invalid geometry ({reason})",
+                        "redraw it without self-crossings (QGIS: Vector ▸ Geometry Tools ▸ Fix Geometries), or "
+                        "re-run with --fix to repair it with make_valid")
+    allowed = set(s.geometry)
+    for p in np.flatnonzero(has):
+        if p in col.errors:
+            continue
+        g = geom[p]
+        t = g.geom_type
+        if t in allowed:
+            continue
+        fixed = _convert_type(g, allowed) if fix else None
+        if fixed is not None:
+            geom[p] = fixed
+            col.add(p, "geometry_type", "warning", None,
+                    f"a {t} in a layer of {'/'.join(s.geometry)}; converted to {fixed.geom_type} (--fix)",
+                    "check the converted location")
+        else:
+            hint = " or re-run with --fix (single-part multis are unpacked, areas become points)" if not fix else ""
+            col.add(p, "geometry_type", "error", None, f"a {t}, but layer {s.kind} holds {'/'.join(s.geometry)}",
+                    f"import this row into the right layer{hint}")
+    return geom, crs
+
+
+def _make_valid(g: shapely.Geometry, allowed: Sequence[str]) -> shapely.Geometry:
+    fixed = shapely.make_valid(g)
+    if fixed.geom_type == "GeometryCollection":
+        dim = shapely.get_dimensions(g)
+        parts = [p for p in shapely.get_parts(fixed) if shapely.get_dimensions(p) == dim]
+        fixed = shapely.union_all(parts) if parts else fixed
+    return fixed
+
+
+def _convert_type(g: shapely.Geometry, allowed: set[str]) -> shapely.Geometry | None:
+    t = g.geom_type
+    if t.startswith("Multi") and t[5:] in allowed and shapely.get_num_geometries(g) == 1:
+        return shapely.get_geometry(g, 0)
+    if not t.startswith("Multi") and f"Multi{t}" in allowed:
+        return shapely.multipolygons([g]) if t == "Polygon" else (
+            shapely.multilinestrings([g]) if t == "LineString" else shapely.multipoints([g]))
+    if "Point" in allowed and t in ("Polygon", "MultiPolygon"):
+        return g.representative_point()
+    return None
+
+
+def _metric_crs(existing: gpd.GeoDataFrame | None, boundary: Any, crs: Any, geoms: np.ndarray) -> CRS:
+    for f in (existing, boundary):
+        if f is not None and f.crs is not None and CRS(f.crs).is_projected:
+            return CRS(f.crs)
+    if crs is not None and CRS(crs).is_projected:
+        return CRS(crs)
+    if len(geoms):
+        lon = float(np.nanmedian(shapely.get_x(shapely.centroid(geoms))))
+        if 73.5 <= lon <= 136.5:
+            return project_crs(lon)
+        return CRS.from_epsg(32600 + int((lon + 180) // 6) + 1)
+    return CRS.from_epsg(4548)
+
+
+def _check_boundary(boundary: Any, metric: np.ndarray, good: np.ndarray, metric_crs: CRS, buffer_m: float,
+                    col: _Collector) -> None:
+    area = gpd.GeoSeries(boundary.geometry if hasattr(boundary, "geometry") else boundary).to_crs(metric_crs)
+    region = area.union_all()
+    zone = region.buffer(buffer_m) if buffer_m > 0 else region
+    shapely.prepare(zone)
+    pos = np.flatnonzero(good)
+    if not len(pos):
+        return
+    inside = shapely.intersects(zone, metric[pos])
+    for p in pos[~inside]:
+        d = float(shapely.distance(region, metric[p]))
+        col.add(p, "outside", "error", None,
+                f"the location is {d:,.0f} m outside the county's grids",
+                "check the coordinates (a wrong --coords or a typo in a digit moves points far away); if the "
+                "feature really lies outside, extend the grids layer first")
+
+
+# ------------------------------------------------------------------ attributes
+
+
+def _check_fields(s: LayerSpec, frame: pd.DataFrame, settings: Settings, col: _Collector,
+                  notes: list[str] | None) -> dict[str, pd.Series]:
+    n = len(frame)
+    values: dict[str, pd.Series] = {}
+    for f in s.fields:
+        parse = _PARSERS[f.dtype]
+        if f.name not in frame.columns:
+            if f.required:
+                cols = [c for c in col.columns.values()]
+                for p in range(n):
+                    col.add(p, "missing", "error", f, "required, but the file has no column for it",
+                            f"add a column named {f.zh} (or {f.name}), or map an existing one with "
+                            f"--map 列名={f.name}" + (f"; mapped columns: {', '.join(cols)}" if cols else ""))
+            values[f.name] = pd.Series([None] * n, index=frame.index, dtype="object")
+            continue
+        raw = frame[f.name].tolist()
+        parsed: list[Any] = [None] * n
+        allowed = _allowed(f, settings)
+        for p, v in enumerate(raw):
+            try:
+                x = parse(v)
+            except (ValueError, TypeError, OverflowError):
+                col.add(p, "unparseable", "error", f, f"cannot read '{_short(v)}' as {_EXPECT[f.dtype]}",
+                        f"write {_EXPECT[f.dtype]}, or leave the cell empty")
+                continue
+            if x is None:
+                if f.required:
+                    col.add(p, "missing", "error", f, "required, but empty", f"fill in {f.zh}")
+                continue
+            if allowed is not None and x not in allowed:
+                shown = ", ".join(allowed[:20]) + (" …" if len(allowed) > 20 else "")
+                where = (f"or add it to the list in sanigrid.toml ({f.allowed_from})" if f.allowed_from
+                         else "or correct the value in the file")
+                col.add(p, "not_allowed", "error", f, f"'{_short(x)}' is not an allowed value",
+                        f"use one of: {shown}, {where}")
+                continue
+            parsed[p] = x
+        values[f.name] = _typed(parsed, f.dtype, frame.index)
+    return values
+
+
+def _allowed(f: Field, settings: Settings) -> list[str] | None:
+    if f.allowed is not None:
+        return list(f.allowed)
+    if f.allowed_from:
+        return list(settings.allowed(f.allowed_from))
+    return None
+
+
+def _typed(values: list[Any], dtype: str, index: pd.Index) -> pd.Series:
+    if dtype == "int":
+        return pd.Series(values, index=index, dtype="object").astype("Int64")
+    if dtype == "float":
+        return pd.Series([np.nan if v is None else v for v in values], index=index, dtype="float64")
+    if dtype == "bool":
+        return pd.Series(values, index=index, dtype="object").astype("boolean")
+    if dtype in ("date", "datetime"):
+        return pd.Series(pd.to_datetime(pd.Series(values, index=index, dtype="object")), index=index
+                         ).astype("datetime64[ms]")
+    return pd.Series(values, index=index, dtype="object")
+
+
+def _check_dates(s: LayerSpec, values: dict[str, pd.Series], col: _Collector) -> None:
+    if "reported_at" not in values or "closed_at" not in values:
+        return
+    rep, clo = values["reported_at"], values["closed_at"]
+    bad = (clo < rep).fillna(False).to_numpy()
+    f = s.field("closed_at")
+    for p in np.flatnonzero(bad):
+        if p in col.errors:
+            continue
+        col.add(p, "date_order", "error", f,
+                f"closed {clo.iloc[p]:%Y-%m-%d %H:%M} before it was reported ({rep.iloc[p]:%Y-%m-%d %H:%M})",
+                "correct one of the two dates (a closing date cannot precede the report)")
+
+
+def _norm_value(v: Any) -> str:
+    if _blank(v):
+        return ""
+    if isinstance(v, pd.Timestamp | datetime):
+        return pd.Timestamp(v).isoformat()
+    if isinstance(v, float | np.floating):
+        return repr(round(float(v), 6))
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    return str(v)
+
+
+def _check_keys(s: LayerSpec, values: dict[str, pd.Series], existing: gpd.GeoDataFrame | None,
+                col: _Collector) -> None:
+    if not s.key or s.key not in values:
+        return
+    f = s.field(s.key)
+    keys = [_norm_value(v) for v in values[s.key]]
+    stored = set()
+    if existing is not None and s.key in existing.columns:
+        stored = {_norm_value(v) for v in existing[s.key]} - {""}
+    first: dict[str, int] = {}
+    for p, k in enumerate(keys):
+        if not k or p in col.errors:
+            continue
+        if k in stored:
+            col.add(p, "duplicate_key", "error", f, f"{s.key} {k} is already in the store",
+                    "give it a new number, or re-import the whole layer with --replace")
+        elif k in first:
+            col.add(p, "duplicate_key", "error", f, f"{s.key} {k} repeats {col.row_word} {col.rows[first[k]]}",
+                    "give each record its own number")
+        else:
+            first[k] = p
+
+
+def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.ndarray,
+                      existing: gpd.GeoDataFrame | None, metric_crs: CRS, col: _Collector) -> None:
+    n = len(metric)
+    if n == 0:
+        return
+    present = [name for name, v in values.items() if v.notna().any()]
+
+    def keys_of(geoms: np.ndarray, vals: list[list[Any]]) -> list[str | None]:
+        ok = ~shapely.is_missing(geoms)
+        snapped = np.full(len(geoms), None, dtype=object)
+        if ok.any():
+            snapped[ok] = shapely.to_wkb(shapely.set_precision(geoms[ok], 0.01, mode="pointwise"), hex=True)
+        return [None if g is None else g + "|" + "|".join(_norm_value(v) for v in vs)
+                for g, vs in zip(snapped, vals, strict=True)]
+
+    mine = keys_of(metric, [[values[c].iloc[p] for c in present] for p in range(n)])
+    stored: set[str] = set()
+    if existing is not None and len(existing):
+        eg = np.asarray(existing.geometry.to_crs(metric_crs).array, dtype=object)
+        ev = [[existing[c].iloc[i] if c in existing.columns else None for c in present] for i in range(len(existing))]
+        stored = {k for k in keys_of(eg, ev) if k is not None}
+    first: dict[str, int] = {}
+    for p, k in enumerate(mine):
+        if k is None or p in col.errors:
+            continue
+        if k in stored:
+            col.add(p, "duplicate", "error", None, "an exact copy of a feature already in the store",
+                    "nothing to do if the file was imported before; use --replace to reload the whole layer")
+        elif k in first:
+            col.add(p, "duplicate", "error", None,
+                    f"an exact copy (same location and values) of {col.row_word} {col.rows[first[k]]}",
+                    "delete the repeated row")
+        else:
+            first[k] = p
+
+
+def _check_piles(metric: np.ndarray, min_count: int, tol_m: float, col: _Collector) -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pos = np.array([p for p in range(len(metric)) if metric[p] is not None and metric[p].geom_type == "Point"],
+                   dtype=int)
+    if len(pos) < min_count:
+        return
+    xy = np.column_stack([shapely.get_x(metric[pos]), shapely.get_y(metric[pos])])
+    pairs = cKDTree(xy).query_pairs(r=max(tol_m, 1e-6), output_type="ndarray")
+    if not len(pairs):
+        return
+    m = len(pos)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(m, m))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels)
+    for lab in np.flatnonzero(sizes >= min_count):
+        members = pos[labels == lab]
+        shown = ", ".join(str(col.rows[p]) for p in members[:8]) + (" …" if len(members) > 8 else "")
+        for p in members:
+            col.add(p, "pile", "warning", None,
+                    f"one of {len(members)} records within {tol_m:g} m of one point ({col.row_word}s {shown}): "
+                    "probably a default location (an office address or a map's centre) rather than the real one",
+                    "check where these really are and correct the coordinates; they are imported as they are")
+
+
+def _short(v: Any, n: int = 40) -> str:
+    t = str(v)
+    return t if len(t) <= n else t[: n - 1] + "…"
