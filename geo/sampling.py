@@ -539,23 +539,28 @@ def _stratified(xy: np.ndarray, ready: np.ndarray, score: np.ndarray, strata: np
 # --------------------------------------------------------------------------- mock spot-check
 def p_any_fail(n_places: int, n_failing: int, n_drawn: int) -> float:
     """Exact probability that a random draw of ``n_drawn`` of ``n_places`` (without replacement) contains
-    at least one of the ``n_failing`` failing places: ``1 - C(N-K, n) / C(N, n)`` (hypergeometric)."""
+    at least one of the ``n_failing`` failing places: ``1 - C(N-K, n) / C(N, n)`` (hypergeometric),
+    computed as ``1 - prod_{i<n} (N-K-i) / (N-i)``."""
     n_drawn = min(n_drawn, n_places)
     if n_failing <= 0 or n_drawn <= 0:
         return 0.0
     if n_places - n_failing < n_drawn:
         return 1.0
-    return 1.0 - math.comb(n_places - n_failing, n_drawn) / math.comb(n_places, n_drawn)
+    none = 1.0
+    for i in range(n_drawn):
+        none *= (n_places - n_failing - i) / (n_places - i)
+    return 1.0 - none
 
 
 def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws: int,
-                   rng: np.random.Generator, chunk: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``draws`` inspections of one category, vectorised.
 
     A draw takes ``n_drawn`` of ``n_places`` places uniformly without replacement. Only the failing
     places matter, so the number of failing places drawn is sampled directly from the hypergeometric
-    distribution, and which ones from a uniform subset of the failing places (random keys ranked per
-    draw): the same distribution as drawing the places themselves, in O(draws × failing).
+    distribution, and which ones as the first ``k`` of a uniformly random ordered subset of the failing
+    places (Floyd's subset algorithm vectorised over the draws, then a random order): the same
+    distribution as drawing the places themselves, in O(draws × n²) with no Python loop over draws.
 
     Parameters
     ----------
@@ -573,12 +578,17 @@ def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws:
     if k_fail == 0 or n_drawn == 0:
         return np.zeros(draws, dtype=bool), np.zeros(draws)
     k = rng.hypergeometric(k_fail, n_places - k_fail, n_drawn, size=draws)
-    loss = np.empty(draws)
-    step = max(1, chunk // k_fail)
-    for a in range(0, draws, step):
-        keys = rng.random((min(step, draws - a), k_fail))
-        rank = np.argsort(np.argsort(keys, axis=1), axis=1)
-        loss[a:a + step] = ((rank < k[a:a + step, None]) * fail_loss).sum(axis=1)
+    m = min(n_drawn, k_fail)  # at most this many failing places in one draw
+    # a uniform m-subset of the failing places per draw (Floyd's algorithm, one column at a time) ...
+    chosen = np.empty((draws, m), dtype=np.int64)
+    for col, j in enumerate(range(k_fail - m, k_fail)):
+        t = rng.integers(0, j + 1, size=draws)
+        dup = (chosen[:, :col] == t[:, None]).any(axis=1)
+        chosen[:, col] = np.where(dup, j, t)
+    # ... in random order, so that its first k form a uniform k-subset
+    chosen = np.take_along_axis(chosen, np.argsort(rng.random((draws, m)), axis=1), axis=1)
+    cum = np.cumsum(fail_loss[chosen], axis=1)
+    loss = np.where(k > 0, cum[np.arange(draws), np.maximum(k, 1) - 1], 0.0)
     return k > 0, loss
 
 
@@ -645,27 +655,32 @@ def mock_check(
 def _repair_order(places: pd.DataFrame, state: dict, loss: np.ndarray, *, total: float) -> pd.DataFrame:
     """Greedy: repair next the failing place whose repair lowers the summed failure probability most."""
     left = {c: list(v[2]) for c, v in state.items()}
+
+    def gain(c: str) -> tuple[float, float, float, float]:
+        n_places, n_drawn, _ = state[c]
+        q = left[c]
+        before, after = p_any_fail(n_places, len(q), n_drawn), p_any_fail(n_places, len(q) - 1, n_drawn)
+        return before - after, float(loss[q[0]] * n_drawn / n_places), before, after
+
+    gains = {c: gain(c) for c, q in left.items() if q}
+    cols = {c: places[c].to_numpy(dtype=object) if c in places else np.full(len(places), None, dtype=object)
+            for c in ("candidate_id", "name", "grid_code", "address", "reasons")}
+    score = places["readiness"].to_numpy(dtype=float)
     out = []
-    while any(left.values()):
-        best = None
-        for c, q in left.items():
-            if not q:
-                continue
-            n_places, n_drawn, _ = state[c]
-            before = p_any_fail(n_places, len(q), n_drawn)
-            after = p_any_fail(n_places, len(q) - 1, n_drawn)
-            gain = (before - after, loss[q[0]] * n_drawn / n_places)
-            if best is None or gain > best[0]:
-                best = (gain, c, before, after)
-        (drop, loss_drop), c, before, after = best
+    while gains:
+        c = max(gains, key=lambda k: gains[k][:2])
+        drop, loss_drop, before, after = gains[c]
         i = left[c].pop(0)
         total -= drop
-        row = places.iloc[i]
-        out.append({"order": len(out) + 1, "candidate_id": row.get("candidate_id"), "category": c,
-                    "name": row.get("name"), "grid_code": row.get("grid_code"), "address": row.get("address"),
-                    "readiness": float(row["readiness"]), "reasons": row.get("reasons"),
-                    "risk_before": before, "risk_after": after, "risk_drop": drop, "loss_drop": loss_drop,
+        out.append({"order": len(out) + 1, "candidate_id": cols["candidate_id"][i], "category": c,
+                    "name": cols["name"][i], "grid_code": cols["grid_code"][i], "address": cols["address"][i],
+                    "readiness": score[i], "reasons": cols["reasons"][i], "risk_before": before,
+                    "risk_after": after, "risk_drop": drop, "loss_drop": loss_drop,
                     "total_risk_after": max(total, 0.0)})
-    cols = ["order", "candidate_id", "category", "name", "grid_code", "address", "readiness", "reasons",
-            "risk_before", "risk_after", "risk_drop", "loss_drop", "total_risk_after"]
-    return pd.DataFrame(out, columns=cols)
+        if left[c]:
+            gains[c] = gain(c)
+        else:
+            del gains[c]
+    cols_out = ["order", "candidate_id", "category", "name", "grid_code", "address", "readiness", "reasons",
+                "risk_before", "risk_after", "risk_drop", "loss_drop", "total_risk_after"]
+    return pd.DataFrame(out, columns=cols_out)
