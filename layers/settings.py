@@ -145,6 +145,8 @@ class HotspotSettings(_Model):
     cell_size_m: float | None = Field(None, description="blank = chosen from the data")
     band_m: float | None = Field(None, description="Gi* distance band; blank = from the cell size")
     fdr: bool = True
+    pile_tolerance_m: float = Field(1.0, ge=0, description="reports this close count as one coordinate")
+    weeks: int = Field(12, ge=0, description="weekly bins for the emerging hot spot trend (ArcGIS: ≥ 10)")
 
 
 class ReboundSettings(_Model):
