@@ -552,6 +552,14 @@ def p_any_fail(n_places: int, n_failing: int, n_drawn: int) -> float:
     return 1.0 - none
 
 
+def _p_any_fail_many(n_places: int, n_failing: np.ndarray, n_drawn: int) -> np.ndarray:
+    """:func:`p_any_fail` for an array of failing counts (vectorised)."""
+    n_drawn = min(n_drawn, n_places)
+    i = np.arange(n_drawn)
+    terms = (n_places - n_failing[:, None] - i[None, :]) / (n_places - i[None, :])
+    return 1.0 - np.prod(np.clip(terms, 0.0, None), axis=1)
+
+
 def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws: int,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Simulate ``draws`` inspections of one category, vectorised.
@@ -621,8 +629,8 @@ def mock_check(
         least one drawn place fails (``p_fail``, with its Monte-Carlo standard error ``p_fail_se``), the
         exact hypergeometric value (``p_fail_exact``), the simulated and exact expected score loss.
         ``repairs``: failing places in the order that lowers the total risk (sum of the categories'
-        failure probabilities) most per repair (greedy on the exact values; ties by expected loss), with
-        the category risk before and after and the cumulative total risk.
+        failure probabilities) fastest (see :func:`_repair_order`; exact hypergeometric values), with
+        the category risk before and after each repair and the total risk left.
     """
     sc = settings.sampling
     draws = int(draws or sc.draws)
@@ -653,34 +661,48 @@ def mock_check(
 
 
 def _repair_order(places: pd.DataFrame, state: dict, loss: np.ndarray, *, total: float) -> pd.DataFrame:
-    """Greedy: repair next the failing place whose repair lowers the summed failure probability most."""
+    """Order the repairs so that the summed failure probability falls fastest.
+
+    The risk of a category falls slowly for the first repairs when many of its places fail (any one of
+    them still fails the draw), so a one-step greedy would pass such a category over. At each step every
+    category offers its best block of the next ``j`` repairs (its worst places first), valued by the
+    average risk drop per repair ``(P(K) - P(K-j)) / j`` (ties: the larger expected loss avoided); the
+    best block is taken, and the values are recomputed.
+    """
     left = {c: list(v[2]) for c, v in state.items()}
 
-    def gain(c: str) -> tuple[float, float, float, float]:
+    def offer(c: str) -> tuple[float, float, int]:
         n_places, n_drawn, _ = state[c]
         q = left[c]
-        before, after = p_any_fail(n_places, len(q), n_drawn), p_any_fail(n_places, len(q) - 1, n_drawn)
-        return before - after, float(loss[q[0]] * n_drawn / n_places), before, after
+        j = np.arange(1, len(q) + 1)
+        p = _p_any_fail_many(n_places, np.arange(len(q) + 1), n_drawn)  # p[f]: risk with f failing
+        rate = (p[len(q)] - p[len(q) - j]) / j
+        avoided = np.cumsum(loss[q]) * n_drawn / n_places / j
+        best = int(np.lexsort((-avoided, -rate))[0])  # highest rate, then highest loss avoided
+        return float(rate[best]), float(avoided[best]), best + 1
 
-    gains = {c: gain(c) for c, q in left.items() if q}
+    offers = {c: offer(c) for c, q in left.items() if q}
     cols = {c: places[c].to_numpy(dtype=object) if c in places else np.full(len(places), None, dtype=object)
             for c in ("candidate_id", "name", "grid_code", "address", "reasons")}
     score = places["readiness"].to_numpy(dtype=float)
     out = []
-    while gains:
-        c = max(gains, key=lambda k: gains[k][:2])
-        drop, loss_drop, before, after = gains[c]
-        i = left[c].pop(0)
-        total -= drop
-        out.append({"order": len(out) + 1, "candidate_id": cols["candidate_id"][i], "category": c,
-                    "name": cols["name"][i], "grid_code": cols["grid_code"][i], "address": cols["address"][i],
-                    "readiness": score[i], "reasons": cols["reasons"][i], "risk_before": before,
-                    "risk_after": after, "risk_drop": drop, "loss_drop": loss_drop,
-                    "total_risk_after": max(total, 0.0)})
+    while offers:
+        c = max(offers, key=lambda k: offers[k][:2])
+        n_places, n_drawn, _ = state[c]
+        for _ in range(offers[c][2]):
+            before = p_any_fail(n_places, len(left[c]), n_drawn)
+            i = left[c].pop(0)
+            after = p_any_fail(n_places, len(left[c]), n_drawn)
+            total -= before - after
+            out.append({"order": len(out) + 1, "candidate_id": cols["candidate_id"][i], "category": c,
+                        "name": cols["name"][i], "grid_code": cols["grid_code"][i], "address": cols["address"][i],
+                        "readiness": score[i], "reasons": cols["reasons"][i], "risk_before": before,
+                        "risk_after": after, "risk_drop": before - after,
+                        "loss_drop": float(loss[i] * n_drawn / n_places), "total_risk_after": max(total, 0.0)})
         if left[c]:
-            gains[c] = gain(c)
+            offers[c] = offer(c)
         else:
-            del gains[c]
+            del offers[c]
     cols_out = ["order", "candidate_id", "category", "name", "grid_code", "address", "readiness", "reasons",
                 "risk_before", "risk_after", "risk_drop", "loss_drop", "total_risk_after"]
     return pd.DataFrame(out, columns=cols_out)

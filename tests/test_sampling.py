@@ -349,3 +349,22 @@ def test_run_sample_and_mock_check(project, town):
     mc = run_mock_check(project, draws=1000, as_of=AS_OF)
     assert set(mc.result.risk["category"]) == {"公厕", "农贸市场", "背街小巷", "主次干道"}
     assert project.output_path("模拟抽查风险表.xlsx").exists()
+
+
+def test_vectorised_exact_probability():
+    f = np.arange(0, 13)
+    got = gs._p_any_fail_many(12, f, 4)
+    np.testing.assert_allclose(got, [gs.p_any_fail(12, int(k), 4) for k in f], atol=1e-12)
+
+
+def test_repairs_do_not_pass_over_a_category_needing_several():
+    # 公厕: 5 of 6 failing, draw 3: risk 1.0 until 3 are repaired, then falls fast (block value 1/5 per
+    # repair); 农贸市场: 1 of 20 failing, draw 1: 0.05 per repair. A one-step greedy would start with 农贸市场.
+    places = pd.DataFrame({"category": ["公厕"] * 6 + ["农贸市场"] * 20,
+                           "readiness": [50.0] * 5 + [95.0] + [50.0] + [95.0] * 19,
+                           "name": [f"T{i}" for i in range(6)] + [f"M{i}" for i in range(20)]})
+    s = Settings()
+    s.sampling.spot_checks = {"公厕": 3, "农贸市场": 1}
+    mc = gs.mock_check(places, settings=s, draws=1000, seed=1)
+    assert mc.repairs["category"].tolist()[:5] == ["公厕"] * 5
+    assert mc.repairs["total_risk_after"].iloc[4] == pytest.approx(0.05)
