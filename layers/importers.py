@@ -416,13 +416,30 @@ def _read_table(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS | 
     notes: list[str] = []
     encoding = None
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        grid = _read_xlsx(path, sheet)
+        grid, sheets, used = _read_xlsx(path, sheet)
         where = "row (as numbered in Excel, header = its own row)"
+        if len(sheets) > 1:
+            notes.append(f"{path.name}: read sheet '{used}' (sheets: {', '.join(sheets)}; choose with --layer)")
+        try:
+            return _table_layer(path, s, grid, notes, where, None, coords_sys=coords_sys, coords_crs=coords_crs,
+                                mapping=mapping, crs_hint=crs_hint)
+        except ImportError_ as e:
+            if len(sheets) > 1 and sheet is None:
+                raise ImportError_(f"{e} — this was sheet '{used}' of {', '.join(sheets)}; "
+                                   "pick the right one with --layer SHEET") from None
+            raise
     else:
         grid, encoding = _read_csv(path)
         if encoding != "utf-8":
             notes.append(f"{path.name}: text encoding {encoding.upper()} detected")
         where = "row (line of the CSV file, as numbered in Excel)"
+    return _table_layer(path, s, grid, notes, where, encoding, coords_sys=coords_sys, coords_crs=coords_crs,
+                        mapping=mapping, crs_hint=crs_hint)
+
+
+def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str], where: str, encoding: str | None,
+                 *, coords_sys: str, coords_crs: CRS | None, mapping: Mapping[str, str] | None,
+                 crs_hint: CRS | str | None) -> RawLayer:
     if grid.empty:
         raise ImportError_(f"{path.name}: the file is empty")
     head = _header_row(grid, s)
@@ -508,7 +525,7 @@ def _read_table(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS | 
     )
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str], str]:
     try:
         import openpyxl
     except ImportError:  # pragma: no cover - a core dependency
@@ -525,10 +542,11 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
         else:
             raise ImportError_(f"{path.name} has no sheet '{sheet}'; its sheets: {', '.join(wb.sheetnames)}")
         values = [list(r) for r in ws.iter_rows(values_only=True)]
+        sheets, used = list(wb.sheetnames), ws.title
     finally:
         wb.close()
     width = max((len(r) for r in values), default=0)
-    return pd.DataFrame([r + [None] * (width - len(r)) for r in values], dtype="object")
+    return pd.DataFrame([r + [None] * (width - len(r)) for r in values], dtype="object"), sheets, used
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
@@ -603,7 +621,7 @@ def _short(v: Any, n: int = 40) -> str:
 
 _DMS = re.compile(
     r"^(?P<h1>[NSEW东西南北]|东经|西经|北纬|南纬)?\s*(?P<d>\d+(?:\.\d+)?)\s*(?:[°度]\s*"
-    r"(?:(?P<m>\d+(?:\.\d+)?)\s*['′’分]\s*)?(?:(?P<s>\d+(?:\.\d+)?)\s*(?:[\"″”]|''|秒)\s*)?)?"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*['′’分]\s*)?(?:(?P<s>\d+(?:\.\d+)?)\s*(?:[\"″”]|''|′′|秒)\s*)?)?"
     r"(?P<h2>[NSEW东西南北])?$",
     re.IGNORECASE,
 )
