@@ -406,14 +406,19 @@ def grid_order(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
     return _numbering(np.asarray(cx, float), np.asarray(cy, float)) + 1
 
 
-def _grids(town: shapely.Geometry, points: gpd.GeoDataFrame, rng: np.random.Generator, k: int
-           ) -> gpd.GeoDataFrame:
+def _grids(town: shapely.Geometry, points: gpd.GeoDataFrame, local: np.ndarray, rng: np.random.Generator,
+           k: int) -> gpd.GeoDataFrame:
+    """Grids: Voronoi cells of k-means centres of half area, half lane length (so grids are smaller
+    where lanes are dense, as grids follow households), clipped to the town."""
     crs = points.crs
     minx, miny, maxx, maxy = town.bounds
     sx = rng.uniform(minx, maxx, 30_000)
     sy = rng.uniform(miny, maxy, 30_000)
     ok = _within(sx, sy, town)
-    centres = _lloyd(sx[ok][:6000], sy[ok][:6000], k, rng)
+    lx, ly, _ = _along(local, rng, 4000)
+    inside = _within(lx, ly, town)
+    centres = _lloyd(np.concatenate([sx[ok][:4000], lx[inside]]), np.concatenate([sy[ok][:4000], ly[inside]]),
+                     k, rng)
     vor = shapely.voronoi_polygons(shapely.multipoints(centres), extend_to=shapely.box(minx - 500, miny - 500,
                                                                                         maxx + 500, maxy + 500))
     cells = np.array(shapely.get_parts(vor))
@@ -1017,10 +1022,10 @@ def make_demo_layers(settings: Settings, *, seed: int = 2026, n_problems: int = 
     quarters = np.array([_point_of(points, "西街社区", (519582, 3130266)),
                          _point_of(points, "花园村", (522759, 3130560))])
     alleys, streets = _alleys(streets, lines, town, quarters, rng)
-    grids = _grids(town, points, rng, k=52)
     net = np.concatenate([streets.geometry.to_numpy(), alleys.geometry.to_numpy()])
     local = np.concatenate([streets.loc[streets["road_class"] != "主干路"].geometry.to_numpy(),
                             alleys.geometry.to_numpy()])
+    grids = _grids(town, points, local, rng, k=52)
     residents = _residents(net, local, town, streets, rng)
     # households of a grid: its compounds plus scattered housing
     rp = shapely.point_on_surface(residents.geometry.to_numpy())
