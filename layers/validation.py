@@ -354,7 +354,7 @@ def validate(
     index = list(raw_frame.index)
     pos_of = {ix: p for p, ix in enumerate(index)}
     col = _Collector(src, rows, index, row_label.split(" ")[0], colmap)
-    match = getattr(data, "columns", None)
+    match = data.columns if hasattr(data, "frame") else None
     if match is not None and match.lon and match.lat and not match.wkt:
         col.geometry_desc = f"columns {match.lon}/{match.lat}"
     elif match is not None and match.wkt:
