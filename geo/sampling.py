@@ -406,10 +406,10 @@ def select(
     Stratified mode (default): the strata are the 街道 of the category's candidates (the grids when all
     lie in one 街道). Strata take turns in a seeded random order, each turn picking its best remaining
     candidate that lies at least ``min_spacing_m`` metres (planar, project CRS) from every pick of the
-    category: a ready candidate (``readiness >= pass_score``) drawn at random when there is one, else the
-    one with the highest readiness. So every stratum is represented when the quota allows, the picks per
-    stratum differ by at most one while a stratum still has an eligible candidate, and the same seed
-    gives the same picks.
+    category: a ready candidate (``readiness >= pass_score``) when there is one, else the one with the
+    highest readiness; among equals, one in a grid with the fewest picks so far, then at random. So
+    every stratum is represented when the quota allows, the picks per stratum differ by at most one
+    while a stratum still has an eligible candidate, and the same seed gives the same picks.
 
     Random mode: a simple random sample of ``quota`` candidates per category (what an inspector would
     draw), ignoring readiness, strata and spacing.
@@ -453,7 +453,9 @@ def select(
             chosen = [(int(t), "随机抽取(模拟检查组)") for t in np.sort(np.asarray(take, dtype=int))]
             why = ""
         else:
+            cells = sub["grid_code"].to_numpy(dtype=object) if "grid_code" in sub else np.full(len(sub), None)
             chosen, why = _stratified(xy[rows], ready_all[rows], sub["readiness"].to_numpy(dtype=float), strata,
+                                      cells=cells,
                                       label=label, quota=quota, spacing_m=min_spacing_m, rng=rng)
         idx = [rows[c] for c, _ in chosen]
         frame = places.iloc[idx].copy()
@@ -484,21 +486,25 @@ def select(
     return Selection(picks=out.reset_index(drop=True), report=pd.DataFrame(report, columns=cols))
 
 
-def _stratified(xy: np.ndarray, ready: np.ndarray, score: np.ndarray, strata: np.ndarray, *, label: str,
-                quota: int, spacing_m: float, rng: np.random.Generator) -> tuple[list[tuple[int, str]], str]:
-    """Round-robin over strata; returns (position, reason) picks and the reason of any shortfall."""
+def _stratified(xy: np.ndarray, ready: np.ndarray, score: np.ndarray, strata: np.ndarray, *, cells: np.ndarray,
+                label: str, quota: int, spacing_m: float,
+                rng: np.random.Generator) -> tuple[list[tuple[int, str]], str]:
+    """Round-robin over strata; returns (position, reason) picks and the reason of any shortfall.
+
+    In its turn a stratum picks, among its candidates still eligible (not picked, not within the spacing
+    of a pick): ready ones first (else the highest readiness), then one in the grid cell (``cells``)
+    with the fewest picks so far, then at random.
+    """
     n = len(xy)
     if n == 0:
         return [], ""
     key = rng.random(n)
     names = sorted(set(strata))
     order = [names[i] for i in rng.permutation(len(names))]
-    # within a stratum: ready ones first in random order, then the rest by readiness (best first)
-    queue = {}
-    for s in order:
-        members = np.flatnonzero(strata == s)
-        rank = np.lexsort((key[members], np.where(ready[members], 0.0, -score[members]), ~ready[members]))
-        queue[s] = list(members[rank])
+    members = {s: np.flatnonzero(strata == s) for s in order}
+    cell_id = pd.factorize(pd.Series(cells, dtype="object").fillna("(none)"))[0]
+    cell_picks = np.zeros(cell_id.max() + 1, dtype=np.int64)
+    unready_rank = np.where(ready, 0.0, -score)
     alive = np.ones(n, dtype=bool)  # not picked and not too close to a pick
     picked: list[tuple[int, str]] = []
     blocked = 0
@@ -509,12 +515,11 @@ def _stratified(xy: np.ndarray, ready: np.ndarray, score: np.ndarray, strata: np
         for s in order:
             if len(picked) >= quota:
                 break
-            q = queue[s]
-            while q and not alive[q[0]]:
-                q.pop(0)
-            if not q:
+            m = members[s][alive[members[s]]]
+            if not len(m):
                 continue
-            c = q.pop(0)
+            c = int(m[np.lexsort((key[m], cell_picks[cell_id[m]], unready_rank[m], ~ready[m]))[0]])
+            cell_picks[cell_id[c]] += 1
             dmin = float(np.min(np.hypot(*(xy[[p for p, _ in picked]] - xy[c]).T))) if picked else math.inf
             alive[c] = False
             if spacing_m > 0:
@@ -522,7 +527,7 @@ def _stratified(xy: np.ndarray, ready: np.ndarray, score: np.ndarray, strata: np
                 blocked += int((close & alive).sum())
                 alive &= ~close
             how = (f"达标候选点中随机抽取(准备度{score[c]:.0f})" if ready[c]
-                   else f"本{label}无达标候选点, 取准备度最高者({score[c]:.0f})")
+                   else f"本{label}无可选的达标候选点, 取准备度最高者({score[c]:.0f})")
             spaced = f"; 距同类已选点{dmin:.0f}米" if math.isfinite(dmin) else ""
             picked.append((c, f"第{rnd}轮·{label}:{s}; {how}{spaced}"))
             progress = True

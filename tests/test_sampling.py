@@ -221,7 +221,7 @@ def test_prefers_ready_but_takes_best_unready_to_keep_strata():
     assert by.loc["S0", "readiness"] == 95.0
     s1 = places[places["street_office"] == "S1"]
     assert by.loc["S1", "readiness"] == s1["readiness"].max()  # no ready one there: the best
-    assert "无达标候选点" in by.loc["S1", "reason"]
+    assert "无可选的达标候选点" in by.loc["S1", "reason"]
     assert sel.report.iloc[0]["not_ready_picked"] == 1
 
 
@@ -368,3 +368,11 @@ def test_repairs_do_not_pass_over_a_category_needing_several():
     mc = gs.mock_check(places, settings=s, draws=1000, seed=1)
     assert mc.repairs["category"].tolist()[:5] == ["公厕"] * 5
     assert mc.repairs["total_risk_after"].iloc[4] == pytest.approx(0.05)
+
+
+def test_grids_spread_within_one_street_office():
+    places = _field(40, strata=1, spread_m=1000, ready_share=1.0)
+    xy = np.column_stack([places.geometry.x - X0, places.geometry.y - Y0])
+    places["grid_code"] = [f"Q{int(x // 500)}{int(y // 500)}" for x, y in xy]  # 4 grids in one 街道
+    sel = gs.select(places, quotas={"公厕": 4}, seed=3, min_spacing_m=0, pass_score=80)
+    assert sel.picks["grid_code"].nunique() == 4

@@ -53,6 +53,11 @@ def _style(kind: str) -> tuple[Style, str]:
     return (s.style, s.zh) if s is not None else (Style(), kind)
 
 
+def _field_zh(kind: str, name: str) -> str:
+    s = CATALOGUE.get(kind)
+    return next((f.zh for f in s.fields if f.name == name), name) if s is not None else name
+
+
 def _nice_length(span_m: float) -> float:
     """A round scale-bar length (1, 2 or 5 × 10^k metres) near a fifth of ``span_m``."""
     target = max(span_m / 5.0, 1e-9)
@@ -139,12 +144,15 @@ def render_map(
         for kind, frame in frames.items():
             style, zh = _style(kind)
             name = legend_titles.get(kind, zh)
-            handles += _draw(ax, frame, style, name, Line2D, Patch)
+            handles += _draw(ax, frame, style, name, Line2D, Patch, field_zh=_field_zh(kind, (style.by or {}).get(
+                "field", "")))
             if labels and kind in labels and labels[kind] in frame:
                 pts = frame.geometry.representative_point()
                 for x, y, text in zip(pts.x, pts.y, frame[labels[kind]], strict=True):
                     ax.annotate(str(text), (x, y), xytext=(4, 4), textcoords="offset points",
                                 fontsize=7 * scale, color="#111111", fontweight="bold")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
         if bbox is None and frames:
             b = np.array([f.total_bounds for f in frames.values()])
             bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
@@ -197,7 +205,7 @@ def _set_extent(ax, bbox: tuple[float, float, float, float], *, margin: float) -
     ax.set_ylim(cy - h / 2, cy + h / 2)
 
 
-def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_cls) -> list:
+def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_cls, *, field_zh: str) -> list:
     """Plot one layer; returns its legend handles."""
     geom_type = frame.geometry.geom_type.fillna("").str.replace("Multi", "")
     groups: list[tuple[str, gpd.GeoDataFrame, str]] = []
@@ -209,11 +217,12 @@ def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_
         for value, color in values.items():
             mask = col.map(lambda v, value=value: _same(v, value)).to_numpy(bool)
             if mask.any():
-                groups.append((f"{name}: {_value_label(value)}", frame[mask], color))
+                text = f"{field_zh}: {_value_label(value)}" if isinstance(value, bool) else _value_label(value)
+                groups.append((f"{name}({text})", frame[mask], color))
                 seen |= True
         other = ~col.isin(list(values)).to_numpy(bool)
         if other.any():
-            groups.append((name if not seen else f"{name}: 其他", frame[other], style.color))
+            groups.append((name if not seen else f"{name}(其他)", frame[other], style.color))
     else:
         groups.append((name, frame, style.color))
     handles = []
@@ -254,11 +263,12 @@ def _rgba(color: str, alpha: float) -> tuple[float, float, float, float]:
 
 
 def _north_arrow(ax, scale: float) -> None:
-    ax.annotate("", xy=(0.95, 0.96), xytext=(0.95, 0.86), xycoords="axes fraction",
-                arrowprops={"facecolor": "black", "edgecolor": "black", "width": 4 * scale,
+    box = {"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#999999", "alpha": 0.9}
+    ax.text(0.955, 0.80, "北\nN", transform=ax.transAxes, ha="center", va="top", fontsize=10 * scale,
+            fontweight="bold", bbox=box, zorder=11)
+    ax.annotate("", xy=(0.955, 0.97), xytext=(0.955, 0.82), xycoords="axes fraction", zorder=12,
+                arrowprops={"facecolor": "black", "edgecolor": "white", "width": 4 * scale,
                             "headwidth": 12 * scale, "headlength": 12 * scale})
-    ax.text(0.95, 0.83, "北\nN", transform=ax.transAxes, ha="center", va="top", fontsize=10 * scale,
-            fontweight="bold")
 
 
 def _scale_bar(ax, rect_cls, scale: float) -> None:
