@@ -1,1 +1,234 @@
-"""`sanigrid` commands: coverage."""
+"""`sanigrid coverage` and `sanigrid site`: service areas, coverage gaps and new-site suggestions.
+
+The plain functions :func:`run_coverage` and :func:`run_siting` read the layers from the project's
+store, call ``geo.coverage`` / ``geo.siting``, write the result layers in one store transaction
+and an .xlsx table (Chinese headers) to ``outputs/``; the typer commands only parse and print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import geopandas as gpd
+import pandas as pd
+import typer
+
+from geo._errors import AnalysisError
+from geo.coverage import coverage, toilet_class_check, toilet_spacing
+from geo.network import build_network, components_frame
+from geo.siting import suggest_sites
+from layers.export import write_xlsx, zh_headers
+from layers.project import Project
+from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+FACILITY_KINDS = ("toilets", "collection_points", "transfer_stations", "markets")
+
+_HEADERS = {
+    "rank": "排名", "grid_code": "网格编码", "street_m": "道路长度(米)", "covered_m": "已覆盖长度(米)",
+    "uncovered_m": "未覆盖长度(米)", "coverage_pct": "覆盖率(%)", "households": "户数",
+    "households_uncovered": "未覆盖户数", "dist_mean_m": "平均距离(米)", "dist_median_m": "距离中位数(米)",
+    "dist_max_m": "最大距离(米)", "item": "项目", "value": "数值", "layer": "图层", "name": "名称",
+    "row": "行号", "reason": "原因", "busy": "繁华街道", "length_m": "长度(米)", "max_m": "允许间距(米)",
+    "from_toilet": "起点公厕", "to_toilet": "终点公厕", "toilet_class": "类别", "required": "要求",
+    "distance_m": "最近设施距离(米)", "covered": "已覆盖", "road_class": "道路等级",
+    "facility_kind": "设施类型", "component": "分量", "main": "主路网", "gain": "新增覆盖",
+    "street_m_new": "新增覆盖街道(米)", "weight": "需求量", "lscp": "全覆盖方案选中", "excluded": "排除原因",
+}
+
+
+def _preset(project: Project, kind: str) -> Any:
+    if kind not in FACILITY_KINDS:
+        raise AnalysisError(f"unknown facility kind '{kind}'; choose one of: {', '.join(FACILITY_KINDS)}")
+    preset = project.settings.facilities.get(kind)
+    if preset is None:
+        raise AnalysisError(f"no [facilities.{kind}] preset in {project.settings_path}; add radius_m and source")
+    return preset
+
+
+def _inputs(project: Project, kind: str) -> dict[str, gpd.GeoDataFrame | None]:
+    st = project.store
+    streets = st.read("streets")
+    if not len(streets):
+        raise AnalysisError(f"{st.path}: layer 'streets' is empty; import streets first "
+                            "(or run `sanigrid demo`), or use --euclidean")
+    out: dict[str, gpd.GeoDataFrame | None] = {"streets": streets}
+    for k in ("alleys", "residents", "grids", kind, "markets", "toilets"):
+        f = st.read(k) if st.has(k) else None
+        out[k] = f if f is not None and len(f) else None
+    if out[kind] is None:
+        out[kind] = st.read(kind)
+    return out
+
+
+def _summary_sheet(summary: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"item": k, "value": str(v)} for k, v in {**params, **summary}.items()]
+    return pd.DataFrame(rows)
+
+
+def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, euclidean: bool = False
+                 ) -> dict[str, Any]:
+    """Service areas and gaps of one facility kind, written to the store and an .xlsx table.
+
+    Writes layers ``network_components``, ``service_areas`` and ``coverage_gaps`` (one
+    transaction, with the settings that produced them) and ``outputs/coverage_<kind>.xlsx``.
+    Returns the summary (with ``xlsx`` = the table's path).
+    """
+    s = project.settings
+    preset = _preset(project, kind)
+    radius = float(radius_m if radius_m is not None else preset.radius_m)
+    source = preset.source if radius_m is None else f"命令行指定 --radius {radius:g} (预设: {preset.source})"
+    inp = _inputs(project, kind)
+    streets = inp["streets"]
+    net = build_network(streets, inp["alleys"], snap_tolerance_m=s.network.snap_tolerance_m)
+    comps = components_frame(net)
+    res = coverage(inp[kind], streets, inp["alleys"], kind=kind, radius_m=radius, residents=inp["residents"],
+                   grids=inp["grids"], euclidean=euclidean, max_snap_m=s.network.max_snap_m,
+                   buffer_m=s.network.area_buffer_m, network=net, source=source)
+    spacing = class_check = None
+    if kind == "toilets":
+        spacing = toilet_spacing(inp[kind], streets, busy_max_m=s.spacing.busy_street_max_m,
+                                 ordinary_max_m=s.spacing.ordinary_street_max_m, near_m=s.toilet_class.near_m)
+        class_check = toilet_class_check(inp[kind], streets, inp["markets"], min_class=s.toilet_class.min_class,
+                                         road_classes=list(s.toilet_class.road_classes),
+                                         near_m=s.toilet_class.near_m)
+    params = dict(res.params)
+    gaps = res.gaps[["facility_kind", "name", "length_m", "distance_m", "grid_code", "geometry"]]
+    with project.store.transaction() as tx:
+        tx.write("network_components", comps, params={"snap_tolerance_m": s.network.snap_tolerance_m,
+                                                      "date": params["date"]})
+        tx.write("service_areas", res.service_areas, params=params)
+        tx.write("coverage_gaps", gaps, params=params)
+    sheets: dict[str, pd.DataFrame] = {"汇总": _summary_sheet(res.summary, params),
+                                       "网格排名": res.grid_table,
+                                       "覆盖盲区": gaps.drop(columns="geometry")}
+    if res.demand is not None:
+        d = res.demand
+        cols = [c for c in ("name", "households", "distance_m", "grid_code") if c in d.columns]
+        sheets["未覆盖小区"] = pd.DataFrame(d.loc[~d["covered"], cols])
+    if spacing is not None:
+        sheets["公厕间距超标"] = pd.DataFrame(spacing.drop(columns="geometry"))
+    if class_check is not None:
+        sheets["公厕类别不足"] = class_check
+    sheets["未接入路网"] = res.unattached
+    sheets["路网分量"] = pd.DataFrame(comps.drop(columns="geometry"))
+    xlsx = project.output_path(f"coverage_{kind}.xlsx")
+    write_xlsx(sheets, xlsx, headers=zh_headers("coverage_gaps", _HEADERS))
+    out = dict(res.summary)
+    out.update({"xlsx": str(xlsx), "gaps": int(len(gaps)), "unattached": int(len(res.unattached)),
+                "spacing_violations": int(len(spacing)) if spacing is not None else None,
+                "class_violations": int(len(class_check)) if class_check is not None else None})
+    return out
+
+
+def _read_optional(path: Path | None, project: Project, what: str) -> gpd.GeoDataFrame | None:
+    if path is None:
+        return None
+    try:
+        f = gpd.read_file(path)
+    except Exception as e:  # pyogrio raises its own errors
+        raise AnalysisError(f"{path}: cannot read the {what} file ({e}); give a GeoPackage, shapefile or GeoJSON")
+    if f.crs is None:
+        raise AnalysisError(f"{path}: the {what} file has no CRS; save it with one (e.g. EPSG:4326)")
+    return f.to_crs(project.store.crs)
+
+
+def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False, lscp: bool = False,
+               radius_m: float | None = None, candidates: Path | None = None, exclusion: Path | None = None,
+               euclidean: bool = False) -> dict[str, Any]:
+    """Suggest ``new`` sites for one facility kind; writes layer ``suggested_sites`` and an .xlsx table.
+
+    ``exact`` solves the integer program (time limit ``settings.network.exact_time_limit_s``);
+    ``lscp`` also finds the fewest sites that serve all reachable demand. ``candidates`` and
+    ``exclusion`` are optional vector files (candidate points; polygons where no site may go).
+    Returns the summary (with ``xlsx``).
+    """
+    s = project.settings
+    preset = _preset(project, kind)
+    radius = float(radius_m if radius_m is not None else preset.radius_m)
+    inp = _inputs(project, kind)
+    res = suggest_sites(
+        inp[kind], inp["streets"], inp["alleys"], kind=kind, radius_m=radius, new=new,
+        residents=inp["residents"], grids=inp["grids"],
+        candidates=_read_optional(candidates, project, "candidate sites"),
+        exclusion=_read_optional(exclusion, project, "exclusion zones"),
+        min_distance_to_existing_m=s.network.min_distance_to_existing_m,
+        candidate_spacing_m=s.network.candidate_spacing_m, snap_tolerance_m=s.network.snap_tolerance_m,
+        max_snap_m=s.network.max_snap_m, exact=exact, with_lscp=lscp,
+        time_limit_s=s.network.exact_time_limit_s, euclidean=euclidean, source=preset.source,
+    )
+    params = dict(res.params)
+    sites = res.sites
+    project.store.write("suggested_sites", sites[["facility_kind", "rank", "gain", "households", "grid_code",
+                                                  "name", "street_m", "geometry"]], params=params)
+    sheets = {"汇总": _summary_sheet(res.summary, params),
+              "建议新址": pd.DataFrame(sites.drop(columns="geometry")).rename(columns={"street_m": "street_m_new"})}
+    if len(res.unreachable):
+        sheets["无法覆盖"] = pd.DataFrame(res.unreachable.drop(columns="geometry"))
+    if res.lscp is not None:
+        c = res.candidates
+        sheets["全覆盖方案"] = pd.DataFrame(c.loc[c["lscp"], ["name"]])
+    xlsx = project.output_path(f"sites_{kind}.xlsx")
+    write_xlsx(sheets, xlsx, headers=zh_headers("suggested_sites", _HEADERS))
+    out = dict(res.summary)
+    out["xlsx"] = str(xlsx)
+    out["sites"] = sites.drop(columns="geometry").to_dict("records")
+    return out
+
+
+# ------------------------------------------------------------------------------------ commands
+KindArg = Annotated[str, typer.Argument(help="toilets | collection_points | transfer_stations | markets")]
+
+
+@app.command("coverage")
+def coverage_cmd(
+    kind: KindArg,
+    radius: Annotated[float | None, typer.Option("--radius", help="service radius in metres (default: preset)")] = None,
+    euclidean: Annotated[bool, typer.Option("--euclidean", help="straight-line distance instead of streets")] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """服务范围与覆盖盲区 / service areas and coverage gaps of one facility kind."""
+    proj = load(project)
+    with console.status(f"计算 {kind} 覆盖 / computing coverage …"):
+        out = run_coverage(proj, kind, radius_m=radius, euclidean=euclidean)
+    console.print(f"[bold]{kind}[/] {out['method']} {out['radius_m']:g} m: 道路覆盖率 coverage "
+                  f"[bold]{out['coverage_pct']}%[/] ({out['covered_km']} / {out['street_km']} km), "
+                  f"盲区 gaps {out['gaps']}, 路网分量 components {out['components']}")
+    if "households" in out:
+        console.print(f"未覆盖户数 households not served: {out['households_uncovered']:.0f} / {out['households']:.0f}")
+    if out.get("spacing_violations") is not None:
+        console.print(f"公厕间距超标 spacing violations: {out['spacing_violations']}, "
+                      f"类别不足 class violations: {out['class_violations']}")
+    if out["unattached"]:
+        console.print(f"[yellow]未接入路网 not attached to the network: {out['unattached']} (see the xlsx)[/]")
+    console.print(f"表格 table: {out['xlsx']}")
+
+
+@app.command("site")
+def site_cmd(
+    kind: KindArg,
+    new: Annotated[int, typer.Option("--new", help="number of new sites")] = 5,
+    exact: Annotated[bool, typer.Option("--exact", help="solve the integer program (time-limited)")] = False,
+    lscp: Annotated[bool, typer.Option("--lscp", help="also: fewest sites covering all reachable demand")] = False,
+    radius: Annotated[float | None, typer.Option("--radius", help="service radius in metres")] = None,
+    candidates: Annotated[Path | None, typer.Option("--candidates", help="file of candidate sites")] = None,
+    exclude: Annotated[Path | None, typer.Option("--exclude", help="file of exclusion zones")] = None,
+    euclidean: Annotated[bool, typer.Option("--euclidean", help="straight-line distance")] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """建议新址 / suggest new sites (maximal coverage; --lscp for full coverage)."""
+    proj = load(project)
+    with console.status(f"选址计算 {kind} / siting …"):
+        out = run_siting(proj, kind, new=new, exact=exact, lscp=lscp, radius_m=radius, candidates=candidates,
+                         exclusion=exclude, euclidean=euclidean)
+    console.print(f"[bold]{kind}[/] {new} 个新址 new sites serve {out['newly_served']:.0f} {out['demand_unit']} "
+                  f"({out['newly_served_pct']}% of the unserved), 距最优至多 gap ≤ {out['gap_pct']}% "
+                  f"[{out['solver']}, {out['status']}, {out['seconds']} s]")
+    for site in out["sites"]:
+        console.print(f"  {site['rank']}. {site['name']}  +{site['gain']:g}  网格 {site['grid_code'] or '-'}")
+    if "lscp_sites" in out:
+        console.print(f"全覆盖最少需 LSCP: {out['lscp_sites']} 个 (下界 lower bound {out['lscp_lower_bound']}, "
+                      f"{out['lscp_status']})")
+    if out["unreachable"]:
+        console.print(f"[yellow]无法覆盖 unreachable demand: {out['unreachable']:.0f} {out['demand_unit']}[/]")
+    console.print(f"表格 table: {out['xlsx']}")
