@@ -43,7 +43,7 @@ _HEADERS = {
     "risk_after": "整改后该类风险", "risk_drop": "风险下降", "loss_drop": "期望扣分下降",
     "total_risk_after": "整改后总风险", "mode": "抽样方式", "mean_readiness": "平均准备度",
     "share_ready": "达标占比", "min_spacing": "最小间距(米)", "n_open": "周边未结问题数",
-    "n_overdue": "周边超期问题数", "n_rebounds": "周边反弹数",
+    "n_overdue": "周边超期问题数", "n_rebounds": "周边反弹数", "ready": "达标",
 }
 
 
@@ -81,7 +81,7 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
     evidence = {k: _read(project, k) for k in EVIDENCE_KINDS}
     missing = [k for k in ("grids", *EVIDENCE_KINDS) if (evidence.get(k) if k != "grids" else grids) is None]
     if missing:
-        log.warning("sampling: layer(s) %s not in the store; readiness uses fewer reasons", ", ".join(missing))
+        log.info("sampling: layer(s) %s not in the store; readiness uses fewer reasons", ", ".join(missing))
     problems = evidence["problems"]
     if as_of is None:
         as_of = as_of_default(problems) if problems is not None else datetime.now()
