@@ -525,7 +525,7 @@ def toilet_spacing(
             pos = np.sort(shapely.line_locate_point(part, tpts[idx])) if len(idx) else np.array([])
             order = np.argsort(shapely.line_locate_point(part, tpts[idx])) if len(idx) else np.array([], int)
             stops = np.r_[0.0, pos, L]
-            labels = [None] + [tnames[i] for i in np.asarray(idx)[order]] + [None]
+            labels = ["路端 street end"] + [tnames[i] for i in np.asarray(idx)[order]] + ["路端 street end"]
             gaps = np.diff(stops)
             for j in np.flatnonzero(gaps > limit):
                 out.append({"name": row["_name"], "busy": bool(row["busy"]), "length_m": round(float(gaps[j]), 1),

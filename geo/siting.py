@@ -293,8 +293,9 @@ def mclp_greedy(A: Any, w: np.ndarray, p: int, *, improve: bool = True, bound: b
     parts.update(sub)
     ub = min(parts.values())
     sel = cols[np.asarray(S, np.int64)] if S else np.array([], np.int64)
+    proven = ub <= obj * (1 + 1e-9) + 1e-9
     return Solution(selected=sel, objective=obj, bound=max(ub, obj), gains=np.asarray(gains), method="greedy+swap",
-                    status="optimal" if ub <= obj * (1 + 1e-9) + 1e-9 else "heuristic", seconds=time.perf_counter() - t0,
+                    status="optimal" if proven else "heuristic", seconds=time.perf_counter() - t0,
                     info={"greedy": greedy_obj, **{f"bound_{k}": v for k, v in parts.items()},
                           "demand_rows": A1.shape[0], "candidates": A1.shape[1]})
 

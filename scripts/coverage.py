@@ -127,7 +127,8 @@ def _read_optional(path: Path | None, project: Project, what: str) -> gpd.GeoDat
     try:
         f = gpd.read_file(path)
     except Exception as e:  # pyogrio raises its own errors
-        raise AnalysisError(f"{path}: cannot read the {what} file ({e}); give a GeoPackage, shapefile or GeoJSON")
+        raise AnalysisError(f"{path}: cannot read the {what} file ({e}); "
+                            "give a GeoPackage, shapefile or GeoJSON") from None
     if f.crs is None:
         raise AnalysisError(f"{path}: the {what} file has no CRS; save it with one (e.g. EPSG:4326)")
     return f.to_crs(project.store.crs)

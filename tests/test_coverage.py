@@ -1,0 +1,137 @@
+"""Service areas, gaps, demand, per-grid table and toilet checks (hand-made networks, known answers)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.coverage import coverage, service_areas, toilet_class_check, toilet_spacing
+from geo.network import build_network, insert_points, snap_points
+
+CRS = "EPSG:4548"
+
+
+def lines(*coords, **cols) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(cols or None, geometry=[shapely.LineString(c) for c in coords], crs=CRS)
+
+
+def points(*xy, **cols) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(cols or None, geometry=[shapely.Point(p) for p in xy], crs=CRS)
+
+
+def test_one_street_cut_at_the_exact_cut_off():
+    street = lines([(0, 0), (1000, 0)], name=["长街"])
+    res = coverage(points((200, 10), name=["公厕A"]), street, kind="toilets", radius_m=300)
+    cov = res.segments[res.segments["covered"]]
+    assert cov["length_m"].sum() == pytest.approx(500)  # 0 … 500
+    assert res.gaps["length_m"].sum() == pytest.approx(500)
+    assert res.gaps["distance_m"].max() == pytest.approx(800)
+    gap = res.gaps.geometry.iloc[0]
+    assert shapely.equals_exact(shapely.normalize(gap), shapely.normalize(shapely.LineString([(500, 0), (1000, 0)])),
+                                tolerance=1e-6)
+    assert res.summary["coverage_pct"] == pytest.approx(50)
+    assert res.params["radius_m"] == 300 and res.params["method"] == "network"
+
+
+def test_service_area_contains_exactly_the_reachable_edge_parts():
+    # a plus sign with 1 km arms and a dog-leg: the facility is 100 m from the centre on the east arm
+    net_lines = lines([(-1000, 0), (1000, 0)], [(0, -1000), (0, 1000)], [(1000, 0), (1000, 800)])
+    net = build_network(net_lines)
+    sn = snap_points(net, gpd.GeoSeries([shapely.Point(100, 0)], crs=CRS), max_snap_m=10)
+    net2, nodes = insert_points(net, sn)
+    polys, dissolved, _ = service_areas(net2, nodes, radius_m=300, buffer_m=25)
+    poly = polys[0]
+    assert poly.is_valid
+    reachable = shapely.MultiLineString([[(-200, 0), (400, 0)], [(0, -200), (0, 200)]])
+    assert reachable.difference(poly.buffer(1e-6)).length == pytest.approx(0, abs=1e-6)
+    inside = net_lines.union_all().intersection(poly)
+    assert inside.length == pytest.approx(reachable.length, abs=1e-6)
+    assert dissolved.equals_exact(poly, tolerance=1e-6) or dissolved.symmetric_difference(poly).area < 1e-3
+
+
+def test_per_facility_areas_overlap_but_dissolved_is_their_union():
+    street = lines([(0, 0), (2000, 0)])
+    res = coverage(points((500, 0), (800, 0)), street, kind="toilets", radius_m=300, buffer_m=20)
+    areas = res.service_areas
+    per = areas[~areas["dissolved"]]
+    assert len(per) == 2 and per.geometry.iloc[0].intersects(per.geometry.iloc[1])
+    union = shapely.union_all(per.geometry.to_numpy())
+    assert areas[areas["dissolved"]].geometry.iloc[0].symmetric_difference(union).area < 1e-3
+    assert res.segments[res.segments["covered"]]["length_m"].sum() == pytest.approx(900)
+
+
+def test_straight_line_mode_uses_discs():
+    street = lines([(0, 0), (1000, 0)])
+    res = coverage(points((200, 100)), street, kind="markets", radius_m=300, euclidean=True)
+    half = np.sqrt(300**2 - 100**2)
+    assert res.segments[res.segments["covered"]]["length_m"].sum() == pytest.approx(200 + half, rel=1e-3)
+    assert res.summary["method"] == "euclidean"
+
+
+def test_far_facilities_are_reported_not_attached():
+    street = lines([(0, 0), (1000, 0)])
+    res = coverage(points((200, 0), (500, 900), name=["近", "远"]), street, kind="toilets", radius_m=300,
+                   max_snap_m=200)
+    assert list(res.unattached["name"]) == ["远"]
+    assert (~res.service_areas["dissolved"]).sum() == 1
+
+
+def test_uncovered_households_and_grid_table_worst_first():
+    street = lines([(0, 0), (1000, 0)], [(1000, 0), (2000, 0)])
+    grids = gpd.GeoDataFrame({"code": ["W", "E"]}, geometry=[shapely.box(-10, -100, 1000, 100),
+                                                              shapely.box(1000, -100, 2010, 100)], crs=CRS)
+    res_ = points((100, 20), (1500, 20), (1900, 20), households=[120, 80, 40])
+    res = coverage(points((200, 0)), street, kind="toilets", radius_m=300, residents=res_, grids=grids)
+    assert list(res.demand["covered"]) == [True, False, False]
+    assert res.summary["households_uncovered"] == 120
+    t = res.grid_table
+    assert list(t["grid_code"]) == ["E", "W"]  # E has no coverage at all
+    assert t.iloc[0]["coverage_pct"] == 0 and t.iloc[0]["households_uncovered"] == 120
+    assert t.iloc[1]["coverage_pct"] == pytest.approx(50)
+
+
+def test_toilet_spacing_on_busy_street():
+    street = lines([(0, 0), (2000, 0)], name=["中山路"], busy=[True])
+    toilets = points((100, 10), (900, -10), name=["甲", "乙"])
+    out = toilet_spacing(toilets, street, busy_max_m=500, ordinary_max_m=1000, near_m=50)
+    assert sorted(out["length_m"]) == [800, 1100]
+    assert set(zip(out["from_toilet"], out["to_toilet"], strict=True)) == {("甲", "乙"), ("乙", "路端 street end")}
+    # the same street as an ordinary street: 1100 > 1000 still
+    out2 = toilet_spacing(toilets, street.assign(busy=False), busy_max_m=500, ordinary_max_m=1000, near_m=50)
+    assert list(out2["length_m"]) == [1100]
+
+
+def test_toilet_class_on_main_roads_and_at_markets():
+    streets = lines([(0, 0), (1000, 0)], [(0, 500), (1000, 500)], name=["大道", "小巷"],
+                    road_class=["主干路", "支路"])
+    toilets = points((100, 10), (300, 10), (500, 490), (800, 900),
+                     name=["t1", "t2", "t3", "t4"], toilet_class=["三类", "一类", "三类", None])
+    markets = points((800, 880), name=["东门市场"])
+    out = toilet_class_check(toilets, streets, markets, min_class="二类", road_classes=["主干路", "次干路"], near_m=50)
+    assert list(out["name"]) == ["t1", "t4"]
+    assert "农贸市场 东门市场" in out.iloc[1]["reason"]
+
+
+def test_run_coverage_writes_layers_and_xlsx(project):
+    from scripts.coverage import run_coverage
+
+    st = project.store
+    base = gpd.GeoDataFrame({"name": ["东西路", "南北路"], "road_class": ["主干路", "支路"]},
+                            geometry=[shapely.LineString([(117.21, 28.30), (117.23, 28.30)]),
+                                      shapely.LineString([(117.22, 28.29), (117.22, 28.31)])], crs=4326)
+    st.write("streets", base)
+    toilets = gpd.GeoDataFrame({"name": ["公厕1"], "toilet_class": ["三类"]},
+                               geometry=[shapely.Point(117.2201, 28.3001)], crs=4326)
+    st.write("toilets", toilets)
+    out = run_coverage(project, "toilets")
+    assert 0 < out["coverage_pct"] < 100
+    assert out["class_violations"] == 1
+    assert st.meta("service_areas")["params"]["radius_m"] == 300
+    assert len(st.read("coverage_gaps")) == 4
+    assert len(st.read("network_components")) == 1
+    xl = pd.ExcelFile(out["xlsx"])
+    assert "网格排名" in xl.sheet_names and "覆盖盲区" in xl.sheet_names
+    assert "长度(米)" in pd.read_excel(out["xlsx"], sheet_name="覆盖盲区").columns
