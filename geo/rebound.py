@@ -1,0 +1,166 @@
+"""Rebound (反弹): a fixed problem that comes back.
+
+A rebound is a new report of the **same category** within ``radius_m`` metres of a problem that was
+closed (结案) at most ``window_days`` days before the new report (``0 < reported_at − closed_at ≤
+window``). Both thresholds are settings (``[rebound]``). Every such (closed, new) pair is a link; a
+closed problem with at least one link "rebounded".
+
+Rates (per grid of the closed problem, and per category): ``rebounded / closed`` over the problems
+closed in the period. A place that rebounded more than once is a chain of links (a closed problem
+came back, the new report was closed and came back again, or several reports came back at one spot):
+the connected components of the link graph with two or more links.
+
+Projected CRS in metres; inputs are never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from geo._checks import projected
+
+PAIR_COLUMNS = ["category", "closed_id", "new_id", "closed_at", "reported_at", "days", "distance_m", "grid_code"]
+
+
+@dataclass(frozen=True)
+class ReboundResult:
+    """Links (layer ``rebounds``), rates per grid and per category, and repeat places."""
+
+    pairs: gpd.GeoDataFrame
+    by_grid: pd.DataFrame
+    by_category: pd.DataFrame
+    places: gpd.GeoDataFrame
+
+
+def rebound_pairs(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: float,
+                  as_of: datetime | None = None) -> gpd.GeoDataFrame:
+    """All (closed problem, new report) links: the ``rebounds`` layer.
+
+    ``problems`` needs ``problem_id``, ``category``, ``reported_at``, ``closed_at`` and point
+    geometries in a projected CRS (metres). Reports after ``as_of`` (and closures after it) are
+    ignored. Each link is a LineString from the closed problem to the new report, with both ids,
+    the closing and reporting times, ``days`` between them, ``distance_m`` and the closed problem's
+    ``grid_code``.
+    """
+    projected(problems, "problems")
+    p = problems
+    rep = pd.to_datetime(p["reported_at"]).to_numpy(dtype="datetime64[ms]")
+    closed = pd.to_datetime(p["closed_at"]).to_numpy(dtype="datetime64[ms]")
+    if as_of is not None:
+        t = np.datetime64(pd.Timestamp(as_of).to_datetime64(), "ms")
+        closed = np.where(closed <= t, closed, np.datetime64("NaT"))
+        valid = rep <= t
+    else:
+        valid = ~np.isnat(rep)
+    geom = p.geometry.to_numpy()
+    xy = np.column_stack([shapely.get_x(geom), shapely.get_y(geom)])
+    ok = valid & np.isfinite(xy).all(axis=1)
+    ids = p["problem_id"].to_numpy() if "problem_id" in p else np.arange(len(p))
+    cats = p["category"].astype("object").to_numpy()
+    grid = p["grid_code"].astype("object").to_numpy() if "grid_code" in p else np.full(len(p), None)
+    window = np.timedelta64(int(round(window_days * 86_400_000)), "ms")
+    parts = []
+    for cat in pd.unique(cats[ok]):
+        rows = np.flatnonzero(ok & (cats == cat))
+        src = rows[~np.isnat(closed[rows])]
+        if len(src) == 0:
+            continue
+        tree_src, tree_all = cKDTree(xy[src]), cKDTree(xy[rows])
+        dm = tree_src.sparse_distance_matrix(tree_all, radius_m, output_type="ndarray")
+        i, j, d = src[dm["i"]], rows[dm["j"]], dm["v"]
+        gap = rep[j] - closed[i]
+        keep = (i != j) & (gap > np.timedelta64(0, "ms")) & (gap <= window)
+        if keep.any():
+            parts.append((i[keep], j[keep], d[keep]))
+    if not parts:
+        return gpd.GeoDataFrame({c: [] for c in PAIR_COLUMNS}, geometry=[], crs=p.crs)
+    i = np.concatenate([a for a, _, _ in parts])
+    j = np.concatenate([b for _, b, _ in parts])
+    d = np.concatenate([c for _, _, c in parts])
+    lines = shapely.linestrings(np.stack([xy[i], xy[j]], axis=1))
+    out = gpd.GeoDataFrame({
+        "category": cats[i], "closed_id": ids[i], "new_id": ids[j],
+        "closed_at": closed[i], "reported_at": rep[j],
+        "days": (rep[j] - closed[i]) / np.timedelta64(1, "D"), "distance_m": d, "grid_code": grid[i],
+    }, geometry=lines, crs=p.crs)
+    return out.sort_values(["closed_at", "closed_id", "new_id"]).reset_index(drop=True)
+
+
+def rebounds(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: float,
+             as_of: datetime | None = None, since: datetime | None = None) -> ReboundResult:
+    """Rebound links, rates and repeat places (see the module docstring).
+
+    Rates count the problems closed in ``[since, as_of]`` (all closed ones when not given):
+    ``closed``, ``rebounded`` (closed problems with a link) and ``rate``.
+    """
+    pairs = rebound_pairs(problems, radius_m=radius_m, window_days=window_days, as_of=as_of)
+    closed_at = pd.to_datetime(problems["closed_at"])
+    in_period = closed_at.notna()
+    if as_of is not None:
+        in_period &= closed_at <= pd.Timestamp(as_of)
+    if since is not None:
+        in_period &= closed_at >= pd.Timestamp(since)
+    ids = problems["problem_id"] if "problem_id" in problems else pd.Series(np.arange(len(problems)),
+                                                                             index=problems.index)
+    base = pd.DataFrame({
+        "grid_code": problems["grid_code"] if "grid_code" in problems else None,
+        "category": problems["category"],
+        "rebounded": ids.isin(set(pairs["closed_id"])),
+    })[in_period.to_numpy()]
+
+    def rate(by: str) -> pd.DataFrame:
+        g = base.dropna(subset=[by]).groupby(by)
+        out = pd.DataFrame({"closed": g.size(), "rebounded": g["rebounded"].sum().astype("int64")})
+        out["rate"] = out["rebounded"] / out["closed"]
+        return out.reset_index().sort_values(["rate", "closed"], ascending=[False, False]).reset_index(drop=True)
+
+    return ReboundResult(pairs=pairs, by_grid=rate("grid_code"), by_category=rate("category"),
+                         places=repeat_places(pairs))
+
+
+def repeat_places(pairs: gpd.GeoDataFrame, *, min_links: int = 2) -> gpd.GeoDataFrame:
+    """Places that rebounded more than once: connected chains of links with ≥ ``min_links`` links.
+
+    One point per place (the mean of the problems involved) with ``place``, ``rebounds`` (links),
+    ``problems`` (ids joined by ``、``), ``category``, ``grid_code``, ``first_closed``, ``last_report``.
+    """
+    cols = ["place", "rebounds", "problems", "category", "grid_code", "first_closed", "last_report"]
+    if len(pairs) == 0:
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=pairs.crs)
+    nodes, inv = np.unique(np.concatenate([pairs["closed_id"].to_numpy(), pairs["new_id"].to_numpy()]),
+                           return_inverse=True)
+    k = len(pairs)
+    a, b = inv[:k], inv[k:]
+    g = sparse.coo_matrix((np.ones(k), (a, b)), shape=(len(nodes), len(nodes)))
+    _, comp = connected_components(g, directed=False)
+    link_comp = comp[a]
+    coords = shapely.get_coordinates(pairs.geometry.to_numpy()).reshape(-1, 2, 2)
+    df = pd.DataFrame({"comp": link_comp, "category": pairs["category"].to_numpy(),
+                       "grid_code": pairs["grid_code"].to_numpy(), "closed_at": pairs["closed_at"].to_numpy(),
+                       "reported_at": pairs["reported_at"].to_numpy(),
+                       "x": coords[:, :, 0].mean(axis=1), "y": coords[:, :, 1].mean(axis=1)})
+    grp = df.groupby("comp")
+    out = pd.DataFrame({
+        "rebounds": grp.size(),
+        "category": grp["category"].agg(lambda s: "、".join(sorted(set(s)))),
+        "grid_code": grp["grid_code"].agg(lambda s: "、".join(sorted({str(v) for v in s if v is not None}))),
+        "first_closed": grp["closed_at"].min(), "last_report": grp["reported_at"].max(),
+        "x": grp["x"].mean(), "y": grp["y"].mean(),
+    })
+    members = pd.Series(nodes[np.arange(len(nodes))]).groupby(comp).agg(
+        lambda s: "、".join(str(v) for v in sorted(s)))
+    out["problems"] = members.reindex(out.index)
+    out = out[out["rebounds"] >= min_links].sort_values(["rebounds", "last_report"], ascending=[False, False])
+    out = out.reset_index(drop=True)
+    out.insert(0, "place", np.arange(1, len(out) + 1))
+    geom = shapely.points(out["x"].to_numpy(), out["y"].to_numpy())
+    return gpd.GeoDataFrame(out[cols], geometry=geom, crs=pairs.crs)

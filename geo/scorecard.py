@@ -1,0 +1,337 @@
+"""Grid scorecard (网格排名通报): indicators per grid, a composite score and a rank.
+
+For a period (the calendar month or ISO week holding the instant just before ``as_of``; a period
+ends at ``as_of``), per grid:
+
+* ``problems_per_km`` — reports in the period per km of street and alley in the grid (exposure);
+  without streets, per 1,000 households (``grids.households``); without either, per km² of grid.
+* ``on_time_rate`` — 按期结案率: of the problems closed in the period, the share closed by their
+  deadline.
+* ``overdue`` — problems open and past their deadline at ``as_of`` (scored per unit of exposure).
+* ``rebound_rate`` — of the problems closed in the period, the share with a rebound (see
+  :mod:`geo.rebound`) by ``as_of``.
+* ``coverage`` — when the coverage analysis has run: share of the grid's street length not in a
+  coverage gap (averaged over facility kinds), or a per-grid table given by the caller.
+* ``hardening_rate`` — 硬化率: hardened share of the grid's alley length (``alleys.hardened``).
+
+Small grids must not win or lose by chance, so rates are **empirical-Bayes shrinkage estimates**
+(posterior means under a conjugate prior centred on the county-wide value and worth
+``settings.scorecard.prior_strength`` observations):
+
+* proportions (on-time, rebound): beta-binomial, prior ``Beta(k·p̄, k·(1−p̄))``, estimate
+  ``(x + k·p̄)/(n + k)``, 90 % interval from the ``Beta(x + k·p̄, n − x + k·(1−p̄))`` posterior;
+* rates per exposure (problems, overdue): gamma-Poisson, prior ``Gamma(k, k/r̄)``, estimate
+  ``(x + k)/(E + k/r̄)``, 90 % interval from the gamma posterior.
+
+A grid with one case closed on time is therefore scored close to the county's rate, not 100 %.
+Coverage and hardening are measured over the whole grid (a census, not a sample) and not shrunk.
+
+Scores (0–100, higher is better): ``100·rate`` for on-time, ``100·(1−rate)`` for rebound,
+``100·share`` for coverage and hardening, and for the two per-exposure rates a min-max scale
+over the grids ``100·(max − v)/(max − min)``. The composite is the weighted mean of the available
+scores with ``settings.scorecard.weights`` (an indicator missing for a grid drops out with its
+weight); rank 1 is the best score (ties share the better rank).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import stats
+
+from geo._checks import projected
+from geo._errors import AnalysisError
+from geo.grids import assign_grid
+from geo.problems import closed_on_time, deadlines, is_overdue
+from geo.rebound import rebound_pairs
+from layers.settings import Settings
+
+INDICATORS = ("problems_per_km", "on_time_rate", "overdue", "rebound_rate", "coverage", "hardening_rate")
+INTERVAL = 0.90
+ZH = {
+    "rank": "排名", "code": "网格编码", "name": "网格名称", "lead_unit": "牵头单位", "score": "综合得分",
+    "reports": "问题数", "exposure": "基数", "problems_per_km": "每公里问题数(收缩)",
+    "problems_per_km_raw": "每公里问题数(原始)", "problems_lo": "问题率下限", "problems_hi": "问题率上限",
+    "closed": "结案数", "on_time": "按期结案数", "on_time_rate": "按期结案率(收缩)",
+    "on_time_rate_raw": "按期结案率(原始)", "on_time_lo": "按期结案率下限", "on_time_hi": "按期结案率上限",
+    "overdue": "超期数", "overdue_per_km": "每公里超期数(收缩)",
+    "rebounded": "反弹数", "rebound_rate": "反弹率(收缩)", "rebound_rate_raw": "反弹率(原始)",
+    "rebound_lo": "反弹率下限", "rebound_hi": "反弹率上限",
+    "coverage": "设施覆盖率", "hardening_rate": "背街小巷硬化率",
+    "prev_rank": "上期排名", "rank_change": "名次变化", "prev_score": "上期得分", "score_change": "得分变化",
+}
+
+
+@dataclass(frozen=True)
+class ScorecardResult:
+    """The ranked table (one row per grid, with geometry: layer ``scorecard``) and its parameters."""
+
+    grids: gpd.GeoDataFrame
+    period: tuple[pd.Timestamp, pd.Timestamp]
+    previous: tuple[pd.Timestamp, pd.Timestamp]
+    params: dict[str, object]
+
+
+def period_bounds(as_of: datetime, period: str = "month") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(start, end)`` of the period ending at ``as_of``: its calendar month (or ISO week, or
+    quarter) holding the instant just before ``as_of``."""
+    end = pd.Timestamp(as_of)
+    t = end - pd.Timedelta(milliseconds=1)
+    if period == "month":
+        start = t.to_period("M").start_time
+    elif period == "week":
+        start = t.to_period("W-SUN").start_time
+    elif period == "quarter":
+        start = t.to_period("Q").start_time
+    else:
+        raise AnalysisError(f"unknown period '{period}'; use month, week or quarter")
+    return start, end
+
+
+def previous_period(start: pd.Timestamp, period: str = "month") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The whole period before the one starting at ``start``."""
+    return period_bounds(start, period)[0], start
+
+
+def shrink_proportion(x: np.ndarray, n: np.ndarray, *, prior_strength: float,
+                      interval: float = INTERVAL) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Beta-binomial empirical-Bayes estimate of ``x/n`` per group: ``(estimate, lo, hi, p̄)``.
+
+    The prior is centred on the pooled share ``p̄ = Σx/Σn`` and worth ``prior_strength`` trials;
+    a group with ``n = 0`` gets ``p̄`` and the prior's interval.
+    """
+    x, n = np.asarray(x, dtype="float64"), np.asarray(n, dtype="float64")
+    pbar = float(x.sum() / n.sum()) if n.sum() > 0 else np.nan
+    if not np.isfinite(pbar):
+        nan = np.full(len(x), np.nan)
+        return nan, nan, nan, pbar
+    pc = min(max(pbar, 1e-6), 1 - 1e-6)
+    a, b = x + prior_strength * pc, n - x + prior_strength * (1 - pc)
+    tail = (1 - interval) / 2
+    return a / (a + b), stats.beta.ppf(tail, a, b), stats.beta.ppf(1 - tail, a, b), pbar
+
+
+def shrink_rate(x: np.ndarray, exposure: np.ndarray, *, prior_strength: float,
+                interval: float = INTERVAL) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Gamma-Poisson empirical-Bayes estimate of ``x/exposure`` per group: ``(estimate, lo, hi, r̄)``.
+
+    The prior ``Gamma(k, k/r̄)`` is centred on the pooled rate ``r̄ = Σx/ΣE`` and worth
+    ``k = prior_strength`` events.
+    """
+    x, e = np.asarray(x, dtype="float64"), np.asarray(exposure, dtype="float64")
+    rbar = float(x.sum() / e.sum()) if e.sum() > 0 else np.nan
+    if not np.isfinite(rbar) or rbar <= 0:
+        est = np.where(e > 0, x / np.where(e > 0, e, 1), np.nan) if np.isfinite(rbar) else np.full(len(x), np.nan)
+        return est, est, est, rbar
+    shape, rate = x + prior_strength, e + prior_strength / rbar
+    tail = (1 - interval) / 2
+    return shape / rate, stats.gamma.ppf(tail, shape, scale=1 / rate), stats.gamma.ppf(1 - tail, shape,
+                                                                                        scale=1 / rate), rbar
+
+
+def street_km(grids: gpd.GeoDataFrame, lines: gpd.GeoDataFrame | None, *, field: str = "code") -> pd.Series:
+    """Length (km) of ``lines`` inside each grid, on the grids' index (lines cut at grid edges)."""
+    if lines is None or len(lines) == 0:
+        return pd.Series(0.0, index=grids.index)
+    tree = shapely.STRtree(lines.geometry.to_numpy())
+    gi, li = tree.query(grids.geometry.to_numpy(), predicate="intersects")
+    inter = shapely.intersection(lines.geometry.to_numpy()[li], grids.geometry.to_numpy()[gi])
+    km = pd.Series(shapely.length(inter) / 1000.0).groupby(gi).sum()
+    return pd.Series(km.reindex(np.arange(len(grids)), fill_value=0.0).to_numpy(), index=grids.index)
+
+
+def hardening_rate(grids: gpd.GeoDataFrame, alleys: gpd.GeoDataFrame | None) -> pd.Series:
+    """硬化率: hardened share of the alley length in each grid (NaN where a grid has no alleys)."""
+    if alleys is None or len(alleys) == 0 or "hardened" not in alleys:
+        return pd.Series(np.nan, index=grids.index)
+    total = street_km(grids, alleys)
+    hard = alleys[alleys["hardened"].fillna(False).astype(bool)]
+    done = street_km(grids, hard)
+    return (done / total.where(total > 0)).astype("float64")
+
+
+def coverage_share(grids: gpd.GeoDataFrame, streets_km: pd.Series, gaps: gpd.GeoDataFrame | None) -> pd.Series:
+    """Share of street length outside coverage gaps, averaged over facility kinds (NaN without gaps)."""
+    if gaps is None or len(gaps) == 0:
+        return pd.Series(np.nan, index=grids.index)
+    kinds = gaps["facility_kind"].dropna().unique() if "facility_kind" in gaps else [None]
+    shares = []
+    for k in kinds:
+        g = gaps if k is None else gaps[gaps["facility_kind"] == k]
+        gap_km = street_km(grids, g)
+        shares.append((1 - gap_km / streets_km.where(streets_km > 0)).clip(0, 1))
+    return pd.concat(shares, axis=1).mean(axis=1)
+
+
+def _indicators(problems: pd.DataFrame, codes: pd.Index, exposure: pd.Series, *, start: pd.Timestamp,
+                end: pd.Timestamp, settings: Settings) -> pd.DataFrame:
+    """Counts and shrunk rates per grid code for one period."""
+    k = settings.scorecard.prior_strength
+    rep = pd.to_datetime(problems["reported_at"])
+    closed = pd.to_datetime(problems["closed_at"])
+    grid = problems["grid_code"]
+    in_rep = (rep >= start) & (rep < end)
+    in_closed = (closed >= start) & (closed < end)
+    on_time = closed_on_time(problems).fillna(False).astype(bool)
+    overdue = is_overdue(problems, as_of=end)
+    pairs = rebound_pairs(problems, radius_m=settings.rebound.radius_m, window_days=settings.rebound.window_days,
+                          as_of=end)
+    ids = problems["problem_id"] if "problem_id" in problems else pd.Series(np.arange(len(problems)),
+                                                                             index=problems.index)
+    rebounded = ids.isin(set(pairs["closed_id"]))
+
+    def count(mask: pd.Series) -> pd.Series:
+        return grid[mask].value_counts().reindex(codes, fill_value=0).astype("int64")
+
+    out = pd.DataFrame(index=codes)
+    out["reports"] = count(in_rep)
+    out["closed"] = count(in_closed)
+    out["on_time"] = count(in_closed & on_time)
+    out["overdue"] = count(overdue)
+    out["rebounded"] = count(in_closed & rebounded)
+    out["exposure"] = exposure.reindex(codes).to_numpy()
+    e = out["exposure"].to_numpy()
+    est, lo, hi, _ = shrink_rate(out["reports"], e, prior_strength=k)
+    out["problems_per_km_raw"] = out["reports"] / out["exposure"].where(out["exposure"] > 0)
+    out["problems_per_km"], out["problems_lo"], out["problems_hi"] = est, lo, hi
+    out["overdue_per_km"] = shrink_rate(out["overdue"], e, prior_strength=k)[0]
+    est, lo, hi, _ = shrink_proportion(out["on_time"], out["closed"], prior_strength=k)
+    out["on_time_rate_raw"] = out["on_time"] / out["closed"].where(out["closed"] > 0)
+    out["on_time_rate"], out["on_time_lo"], out["on_time_hi"] = est, lo, hi
+    est, lo, hi, _ = shrink_proportion(out["rebounded"], out["closed"], prior_strength=k)
+    out["rebound_rate_raw"] = out["rebounded"] / out["closed"].where(out["closed"] > 0)
+    out["rebound_rate"], out["rebound_lo"], out["rebound_hi"] = est, lo, hi
+    return out
+
+
+def _minmax_good_low(v: pd.Series) -> pd.Series:
+    lo, hi = v.min(), v.max()
+    if not np.isfinite(lo) or hi - lo <= 0:
+        return pd.Series(np.where(v.notna(), 100.0, np.nan), index=v.index)
+    return 100.0 * (hi - v) / (hi - lo)
+
+
+def composite(table: pd.DataFrame, weights: dict[str, float]) -> tuple[pd.Series, pd.DataFrame]:
+    """Scores per indicator (0–100) and the weighted composite (see the module docstring)."""
+    s = pd.DataFrame(index=table.index)
+    s["problems_per_km"] = _minmax_good_low(table["problems_per_km"])
+    s["on_time_rate"] = 100 * table["on_time_rate"]
+    s["overdue"] = _minmax_good_low(table["overdue_per_km"])
+    s["rebound_rate"] = 100 * (1 - table["rebound_rate"])
+    s["coverage"] = 100 * table["coverage"]
+    s["hardening_rate"] = 100 * table["hardening_rate"]
+    unknown = sorted(set(weights) - set(INDICATORS))
+    if unknown:
+        raise AnalysisError(f"[scorecard] weights has unknown indicator(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(INDICATORS)}")
+    w = pd.Series({k: float(weights.get(k, 0.0)) for k in INDICATORS})
+    avail = s.notna().astype("float64") * w
+    total = avail.sum(axis=1)
+    score = (s.fillna(0.0) * w).sum(axis=1) / total.where(total > 0)
+    return score, s
+
+
+def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Settings, as_of: datetime,
+              period: str = "month", streets: gpd.GeoDataFrame | None = None,
+              alleys: gpd.GeoDataFrame | None = None, gaps: gpd.GeoDataFrame | None = None,
+              coverage: pd.DataFrame | None = None) -> ScorecardResult:
+    """Rank the grids for the period ending at ``as_of`` and compare with the period before.
+
+    ``problems`` needs ``reported_at``, ``closed_at``, ``deadline`` and point geometries (grids are
+    assigned by location when ``grid_code`` is missing); ``grids`` needs ``code`` (and optionally
+    ``name``, ``lead_unit``, ``households``). ``streets``/``alleys`` (lines) give the exposure in km
+    and the hardening rate; ``gaps`` (layer ``coverage_gaps``) or ``coverage`` (a table with
+    ``grid_code`` and ``coverage`` in 0–1) the coverage. All in one projected CRS (metres).
+
+    Returns the grids with ``rank``, ``score``, the indicators (raw, shrunk and 90 % interval),
+    the per-indicator scores (``s_*``) and ``prev_rank``/``rank_change``/``score_change``.
+    """
+    projected(grids, "grids")
+    if "code" not in grids:
+        raise AnalysisError("grids layer has no 'code' field (网格编码); import grids with their codes")
+    if grids["code"].duplicated().any():
+        dup = ", ".join(sorted(grids.loc[grids["code"].duplicated(), "code"].astype(str)))
+        raise AnalysisError(f"grid codes repeat in the grids layer: {dup}; make them unique")
+    p = problems.copy()
+    if "grid_code" not in p or p["grid_code"].isna().any():
+        p["grid_code"] = p.get("grid_code", pd.Series(None, index=p.index, dtype="object"))
+        missing = p["grid_code"].isna()
+        if missing.any():
+            p.loc[missing, "grid_code"] = assign_grid(p[missing], grids)
+    if "deadline" not in p or p["deadline"].isna().any():
+        p["deadline"] = pd.to_datetime(p["deadline"]) if "deadline" in p else pd.NaT
+        need = p["deadline"].isna()
+        if need.any():
+            p.loc[need, "deadline"] = deadlines(p.loc[need, "category"], p.loc[need, "reported_at"],
+                                                settings=settings).to_numpy()
+    g = grids.reset_index(drop=True)
+    codes = pd.Index(g["code"].astype(str))
+    p["grid_code"] = p["grid_code"].astype("object")
+    lines = [x for x in (streets, alleys) if x is not None and len(x)]
+    km = street_km(g, pd.concat(lines, ignore_index=True) if lines else None)
+    if km.sum() > 0:
+        exposure, exposure_name = km, "km"
+    elif "households" in g and pd.to_numeric(g["households"], errors="coerce").fillna(0).sum() > 0:
+        exposure, exposure_name = pd.to_numeric(g["households"], errors="coerce").fillna(0) / 1000.0, "千户"
+    else:
+        exposure, exposure_name = g.geometry.area / 1e6, "km²"
+    exposure.index = codes
+    start, end = period_bounds(as_of, period)
+    pstart, pend = previous_period(start, period)
+    cur = _indicators(p, codes, exposure, start=start, end=end, settings=settings)
+    prev = _indicators(p, codes, exposure, start=pstart, end=pend, settings=settings)
+    cov = coverage_share(g, km, gaps)
+    cov.index = codes
+    if coverage is not None and len(coverage):
+        cov = coverage.set_index(coverage["grid_code"].astype(str))["coverage"].reindex(codes).astype("float64")
+    hard = hardening_rate(g, alleys)
+    hard.index = codes
+    for t in (cur, prev):
+        t["coverage"] = cov
+        t["hardening_rate"] = hard
+    weights = settings.scorecard.weights
+    cur["score"], parts = composite(cur, weights)
+    prev["score"], _ = composite(prev, weights)
+    for name in INDICATORS:
+        cur[f"s_{name}"] = parts[name]
+    cur["rank"] = cur["score"].rank(ascending=False, method="min").astype("Int64")
+    prev_has_data = prev["reports"].sum() + prev["closed"].sum() > 0
+    prev_rank = prev["score"].rank(ascending=False, method="min").astype("Int64")
+    cur["prev_rank"] = prev_rank if prev_has_data else pd.NA
+    cur["prev_score"] = prev["score"] if prev_has_data else np.nan
+    cur["rank_change"] = (cur["prev_rank"] - cur["rank"]).astype("Int64")
+    cur["score_change"] = cur["score"] - cur["prev_score"]
+    out = g[[c for c in ("code", "name", "lead_unit") if c in g] + [g.geometry.name]].copy()
+    out["code"] = out["code"].astype(str)
+    out = out.merge(cur, left_on="code", right_index=True, how="left")
+    out = out.sort_values(["rank", "code"]).reset_index(drop=True)
+    params = {"period": period, "start": str(start), "end": str(end), "exposure": exposure_name,
+              "prior_strength": settings.scorecard.prior_strength, "weights": dict(weights),
+              "interval": INTERVAL, "shrinkage": "empirical Bayes: beta-binomial (shares), gamma-Poisson (rates)"}
+    return ScorecardResult(grids=gpd.GeoDataFrame(out, geometry=g.geometry.name, crs=grids.crs),
+                           period=(start, end), previous=(pstart, pend), params=params)
+
+
+def report_table(result: ScorecardResult) -> pd.DataFrame:
+    """The 排名通报 table: rank, grid, lead unit, score, each indicator with its interval, changes
+    since the previous period; Chinese column names, rounded for reading."""
+    g = pd.DataFrame(result.grids.drop(columns=result.grids.geometry.name))
+    cols = ["rank", "code", "name", "lead_unit", "score", "prev_rank", "rank_change", "score_change",
+            "reports", "exposure", "problems_per_km_raw", "problems_per_km", "problems_lo", "problems_hi",
+            "closed", "on_time", "on_time_rate_raw", "on_time_rate", "on_time_lo", "on_time_hi",
+            "overdue", "rebounded", "rebound_rate_raw", "rebound_rate", "rebound_lo", "rebound_hi",
+            "coverage", "hardening_rate"]
+    t = g[[c for c in cols if c in g]].copy()
+    pct = [c for c in t.columns if c.startswith(("on_time_rate", "on_time_lo", "on_time_hi", "rebound"))
+           and c != "rebounded"] + ["coverage", "hardening_rate"]
+    for c in t.columns:
+        if c in pct:
+            t[c] = (100 * t[c]).round(1)
+        elif t[c].dtype.kind == "f":
+            t[c] = t[c].round(2)
+    return t.rename(columns={c: ZH.get(c, c) + ("(%)" if c in pct else "") for c in t.columns})
