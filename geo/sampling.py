@@ -287,8 +287,11 @@ def readiness(
         ok = ~shapely.is_missing(ends)
         i, j = shapely.STRtree(ends[ok]).query(geoms, predicate="dwithin", distance=r)
         cats = _text(rebounds["category"]).to_numpy()[ok] if "category" in rebounds else np.array([""] * ok.sum())
-        np.add.at(counts["n_rebounds"], i, 1)
-        g = pd.DataFrame({"pos": i, "category": cats[j]}).groupby(["pos", "category"], sort=False).size()
+        # one new report linked to several closed ones is one rebound
+        new_id = rebounds["new_id"].to_numpy()[ok] if "new_id" in rebounds else np.arange(ok.sum())
+        pairs = pd.DataFrame({"pos": i, "category": cats[j], "new_id": new_id[j]}).drop_duplicates(["pos", "new_id"])
+        np.add.at(counts["n_rebounds"], pairs["pos"].to_numpy(), 1)
+        g = pairs.groupby(["pos", "category"], sort=False).size()
         g = g.rename("n").reset_index()
         g["points"] = g["n"] * g["category"].map(weights).fillna(1.0) * pen.get("rebound", 0)
         g["text"] = [f"{r:g}米内有{k}起结案后反弹的{c or '问题'}" for k, c in zip(g["n"], g["category"], strict=True)]

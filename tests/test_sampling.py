@@ -127,14 +127,16 @@ def test_readiness_reasons_match_planted_problems(town):
 def test_readiness_rebounds_and_coverage_gaps(town):
     gaps = gpd.GeoDataFrame({"facility_kind": ["toilets", "markets"]},
                             geometry=[L((780, 820), (900, 820)), L((80, 110), (80, 300))], crs=CRS)
-    rebounds = gpd.GeoDataFrame({"category": ["乱堆物料"], "closed_id": [1], "new_id": [2]},
-                                geometry=[L((300, 200), (380, 60))], crs=CRS)
+    # new report 2 rebounds on two closed ones (1 and 3): one rebound at A1
+    rebounds = gpd.GeoDataFrame({"category": ["乱堆物料", "乱堆物料"], "closed_id": [1, 3], "new_id": [2, 2]},
+                                geometry=[L((300, 200), (380, 60)), L((420, 90), (380, 60))], crs=CRS)
     r = _ready(town, coverage_gaps=gaps, rebounds=rebounds)
     assert _by_name(r, "M2")["reasons"] == "农贸市场未达标准化; 不在公厕300米服务范围内"
     assert _by_name(r, "T1")["reasons"] == "不在农贸市场500米服务范围内"
     a1 = _by_name(r, "A1")
     assert a1["reasons"] == "背街小巷未硬化; 50米内有1起结案后反弹的乱堆物料"
     assert a1["readiness"] == pytest.approx(100 - 25 - 10)
+    assert a1["n_rebounds"] == 1
 
 
 def test_readiness_leaves_input_alone(town):
@@ -376,3 +378,38 @@ def test_grids_spread_within_one_street_office():
     places["grid_code"] = [f"Q{int(x // 500)}{int(y // 500)}" for x, y in xy]  # 4 grids in one 街道
     sel = gs.select(places, quotas={"公厕": 4}, seed=3, min_spacing_m=0, pass_score=80)
     assert sel.picks["grid_code"].nunique() == 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_strata_balanced_and_spaced_over_seeds(seed):
+    places = _field(25, strata=3, seed=seed)
+    sel = gs.select(places, quotas={"公厕": 11}, seed=seed, min_spacing_m=120, pass_score=80)
+    per = sel.picks["street_office"].value_counts()
+    assert len(sel.picks) == 11 and len(per) == 3 and per.max() - per.min() <= 1
+    assert _pairwise_min(sel.picks) >= 120
+
+
+def test_cjk_font_fallback_logs_warning(monkeypatch, caplog):
+    from matplotlib import font_manager
+
+    from web import printmap
+
+    printmap.cjk_font.cache_clear()
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    try:
+        with caplog.at_level("WARNING", logger="web.printmap"):
+            assert printmap.cjk_font() is None
+        assert "fonts-noto-cjk" in caplog.text
+    finally:
+        printmap.cjk_font.cache_clear()
+
+
+def test_render_map_a3_pdf_with_bbox(tmp_path, town):
+    from web.printmap import render_map
+
+    path = tmp_path / "grid.pdf"
+    render_map({"grids": town["grids"], "alleys": town["alleys"]}, title="网格 G1", paper="A3",
+               bbox=tuple(town["grids"].total_bounds), path_or_buffer=path)
+    assert path.read_bytes()[:4] == b"%PDF"
+    with pytest.raises(ValueError, match="paper"):
+        render_map({}, title="x", paper="B5", path_or_buffer=io.BytesIO())
