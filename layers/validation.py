@@ -685,12 +685,16 @@ def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.nda
         return [None if g is None else g + "|" + "|".join(_norm_value(v) for v in vs)
                 for g, vs in zip(snapped, vals, strict=True)]
 
-    mine = keys_of(metric, [[values[c].iloc[p] for c in present] for p in range(n)])
+    def table(frame: pd.DataFrame | dict[str, pd.Series], m: int) -> list[list[Any]]:
+        cols = [frame[c].astype("object").to_numpy() if c in frame else np.full(m, None, dtype=object)
+                for c in present]
+        return [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in range(m)]
+
+    mine = keys_of(metric, table(values, n))
     stored: set[str] = set()
     if existing is not None and len(existing):
         eg = np.asarray(existing.geometry.to_crs(metric_crs).array, dtype=object)
-        ev = [[existing[c].iloc[i] if c in existing.columns else None for c in present] for i in range(len(existing))]
-        stored = {k for k in keys_of(eg, ev) if k is not None}
+        stored = {k for k in keys_of(eg, table(existing, len(existing))) if k is not None}
     first: dict[str, int] = {}
     for p, k in enumerate(mine):
         if k is None or p in col.errors:

@@ -138,11 +138,15 @@ def test_gauss_kruger_zones():
 
 
 def test_peer_library_eviltransform_as_oracle(china_points):
-    """eviltransform (PyPI, MIT) on 500 random points: forward to ~1 cm, its exact inverse to < 0.1 m."""
+    """eviltransform (PyPI, MIT) on 500 random points: forward to ~1 cm. Its "exact" inverse is a
+    30-step bisection that stops within 1e-6° of the target in GCJ-02 space, leaving up to ~0.3 m
+    (measured) in WGS84; ours reproduces the forward transform to well under a millimetre."""
     evil = pytest.importorskip("eviltransform")
     lon, lat = china_points[0][:500], china_points[1][:500]
     theirs = np.array([evil.wgs2gcj(b, a)[::-1] for a, b in zip(lon, lat, strict=True)])
     assert dist_m(*wgs84_to_gcj02(lon, lat), theirs[:, 0], theirs[:, 1]).max() < EVIL_M
     glon, glat = wgs84_to_gcj02(lon, lat)
     theirs = np.array([evil.gcj2wgs_exact(b, a)[::-1] for a, b in zip(glon, glat, strict=True)])
-    assert dist_m(*gcj02_to_wgs84(glon, glat), theirs[:, 0], theirs[:, 1]).max() < ROUND_TRIP_M
+    ours = np.column_stack(gcj02_to_wgs84(glon, glat))
+    assert dist_m(ours[:, 0], ours[:, 1], theirs[:, 0], theirs[:, 1]).max() < 0.5  # their stopping error
+    assert dist_m(ours[:, 0], ours[:, 1], lon, lat).max() < 1e-3
