@@ -1,0 +1,132 @@
+"""Grid scorecard: shrinkage keeps tiny grids from winning by chance; exposure, periods, changes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from scipy import stats
+
+from geo.scorecard import (
+    period_bounds,
+    report_table,
+    scorecard,
+    shrink_proportion,
+    shrink_rate,
+)
+from layers.settings import Settings
+
+CRS = "EPSG:4548"
+
+
+def _grids() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({
+        "code": ["A", "B", "C"], "name": ["甲", "乙", "丙"], "lead_unit": ["县城管局", "县住建局", "县卫健委"],
+        "households": [1000, 1000, 1000],
+    }, geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000), shapely.box(2000, 0, 3000, 1000)],
+        crs=CRS)
+
+
+def _closed(grid_x: float, n: int, on_time: int, *, start: str = "2026-10-05", id0: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(id0)
+    rep = pd.Timestamp(start) + pd.to_timedelta(np.arange(n) % 20, unit="D") + pd.Timedelta(hours=9)
+    deadline = rep + pd.Timedelta(hours=4)
+    closed = np.where(np.arange(n) < on_time, rep + pd.Timedelta(hours=2), rep + pd.Timedelta(hours=30))
+    # spread far apart so that no report counts as a rebound of another
+    x = grid_x + 20 + (np.arange(n) % 10) * 95 + rng.uniform(0, 1, n)
+    y = 20 + (np.arange(n) // 10 % 10) * 95
+    return pd.DataFrame({"problem_id": id0 + np.arange(n), "category": "暴露垃圾", "reported_at": rep,
+                         "deadline": deadline, "closed_at": pd.to_datetime(closed), "status": "结案",
+                         "x": x, "y": y})
+
+
+def _problems(frames: list[pd.DataFrame]) -> gpd.GeoDataFrame:
+    df = pd.concat(frames, ignore_index=True)
+    return gpd.GeoDataFrame(df.drop(columns=["x", "y"]), geometry=shapely.points(df[["x", "y"]].to_numpy()), crs=CRS)
+
+
+def _settings(**weights: float) -> Settings:
+    s = Settings()
+    s.scorecard.weights = weights
+    return s
+
+
+def test_tiny_grid_does_not_win_by_chance():
+    # A: 100 closed, 95 on time; B: one case, closed on time (raw 100 %); C: 100 closed, 70 on time
+    p = _problems([_closed(0, 100, 95, id0=0), _closed(1000, 1, 1, id0=1000), _closed(2000, 100, 70, id0=2000)])
+    res = scorecard(p, _grids(), settings=_settings(on_time_rate=1.0), as_of=pd.Timestamp("2026-11-01"))
+    t = res.grids.set_index("code")
+    assert t.loc["B", "on_time_rate_raw"] == 1.0
+    assert t.loc["A", "rank"] == 1 and t.loc["B", "rank"] == 2 and t.loc["C", "rank"] == 3
+    pooled = (95 + 1 + 70) / 201
+    assert t.loc["B", "on_time_rate"] == pytest.approx((1 + 20 * pooled) / 21)
+    # the interval is shown and is widest where the evidence is thinnest
+    width = t["on_time_hi"] - t["on_time_lo"]
+    assert width["B"] > width["A"] and width["B"] > width["C"]
+    assert ((t["on_time_lo"] <= t["on_time_rate"]) & (t["on_time_rate"] <= t["on_time_hi"])).all()
+    # without shrinkage the one-case grid would have won
+    raw_rank = t["on_time_rate_raw"].rank(ascending=False, method="min")
+    assert raw_rank["B"] == 1
+
+
+def test_shrinkage_formulas():
+    est, lo, hi, pbar = shrink_proportion(np.array([1, 90]), np.array([1, 100]), prior_strength=20)
+    assert pbar == pytest.approx(91 / 101)
+    a = 1 + 20 * pbar
+    b = 0 + 20 * (1 - pbar)
+    assert est[0] == pytest.approx(a / (a + b))
+    assert lo[0] == pytest.approx(stats.beta.ppf(0.05, a, b))
+    est, lo, hi, rbar = shrink_rate(np.array([0, 30]), np.array([1.0, 10.0]), prior_strength=20)
+    assert rbar == pytest.approx(30 / 11)
+    assert est[0] == pytest.approx(20 / (1 + 20 / rbar))
+    assert est[0] < rbar and est[1] > est[0]
+
+
+def test_exposure_km_of_street_and_problem_rate():
+    p = _problems([_closed(0, 40, 40, id0=0), _closed(1000, 40, 40, id0=100), _closed(2000, 40, 40, id0=200)])
+    streets = gpd.GeoDataFrame({"name": ["主街", "支路"]}, geometry=[
+        shapely.LineString([(0, 500), (3000, 500)]),   # 1 km in each grid
+        shapely.LineString([(100, 0), (100, 1000)]),    # 1 more km in A
+    ], crs=CRS)
+    res = scorecard(p, _grids(), settings=_settings(problems_per_km=1.0), as_of=pd.Timestamp("2026-11-01"),
+                    streets=streets)
+    t = res.grids.set_index("code")
+    assert res.params["exposure"] == "km"
+    assert t["exposure"].to_dict() == pytest.approx({"A": 2.0, "B": 1.0, "C": 1.0})
+    assert t.loc["A", "problems_per_km_raw"] == pytest.approx(20.0)
+    assert t.loc["A", "rank"] == 1  # same count on twice the street length
+
+
+def test_hardening_and_coverage_enter_the_score():
+    p = _problems([_closed(0, 30, 30, id0=0), _closed(1000, 30, 30, id0=100), _closed(2000, 30, 30, id0=200)])
+    alleys = gpd.GeoDataFrame({"hardened": [True, False, True]}, geometry=[
+        shapely.LineString([(10, 10), (10, 510)]), shapely.LineString([(1010, 10), (1010, 510)]),
+        shapely.LineString([(2010, 10), (2010, 510)])], crs=CRS)
+    cov = pd.DataFrame({"grid_code": ["A", "B", "C"], "coverage": [0.5, 1.0, 0.9]})
+    res = scorecard(p, _grids(), settings=_settings(hardening_rate=1.0, coverage=1.0),
+                    as_of=pd.Timestamp("2026-11-01"), alleys=alleys, coverage=cov)
+    t = res.grids.set_index("code")
+    assert t["hardening_rate"].to_dict() == {"A": 1.0, "B": 0.0, "C": 1.0}
+    assert t.loc["C", "rank"] == 1 and t.loc["B", "rank"] == 3
+    assert t.loc["C", "score"] == pytest.approx(95.0)
+
+
+def test_periods_and_change_since_previous():
+    nov = pd.Timestamp("2026-11-01")
+    assert period_bounds(nov, "month") == (pd.Timestamp("2026-10-01"), nov)
+    assert period_bounds(pd.Timestamp("2026-11-18 10:00"), "month")[0] == pd.Timestamp("2026-11-01")
+    assert period_bounds(pd.Timestamp("2026-11-18"), "week")[0] == pd.Timestamp("2026-11-16")  # a Monday
+    sep = [_closed(0, 50, 10, start="2026-09-03", id0=0), _closed(2000, 50, 50, start="2026-09-03", id0=100)]
+    octo = [_closed(0, 50, 50, id0=200), _closed(2000, 50, 10, id0=300), _closed(1000, 50, 30, id0=400)]
+    res = scorecard(_problems(sep + octo), _grids(), settings=_settings(on_time_rate=1.0),
+                    as_of=pd.Timestamp("2026-11-01"))
+    t = res.grids.set_index("code")
+    assert t.loc["A", "rank"] == 1 and t.loc["A", "prev_rank"] == 3 and t.loc["A", "rank_change"] == 2
+    assert t.loc["C", "rank_change"] == -2
+    assert t.loc["A", "score_change"] > 0
+    table = report_table(res)
+    assert list(table.columns[:5]) == ["排名", "网格编码", "网格名称", "牵头单位", "综合得分"]
+    assert table["排名"].tolist() == [1, 2, 3]
+    assert res.grids.crs == CRS and res.grids.geom_type.eq("Polygon").all()
