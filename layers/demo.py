@@ -545,6 +545,8 @@ def _toilets(net: np.ndarray, main: np.ndarray, markets: gpd.GeoDataFrame, town:
         seen[nm] = seen.get(nm, 0) + 1
         if seen[nm] > 1:
             names[i] = nm.replace("公厕", f"{seen[nm]}号公厕")
+    if len(village_i):
+        names[village_i[0]] = "花园村旱厕"
     return gpd.GeoDataFrame({
         "name": names, "address": _address(tx, ty, streets), "toilet_class": cls, "seats": seats,
         "accessible": accessible, "hours": hours,

@@ -64,6 +64,8 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
                 params["note"] = "OSM highways clipped to the extract; alley junctions added as vertices"
             if kind == "problems":
                 params.update({k: v for k, v in data.params.items() if k in ("n_problems", "problems", "as_of")})
+            if kind == "alleys":
+                params["note"] = "OSM service ways and living streets plus synthetic lanes (column 'source')"
             if kind in ("toilets", "transfer_stations", "collection_points", "markets"):
                 params["gaps"] = data.params["gaps"]
             tx.write(kind, frame, params=params, synthetic=synthetic)
