@@ -93,7 +93,7 @@ def candidates(
     for kind, f in frames.items():
         projected(f, kind)
         if not f.crs.equals(crs):
-            raise AnalysisError(f"layer '{kind}' is in {f.crs.to_string()}, the others in {crs.to_string()}; "
+            raise AnalysisError(f"layer '{kind}' is in {f.crs.to_string()}, the others in {crs}; "
                                 "read all layers from one store (one CRS)")
     sc = settings.sampling
     parts: list[gpd.GeoDataFrame] = []
@@ -452,8 +452,8 @@ def select(
         info = {"category": category, "quota": quota, "candidates": len(rows),
                 "ready_candidates": int(ready_all[rows].sum()), "strata": len(set(strata)) if len(rows) else 0}
         if random_mode:
-            take = rng.choice(len(rows), size=min(quota, len(rows)), replace=False) if len(rows) else []
-            chosen = [(int(t), "随机抽取(模拟检查组)") for t in np.sort(np.asarray(take, dtype=int))]
+            take = rng.choice(len(rows), size=min(quota, len(rows)), replace=False)
+            chosen = [(int(t), "随机抽取(模拟检查组)") for t in np.sort(take)]
             why = ""
         else:
             cells = sub["grid_code"].to_numpy(dtype=object) if "grid_code" in sub else np.full(len(sub), None)
@@ -693,7 +693,7 @@ def _repair_order(places: pd.DataFrame, state: dict, loss: np.ndarray, *, total:
     cols = {c: places[c].to_numpy(dtype=object) if c in places else np.full(len(places), None, dtype=object)
             for c in ("candidate_id", "name", "grid_code", "address", "reasons")}
     score = places["readiness"].to_numpy(dtype=float)
-    out = []
+    out: list[dict] = []
     while offers:
         c = max(offers, key=lambda k: offers[k][:2])
         n_places, n_drawn, _ = state[c]

@@ -141,9 +141,8 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     seed = sc.seed if seed is None else int(seed)
     cands, missing, as_of = build_candidates(project, as_of=as_of)
     quotas = sc.quotas_for(s.project.population)
-    opts = {"quotas": quotas, "seed": seed, "min_spacing_m": sc.min_spacing_m, "pass_score": sc.pass_score}
-    strat = gs.select(cands, **opts)
-    rand = gs.select(cands, **opts, random_mode=True)
+    strat, rand = (gs.select(cands, quotas=quotas, seed=seed, min_spacing_m=sc.min_spacing_m,
+                             pass_score=sc.pass_score, random_mode=mode) for mode in (False, True))
     chosen = rand if random_mode else strat
     params = {"seed": seed, "mode": "随机" if random_mode else "分层", "as_of": as_of.isoformat(),
               "population_class": sc.population_class(s.project.population), "quotas": quotas,

@@ -66,7 +66,7 @@ def _nice_length(span_m: float) -> float:
 
 
 def _value_label(v: object) -> str:
-    return {True: "是", False: "否"}.get(v, str(v)) if isinstance(v, bool | np.bool_) else str(v)
+    return ("是" if v else "否") if isinstance(v, bool | np.bool_) else str(v)
 
 
 def render_map(
@@ -127,12 +127,10 @@ def render_map(
     frames = {k: (v if v.crs.equals(crs) else v.to_crs(crs)) for k, v in frames.items()}
     legend_titles = dict(legend_titles or {})
     font = cjk_font()
-    rc = {"axes.unicode_minus": False, "font.family": "sans-serif"}
-    if font:
-        rc["font.sans-serif"] = [font, "DejaVu Sans"]
+    sans = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
 
     w_mm, h_mm = PAPER_MM[paper]
-    with rc_context(rc):
+    with rc_context({"axes.unicode_minus": False, "font.family": "sans-serif", "font.sans-serif": sans}):
         fig = Figure(figsize=(w_mm / 25.4, h_mm / 25.4))
         FigureCanvasAgg(fig)
         scale = w_mm / 297.0  # type sizes grow with the paper
