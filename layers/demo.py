@@ -348,8 +348,8 @@ def _alleys(streets: gpd.GeoDataFrame, lines: gpd.GeoDataFrame, town: shapely.Ge
         if a in ends:
             attach.setdefault(int(ends[a][2]), []).append(ends[a][1])
     new_geoms = streets.geometry.to_numpy().copy()
-    for i, pts in attach.items():
-        new_geoms[i] = _insert_vertices(new_geoms[i], pts)
+    for si, pts in attach.items():
+        new_geoms[si] = _insert_vertices(new_geoms[si], pts)
     streets = streets.set_geometry(gpd.GeoSeries(new_geoms, crs=crs, index=streets.index))
     syn = cand[acc]
     # names: "<street><n>巷" off named streets, else "<word><n>巷"
@@ -450,7 +450,7 @@ def _grids(town: shapely.Geometry, points: gpd.GeoDataFrame, local: np.ndarray, 
         # communities numbered by the same rule, on the mean centroid of their grids
         ccx = np.array([frame.loc[frame["community"] == c, "cx"].mean() for c in present])
         ccy = np.array([frame.loc[frame["community"] == c, "cy"].mean() for c in present])
-        cnum = grid_order(ccx, ccy) if present else []
+        cnum: np.ndarray = grid_order(ccx, ccy) if present else np.array([], dtype=int)
         for c, ci in zip(present, cnum, strict=True):
             m = (frame["community"] == c).to_numpy()
             g = grid_order(frame.loc[m, "cx"].to_numpy(), frame.loc[m, "cy"].to_numpy())
@@ -825,7 +825,7 @@ def _status_and_history(ids: np.ndarray, reported: np.ndarray, source: np.ndarra
 
 
 def _problems(n_total: int, grids: gpd.GeoDataFrame, net: np.ndarray, anchors: dict[str, np.ndarray],
-              night_street: np.ndarray, settings: Settings, deadlines: Deadlines, rng: np.random.Generator,
+              night_street: shapely.LineString, settings: Settings, deadlines: Deadlines, rng: np.random.Generator,
               streets: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict[str, Any]]:
     cats = np.array(settings.problem_categories, dtype=object)
     w = np.array([CATEGORY_WEIGHT.get(c, 2) for c in cats], dtype=float)
@@ -884,10 +884,10 @@ def _problems(n_total: int, grids: gpd.GeoDataFrame, net: np.ndarray, anchors: d
     sel = np.sort(rng.choice(sel, n_bg, replace=False))
     push(x[sel], y[sel], cat_pick(n_bg), _times(rng, n_bg), "background")
     # hotspots
-    for (anchor, _s, spread, hc, ev), n in zip(hot, n_hot, strict=True):
+    for (anchor, _s, spread, hc, evening), n in zip(hot, n_hot, strict=True):
         c = anchors[anchor]
         push(c[0] + rng.normal(0, spread, n), c[1] + rng.normal(0, spread, n), cat_pick(n, hc),
-             _times(rng, n, evening=ev), "hotspot")
+             _times(rng, n, evening=evening), "hotspot")
     # night market street: along the street, evenings
     ls = night_street
     d = rng.random(n_night) * ls.length
