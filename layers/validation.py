@@ -575,9 +575,10 @@ def _check_fields(s: LayerSpec, frame: pd.DataFrame, settings: Settings, col: _C
         raw = frame[f.name].tolist()
         parsed: list[Any] = [None] * n
         allowed = _allowed(f, settings)
+        fast = _fast_parse(frame[f.name], f.dtype)
         for p, v in enumerate(raw):
             try:
-                x = parse(v)
+                x = fast[p] if fast is not None and fast[p] is not None else parse(v)
             except (ValueError, TypeError, OverflowError):
                 col.add(p, "unparseable", "error", f, f"cannot read '{_short(v)}' as {_EXPECT[f.dtype]}",
                         f"write {_EXPECT[f.dtype]}, or leave the cell empty")
@@ -596,6 +597,34 @@ def _check_fields(s: LayerSpec, frame: pd.DataFrame, settings: Settings, col: _C
             parsed[p] = x
         values[f.name] = _typed(parsed, f.dtype, frame.index)
     return values
+
+
+_ISO_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+
+
+def _fast_parse(col: pd.Series, dtype: str) -> list[Any] | None:
+    """Vectorised parse of the common, unambiguous spellings (ISO dates, plain numbers).
+
+    Returns a list with a value where the fast path succeeded and ``None`` elsewhere (those cells
+    go through the careful per-cell parser, which also reports errors). ``None`` for other types.
+    """
+    if dtype not in ("date", "datetime", "int", "float") or not len(col):
+        return None
+    text = col.astype("object").map(lambda v: v.strip() if isinstance(v, str) else None)
+    if dtype in ("date", "datetime"):
+        ok = text.map(lambda t: isinstance(t, str) and _ISO_TEXT.match(t) is not None).astype(bool)
+        if not ok.any():
+            return None
+        ts = pd.to_datetime(text.where(ok), format="ISO8601", errors="coerce")
+        return [None if (not o or pd.isna(t)) else t for o, t in zip(ok, ts, strict=True)]
+    ok = text.map(lambda t: isinstance(t, str) and _PLAIN_NUMBER.match(t) is not None).astype(bool)
+    if not ok.any():
+        return None
+    num = pd.to_numeric(text.where(ok), errors="coerce")
+    if dtype == "int":
+        return [None if (not o or pd.isna(x) or x != int(x)) else int(x) for o, x in zip(ok, num, strict=True)]
+    return [None if (not o or pd.isna(x)) else float(x) for o, x in zip(ok, num, strict=True)]
 
 
 def _allowed(f: Field, settings: Settings) -> list[str] | None:
@@ -670,6 +699,26 @@ def _check_keys(s: LayerSpec, values: dict[str, pd.Series], existing: gpd.GeoDat
             first[k] = p
 
 
+def _norm_column(col: pd.Series | None, m: int) -> np.ndarray:
+    """Values as comparable strings, the same way for a parsed file column and a stored one."""
+    if col is None:
+        return np.full(m, "", dtype=object)
+    col = pd.Series(col).reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        out = col.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    elif pd.api.types.is_bool_dtype(col):
+        out = col.astype("object").map(lambda v: "" if v is None or v is pd.NA else str(bool(v)))
+    elif pd.api.types.is_float_dtype(col):
+        out = col.round(6).map(lambda v: "" if pd.isna(v) else repr(float(v)))
+    elif pd.api.types.is_integer_dtype(col):
+        out = col.astype("object").map(lambda v: "" if v is None or v is pd.NA else str(int(v)))
+    elif col.map(lambda v: v is None or isinstance(v, str)).all():
+        out = col.astype("string").fillna("")
+    else:
+        out = col.astype("object").map(_norm_value)
+    return out.astype("object").where(out.notna(), "").to_numpy()
+
+
 def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.ndarray,
                       existing: gpd.GeoDataFrame | None, metric_crs: CRS, col: _Collector) -> None:
     n = len(metric)
@@ -677,24 +726,23 @@ def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.nda
         return
     present = [name for name, v in values.items() if v.notna().any()]
 
-    def keys_of(geoms: np.ndarray, vals: list[list[Any]]) -> list[str | None]:
+    def keys_of(geoms: np.ndarray, frame: Any, m: int) -> np.ndarray:
         ok = ~shapely.is_missing(geoms)
-        snapped = np.full(len(geoms), None, dtype=object)
-        if ok.any():
-            snapped[ok] = shapely.to_wkb(shapely.set_precision(geoms[ok], 0.01, mode="pointwise"), hex=True)
-        return [None if g is None else g + "|" + "|".join(_norm_value(v) for v in vs)
-                for g, vs in zip(snapped, vals, strict=True)]
+        out = np.full(m, None, dtype=object)
+        if not ok.any():
+            return out
+        snapped = shapely.to_wkb(shapely.set_precision(geoms[ok], 0.01, mode="pointwise"), hex=True)
+        key = pd.Series(snapped, dtype="object")
+        for c in present:
+            key = key + "|" + pd.Series(_norm_column(frame[c] if c in frame else None, m)[ok], dtype="object")
+        out[ok] = key.to_numpy()
+        return out
 
-    def table(frame: pd.DataFrame | dict[str, pd.Series], m: int) -> list[list[Any]]:
-        cols = [frame[c].astype("object").to_numpy() if c in frame else np.full(m, None, dtype=object)
-                for c in present]
-        return [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in range(m)]
-
-    mine = keys_of(metric, table(values, n))
+    mine = keys_of(metric, values, n)
     stored: set[str] = set()
     if existing is not None and len(existing):
         eg = np.asarray(existing.geometry.to_crs(metric_crs).array, dtype=object)
-        stored = {k for k in keys_of(eg, table(existing, len(existing))) if k is not None}
+        stored = {k for k in keys_of(eg, existing, len(existing)) if k is not None}
     first: dict[str, int] = {}
     for p, k in enumerate(mine):
         if k is None or p in col.errors:
@@ -715,8 +763,7 @@ def _check_piles(metric: np.ndarray, min_count: int, tol_m: float, col: _Collect
     from scipy.sparse.csgraph import connected_components
     from scipy.spatial import cKDTree
 
-    pos = np.array([p for p in range(len(metric)) if metric[p] is not None and metric[p].geom_type == "Point"],
-                   dtype=int)
+    pos = np.flatnonzero(shapely.get_type_id(metric) == 0)  # 0 = Point; None gives -1
     if len(pos) < min_count:
         return
     xy = np.column_stack([shapely.get_x(metric[pos]), shapely.get_y(metric[pos])])
