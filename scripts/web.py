@@ -1,1 +1,110 @@
-"""`sanigrid` commands: web."""
+"""`sanigrid serve` and `sanigrid user add|list|remove`: the web map and its accounts."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from layers.project import Project, open_project
+from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+user_app = typer.Typer(help="管理网页账号 / manage web accounts (office | grid_head | viewer).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def serve(project_root: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the project's map and API with uvicorn until interrupted (blocking)."""
+    import uvicorn
+
+    from web.app import create_app
+
+    project = open_project(project_root)
+    uvicorn.run(create_app(project), host=host, port=port, log_level="info")
+
+
+def _grid_codes(project: Project) -> set[str]:
+    if not project.store.has("grids"):
+        return set()
+    return {str(c) for c in project.store.read("grids", columns=["code"])["code"]}
+
+
+def demo_accounts(project: Project) -> list[tuple[str, str, str]]:
+    """One demo login per role (replacing earlier demo accounts): ``[(name, role, password)]``.
+
+    The grid head gets the first grid (by code). Passwords are random; print them once.
+    """
+    from web.auth import add_user
+
+    codes = sorted(_grid_codes(project))
+    out = []
+    for name, role, grid in (("demo-office", "office", None), ("demo-grid", "grid_head", codes[0] if codes else None),
+                             ("demo-viewer", "viewer", None)):
+        if role == "grid_head" and grid is None:
+            continue
+        password = secrets.token_urlsafe(9)
+        add_user(project.store, name, role=role, grid_code=grid, password=password, grids=set(codes), replace=True)
+        out.append((name, role if grid is None else f"{role} {grid}", password))
+    return out
+
+
+@app.command("serve")
+def serve_command(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    host: Annotated[str, typer.Option(help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """启动网页地图与接口 / serve the web map and API (OpenAPI docs at /docs)."""
+    p = load(project)
+    if not any(True for _ in _accounts(p)):
+        console.print("[yellow]还没有账号: 先运行 `sanigrid user add NAME --role office --password …`[/]")
+    console.print(f"地图 map: http://{host}:{port}/   接口文档 API docs: http://{host}:{port}/docs")
+    serve(p.root, host=host, port=port)
+
+
+def _accounts(project: Project):
+    from web.auth import list_users
+
+    return list_users(project.store)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="账号名 account name")],
+    role: Annotated[str, typer.Option("--role", help="office (创卫办) | grid_head (网格长) | viewer (只读)")],
+    grid: Annotated[str | None, typer.Option("--grid", help="网格编码 (grid heads)")] = None,
+    password: Annotated[str | None, typer.Option("--password", help="登录密码 (omit: API token only)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="replace an existing account")] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """新增账号, 打印其 API 令牌 (只显示一次) / add an account and print its API token once."""
+    from web.auth import add_user
+
+    p = load(project)
+    token = add_user(p.store, name, role=role, grid_code=grid, password=password, grids=_grid_codes(p),
+                     replace=replace)
+    console.print(f"账号 [bold]{name}[/] ({role}{' ' + grid if grid else ''}) 已创建.")
+    console.print(f"API 令牌 (只显示这一次): [bold]{token}[/]", highlight=False)
+
+
+@user_app.command("list")
+def user_list(project: ProjectOpt = DEFAULT_PROJECT) -> None:
+    """列出账号 / list accounts."""
+    from web.auth import ROLE_ZH
+
+    t = Table("账号 name", "角色 role", "网格 grid")
+    for u in _accounts(load(project)):
+        t.add_row(u.name, f"{u.role} ({ROLE_ZH[u.role]})", u.grid_code or "")
+    console.print(t)
+
+
+@user_app.command("remove")
+def user_remove(name: Annotated[str, typer.Argument(help="账号名")], project: ProjectOpt = DEFAULT_PROJECT) -> None:
+    """删除账号 / remove an account."""
+    from web.auth import remove_user
+
+    remove_user(load(project).store, name)
+    console.print(f"账号 {name} 已删除.")

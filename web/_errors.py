@@ -1,0 +1,29 @@
+"""Errors raised by the web layer (turned into 4xx responses by ``web.app``)."""
+
+from __future__ import annotations
+
+from layers._errors import SanigridError
+
+
+class WebError(SanigridError):
+    """A request the app cannot serve; the message says why."""
+
+
+class NotFound(WebError):
+    """No such layer, grid, problem or account (404)."""
+
+
+class Forbidden(WebError):
+    """The account may not do this (403)."""
+
+
+class Unauthorized(WebError):
+    """No valid token or password (401)."""
+
+
+class Conflict(WebError):
+    """The request clashes with the current state, e.g. an illegal status change (409)."""
+
+
+class Invalid(WebError):
+    """The request's data are wrong: outside the county, unknown category (422)."""

@@ -1,0 +1,96 @@
+"""The FastAPI app: composes the routers, serves the static assets, maps sanigrid errors to 4xx.
+
+``create_app(project)`` serves one county project; ``uvicorn --factory web.app:app_from_env``
+serves the project named by ``SANIGRID_PROJECT`` (see :mod:`web.settings`). OpenAPI docs are at
+``/docs``, with Swagger UI served by the app from the installed fastapi-offline wheel (FastAPI's
+default page would load it from a CDN).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from geo.problems import IllegalTransition
+from layers._errors import CatalogueError, SanigridError
+from layers.project import Project, open_project
+from web._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from web.assets import mount_docs, mount_static
+from web.auth import Sessions
+from web.routes import auth, downloads, grids, layers, pages, problems
+from web.settings import AppSettings
+
+log = logging.getLogger(__name__)
+
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (CatalogueError, 404), (Conflict, 409),
+    (IllegalTransition, 409), (Invalid, 422),
+)
+
+
+def status_for(exc: SanigridError) -> int:
+    """The HTTP status of a sanigrid error (400 for any kind not listed)."""
+    for kind, code in _STATUS:
+        if isinstance(exc, kind):
+            return code
+    return 422 if isinstance(exc, ValueError) else 400
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def create_app(project: Project | str | Path, *, settings: AppSettings | None = None) -> FastAPI:
+    """The app serving ``project`` (a :class:`Project` or its folder)."""
+    settings = settings or AppSettings()
+    if not isinstance(project, Project):
+        project = open_project(project)
+    app = FastAPI(
+        title=f"sanigrid · {project.settings.project.name}",
+        description="创卫网格化管理: 图层 (GeoJSON, WGS84), 问题受理与办理, 网格页面, Excel 下载. "
+                    "\n\n登录: POST /api/auth/token (账号+密码) 得到 Bearer 令牌, "
+                    "或使用 `sanigrid user add` 给出的 API 令牌.",
+        version="0.1.0", docs_url=None, redoc_url=None,
+    )
+    app.state.project = project
+    app.state.sessions = Sessions(hours=project.settings.web.session_hours)
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    mount_static(app)
+    mount_docs(app, title=app.title)
+    for r in (auth.router, pages.router, layers.router, problems.router, grids.router, downloads.router):
+        app.include_router(r)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.exception_handler(SanigridError)
+    async def sanigrid_error(request: Request, exc: SanigridError) -> Response:
+        code = status_for(exc)
+        if code == 401 and _wants_html(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        msgs = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg')}" for e in errors]
+        return JSONResponse({"detail": "请求数据有误 (invalid request): " + "; ".join(msgs),
+                             "errors": [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]},
+                            status_code=422)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory web.app:app_from_env``: the project named by ``SANIGRID_PROJECT``."""
+    s = AppSettings()
+    return create_app(s.project, settings=s)

@@ -1,0 +1,94 @@
+"""Static assets, all served by the app itself: the map works on an intranet with no internet.
+
+Third-party JavaScript and CSS come from the installed XStatic packages (PyPI wheels that ship
+Leaflet, Leaflet.markercluster, jQuery and Font-Awesome); nothing is copied into the repository.
+sanigrid's own map code (``web/static/``) is served beside them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC_URL = "/static"
+OWN_DIR = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One XStatic package and the files of it a page loads."""
+
+    name: str  # URL segment under /static/vendor/
+    module: str  # the xstatic.pkg module
+    js: tuple[str, ...] = ()
+    css: tuple[str, ...] = ()
+
+
+VENDORS: tuple[Vendor, ...] = (
+    Vendor("leaflet", "xstatic.pkg.leaflet", js=("leaflet.js",), css=("leaflet.css",)),
+    Vendor("jquery", "xstatic.pkg.jquery", js=("jquery.min.js",)),
+    Vendor("markercluster", "xstatic.pkg.leaflet_markercluster", js=("leaflet.markercluster.js",),
+           css=("MarkerCluster.css", "MarkerCluster.Default.css")),
+    Vendor("font-awesome", "xstatic.pkg.font_awesome",
+           css=("css/fontawesome.min.css", "css/solid.min.css")),
+)
+#: Swagger UI for /docs (the fastapi-offline wheel ships it), not loaded by map pages
+SWAGGER = Vendor("swagger", "fastapi_offline")
+SWAGGER_URL = f"{STATIC_URL}/vendor/swagger"
+OWN_JS = ("sanigrid.js",)
+OWN_CSS = ("sanigrid.css",)
+
+
+def vendor_dir(v: Vendor) -> Path:
+    """The folder an XStatic package installed its files in."""
+    try:
+        mod = importlib.import_module(v.module)
+    except ModuleNotFoundError:
+        from web._errors import WebError
+
+        pkg = "XStatic-" + v.module.rsplit(".", 1)[-1].replace("_", "-")
+        raise WebError(f"the map needs the Python package {pkg}; install it with `pip install {pkg}`") from None
+    base = getattr(mod, "BASE_DIR", None)
+    return Path(base) if base else Path(mod.__file__).parent / "static"
+
+
+def js_urls() -> list[tuple[str, str]]:
+    """(name, URL) of every script a map page loads, in order (for folium's ``default_js``)."""
+    out = [(f"{v.name}_{Path(f).stem}", f"{STATIC_URL}/vendor/{v.name}/{f}") for v in VENDORS for f in v.js]
+    return out + [(f"sanigrid_{Path(f).stem}", f"{STATIC_URL}/sanigrid/{f}") for f in OWN_JS]
+
+
+def css_urls() -> list[tuple[str, str]]:
+    """(name, URL) of every stylesheet a map page loads (for folium's ``default_css``)."""
+    out = [(f"{v.name}_{Path(f).stem}_css", f"{STATIC_URL}/vendor/{v.name}/{f}") for v in VENDORS for f in v.css]
+    return out + [(f"sanigrid_{Path(f).stem}_css", f"{STATIC_URL}/sanigrid/{f}") for f in OWN_CSS]
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve each XStatic package under ``/static/vendor/<name>/`` and ours under ``/static/sanigrid/``."""
+    for v in VENDORS:
+        app.mount(f"{STATIC_URL}/vendor/{v.name}", StaticFiles(directory=vendor_dir(v)), name=f"vendor-{v.name}")
+    app.mount(f"{STATIC_URL}/sanigrid", StaticFiles(directory=OWN_DIR), name="sanigrid-static")
+
+
+def mount_docs(app: FastAPI, *, title: str) -> None:
+    """``/docs`` (Swagger UI) with its script and stylesheet served by the app, not a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+    app.mount(SWAGGER_URL, StaticFiles(directory=vendor_dir(SWAGGER)), name="vendor-swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{title} · API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{SWAGGER_URL}/swagger-ui-bundle.js", swagger_css_url=f"{SWAGGER_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_URL}/favicon.png")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def docs_redirect():
+        return get_swagger_ui_oauth2_redirect_html()

@@ -1,0 +1,301 @@
+"""Layers as GeoJSON for the API and the map: filters, display coordinates, server-side clusters.
+
+Every frame leaves the server in WGS84 lon/lat (``coords="wgs84"``, the API default) or, for a
+map drawn on a GCJ-02/BD-09 basemap, shifted into that system so that it lines up. Properties are
+the catalogue fields (popup fields, the style's ``by`` field, the label and key fields), with
+datetimes as ``YYYY-MM-DD HH:MM`` text.
+
+Large point layers (``LayerSpec.big``) are never sent whole: :func:`clusters` bins the points in
+view into screen-sized cells from an in-memory index of their coordinates (rebuilt when the store
+file changes), and only when few enough are in view are the points themselves read from the store
+by bounding box (the GeoPackage R-tree).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+
+from geo.problems import as_of_default, days_overdue, is_overdue
+from layers.catalogue import PROBLEM_STATUSES, LayerSpec
+from layers.crs import shift_geometries, to_wgs84
+from layers.settings import Settings
+from layers.store import Store
+from web._errors import Invalid
+
+BBox = tuple[float, float, float, float]
+_DECIMALS = 6  # 1e-6 degree ≈ 0.1 m
+
+
+# ---------------------------------------------------------------- coordinates
+def to_display(frame: gpd.GeoDataFrame, coords: str = "wgs84") -> gpd.GeoDataFrame:
+    """A copy in WGS84, shifted into GCJ-02/BD-09 when ``coords`` says so."""
+    out = frame.to_crs(4326) if frame.crs is not None and not frame.crs.equals(CRS.from_epsg(4326)) else frame.copy()
+    if coords != "wgs84" and len(out):
+        out = out.set_geometry(gpd.GeoSeries(shift_geometries(out.geometry.values, coords), crs=4326,
+                                             index=out.index))
+    return out
+
+
+def bbox_to_store(bbox: BBox, store_crs: CRS, coords: str = "wgs84") -> BBox:
+    """A lon/lat box (in ``coords``) as a box in the store CRS (padded a little for the GCJ-02 shift)."""
+    w, s, e, n = bbox
+    if coords != "wgs84":
+        xs, ys = to_wgs84(np.array([w, e, w, e]), np.array([s, s, n, n]), coords)
+        pad = 0.002
+        w, e, s, n = xs.min() - pad, xs.max() + pad, ys.min() - pad, ys.max() + pad
+    t = Transformer.from_crs(4326, store_crs, always_xy=True)
+    return tuple(float(v) for v in t.transform_bounds(w, s, e, n))  # type: ignore[return-value]
+
+
+def parse_bbox(text: str | None) -> BBox | None:
+    """``"w,s,e,n"`` in degrees → tuple, with a 422 that says what is wrong."""
+    if not text:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise Invalid(f"bbox '{text}' 应为 西,南,东,北 四个经纬度数值 (bbox must be w,s,e,n in degrees)") from None
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
+        raise Invalid(f"bbox '{text}' 应为 西,南,东,北 四个数值 (bbox must be 4 numbers w,s,e,n)")
+    w, s, e, n = vals
+    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90) or w > e or s > n:
+        raise Invalid(f"bbox '{text}' 超出经纬度范围或顺序不对 (need -180≤w≤e≤180, -90≤s≤n≤90)")
+    return (w, s, e, n)
+
+
+# ---------------------------------------------------------------- filters
+def where_clause(spec: LayerSpec, settings: Settings, *, grid: str | None = None, category: str | None = None,
+                 status: str | None = None, date_from: datetime | None = None,
+                 date_to: datetime | None = None, open_only: bool = False) -> str | None:
+    """An SQL filter on the layer's attributes (values checked first, so the SQL is safe)."""
+    names = set(spec.field_names)
+    parts: list[str] = []
+    if grid:
+        col = "grid_code" if "grid_code" in names else "code" if spec.kind in ("grids", "scorecard") else None
+        if col is None:
+            raise Invalid(f"图层「{spec.zh}」没有网格字段, 不能按网格筛选 (layer {spec.kind} has no grid field)")
+        if not all(c.isalnum() or c in "-_" for c in grid):
+            raise Invalid(f"网格编码 '{grid}' 含有非法字符 (grid codes are letters and digits)")
+        parts.append(f"\"{col}\" = '{grid}'")
+    if category:
+        if "category" not in names:
+            raise Invalid(f"图层「{spec.zh}」没有类别字段 (layer {spec.kind} has no category)")
+        f = spec.field("category")
+        allowed = list(f.allowed) if f.allowed else (settings.allowed(f.allowed_from) if f.allowed_from else [])
+        if allowed and category not in allowed:
+            raise Invalid(f"未知类别「{category}」; 可选: {'、'.join(allowed)} (unknown category)")
+        if "'" in category:
+            raise Invalid("类别不能含单引号")
+        parts.append(f"\"category\" = '{category}'")
+    if status or open_only:
+        if "status" not in names:
+            raise Invalid(f"图层「{spec.zh}」没有状态字段 (layer {spec.kind} has no status)")
+        if status:
+            if status not in PROBLEM_STATUSES:
+                raise Invalid(f"未知状态「{status}」; 可选: {'、'.join(PROBLEM_STATUSES)}")
+            parts.append(f"\"status\" = '{status}'")
+        if open_only:
+            parts.append("\"status\" <> '结案'")
+    date_field = next((f.name for f in spec.fields if f.dtype in ("datetime", "date") and f.required), None)
+    if date_from or date_to:
+        if date_field is None:
+            raise Invalid(f"图层「{spec.zh}」没有日期字段, 不能按日期筛选 (layer {spec.kind} has no date)")
+        if date_from:
+            parts.append(f"\"{date_field}\" >= '{pd.Timestamp(date_from):%Y-%m-%dT%H:%M:%S}'")
+        if date_to:
+            parts.append(f"\"{date_field}\" <= '{pd.Timestamp(date_to):%Y-%m-%dT%H:%M:%S}'")
+    return " AND ".join(parts) or None
+
+
+# ---------------------------------------------------------------- properties and GeoJSON
+def property_fields(spec: LayerSpec) -> list[str]:
+    """Fields sent with each feature: popup fields, the key, the label, the style's ``by`` field."""
+    out = [f.name for f in spec.fields if f.popup]
+    for extra in (spec.key, spec.label_field, (spec.style.by or {}).get("field")):
+        if extra and extra not in out and extra in spec.field_names:
+            out.append(extra)
+    return out
+
+
+def _jsonable(col: pd.Series, dtype: str) -> list[Any]:
+    if dtype in ("datetime", "date"):
+        t = pd.to_datetime(col, errors="coerce")
+        fmt = "%Y-%m-%d %H:%M" if dtype == "datetime" else "%Y-%m-%d"
+        return [None if pd.isna(v) else v.strftime(fmt) for v in t]
+    if dtype == "float":
+        v = pd.to_numeric(col, errors="coerce").round(2)
+        return [None if pd.isna(x) else float(x) for x in v]
+    if dtype == "int":
+        v = pd.to_numeric(col, errors="coerce")
+        return [None if pd.isna(x) else int(x) for x in v]
+    if dtype == "bool":
+        return [None if pd.isna(x) else bool(x) for x in col]
+    return [None if x is None or (not isinstance(x, str) and pd.isna(x)) else str(x) for x in col]
+
+
+def records(frame: pd.DataFrame, spec: LayerSpec, fields: Sequence[str] | None = None,
+            extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (catalogue types; datetimes as text)."""
+    fields = list(fields if fields is not None else property_fields(spec))
+    cols: dict[str, list[Any]] = {}
+    types = {f.name: f.dtype for f in spec.fields}
+    for name in list(fields) + list(extra):
+        if name not in frame.columns:
+            continue
+        kind = types.get(name)
+        if kind is None:
+            s = frame[name]
+            kind = ("bool" if pd.api.types.is_bool_dtype(s) else "float" if pd.api.types.is_float_dtype(s)
+                    else "int" if pd.api.types.is_integer_dtype(s) else "str")
+        cols[name] = _jsonable(frame[name], kind)
+    n = len(frame)
+    return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+
+
+def _round(geoms: np.ndarray) -> np.ndarray:
+    return shapely.transform(geoms, lambda c: np.round(c, _DECIMALS))
+
+
+def feature_collection(frame: gpd.GeoDataFrame, spec: LayerSpec, *, coords: str = "wgs84",
+                       fields: Sequence[str] | None = None, extra: Sequence[str] = (),
+                       members: dict[str, Any] | None = None) -> str:
+    """A GeoJSON FeatureCollection (text) of ``frame`` in WGS84 (or ``coords`` for display)."""
+    disp = to_display(frame, coords)
+    geoms = shapely.to_geojson(_round(disp.geometry.values))
+    props = records(disp, spec, fields, extra)
+    feats = ",".join(
+        '{"type":"Feature","geometry":' + (g if g is not None else "null") + ',"properties":'
+        + json.dumps(p, ensure_ascii=False, separators=(",", ":")) + "}"
+        for g, p in zip(geoms, props, strict=True))
+    head = {"type": "FeatureCollection", "layer": spec.kind, "coords": coords, **(members or {})}
+    return json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"features":[' + feats + "]}"
+
+
+def with_overdue(frame: gpd.GeoDataFrame, *, as_of: datetime) -> gpd.GeoDataFrame:
+    """Add ``overdue`` (bool) and ``days_overdue`` (days) to a problems frame."""
+    out = frame.copy()
+    out["overdue"] = is_overdue(out, as_of=as_of).to_numpy()
+    out["days_overdue"] = days_overdue(out, as_of=as_of).round(1).to_numpy()
+    return out
+
+
+# ---------------------------------------------------------------- the point index and clusters
+def store_signature(store: Store) -> tuple[Any, ...]:
+    """Changes whenever the store file is replaced (every committed write renames a new file in)."""
+    path = getattr(store, "path", None)
+    if path is None or not os.path.exists(path):
+        return (None,)
+    st = os.stat(path)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@dataclass(frozen=True)
+class PointIndex:
+    """Display coordinates and the few attributes clusters summarise, for one point layer."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    open: np.ndarray
+    overdue: np.ndarray
+    grid: np.ndarray
+    as_of: datetime
+
+
+_INDEX: dict[tuple[Any, ...], tuple[float, PointIndex]] = {}
+_INDEX_LOCK = threading.Lock()
+_INDEX_TTL_S = 300.0  # overdue status changes with the clock, not only with the data
+
+
+def point_index(store: Store, spec: LayerSpec, coords: str) -> PointIndex:
+    """The cached index of a point layer (rebuilt after any write to the store, or after 5 minutes)."""
+    key = (str(getattr(store, "path", id(store))), spec.kind, coords, store_signature(store))
+    now = time.monotonic()
+    with _INDEX_LOCK:
+        hit = _INDEX.get(key)
+        if hit and now - hit[0] < _INDEX_TTL_S:
+            return hit[1]
+    names = set(spec.field_names)
+    cols = [c for c in ("status", "deadline", "closed_at", "reported_at", "grid_code") if c in names]
+    frame = store.read(spec.kind, columns=cols)
+    disp = to_display(frame, coords)
+    pts = disp.geometry.values
+    lon, lat = shapely.get_x(pts), shapely.get_y(pts)
+    n = len(frame)
+    if "status" in frame:
+        as_of = as_of_default(frame)
+        open_ = frame["status"].ne("结案").to_numpy(dtype=bool, na_value=True)
+        overdue = (is_overdue(frame, as_of=as_of).to_numpy(dtype=bool, na_value=False)
+                   if "deadline" in frame else np.zeros(n, bool))
+    else:
+        as_of, open_, overdue = datetime.now(), np.ones(n, bool), np.zeros(n, bool)
+    grid = frame["grid_code"].astype("object").to_numpy() if "grid_code" in frame else np.full(n, None, object)
+    idx = PointIndex(np.asarray(lon), np.asarray(lat), open_, overdue, grid, as_of)
+    with _INDEX_LOCK:
+        for k in [k for k in _INDEX if k[:3] == key[:3]]:
+            del _INDEX[k]
+        _INDEX[key] = (now, idx)
+    return idx
+
+
+def index_mask(idx: PointIndex, bbox: BBox | None, *, grid: str | None = None, open_only: bool = False) -> np.ndarray:
+    m = np.ones(len(idx.lon), bool)
+    if bbox is not None:
+        w, s, e, n = bbox
+        m &= (idx.lon >= w) & (idx.lon <= e) & (idx.lat >= s) & (idx.lat <= n)
+    if grid:
+        m &= idx.grid == grid
+    if open_only:
+        m &= idx.open
+    return m
+
+
+def clusters(idx: PointIndex, mask: np.ndarray, *, zoom: float, cell_px: int, layer: str) -> str:
+    """Points under ``mask`` binned into cells of ``cell_px`` screen pixels at ``zoom``.
+
+    Each cluster is a GeoJSON point at the mean position of its members, with ``_count``,
+    ``_open`` and ``_overdue`` (numbers of points) and ``_bbox`` (lon/lat bounds of its members).
+    Cells are anchored on a global lattice, so clusters do not jump when the map is panned.
+    """
+    cell = cell_px * 360.0 / (256.0 * 2.0 ** max(0.0, zoom))
+    lon, lat = idx.lon[mask], idx.lat[mask]
+    if len(lon) == 0:
+        return json.dumps({"type": "FeatureCollection", "layer": layer, "clustered": True, "features": []})
+    ix = np.floor(lon / cell).astype(np.int64)
+    iy = np.floor(lat / cell).astype(np.int64)
+    key = ix * 4_000_003 + iy
+    uniq, inv = np.unique(key, return_inverse=True)
+    k = len(uniq)
+    count = np.bincount(inv, minlength=k)
+    mlon = np.bincount(inv, weights=lon, minlength=k) / count
+    mlat = np.bincount(inv, weights=lat, minlength=k) / count
+    nopen = np.bincount(inv, weights=idx.open[mask], minlength=k).astype(int)
+    nover = np.bincount(inv, weights=idx.overdue[mask], minlength=k).astype(int)
+    order = np.argsort(inv, kind="stable")
+    starts = np.r_[0, np.cumsum(count)[:-1]]
+    lo_sorted, la_sorted = lon[order], lat[order]
+    wmin = np.minimum.reduceat(lo_sorted, starts)
+    wmax = np.maximum.reduceat(lo_sorted, starts)
+    smin = np.minimum.reduceat(la_sorted, starts)
+    smax = np.maximum.reduceat(la_sorted, starts)
+    feats = [
+        f'{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{mlon[i]:.6f},{mlat[i]:.6f}]}},'
+        f'"properties":{{"_count":{count[i]},"_open":{nopen[i]},"_overdue":{nover[i]},'
+        f'"_bbox":[{wmin[i]:.6f},{smin[i]:.6f},{wmax[i]:.6f},{smax[i]:.6f}]}}}}'
+        for i in range(k)
+    ]
+    head = json.dumps({"type": "FeatureCollection", "layer": layer, "clustered": True, "total": int(count.sum())})
+    return head[:-1] + ',"features":[' + ",".join(feats) + "]}"

@@ -1,0 +1,172 @@
+"""A grid head's page: the grid's open and overdue list, its scorecard row, its printable map."""
+
+from __future__ import annotations
+
+import html
+import io
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from geo.problems import as_of_default
+from layers.catalogue import CATALOGUE
+from layers.export import zh_headers
+from layers.project import Project
+from web._errors import NotFound
+from web.features import with_overdue
+
+#: layers drawn on a grid's printed map, bottom to top (those present in the store)
+PRINT_KINDS = ("grids", "service_areas", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
+               "toilets", "transfer_stations", "collection_points", "sample_selection", "problems")
+LIST_COLUMNS = {"problem_id": "编号", "category": "问题类别", "description": "问题描述", "status": "状态",
+                "reported_at": "上报时间", "deadline": "处置时限", "days_overdue": "逾期天数", "unit": "责任单位"}
+
+
+def grid_row(project: Project, code: str) -> pd.Series:
+    g = project.store.read("grids", where=f"\"code\" = '{_safe(code)}'")
+    if g.empty:
+        raise NotFound(f"没有网格「{code}」(no grid with this code)")
+    return g.iloc[0]
+
+
+def _safe(code: str) -> str:
+    if not all(c.isalnum() or c in "-_" for c in code):
+        raise NotFound(f"网格编码「{code}」不合法")
+    return code
+
+
+def open_list(project: Project, code: str) -> pd.DataFrame:
+    """Open problems of a grid with ``overdue`` and ``days_overdue``, most overdue first."""
+    store = project.store
+    if not store.has("problems"):
+        return pd.DataFrame(columns=list(LIST_COLUMNS) + ["overdue"])
+    frame = store.read("problems", where=f"\"grid_code\" = '{_safe(code)}' AND \"status\" <> '结案'")
+    everything_as_of = as_of_default(store.read("problems", columns=["reported_at"]))
+    frame = with_overdue(frame, as_of=everything_as_of)
+    frame = frame.sort_values(["days_overdue", "deadline", "problem_id"], ascending=[False, True, True])
+    return frame
+
+
+def scorecard_row(project: Project, code: str) -> dict[str, Any] | None:
+    if not project.store.has("scorecard"):
+        return None
+    sc = project.store.read("scorecard")
+    if sc.empty or "code" not in sc:
+        return None
+    row = sc[sc["code"] == code]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    return {"rank": None if pd.isna(r.get("rank")) else int(r["rank"]), "of": len(sc),
+            "score": None if pd.isna(r.get("score")) else float(r["score"])}
+
+
+def responsibility_sheets(project: Project, code: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """责任清单 of one grid (or all), and its Chinese headers.
+
+    Uses ``geo.problems.responsibility_list`` (summary sheet + one sheet per grid) when that exists;
+    otherwise one sheet of the grid's open problems, most overdue first.
+    """
+    import geo.problems as gp
+
+    fn = getattr(gp, "responsibility_list", None)
+    headers = dict(getattr(gp, "RESPONSIBILITY_HEADERS", None) or zh_headers(
+        "problems", {"days_overdue": "逾期天数", "overdue": "逾期"}))
+    store = project.store
+    if fn is not None:
+        problems = store.read("problems")
+        as_of = as_of_default(problems)
+        grids = store.read("grids")
+        if code is not None:
+            problems = problems[problems["grid_code"] == code]
+            grids = grids[grids["code"] == code]
+        return fn(problems, as_of=as_of, grids=grids), headers
+    codes = [code] if code else sorted(str(c) for c in store.read("grids", columns=["code"])["code"])
+    sheets = {}
+    for c in codes:
+        frame = open_list(project, c)
+        sheets[f"网格{c}"] = frame[[k for k in list(LIST_COLUMNS) + ["grid_code"] if k in frame.columns]]
+    return sheets, headers
+
+
+def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
+    """The grid's printable map (PNG or PDF, landscape A4/A3), made with matplotlib."""
+    from web.printmap import render_map
+
+    g = grid_row(project, code)
+    box = tuple(gpd.GeoSeries([g.geometry], crs=project.store.crs).buffer(60).total_bounds)
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for kind in PRINT_KINDS:
+        if not project.store.has(kind):
+            continue
+        if kind == "problems":
+            frame = open_list(project, code)
+        else:
+            frame = project.store.read(kind, bbox=box)
+        if len(frame):
+            layers[kind] = frame
+    buf = io.BytesIO()
+    name = g.get("name") or ""
+    render_map(layers, title=f"{project.settings.project.name} 网格 {code} {name}".strip(), path_or_buffer=buf,
+               paper=paper, bbox=box, attribution=project.settings.project.attribution,
+               subtitle=f"网格长: {g.get('head') or '—'}  牵头单位: {g.get('lead_unit') or '—'}",
+               map_date=date.today(), dpi=150, fmt=fmt)
+    return buf.getvalue()
+
+
+def side_html(project: Project, code: str, *, user_label: str) -> str:
+    """The right-hand panel of the grid page."""
+    g = grid_row(project, code)
+    spec = CATALOGUE["grids"]
+    kv = "".join(f"<tr><td>{html.escape(f.zh)}</td><td>{html.escape(_show(g.get(f.name)))}</td></tr>"
+                 for f in spec.fields if f.popup and f.name != "code")
+    sc = scorecard_row(project, code)
+    if sc:
+        score = "—" if sc["score"] is None else f"{sc['score']:.1f}"
+        sc_html = (f"<p>排名 <span class='sg-rank'>{sc['rank']}</span> / {sc['of']} &nbsp; "
+                   f"综合得分 <b>{score}</b></p>")
+    else:
+        sc_html = "<p>尚无网格排名 (运行 <code>sanigrid analyse</code> 生成)</p>"
+    frame = open_list(project, code)
+    late = frame[frame["overdue"]] if "overdue" in frame else frame.iloc[0:0]
+    rows = []
+    for _, r in frame.head(300).iterrows():
+        cls = " class='late'" if r.get("overdue") else ""
+        rows.append(
+            f"<tr{cls}><td>{int(r['problem_id'])}</td><td>{html.escape(_show(r['category']))}</td>"
+            f"<td>{html.escape(_show(r['description']))}</td><td>{html.escape(_show(r['status']))}</td>"
+            f"<td>{_when(r['reported_at'])}</td><td>{_when(r['deadline'])}</td>"
+            f"<td class='days'>{_days(r)}</td></tr>")
+    more = f"<p>共 {len(frame)} 件, 仅列出前 300 件; 完整清单请下载 Excel.</p>" if len(frame) > 300 else ""
+    table = ("<table class='sg-list'><thead><tr><th>编号</th><th>类别</th><th>描述</th><th>状态</th><th>上报时间</th>"
+             "<th>处置时限</th><th>逾期天数</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+             if rows else "<p>本网格没有未结案的问题.</p>")
+    dl = (f"<p class='sg-dl'><a href='/grids/{code}/responsibility.xlsx'><i class='fa-solid fa-file-excel'></i> "
+          f"责任清单 (.xlsx)</a><a href='/grids/{code}/map.png?paper=A4'><i class='fa-solid fa-image'></i> "
+          "打印地图 A4 PNG</a>"
+          f"<a href='/grids/{code}/map.pdf?paper=A3'><i class='fa-solid fa-file-pdf'></i> 打印地图 A3 PDF</a></p>")
+    return (f"<div class='sg-side sg-page'><p><a href='/'>← 全县地图</a> · {html.escape(user_label)} · "
+            f"<a href='/logout'>退出</a></p><h1>网格 {html.escape(code)} {html.escape(_show(g.get('name')))}</h1>"
+            f"<table class='sg-kv'>{kv}</table><h2>网格排名</h2>{sc_html}<h2>下载</h2>{dl}"
+            f"<h2 id='open-list'>未结案问题 {len(frame)} 件, 其中逾期 <span class='sg-late'>{len(late)}</span> 件</h2>"
+            f"{more}{table}</div>")
+
+
+def _show(v: Any) -> str:
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "—"
+    if v is True:
+        return "是"
+    if v is False:
+        return "否"
+    return str(v)
+
+
+def _days(r: pd.Series) -> str:
+    return f"{r['days_overdue']:.1f}" if r.get("overdue") else ""
+
+
+def _when(v: Any) -> str:
+    return "" if v is None or pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")

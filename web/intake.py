@@ -1,0 +1,165 @@
+"""Writing problems from the web: intake of a new report and status changes.
+
+Both run inside one store transaction (all-or-nothing; concurrent writers are serialised by the
+store, so none is lost): the problem row and its ``problem_history`` row land together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geo.problems import CLOSED, HISTORY_TABLE, assign, deadline_for, history_record
+from layers.crs import to_wgs84
+from layers.project import Project
+from layers.store import GeoPackageStore
+from web._errors import Invalid, NotFound
+from web.auth import User
+
+PHOTO_TABLE = "problem_photos"
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def _max_id(tx: GeoPackageStore) -> int:
+    if not tx.has("problems"):
+        return 0
+    got = pyogrio.read_dataframe(tx.path, sql='SELECT MAX("problem_id") AS m FROM "problems"', read_geometry=False)
+    v = got["m"].iloc[0] if len(got) else None
+    return 0 if v is None or pd.isna(v) else int(v)
+
+
+def _check_category(project: Project, category: str) -> None:
+    names = project.settings.problem_categories
+    if category not in names:
+        raise Invalid(f"未知问题类别「{category}」; 可选: {'、'.join(names)} "
+                      "(unknown category; the list is [problems] categories in sanigrid.toml)")
+
+
+def intake(project: Project, *, category: str, lon: float, lat: float, coords: str = "wgs84",
+           description: str = "", source: str = "其他", reported_at: datetime | None = None,
+           user: User) -> dict[str, Any]:
+    """Record a new report: checked, placed in its grid, given its deadline and unit.
+
+    Returns the new row (WGS84 ``lon``/``lat``) plus ``possible_duplicates``: ids of open reports
+    of the same category within ``settings.web.duplicate_radius_m``.
+    """
+    _check_category(project, category)
+    xs, ys = to_wgs84(np.array([lon]), np.array([lat]), coords)
+    wlon, wlat = float(xs[0]), float(ys[0])
+    when = pd.Timestamp(reported_at or datetime.now()).tz_localize(None).floor("s").to_pydatetime()
+    radius = project.settings.web.duplicate_radius_m
+    with project.store.transaction() as tx:
+        grids = tx.read("grids")
+        if grids.empty:
+            raise Invalid("本项目还没有网格图层, 不能受理问题 (import the grids layer first)")
+        pt = gpd.GeoDataFrame({"category": [category]}, geometry=[shapely.Point(wlon, wlat)], crs=4326).to_crs(tx.crs)
+        placed = assign(pt, grids, settings=project.settings)
+        grid = placed["grid_code"].iloc[0]
+        if grid is None:
+            dist = float(grids.distance(pt.geometry.iloc[0]).min())
+            raise Invalid(f"位置 ({lon:.6f}, {lat:.6f}, {coords}) 不在本县任何网格内 (距最近网格 {dist:.0f} 米); "
+                          "请检查经纬度及坐标系 coords=wgs84|gcj02|bd09 (outside the county)")
+        user.check_write_grid(grid)
+        x, y = pt.geometry.iloc[0].x, pt.geometry.iloc[0].y
+        dups: list[int] = []
+        if radius > 0 and tx.has("problems"):
+            near = tx.read("problems", bbox=(x - radius, y - radius, x + radius, y + radius),
+                           where=f"\"category\" = '{category}' AND \"status\" <> '{CLOSED}'",
+                           columns=["problem_id"])
+            if len(near):
+                d = near.distance(pt.geometry.iloc[0])
+                dups = sorted(int(v) for v in near.loc[d <= radius, "problem_id"])
+        pid = _max_id(tx) + 1
+        row = placed.assign(
+            problem_id=pid, description=description, source=source, reported_at=pd.Timestamp(when),
+            status="立案", deadline=pd.Timestamp(deadline_for(category, when, settings=project.settings)),
+            closed_at=pd.NaT)
+        tx.append("problems", row)
+        note = "网页受理" + (f"; 可能与 {', '.join(f'#{i}' for i in dups)} 重复" if dups else "")
+        tx.append_table(HISTORY_TABLE, pd.DataFrame([{
+            "problem_id": pid, "from_status": "", "to_status": "立案", "at": pd.Timestamp(when),
+            "actor": user.name, "note": note}]))
+    return {"problem_id": pid, "category": category, "description": description, "source": source,
+            "status": "立案", "reported_at": when.isoformat(sep=" "),
+            "deadline": pd.Timestamp(row["deadline"].iloc[0]).isoformat(sep=" "),
+            "grid_code": grid, "unit": row["unit"].iloc[0], "lon": round(wlon, 7), "lat": round(wlat, 7),
+            "possible_duplicates": dups}
+
+
+def read_problem(store: Any, problem_id: int) -> gpd.GeoDataFrame:
+    rows = store.read("problems", where=f"\"problem_id\" = {int(problem_id)}")
+    if rows.empty:
+        raise NotFound(f"没有编号为 {problem_id} 的问题 (no problem {problem_id})")
+    return rows
+
+
+def transition(project: Project, problem_id: int, *, to_status: str, note: str = "", actor: str | None = None,
+               user: User, at: datetime | None = None) -> dict[str, Any]:
+    """Move a problem to ``to_status`` if the lifecycle allows it (else ``IllegalTransition``, 409)."""
+    when = pd.Timestamp(at or datetime.now()).floor("s").to_pydatetime()
+    with project.store.transaction() as tx:
+        row = read_problem(tx, problem_id).iloc[0]
+        user.check_write_grid(row["grid_code"])
+        who = user.name if not actor or actor == user.name else f"{actor} ({user.name})"
+        rec = history_record(problem_id, str(row["status"]), to_status, at=when, actor=who, note=note)
+        changes: dict[str, Any] = {"status": to_status}
+        if to_status == CLOSED:
+            changes["closed_at"] = pd.Timestamp(when)
+        tx.update("problems", "problem_id", {int(problem_id): changes})
+        tx.append_table(HISTORY_TABLE, pd.DataFrame([rec]))
+    return {"problem_id": int(problem_id), "from_status": rec["from_status"], "to_status": to_status,
+            "at": when.isoformat(sep=" "), "actor": who, "note": note}
+
+
+def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
+    table = store.read_table(HISTORY_TABLE)
+    if table.empty:
+        return []
+    rows = table[pd.to_numeric(table["problem_id"], errors="coerce") == int(problem_id)]
+    out = []
+    for _, r in rows.iterrows():
+        at = pd.Timestamp(r["at"]) if pd.notna(r["at"]) else None
+        out.append({"from_status": r["from_status"] or None, "to_status": r["to_status"],
+                    "at": at.isoformat(sep=" ") if at is not None else None, "actor": r["actor"], "note": r["note"]})
+    return out
+
+
+def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: str, user: User,
+               check: Callable[[str | None], None] | None = None) -> str:
+    """Store a photo beside the project (``photos/``) and record it; returns its relative path."""
+    ext = PHOTO_TYPES.get(content_type)
+    if ext is None:
+        raise Invalid(f"照片格式 {content_type} 不支持; 请上传 JPEG/PNG/WebP (unsupported photo type)")
+    limit = project.settings.web.photo_max_mb * 1024 * 1024
+    if len(data) > limit:
+        raise Invalid(f"照片 {len(data) / 1e6:.1f} MB 超过上限 {project.settings.web.photo_max_mb} MB")
+    if not data:
+        raise Invalid("照片是空文件 (empty photo)")
+    row = read_problem(project.store, problem_id).iloc[0]
+    user.check_write_grid(row["grid_code"])
+    rel = Path("photos") / f"{int(problem_id)}_{uuid.uuid4().hex[:10]}.{ext}"
+    path = project.root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    project.store.append_table(PHOTO_TABLE, pd.DataFrame([{
+        "problem_id": int(problem_id), "path": rel.as_posix(), "uploaded_by": user.name,
+        "uploaded_at": datetime.now().isoformat(timespec="seconds")}]))
+    return rel.as_posix()
+
+
+def photos(store: Any, problem_id: int) -> list[str]:
+    table = store.read_table(PHOTO_TABLE)
+    if table.empty:
+        return []
+    return [str(p) for p in table.loc[pd.to_numeric(table["problem_id"]) == int(problem_id), "path"]]

@@ -1,0 +1,232 @@
+"""Map pages built with folium, driven by the layer catalogue.
+
+Every layer present in the store appears with its catalogue name (Chinese, or English when
+``settings.project.language = "en"``), its catalogue style (including colours by a field's
+values), a legend entry and popups of its ``popup`` fields: there is no per-layer code here.
+Small layers are inlined into the page; big ones (``LayerSpec.big``, or more features than
+``settings.web.inline_max_features``) are fetched from ``/api/map/<kind>`` by bounding box and
+zoom, clustered on the server when many points are in view.
+
+All scripts and stylesheets are the app's own URLs (see :mod:`web.assets`); folium's CDN
+defaults are replaced, so a page makes no request to another host unless a basemap is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import folium
+import geopandas as gpd
+import shapely
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from jinja2 import Template
+
+from layers.catalogue import CATALOGUE, LayerSpec
+from layers.project import Project
+from web.assets import css_urls, js_urls
+from web.features import feature_collection, store_signature, to_display
+
+TEXTS: dict[str, dict[str, str]] = {
+    "zh": {
+        "legend": "图例", "search": "搜索网格编码或地名", "no_results": "没有找到", "yes": "是", "no": "否",
+        "open_page": "网格页面", "overdue": "逾期 (黑边)", "days_overdue": "逾期天数",
+        "clusters": "聚合 (数字为问题数)", "cluster": "{n} 件问题, 未结案 {open} 件, 逾期 {late} 件",
+        "basemap": "底图", "logout": "退出", "api": "接口文档", "map": "全县地图",
+    },
+    "en": {
+        "legend": "Legend", "search": "Grid code or place name", "no_results": "Nothing found", "yes": "yes",
+        "no": "no", "open_page": "grid page", "overdue": "overdue (black outline)", "days_overdue": "Days overdue",
+        "clusters": "clusters (number of reports)", "cluster": "{n} reports, {open} open, {late} overdue",
+        "basemap": "Basemap", "logout": "log out", "api": "API docs", "map": "County map",
+    },
+}
+# layers that start switched off (the user turns them on in the layer control)
+HIDDEN_AT_START: tuple[str, ...] = ("sample_points", "sample_candidates")
+# pages a feature links to (by its fields); the only per-kind knowledge of the map, and optional
+LINKS: dict[str, str] = {"grids": "/grids/{code}", "scorecard": "/grids/{code}"}
+_GEOM_ORDER = {"polygon": 0, "line": 1, "point": 2}
+
+
+class SanigridMap(folium.Map):
+    """A folium map whose scripts and stylesheets are all served by the app."""
+
+    default_js = js_urls()
+    default_css = css_urls()
+
+
+class _Init(MacroElement):
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        sanigrid.init({{ this._parent.get_name() }}, {{ this.options_json }});
+        {% endmacro %}""")
+
+    def __init__(self, options: dict[str, Any]):
+        super().__init__()
+        self._name = "SanigridInit"
+        self.options_json = _js(options)
+
+
+class _Ready(MacroElement):
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        sanigrid.ready();
+        {% endmacro %}""")
+
+
+class CatalogueLayer(Layer):
+    """One catalogue layer: inline GeoJSON, or fetched by bounding box from ``config['url']``."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.featureGroup();
+        sanigrid.addLayer({{ this.get_name() }}, {{ this.config_json }}, {{ this.data_json }});
+        {% endmacro %}""")
+
+    def __init__(self, config: dict[str, Any], data: str | None, *, show: bool):
+        super().__init__(name=config["title"], overlay=True, control=True, show=show)
+        self._name = "SanigridLayer"
+        self.config_json = _js(config)
+        self.data_json = "null" if data is None else data.replace("</", "<\\/")
+
+
+def _js(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("</", "<\\/")
+
+
+def geometry_class(spec: LayerSpec) -> str:
+    g = spec.geometry[0].replace("Multi", "")
+    return {"Point": "point", "LineString": "line"}.get(g, "polygon")
+
+
+def _value_label(value: Any, lang: str) -> str:
+    if value is True:
+        return "是" if lang == "zh" else "yes"
+    if value is False:
+        return "否" if lang == "zh" else "no"
+    return str(value)
+
+
+def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -> dict[str, Any]:
+    """What the browser needs to draw, style, explain and pop up a layer: all from the catalogue."""
+    st = spec.style
+    by = None
+    if st.by:
+        f = spec.field(st.by["field"])
+        by = {"field": f.name, "label": f.zh if lang == "zh" else f.en,
+              "values": [[("true" if k is True else "false" if k is False else str(k)), color,
+                          _value_label(k, lang)] for k, color in st.by["values"].items()]}
+    style = {"color": st.color, "weight": st.weight, "fill_color": st.fill_color,
+             "fill_opacity": st.fill_opacity, "radius": st.radius, "dash": st.dash, "by": by}
+    return {
+        "kind": spec.kind, "title": spec.title(lang), "geometry": geometry_class(spec), "style": style,
+        "fields": [[f.name, f.zh if lang == "zh" else f.en] for f in spec.fields if f.popup],
+        "label_field": spec.label_field, "key": spec.key, "link": LINKS.get(spec.kind),
+        "overdue": "deadline" in spec.field_names and "status" in spec.field_names, "url": url,
+    }
+
+
+_INLINE_CACHE: dict[tuple[Any, ...], str] = {}
+_INLINE_LOCK = threading.Lock()
+
+
+def _inline_data(project: Project, spec: LayerSpec, coords: str, bbox: tuple[float, ...] | None) -> str:
+    key = (str(getattr(project.store, "path", "")), spec.kind, coords, bbox, store_signature(project.store))
+    with _INLINE_LOCK:
+        hit = _INLINE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    frame = project.store.read(spec.kind, bbox=bbox)
+    text = feature_collection(frame, spec, coords=coords)
+    with _INLINE_LOCK:
+        for k in [k for k in _INLINE_CACHE if k[:4] == key[:4]]:
+            del _INLINE_CACHE[k]
+        _INLINE_CACHE[key] = text
+    return text
+
+
+def build_map(project: Project, *, user_label: str | None = None, grid: str | None = None,
+              width: str = "100%", links: Sequence[tuple[str, str]] = (), title: str | None = None,
+              api_prefix: str = "") -> folium.Map:
+    """The map of the whole county, or of one grid (``grid``: its bounds, its open problems).
+
+    Returns a folium map; ``map.get_root().render()`` is the page.
+    """
+    settings = project.settings
+    lang = settings.project.language
+    coords = settings.basemap.coords
+    store = project.store
+    present = {i.kind: i for i in store.info()}
+    bounds_display = None
+    store_bbox = None
+    focus = None
+    if grid:
+        g = store.read("grids", where=f"\"code\" = '{grid}'")
+        if len(g):
+            store_bbox = tuple(g.buffer(150).total_bounds)
+            gd = to_display(g, coords)
+            bounds_display = tuple(float(v) for v in gd.total_bounds)
+            focus = json.loads(shapely.to_geojson(gd.geometry.iloc[0]))
+    if bounds_display is None and "grids" in present:
+        bounds_display = tuple(float(v) for v in to_display(store.read("grids", columns=[]), coords).total_bounds)
+    if bounds_display is None:
+        for info in present.values():
+            if info.bounds is not None:
+                b = gpd.GeoSeries([shapely.box(*info.bounds)], crs=store.crs)
+                bounds_display = tuple(float(v) for v in to_display(gpd.GeoDataFrame(geometry=b), coords).total_bounds)
+                break
+    center = [28.3, 117.2]
+    if bounds_display:
+        center = [(bounds_display[1] + bounds_display[3]) / 2, (bounds_display[0] + bounds_display[2]) / 2]
+    m = SanigridMap(location=center, zoom_start=15, tiles=None, width=width, height="100%",
+                    control_scale=False, prefer_canvas=False, max_zoom=settings.basemap.max_zoom or 19)
+    t = TEXTS[lang]
+    bm = settings.basemap
+    if bm.url:
+        folium.TileLayer(tiles=bm.url.replace("{tk}", bm.tk), attr=bm.attribution or t["basemap"], name=t["basemap"],
+                         subdomains=bm.subdomains or "abc", max_zoom=bm.max_zoom, overlay=False,
+                         control=False).add_to(m)
+    opts = {"coords": coords, "t": t, "title": title or settings.project.name, "user": user_label,
+            "attribution": settings.project.attribution, "bounds": bounds_display,
+            "search_url": f"{api_prefix}/api/search", "links": [list(x) for x in links], "focus": focus}
+    m.add_child(_Init(opts))
+    kinds = sorted((k for k in CATALOGUE if k in present),
+                   key=lambda k: (_GEOM_ORDER[geometry_class(CATALOGUE[k])], list(CATALOGUE).index(k)))
+    for kind in kinds:
+        spec = CATALOGUE[kind]
+        info = present[kind]
+        if info.count == 0:
+            continue
+        show = (spec.role == "input" and not spec.optional and kind not in HIDDEN_AT_START) or (
+            grid is not None and kind in ("coverage_gaps", "hotspot_clusters"))
+        dynamic = spec.big or info.count > settings.web.inline_max_features
+        if dynamic:
+            url = f"{api_prefix}/api/map/{kind}"
+            if grid and ("grid_code" in spec.field_names):
+                url += f"?grid={grid}&open=1"
+            m.add_child(CatalogueLayer(layer_config(spec, lang=lang, url=url), None, show=show))
+        else:
+            data = _inline_data(project, spec, coords, store_bbox)
+            m.add_child(CatalogueLayer(layer_config(spec, lang=lang), data, show=show))
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    m.add_child(_Ready())
+    return m
+
+
+def page_html(m: folium.Map, *, title: str, extra_html: str = "", lang: str = "zh") -> str:
+    """Render a map (plus optional side HTML) as a complete page with a title and language."""
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{_escape(title)}</title>"), name="sanigrid_title")
+    if extra_html:
+        root.html.add_child(Element(extra_html), name="sanigrid_side")
+    html = root.render()
+    return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+
+
+def _escape(text: str) -> str:
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+

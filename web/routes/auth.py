@@ -1,0 +1,87 @@
+"""Login: a password gives a bearer token (and, for browsers, a cookie); ``/api/auth/me`` tells who you are."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from web._errors import Unauthorized
+from web.auth import ROLE_ZH, check_password
+from web.deps import COOKIE, CurrentUser, ProjectDep, SessionsDep, oauth2_scheme, request_token
+
+router = APIRouter(tags=["auth 登录"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    role: str
+    grid_code: str | None = None
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    role_zh: str
+    grid_code: str | None = None
+
+
+@router.post("/api/auth/token", response_model=Token, summary="登录, 换取令牌 (password → bearer token)")
+def login_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], project: ProjectDep,
+                sessions: SessionsDep) -> Token:
+    user = check_password(project.store, form.username, form.password)
+    return Token(access_token=sessions.issue(user), role=user.role, grid_code=user.grid_code)
+
+
+@router.get("/api/auth/me", response_model=Me, summary="当前账号 (who am I)")
+def me(user: CurrentUser) -> Me:
+    return Me(name=user.name, role=user.role, role_zh=ROLE_ZH[user.role], grid_code=user.grid_code)
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+def login_page(message: str = "", next_url: str = "/", name: str = "") -> str:
+    err = f"<p class='sg-error'>{html.escape(message)}</p>" if message else ""
+    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>登录 sanigrid</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/sanigrid/sanigrid.css"></head><body class="sg-page">
+<form class="sg-login" method="post" action="/login"><h2>创卫网格地图 登录</h2>{err}
+<input type="hidden" name="next" value="{html.escape(next_url)}">
+<label>账号<input name="username" autocomplete="username" value="{html.escape(name)}" required></label>
+<label>密码<input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">登录</button></form></body></html>"""
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_form(next: str = "/") -> str:
+    return login_page(next_url=_safe_next(next))
+
+
+@router.post("/login", include_in_schema=False)
+def login_submit(project: ProjectDep, sessions: SessionsDep, username: Annotated[str, Form()],
+                 password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+    try:
+        user = check_password(project.store, username, password)
+    except Unauthorized as e:
+        return HTMLResponse(login_page(str(e), _safe_next(next), username), status_code=401)
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(COOKIE, sessions.issue(user), httponly=True, samesite="strict",
+                    max_age=int(project.settings.web.session_hours * 3600))
+    return resp
+
+
+@router.get("/logout", include_in_schema=False)
+def logout(request: Request, sessions: SessionsDep, bearer: Annotated[str | None, Depends(oauth2_scheme)]):
+    token = request_token(request, bearer)
+    if token:
+        sessions.revoke(token)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE)
+    return resp

@@ -1,0 +1,41 @@
+"""Excel downloads: scorecard, 责任清单 (all grids or one), sample-point list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from layers.export import zh_headers
+from web import gridpage
+from web._errors import NotFound
+from web.deps import CurrentUser, ProjectDep
+from web.routes.layers import present_spec, xlsx_response
+
+router = APIRouter(prefix="/api/downloads", tags=["downloads 下载"])
+
+
+@router.get("/scorecard.xlsx", summary="网格排名 (.xlsx)")
+def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
+    present_spec(project, "scorecard")
+    frame = project.store.read("scorecard")
+    if "rank" in frame:
+        frame = frame.sort_values("rank")
+    return xlsx_response({"网格排名": frame}, "网格排名.xlsx", headers=zh_headers("scorecard"))
+
+
+@router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)")
+def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None = None) -> Response:
+    if grid:
+        user.check_grid_page(grid)
+        gridpage.grid_row(project, grid)
+    sheets, headers = gridpage.responsibility_sheets(project, grid)
+    return xlsx_response(sheets, f"责任清单{'_' + grid if grid else ''}.xlsx", headers=headers)
+
+
+@router.get("/sample_points.xlsx", summary="样本点清单 (.xlsx: the selection, else all sample points)")
+def sample_points_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
+    for kind in ("sample_selection", "sample_points"):
+        if project.store.has(kind):
+            frame = project.store.read(kind)
+            return xlsx_response({"样本点": frame}, "样本点清单.xlsx", headers=zh_headers(kind))
+    raise NotFound("没有样本点图层; 先导入样本点或运行 `sanigrid sample` (no sample points yet)")

@@ -1,0 +1,199 @@
+"""Layers as GeoJSON (WGS84) and .xlsx, the map's bounding-box feed, and the search box."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from geo.problems import as_of_default
+from layers.catalogue import CATALOGUE, LayerSpec, spec
+from layers.export import write_xlsx, zh_headers
+from web._errors import NotFound
+from web.deps import CurrentUser, ProjectDep
+from web.features import (
+    bbox_to_store,
+    clusters,
+    feature_collection,
+    index_mask,
+    parse_bbox,
+    point_index,
+    to_display,
+    where_clause,
+    with_overdue,
+)
+
+router = APIRouter(tags=["layers 图层"])
+GEOJSON = "application/geo+json"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Coords = Literal["wgs84", "gcj02", "bd09"]
+BBoxQ = Annotated[str | None, Query(description="西,南,东,北 (lon/lat degrees, in `coords`), "
+                                                "e.g. 117.20,28.28,117.24,28.31")]
+
+
+class LayerSummary(BaseModel):
+    kind: str
+    title: str
+    title_en: str
+    role: str
+    geometry: list[str]
+    count: int
+    big: bool
+    updated_at: str | None
+    synthetic: bool
+
+
+def present_spec(project, kind: str) -> LayerSpec:
+    s = spec(kind)
+    if not project.store.has(kind):
+        hint = "运行 `sanigrid analyse` 生成分析图层" if s.role == "analysis" else "用 `sanigrid import` 导入"
+        raise NotFound(f"图层「{s.zh}」({kind}) 尚未生成或导入; {hint} (layer not in the store yet)")
+    return s
+
+
+@router.get("/api/layers", response_model=list[LayerSummary], summary="图层列表 (layers in the store)")
+def list_layers(project: ProjectDep, user: CurrentUser) -> list[LayerSummary]:
+    return [LayerSummary(kind=i.kind, title=CATALOGUE[i.kind].zh, title_en=CATALOGUE[i.kind].en,
+                         role=CATALOGUE[i.kind].role, geometry=list(CATALOGUE[i.kind].geometry), count=i.count,
+                         big=CATALOGUE[i.kind].big, updated_at=i.updated_at, synthetic=i.synthetic)
+            for i in project.store.info()]
+
+
+def _filtered(project, kind: str, *, bbox: str | None, coords: str, grid: str | None, category: str | None,
+              status: str | None, date_from: datetime | None, date_to: datetime | None, open_only: bool):
+    s = present_spec(project, kind)
+    box = parse_bbox(bbox)
+    where = where_clause(s, project.settings, grid=grid, category=category, status=status, date_from=date_from,
+                         date_to=date_to, open_only=open_only)
+    frame = project.store.read(kind, bbox=bbox_to_store(box, project.store.crs, coords) if box else None, where=where)
+    if box is not None and len(frame):  # the R-tree box is a superset: keep what intersects the asked box
+        import shapely
+
+        disp = to_display(frame[[frame.geometry.name]], coords)
+        frame = frame[disp.intersects(shapely.box(*box)).to_numpy()]
+    if s.key and s.key in frame.columns:
+        frame = frame.sort_values(s.key, kind="stable")
+    if "deadline" in frame.columns and "status" in frame.columns:
+        frame = with_overdue(frame, as_of=as_of_default(frame))
+    return s, frame
+
+
+@router.get("/api/layers/{kind}", summary="图层 GeoJSON (WGS84), 可筛选与分页",
+            responses={200: {"content": {GEOJSON: {}}}})
+def layer_geojson(
+    kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None,
+    grid: Annotated[str | None, Query(description="网格编码 grid code")] = None,
+    category: Annotated[str | None, Query(description="问题类别 / 类别")] = None,
+    status: Annotated[str | None, Query(description="状态: 立案 派遣 处置 核查 返工 结案")] = None,
+    date_from: Annotated[datetime | None, Query(description="上报时间起 (reported at ≥)")] = None,
+    date_to: Annotated[datetime | None, Query(description="上报时间止 (reported at ≤)")] = None,
+    open: Annotated[bool, Query(description="只要未结案的 (open only)")] = False,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    coords: Coords = "wgs84",
+) -> Response:
+    s, frame = _filtered(project, kind, bbox=bbox, coords=coords, grid=grid, category=category, status=status,
+                         date_from=date_from, date_to=date_to, open_only=open)
+    total = len(frame)
+    page = frame.iloc[offset:offset + limit]
+    extra = [c for c in ("overdue", "days_overdue") if c in page.columns]
+    members = {"numberMatched": total, "numberReturned": len(page), "offset": offset, "limit": limit,
+               "next_offset": offset + limit if offset + limit < total else None}
+    text = feature_collection(page, s, coords=coords, fields=s.field_names, extra=extra, members=members)
+    return Response(text, media_type=GEOJSON)
+
+
+@router.get("/api/layers/{kind}/xlsx", summary="图层导出 Excel (.xlsx, 中文表头)",
+            responses={200: {"content": {XLSX: {}}}})
+def layer_xlsx(
+    kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None, grid: str | None = None,
+    category: str | None = None, status: str | None = None, date_from: datetime | None = None,
+    date_to: datetime | None = None, open: bool = False,
+) -> Response:
+    s, frame = _filtered(project, kind, bbox=bbox, coords="wgs84", grid=grid, category=category, status=status,
+                         date_from=date_from, date_to=date_to, open_only=open)
+    return xlsx_response({s.zh: frame}, f"{kind}.xlsx", headers=zh_headers(kind, {"overdue": "逾期",
+                                                                               "days_overdue": "逾期天数"}))
+
+
+def xlsx_response(sheets: dict[str, pd.DataFrame], filename: str, *, headers: dict[str, str]) -> Response:
+    buf = io.BytesIO()
+    write_xlsx(sheets, buf, headers=headers)
+    return Response(buf.getvalue(), media_type=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"})
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name)
+
+
+@router.get("/api/map/{kind}", summary="地图数据: 按视野与缩放级别 (clusters when many points are in view)",
+            responses={200: {"content": {GEOJSON: {}}}})
+def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None,
+             zoom: Annotated[float, Query(ge=0, le=24)] = 15, grid: str | None = None,
+             open: bool = False, coords: Coords = "wgs84") -> Response:
+    s = present_spec(project, kind)
+    box = parse_bbox(bbox)
+    web = project.settings.web
+    if s.geometry == ("Point",):
+        idx = point_index(project.store, s, coords)
+        mask = index_mask(idx, box, grid=grid, open_only=open)
+        if int(mask.sum()) > web.map_max_points and zoom < 19:
+            return Response(clusters(idx, mask, zoom=zoom, cell_px=web.cluster_cell_px, layer=kind),
+                            media_type=GEOJSON)
+    where = where_clause(s, project.settings, grid=grid, open_only=open)
+    frame = project.store.read(kind, bbox=bbox_to_store(box, project.store.crs, coords) if box else None, where=where)
+    if "deadline" in frame.columns and "status" in frame.columns:
+        frame = with_overdue(frame, as_of=as_of_default(frame))
+    extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
+    return Response(feature_collection(frame, s, coords=coords, extra=extra), media_type=GEOJSON)
+
+
+class SearchHit(BaseModel):
+    layer: str
+    layer_title: str
+    label: str
+    bounds: list[float]
+    href: str | None = None
+
+
+@router.get("/api/search", response_model=list[SearchHit], summary="搜索网格编码或地名 (grid code or place name)")
+def search(q: Annotated[str, Query(min_length=1, max_length=60)], project: ProjectDep, user: CurrentUser,
+           coords: Coords = "wgs84", limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[SearchHit]:
+    q = q.strip()
+    lang = project.settings.project.language
+    hits: list[SearchHit] = []
+    for info in project.store.info():
+        s = CATALOGUE[info.kind]
+        if s.big or info.count == 0:
+            continue
+        cols = [c for c in dict.fromkeys(x for x in (s.label_field, "name", "code") if x) if c in s.field_names]
+        if not cols:
+            continue
+        frame = project.store.read(info.kind, columns=cols)
+        match = pd.Series(False, index=frame.index)
+        for c in cols:
+            match |= frame[c].astype("string").str.contains(q, regex=False, na=False)
+        found = frame[match]
+        if found.empty:
+            continue
+        disp = to_display(found, coords)
+        label_col = cols[0]
+        # one hit per distinct label (a street is many segments): bounds of all its parts
+        for label, part in disp.groupby(disp[label_col].astype("string").fillna(""), sort=True):
+            other = next((c for c in cols if c != label_col and pd.notna(part[c].iloc[0])), None)
+            text = str(label) + (f" {part[other].iloc[0]}" if other else "")
+            code = part["code"].iloc[0] if "code" in part.columns else None
+            hits.append(SearchHit(layer=info.kind, layer_title=s.title(lang), label=text.strip(),
+                                  bounds=[round(float(v), 6) for v in part.total_bounds],
+                                  href=f"/grids/{code}" if info.kind == "grids" and code else None))
+    exact = [h for h in hits if h.label.split(" ")[0] == q]
+    rest = [h for h in hits if h not in exact]
+    return (exact + rest)[:limit]

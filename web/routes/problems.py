@@ -1,0 +1,104 @@
+"""Problem intake, status changes (the lifecycle), history and photos."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, UploadFile
+from pydantic import BaseModel, Field
+
+from layers.catalogue import PROBLEM_SOURCES, PROBLEM_STATUSES
+from web import intake as svc
+from web.deps import CurrentUser, ProjectDep, Writer
+from web.features import records
+
+router = APIRouter(prefix="/api/problems", tags=["problems 问题"])
+
+
+class ProblemCreate(BaseModel):
+    """A new report. Coordinates as the phone app gave them: say which system with ``coords``."""
+
+    category: str = Field(description="问题类别 (one of [problems] categories in sanigrid.toml)", examples=["暴露垃圾"])
+    description: str = Field("", max_length=2000, description="问题描述")
+    lon: float = Field(ge=-180, le=180, description="经度 longitude (degrees)")
+    lat: float = Field(ge=-90, le=90, description="纬度 latitude (degrees)")
+    coords: Literal["wgs84", "gcj02", "bd09"] = Field(
+        "wgs84", description="坐标系: wgs84 (GPS), gcj02 (高德/腾讯/微信), bd09 (百度)")
+    source: Literal[PROBLEM_SOURCES] = Field("其他", description="来源")  # type: ignore[valid-type]
+    reported_at: datetime | None = Field(None, description="上报时间 (default: now)")
+
+
+class ProblemPublic(BaseModel):
+    problem_id: int
+    category: str
+    description: str
+    source: str
+    status: str
+    reported_at: str
+    deadline: str
+    grid_code: str
+    unit: str | None
+    lon: float
+    lat: float
+    possible_duplicates: list[int] = Field(description="同类别、距离很近的未结案问题编号 (possible duplicates)")
+
+
+class TransitionCreate(BaseModel):
+    to_status: Literal[PROBLEM_STATUSES] = Field(description="新状态")  # type: ignore[valid-type]
+    note: str = Field("", max_length=2000, description="办理意见")
+    actor: str | None = Field(None, max_length=100, description="经办人 (default: the account name)")
+
+
+class TransitionPublic(BaseModel):
+    problem_id: int
+    from_status: str
+    to_status: str
+    at: str
+    actor: str
+    note: str
+
+
+@router.post("", response_model=ProblemPublic, status_code=201, summary="上报问题 (intake)",
+             responses={422: {"description": "坐标不在县内、类别未知等 (outside the county, unknown category)"},
+                        403: {"description": "网格长只能上报本网格的问题"}})
+def create_problem(body: ProblemCreate, project: ProjectDep, user: Writer) -> ProblemPublic:
+    row = svc.intake(project, category=body.category, lon=body.lon, lat=body.lat, coords=body.coords,
+                     description=body.description, source=body.source, reported_at=body.reported_at, user=user)
+    return ProblemPublic(**row)
+
+
+@router.get("/{problem_id}", summary="问题详情, 含办理记录与照片")
+def get_problem(problem_id: int, project: ProjectDep, user: CurrentUser) -> dict:
+    from layers.catalogue import CATALOGUE
+
+    rows = svc.read_problem(project.store, problem_id)
+    s = CATALOGUE["problems"]
+    rec = records(rows, s, s.field_names)[0]
+    pt = rows.to_crs(4326).geometry.iloc[0]
+    rec.update(lon=round(pt.x, 7), lat=round(pt.y, 7), history=svc.history(project.store, problem_id),
+               photos=svc.photos(project.store, problem_id))
+    return rec
+
+
+@router.post("/{problem_id}/transitions", response_model=TransitionPublic, status_code=201,
+             summary="变更状态 (only legal steps: 立案→派遣→处置→核查→结案/返工)",
+             responses={409: {"description": "不合法的状态变更 (illegal transition)"},
+                        403: {"description": "不是本网格的问题"}})
+def post_transition(problem_id: int, body: TransitionCreate, project: ProjectDep, user: Writer) -> TransitionPublic:
+    rec = svc.transition(project, problem_id, to_status=body.to_status, note=body.note, actor=body.actor, user=user)
+    return TransitionPublic(**rec)
+
+
+@router.get("/{problem_id}/history", summary="办理记录 (problem_history)")
+def get_history(problem_id: int, project: ProjectDep, user: CurrentUser) -> list[dict]:
+    svc.read_problem(project.store, problem_id)
+    return svc.history(project.store, problem_id)
+
+
+@router.post("/{problem_id}/photos", status_code=201, summary="上传现场照片 (JPEG/PNG/WebP)")
+async def post_photo(problem_id: int, project: ProjectDep, user: Writer,
+                     photo: Annotated[UploadFile, File(description="照片")]) -> dict:
+    data = await photo.read()
+    path = svc.save_photo(project, problem_id, data=data, content_type=photo.content_type or "", user=user)
+    return {"problem_id": problem_id, "path": path}

@@ -1,0 +1,233 @@
+/* sanigrid map: catalogue-driven layers, legend, popups, search, server-side clusters.
+ * Everything the page needs is described by the server (one config per catalogue layer);
+ * this file has no per-layer code. */
+(function () {
+  "use strict";
+  var SG = (window.sanigrid = { layers: [], pending: 0, drawn: false, t0: performance.now() });
+
+  function esc(v) {
+    return String(v).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function fmt(v) {
+    if (v === null || v === undefined || v === "") return "—";
+    if (v === true) return SG.t.yes;
+    if (v === false) return SG.t.no;
+    return esc(v);
+  }
+  function byColor(style, props) {
+    if (!style.by) return null;
+    var v = props[style.by.field];
+    var key = v === true ? "true" : v === false ? "false" : String(v);
+    for (var i = 0; i < style.by.values.length; i++) {
+      if (style.by.values[i][0] === key) return style.by.values[i][1];
+    }
+    return null;
+  }
+  function pathStyle(cfg, props) {
+    var s = cfg.style, c = byColor(s, props || {});
+    var st = {
+      color: c || s.color, weight: s.weight, opacity: 0.9,
+      fillColor: c || s.fill_color || s.color, fillOpacity: s.fill_opacity,
+      dashArray: s.dash || null, radius: s.radius
+    };
+    if (cfg.geometry === "line") st.fill = false;
+    if (props && props.overdue) { st.color = "#000"; st.weight = Math.max(2, s.weight); st.radius = s.radius + 2; }
+    return st;
+  }
+  function popupHtml(cfg, props) {
+    var rows = cfg.fields.map(function (f) {
+      return "<tr><th>" + esc(f[1]) + "</th><td>" + fmt(props[f[0]]) + "</td></tr>";
+    });
+    if (props.overdue) rows.push("<tr><th>" + esc(SG.t.days_overdue) + "</th><td class='sg-late'>" + fmt(props.days_overdue) + "</td></tr>");
+    var html = "<div class='sg-popup'><h4>" + esc(cfg.title) + "</h4><table>" + rows.join("") + "</table>";
+    if (cfg.link) {
+      var href = cfg.link.replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent(props[k] || ""); });
+      html += "<p><a href='" + esc(href) + "'>" + esc(SG.t.open_page) + " →</a></p>";
+    }
+    return html + "</div>";
+  }
+  function clusterIcon(p) {
+    var n = p._count, size = n < 100 ? "small" : n < 1000 ? "medium" : "large";
+    var late = p._overdue > 0 ? " sg-cluster-late" : "";
+    return L.divIcon({
+      html: "<div><span>" + (n >= 10000 ? Math.round(n / 1000) + "k" : n) + "</span></div>",
+      className: "marker-cluster marker-cluster-" + size + late, iconSize: L.point(40, 40)
+    });
+  }
+  function geoLayer(cfg, data) {
+    return L.geoJSON(data, {
+      style: function (f) { return pathStyle(cfg, f.properties); },
+      pointToLayer: function (f, latlng) {
+        if (f.properties && f.properties._count !== undefined) {
+          var m = L.marker(latlng, { icon: clusterIcon(f.properties) });
+          m.on("click", function () {
+            var b = f.properties._bbox;
+            SG.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: SG.map.getZoom() + 3, padding: [20, 20] });
+          });
+          m.bindTooltip(SG.t.cluster.replace("{n}", f.properties._count).replace("{open}", f.properties._open)
+            .replace("{late}", f.properties._overdue));
+          return m;
+        }
+        return L.circleMarker(latlng, pathStyle(cfg, f.properties));
+      },
+      onEachFeature: function (f, layer) {
+        if (f.properties && f.properties._count === undefined) layer.bindPopup(popupHtml(cfg, f.properties), { maxWidth: 360 });
+      }
+    });
+  }
+
+  /* ------------------------------------------------------------ layers */
+  SG.addLayer = function (group, cfg, data) {
+    var entry = { cfg: cfg, group: group, ctrl: null, seq: 0 };
+    SG.layers.push(entry);
+    if (data) {
+      geoLayer(cfg, data).addTo(group);
+      entry.loaded = true;
+    }
+    return entry;
+  };
+  function dynamicUrl(entry) {
+    var b = SG.map.getBounds(), cfg = entry.cfg;
+    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
+    var sep = cfg.url.indexOf("?") >= 0 ? "&" : "?";
+    return cfg.url + sep + "bbox=" + bbox + "&zoom=" + SG.map.getZoom() + "&coords=" + SG.opts.coords;
+  }
+  function refresh(entry) {
+    if (!entry.cfg.url || !SG.map.hasLayer(entry.group)) return;
+    if (entry.ctrl) entry.ctrl.abort();
+    var ctrl = (entry.ctrl = new AbortController()), seq = ++entry.seq;
+    SG.pending++;
+    fetch(dynamicUrl(entry), { signal: ctrl.signal, credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.json(); })
+      .then(function (data) {
+        if (seq !== entry.seq) return;
+        entry.group.clearLayers();
+        geoLayer(entry.cfg, data).addTo(entry.group);
+        entry.clustered = !!data.clustered;
+        updateLegend();
+      })
+      .catch(function (e) { if (e.name !== "AbortError") console.warn("sanigrid: " + entry.cfg.kind + ": " + e.message); })
+      .finally(function () { SG.pending--; settle(); });
+  }
+  function settle() {
+    if (SG.pending === 0 && !SG.drawn) {
+      SG.drawn = true;
+      SG.drawnMs = performance.now();
+      document.documentElement.setAttribute("data-sg-drawn", "1");
+      document.dispatchEvent(new CustomEvent("sanigrid:drawn"));
+    }
+  }
+  function refreshAll() { SG.layers.forEach(refresh); }
+
+  /* ------------------------------------------------------------ legend */
+  function swatch(cfg, color, fill) {
+    var s = cfg.style;
+    if (cfg.geometry === "point")
+      return "<i class='sg-sw sg-sw-pt' style='background:" + esc(fill || color) + ";border-color:" + esc(color) + "'></i>";
+    if (cfg.geometry === "line")
+      return "<i class='sg-sw sg-sw-ln' style='border-top:" + Math.max(2, Math.min(5, s.weight)) + "px " + (s.dash ? "dashed " : "solid ") + esc(color) + "'></i>";
+    return "<i class='sg-sw sg-sw-pg' style='background:" + esc(fill || color) + ";opacity:" + Math.max(0.35, s.fill_opacity) + ";border-color:" + esc(color) + "'></i>";
+  }
+  function updateLegend() {
+    if (!SG.legendDiv) return;
+    var html = "<h4>" + esc(SG.t.legend) + "</h4>";
+    SG.layers.forEach(function (e) {
+      if (!SG.map.hasLayer(e.group)) return;
+      var cfg = e.cfg, s = cfg.style;
+      html += "<div class='sg-leg-layer' data-kind='" + esc(cfg.kind) + "'><b>" + esc(cfg.title) + "</b>";
+      if (s.by) {
+        html += "<div class='sg-leg-sub'>" + esc(s.by.label) + "</div>";
+        s.by.values.forEach(function (v) { html += "<div>" + swatch(cfg, v[1], v[1]) + esc(v[2]) + "</div>"; });
+      } else {
+        html += "<div>" + swatch(cfg, s.color, s.fill_color) + esc(cfg.title) + "</div>";
+      }
+      if (cfg.overdue) html += "<div>" + swatch(cfg, "#000", "#fff") + esc(SG.t.overdue) + "</div>";
+      if (e.clustered) html += "<div><i class='sg-sw sg-sw-cl'></i>" + esc(SG.t.clusters) + "</div>";
+      html += "</div>";
+    });
+    SG.legendDiv.innerHTML = html;
+  }
+
+  /* ------------------------------------------------------------ search */
+  function searchControl() {
+    var c = L.control({ position: "topleft" });
+    c.onAdd = function () {
+      var div = L.DomUtil.create("div", "sg-search leaflet-bar");
+      div.innerHTML = "<form><input type='search' name='q' placeholder='" + esc(SG.t.search) + "' aria-label='" + esc(SG.t.search) +
+        "'><button type='submit' title='" + esc(SG.t.search) + "'><i class='fa-solid fa-magnifying-glass'></i></button></form><ul class='sg-results'></ul>";
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      var form = div.querySelector("form"), ul = div.querySelector("ul");
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var q = form.q.value.trim();
+        if (!q) { ul.innerHTML = ""; return; }
+        fetch(SG.opts.search_url + "?q=" + encodeURIComponent(q) + "&coords=" + SG.opts.coords, { credentials: "same-origin" })
+          .then(function (r) { return r.json(); })
+          .then(function (hits) {
+            if (!hits.length) { ul.innerHTML = "<li class='sg-none'>" + esc(SG.t.no_results) + "</li>"; return; }
+            ul.innerHTML = hits.map(function (h, i) {
+              return "<li data-i='" + i + "'><span class='sg-kind'>" + esc(h.layer_title) + "</span> " + esc(h.label) +
+                (h.href ? " <a href='" + esc(h.href) + "'>" + esc(SG.t.open_page) + "</a>" : "") + "</li>";
+            }).join("");
+            Array.prototype.forEach.call(ul.querySelectorAll("li"), function (li) {
+              li.addEventListener("click", function (ev) {
+                if (ev.target.tagName === "A") return;
+                var b = hits[+li.getAttribute("data-i")].bounds;
+                SG.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17, padding: [30, 30] });
+              });
+            });
+            if (hits.length === 1) ul.querySelector("li").click();
+          });
+      });
+      return div;
+    };
+    return c;
+  }
+
+  /* ------------------------------------------------------------ init */
+  SG.init = function (map, opts) {
+    SG.map = map; SG.opts = opts; SG.t = opts.t;
+    map.attributionControl.setPrefix("Leaflet");
+    if (opts.attribution) map.attributionControl.addAttribution(esc(opts.attribution));
+    if (opts.title) {
+      var tc = L.control({ position: "topleft" });
+      tc.onAdd = function () {
+        var d = L.DomUtil.create("div", "sg-title");
+        d.innerHTML = "<b>" + esc(opts.title) + "</b>" + (opts.user ? " <span class='sg-user'>" + esc(opts.user) + "</span>" : "") +
+          (opts.links || []).map(function (l) { return " <a href='" + esc(l[1]) + "'>" + esc(l[0]) + "</a>"; }).join("");
+        return d;
+      };
+      tc.addTo(map);
+    }
+    if (opts.search_url) searchControl().addTo(map);
+    L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+    var lg = L.control({ position: "bottomright" });
+    lg.onAdd = function () {
+      var d = (SG.legendDiv = L.DomUtil.create("div", "sg-legend"));
+      L.DomEvent.disableScrollPropagation(d);
+      return d;
+    };
+    lg.addTo(map);
+    map.on("overlayadd", function (ev) {
+      SG.layers.forEach(function (e) { if (e.group === ev.layer) refresh(e); });
+      updateLegend();
+    });
+    map.on("overlayremove", updateLegend);
+    map.on("moveend", refreshAll);
+    if (opts.focus) {
+      map.createPane("sgfocus").style.zIndex = 450;
+      L.geoJSON(opts.focus, { pane: "sgfocus", interactive: false,
+        style: { color: "#d50000", weight: 4, fill: false, opacity: 0.9 } }).addTo(map);
+    }
+    if (opts.bounds) map.fitBounds([[opts.bounds[1], opts.bounds[0]], [opts.bounds[3], opts.bounds[2]]]);
+  };
+  /* called after every layer was added to the map */
+  SG.ready = function () {
+    updateLegend();
+    refreshAll();
+    settle();
+  };
+})();
