@@ -36,9 +36,14 @@ global state, every option is an argument):
   distance band, when ``band_m`` is blank, is ``cell·√2``: each cell and its 8 surrounding cells,
   which meets ArcGIS's guideline that every feature have at least 8 neighbours.
 * :func:`emerging_labels` — space-time patterns. Reports are binned into weeks ending at ``as_of``
-  (``settings.hotspots.weeks`` of them, oldest first). Gi* is computed for each week on the same cells
-  and weights (space-only neighbourhood: ArcGIS's space-time cube also includes the previous time
-  step; we do not), significance per week with the FDR rule at 90 %. The trend of each cell's weekly
+  (``settings.hotspots.weeks`` of them, oldest first). Weekly counts per cell are sparse and the
+  normal approximation of Gi* then flags a cell with two reports in an empty week, so the space-time
+  bins are blocks of k×k cells, k the smallest integer giving at least ``min_weekly_mean`` (1)
+  report per bin and week on average (k = 1 when the data are dense enough); every cell takes
+  the pattern of its bin. Gi* is computed for each week on these bins with queen weights (the bin
+  and its 8 neighbours, or the distance band if larger; a space-only neighbourhood: ArcGIS's
+  space-time cube also includes the previous time step, we do not), significance per week with the
+  FDR rule at 90 %. The trend of each cell's weekly
   z-scores is the Mann-Kendall test (:func:`mann_kendall`, variance with the tie correction,
   continuity correction, two-sided p; a trend is significant at p < 0.05). Rules, checked in this
   order, for hot spots (cold spots mirror them with 冷点):
@@ -598,7 +603,8 @@ class HotspotResult:
 
 def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None = None,
               cell_size_m: float | None = None, band_m: float | None = None, fdr: bool = True,
-              weeks: int = 12, as_of: datetime | None = None) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
+              weeks: int = 12, as_of: datetime | None = None, min_weekly_mean: float = 1.0
+              ) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
     """Gi* hot and cold spots of report counts on a fishnet, with the emerging pattern per cell.
 
     ``study_area``: polygon in metres (default: the convex hull of the reports buffered by one
@@ -633,6 +639,7 @@ def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None
     tz = np.zeros(len(zc))
     tp = np.ones(len(zc))
     n_weeks = 0
+    trend_cell = 0.0
     if weeks and "reported_at" in problems:
         t_end = pd.Timestamp(as_of) if as_of is not None else pd.to_datetime(problems["reported_at"]).max()
         age = (t_end - pd.to_datetime(problems["reported_at"])) / pd.Timedelta(days=7)
@@ -640,19 +647,35 @@ def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None
         span = int(np.nanmax(wk)) + 1 if np.isfinite(wk).any() else 0
         n_weeks = int(min(weeks, max(span, 0)))
         ok = inside & np.isfinite(wk) & (wk >= 0) & (wk < n_weeks)
-        if n_weeks >= MIN_WEEKS:
+        if n_weeks >= MIN_WEEKS and ok.any():
+            # space-time bins: k×k blocks of cells so that a bin holds ≥ 1 report per week on average
+            lam = ok.sum() / (n_weeks * net.mask.sum())
+            k = max(1, int(np.ceil(np.sqrt(min_weekly_mean / lam))))
+            kr, kc = -(-nr // k), -(-nc // k)
+            rr, cc = flat[ok] // nc // k, flat[ok] % nc // k
             tidx = (n_weeks - 1 - wk[ok]).astype("int64")  # oldest first
-            cube = np.bincount(tidx * (nr * nc) + flat[ok], minlength=n_weeks * nr * nc)
-            cube = cube.astype("float64").reshape(n_weeks, nr, nc)
-            zt = gi_star_lattice(cube, net.mask, kern).reshape(n_weeks, -1)[:, mflat].T
-            lv = np.column_stack([significance(p_values(zt[:, k]), fdr=fdr) for k in range(n_weeks)])
-            trend, tz, tp = emerging_labels(zt, lv)
+            cube = np.bincount((tidx * kr + rr) * kc + cc, minlength=n_weeks * kr * kc)
+            cube = cube.astype("float64").reshape(n_weeks, kr, kc)
+            cmask = np.zeros((kr * k, kc * k), dtype=bool)
+            cmask[:nr, :nc] = net.mask
+            cmask = cmask.reshape(kr, k, kc, k).any(axis=(1, 3))
+            kern_t = lattice_kernel(cell * k, max(band, cell * k * np.sqrt(2.0)) if k > 1 else band)
+            zt = gi_star_lattice(cube, cmask, kern_t).reshape(n_weeks, -1)[:, cmask.ravel()].T
+            lv = np.column_stack([significance(p_values(zt[:, j]), fdr=fdr) for j in range(n_weeks)])
+            lab_c, tz_c, tp_c = emerging_labels(zt, lv)
+            # every cell takes the pattern of its space-time bin
+            cid = np.full(kr * kc, -1)
+            cid[np.flatnonzero(cmask.ravel())] = np.arange(int(cmask.sum()))
+            fr, fc = np.nonzero(net.mask)
+            which = cid[(fr // k) * kc + fc // k]
+            trend, tz, tp = lab_c[which], tz_c[which], tp_c[which]
+            trend_cell = cell * k
     cells = gpd.GeoDataFrame({
         "count": counts.ravel()[mflat], "z": zc, "p": p, "label": labels_from(zc, level),
         "trend": trend, "trend_z": tz, "trend_p": tp, "cell": np.flatnonzero(mflat),
     }, geometry=net.polygons(), crs=problems.crs)
     params = {"cell_size_m": cell, "band_m": round(band, 3), "cells": int(mflat.sum()),
-              "neighbours_incl_self": int(kern.sum()), "weeks": n_weeks, "fdr": fdr,
+              "neighbours_incl_self": int(kern.sum()), "weeks": n_weeks, "trend_cell_m": trend_cell, "fdr": fdr,
               "reports": int(inside.sum())}
     return cells, params
 

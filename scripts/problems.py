@@ -1,1 +1,292 @@
-"""`sanigrid` commands: problems."""
+"""`sanigrid problems`, `sanigrid hotspots` and `sanigrid rank`: the weekly problem report.
+
+The plain functions :func:`run_problems`, :func:`run_hotspots` and :func:`run_rank` read the layers
+from the project's store, call ``geo.problems`` / ``geo.hotspots`` / ``geo.rebound`` /
+``geo.scorecard``, write the result layers in one store transaction and an .xlsx (Chinese headers)
+to ``outputs/``; the typer commands only parse and print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import geopandas as gpd
+import pandas as pd
+import typer
+from rich.table import Table
+
+from geo import hotspots as gh
+from geo import scorecard as gs
+from geo._errors import AnalysisError
+from geo.problems import (
+    CLOSED,
+    OPEN_STATES,
+    RESPONSIBILITY_HEADERS,
+    as_of_default,
+    assign,
+    days_overdue,
+    deadlines,
+    is_open,
+    is_overdue,
+    responsibility_list,
+)
+from geo.rebound import rebounds
+from layers.export import write_xlsx, zh_headers
+from layers.project import Project
+from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+_HEADERS = {
+    "status": "状态", "count": "数量", "item": "项目", "value": "数值", "pile": "堆点", "categories": "主要类别",
+    "first_report": "最早上报", "last_report": "最近上报", "closed": "结案数", "rebounded": "反弹数",
+    "rate": "反弹率", "place": "地点", "rebounds": "反弹次数", "problems": "涉及问题", "category": "问题类别",
+    "grid_code": "网格编码", "trend_z": "趋势Z得分(MK)", "trend_p": "趋势P值", "cell": "格网号",
+}
+
+
+@dataclass
+class ProblemsReport:
+    """What `sanigrid problems` found: counts by status, overdue cases, the 责任清单 sheets."""
+
+    as_of: datetime
+    status: pd.DataFrame
+    overdue: gpd.GeoDataFrame
+    sheets: dict[str, pd.DataFrame]
+    path: Path | None = None
+    filled: dict[str, int] = field(default_factory=dict)
+
+
+def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
+    """Problems and grids from the store; missing deadlines, grids and units filled in memory
+    (the stored layer is not changed). Returns ``(problems, grids, filled counts)``."""
+    st = project.store
+    problems = st.read("problems")
+    if not len(problems):
+        raise AnalysisError(f"{st.path}: layer 'problems' is empty; import problem reports first "
+                            "(or run `sanigrid demo`)")
+    grids = st.read("grids") if st.has("grids") else gpd.GeoDataFrame(geometry=[], crs=problems.crs)
+    p = problems.copy()
+    filled = {}
+    if "problem_id" not in p or p["problem_id"].isna().any():
+        raise AnalysisError(f"{st.path}: layer 'problems' has rows without problem_id (编号); number them")
+    need = p["deadline"].isna() & p["reported_at"].notna()
+    if need.any():
+        p.loc[need, "deadline"] = deadlines(p.loc[need, "category"], p.loc[need, "reported_at"],
+                                            settings=project.settings).to_numpy()
+        filled["deadline"] = int(need.sum())
+    if len(grids) and (p["grid_code"].isna().any() or p["unit"].isna().any()):
+        routed = assign(p, grids, settings=project.settings)
+        for col in ("grid_code", "unit"):
+            miss = p[col].isna()
+            p.loc[miss, col] = routed.loc[miss, col]
+            filled[col] = int(miss.sum())
+    return p, grids, filled
+
+
+def report_date(project: Project, problems: pd.DataFrame, as_of: datetime | None = None) -> datetime:
+    """The "as of" instant: the one given, else the ``as_of`` recorded with the problems layer
+    (an import or the demo states when its data were taken), else :func:`as_of_default`."""
+    if as_of is not None:
+        return as_of
+    recorded = project.store.meta("problems").get("params", {}).get("as_of")
+    if recorded:
+        try:
+            return pd.Timestamp(recorded).to_pydatetime()
+        except ValueError:
+            pass
+    return as_of_default(problems)
+
+
+def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool = True) -> ProblemsReport:
+    """Status summary, overdue cases and the 责任清单 (.xlsx in ``outputs/`` when ``xlsx``)."""
+    p, grids, filled = load_problems(project)
+    t = report_date(project, p, as_of)
+    reported = pd.to_datetime(p["reported_at"]) <= pd.Timestamp(t)
+    status = p.loc[reported, "status"].value_counts().reindex(list(OPEN_STATES) + [CLOSED], fill_value=0)
+    open_now = is_open(p, as_of=t)
+    overdue = is_overdue(p, as_of=t)
+    status_tab = pd.DataFrame({"status": status.index, "count": status.to_numpy()})
+    extra = pd.DataFrame({"status": [f"未结案 (截至 {pd.Timestamp(t):%Y-%m-%d %H:%M})", "其中超期"],
+                          "count": [int(open_now.sum()), int(overdue.sum())]})
+    status_tab = pd.concat([status_tab, extra], ignore_index=True)
+    late = p[overdue.to_numpy()].copy()
+    late["days_overdue"] = days_overdue(late, as_of=t).round(1)
+    late = late.sort_values("days_overdue", ascending=False)
+    sheets = responsibility_list(p, as_of=t, grids=grids if len(grids) else None)
+    path = None
+    if xlsx:
+        path = project.output_path(f"责任清单_{pd.Timestamp(t):%Y%m%d}.xlsx")
+        out = {"状态汇总": status_tab, **sheets}
+        write_xlsx(out, path, headers={**zh_headers("problems"), **RESPONSIBILITY_HEADERS, **_HEADERS})
+    return ProblemsReport(as_of=t, status=status_tab, overdue=late, sheets=sheets, path=path, filled=filled)
+
+
+@dataclass
+class HotspotRun:
+    """What `sanigrid hotspots` wrote: the hotspot result, the rebound result and the .xlsx."""
+
+    hotspots: gh.HotspotResult
+    rebounds: Any
+    path: Path | None
+
+
+def run_hotspots(project: Project, *, since: datetime | None = None, categories: list[str] | None = None,
+                 as_of: datetime | None = None, xlsx: bool = True) -> HotspotRun:
+    """Piles, density clusters, Gi* hot/cold cells with their weekly trend, and rebounds.
+
+    Writes layers ``hotspot_clusters``, ``gi_cells`` and ``rebounds`` (one transaction) and
+    ``outputs/热点分析_<date>.xlsx``.
+    """
+    s = project.settings
+    p, grids, _ = load_problems(project)
+    t = report_date(project, p, as_of)
+    res = gh.analyse(p, settings=s, grids=grids if len(grids) else None, as_of=t, since=since,
+                     categories=categories)
+    sel = p
+    if categories:
+        sel = sel[sel["category"].isin(categories)]
+    rb = rebounds(sel, radius_m=s.rebound.radius_m, window_days=s.rebound.window_days, as_of=t, since=since)
+    params = {**res.params, "as_of": str(pd.Timestamp(t)), "since": str(since) if since else None,
+              "categories": categories or "all"}
+    rparams = {"radius_m": s.rebound.radius_m, "window_days": s.rebound.window_days, "as_of": str(pd.Timestamp(t))}
+    with project.store.transaction() as tx:
+        tx.write("hotspot_clusters", res.clusters, params=params)
+        tx.write("gi_cells", res.cells, params=params)
+        tx.write("rebounds", rb.pairs, params=rparams)
+    path = None
+    if xlsx:
+        path = project.output_path(f"热点分析_{pd.Timestamp(t):%Y%m%d}.xlsx")
+        sig = res.cells[(res.cells["label"] != gh.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
+        info = pd.DataFrame({"item": list(params), "value": [str(v) for v in params.values()]})
+        write_xlsx({
+            "说明": info, "聚集区": res.clusters, "显著冷热点": sig, "重复坐标堆点": res.piles,
+            "反弹": rb.pairs, "反弹率_网格": rb.by_grid, "反弹率_类别": rb.by_category, "多次反弹地点": rb.places,
+        }, path, headers={**zh_headers("hotspot_clusters"), **zh_headers("gi_cells"), **zh_headers("rebounds"),
+                          **_HEADERS})
+    return HotspotRun(hotspots=res, rebounds=rb, path=path)
+
+
+def run_rank(project: Project, *, period: str = "month", as_of: datetime | None = None,
+             xlsx: bool = True) -> tuple[gs.ScorecardResult, Path | None]:
+    """The grid ranking for the period ending at ``as_of``: layer ``scorecard`` and
+    ``outputs/网格排名通报_<period start>.xlsx`` (rank, grid, lead unit, indicators, change)."""
+    p, grids, _ = load_problems(project)
+    if not len(grids):
+        raise AnalysisError(f"{project.store.path}: layer 'grids' is empty; import the grids before ranking them")
+    st = project.store
+    t = report_date(project, p, as_of)
+
+    def opt(kind: str) -> gpd.GeoDataFrame | None:
+        f = st.read(kind) if st.has(kind) else None
+        return f if f is not None and len(f) else None
+
+    res = gs.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
+                       alleys=opt("alleys"), gaps=opt("coverage_gaps"))
+    st.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
+    path = None
+    if xlsx:
+        start, end = res.period
+        path = project.output_path(f"网格排名通报_{start:%Y%m%d}-{(end - pd.Timedelta(seconds=1)):%Y%m%d}.xlsx")
+        note = pd.DataFrame({"item": ["统计期", "上期", "基数", "收缩方法", "先验强度", "区间", "权重"],
+                             "value": [f"{start:%Y-%m-%d} 至 {end:%Y-%m-%d %H:%M}",
+                                       f"{res.previous[0]:%Y-%m-%d} 至 {res.previous[1]:%Y-%m-%d}",
+                                       str(res.params["exposure"]),
+                                       "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩",
+                                       str(res.params["prior_strength"]), "90%",
+                                       "、".join(f"{k}={v}" for k, v in res.params["weights"].items())]})
+        write_xlsx({"排名通报": gs.report_table(res), "说明": note}, path, headers=_HEADERS)
+    return res, path
+
+
+# ------------------------------------------------------------------ commands
+def _date(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).to_pydatetime()
+    except ValueError:
+        raise AnalysisError(f"--{name} '{value}' is not a date; write it as 2026-11-15 or '2026-11-15 18:00'") from None
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="date of the report (default: now)")]
+
+
+@app.command()
+def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
+             xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="write the 责任清单 .xlsx")] = True) -> None:
+    """问题状态汇总、超期清单和责任清单 / status summary, overdue cases and the responsibility list."""
+    with console.status("问题状态 problems …"):
+        rep = run_problems(load(project), as_of=_date(as_of, "as-of"), xlsx=xlsx)
+    table = Table(title=f"问题状态 截至 {pd.Timestamp(rep.as_of):%Y-%m-%d %H:%M}")
+    table.add_column("状态")
+    table.add_column("数量", justify="right")
+    for _, r in rep.status.iterrows():
+        table.add_row(str(r["status"]), str(r["count"]))
+    console.print(table)
+    if len(rep.overdue):
+        top = Table(title=f"超期最久的问题 (共 {len(rep.overdue)} 件)")
+        for c in ("编号", "类别", "网格", "责任单位", "超期天数"):
+            top.add_column(c)
+        for _, r in rep.overdue.head(10).iterrows():
+            top.add_row(str(r["problem_id"]), str(r["category"]), str(r["grid_code"]), str(r["unit"]),
+                        f"{r['days_overdue']:.1f}")
+        console.print(top)
+    if rep.filled:
+        console.print("[dim]补齐 (仅用于本次统计): " + ", ".join(f"{k} {v}" for k, v in rep.filled.items()) + "[/]")
+    if rep.path:
+        console.print(f"责任清单 → {rep.path}")
+
+
+@app.command()
+def hotspots(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    since: Annotated[str | None, typer.Option(help="only reports from this date")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", "-c", help="a problem category (repeatable)")]
+    = None,
+    as_of: AsOf = None,
+) -> None:
+    """问题聚集区、冷热点 (Gi*)、时空趋势和反弹 / clusters, hot and cold spots, trends and rebounds."""
+    with console.status("热点分析 hotspots …"):
+        run = run_hotspots(load(project), since=_date(since, "since"), categories=category or None,
+                           as_of=_date(as_of, "as-of"))
+    r = run.hotspots
+    cells = r.cells
+    console.print(f"聚集区 clusters: {len(r.clusters)}  ·  网格单元 cells: {len(cells)} "
+                  f"({r.params['cell_size_m']:g} m, band {r.params['band_m']:g} m, {r.params['weeks']} weeks)")
+    counts = cells["label"].value_counts()
+    console.print("冷热点: " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    trends = cells.loc[cells["trend"] != "", "trend"].value_counts()
+    if len(trends):
+        console.print("时空模式: " + "  ".join(f"{k} {v}" for k, v in trends.items()))
+    if len(r.piles):
+        console.print(f"[yellow]重复坐标堆点 {len(r.piles)} 处, {r.params['pile_reports']} 条上报"
+                      f"{'已排除' if r.params['piles_excluded'] else '未排除'} (疑似默认定位)[/]")
+    rb = run.rebounds
+    console.print(f"反弹 rebounds: {len(rb.pairs)} 对, 多次反弹地点 {len(rb.places)} 处")
+    if run.path:
+        console.print(f"→ {run.path}")
+
+
+@app.command()
+def rank(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    period: Annotated[str, typer.Option(help="month, week or quarter")] = "month",
+    as_of: AsOf = None,
+) -> None:
+    """网格排名通报 / rank the grids (scorecard layer and .xlsx)."""
+    with console.status("网格排名 rank …"):
+        res, path = run_rank(load(project), period=period, as_of=_date(as_of, "as-of"))
+    start, end = res.period
+    table = Table(title=f"网格排名 {start:%Y-%m-%d} 至 {end:%Y-%m-%d}")
+    for c in ("排名", "网格", "牵头单位", "得分", "名次变化"):
+        table.add_column(c)
+    g = res.grids
+    for _, r in g.head(15).iterrows():
+        ch = r.get("rank_change")
+        table.add_row(str(r["rank"]), str(r["code"]), str(r.get("lead_unit") or ""), f"{r['score']:.1f}",
+                      "" if pd.isna(ch) else f"{int(ch):+d}")
+    console.print(table)
+    if path:
+        console.print(f"排名通报 → {path}")

@@ -192,13 +192,14 @@ def test_emerging_rules():
 
 
 def test_weekly_trend_labels_new_hotspot():
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(9)
     base = _reports(rng.uniform(0, 2000, (3000, 2)), start="2026-09-07", days=84)
     burst_xy = np.array([500.0, 500.0]) + rng.normal(0, 20, (150, 2))
     burst = _reports(burst_xy, start="2026-11-23", days=6, seed=1)
     p = pd.concat([base, burst], ignore_index=True)
     cells, params = hot_spots(p, cell_size_m=100, weeks=12, as_of=pd.Timestamp("2026-11-30"))
-    assert params["weeks"] == 12
+    assert params["weeks"] == 12 and params["trend_cell_m"] == 200  # 0.6 reports per cell-week → 2×2 bins
     here = cells[cells.contains(shapely.Point(500, 500))].iloc[0]
-    assert here["trend"] in ("新热点", "连续热点")
-    assert (cells["trend"].isin(["", "新热点", "连续热点", "零星热点", "零星冷点"])).all()
+    assert here["trend"] == "新热点"
+    far = cells.centroid.distance(shapely.Point(500, 500)) > 500
+    assert cells.loc[far, "trend"].isin(["", "零星热点", "零星冷点"]).all()
