@@ -19,6 +19,12 @@ The synthetic layers are made to have something to find:
   re-reported within ~40 m within 25 days after a closure), overdue open cases and grids
   that are much worse than others.
 
+Besides the catalogue fields, ``problems.demo_truth`` says which pattern made each report
+(``background``, ``hotspot``, ``pile``, ``rebound``) so analyses can be checked against the truth;
+``alleys.source`` says ``OSM`` or ``synthetic``; ``sample_points.subtype`` names the 五小 kind.
+Grid codes: county 360681 + 3-digit 街道 + 3-digit 社区 + 2-digit grid; grids are numbered
+within their community, and communities within their 街道, by :func:`grid_order`.
+
 Everything is in the demo CRS, CGCS2000 3-degree Gauss-Kruger zone 39 (EPSG:4548), metres.
 This module only makes frames; writing them to a store is :func:`scripts.demo.build_demo`.
 """
