@@ -237,8 +237,10 @@ def readiness(
       deadline at ``as_of``, else ``open`` points, times the category weight
       (``settings.problems.categories[*].weight``);
     * each rebound (a report again after closure, the new report's end of the ``rebounds`` line) within
-      ``radius_m``: ``rebound`` points times the category weight;
-    * lying within ``sampling.gap_near_m`` of a coverage-gap street of another facility kind:
+      ``radius_m`` and reported in the ``sampling.rebound_window_days`` before ``as_of``: ``rebound``
+      points times the category weight;
+    * lying within ``sampling.gap_near_m`` of a coverage-gap street of a facility kind that matters to
+      the place's category (``sampling.gap_kinds``, e.g. toilets for streets and markets):
       ``coverage_gap`` points per kind;
     * back alleys not hardened / without lamps, toilets below ``toilet_class.min_class`` or dry toilets,
       markets not standardized.
@@ -285,6 +287,10 @@ def readiness(
         _same_crs(places, rebounds, "rebounds")
         ends = shapely.get_point(rebounds.geometry.to_numpy(), -1)
         ok = ~shapely.is_missing(ends)
+        if "reported_at" in rebounds:
+            t = pd.to_datetime(rebounds["reported_at"])
+            start = pd.Timestamp(as_of) - pd.Timedelta(days=sc.rebound_window_days)
+            ok &= ((t > start) & (t <= pd.Timestamp(as_of))).to_numpy(dtype=bool)
         i, j = shapely.STRtree(ends[ok]).query(geoms, predicate="dwithin", distance=r)
         cats = _text(rebounds["category"]).to_numpy()[ok] if "category" in rebounds else np.array([""] * ok.sum())
         # one new report linked to several closed ones is one rebound
@@ -301,13 +307,13 @@ def readiness(
         _same_crs(places, coverage_gaps, "coverage_gaps")
         kinds = _text(coverage_gaps["facility_kind"]) if "facility_kind" in coverage_gaps else pd.Series(
             [""] * len(coverage_gaps), index=coverage_gaps.index)
-        source = places["source"].to_numpy() if "source" in places else np.array([""] * n)
+        category = places["category"].astype("object").to_numpy()
         for kind in sorted(set(kinds)):
             gaps = coverage_gaps[kinds.to_numpy() == kind]
             i, _ = shapely.STRtree(gaps.geometry.to_numpy()).query(geoms, predicate="dwithin",
                                                                     distance=sc.gap_near_m)
             i = np.unique(i)
-            i = i[source[i] != kind]
+            i = i[[kind in sc.gap_kinds.get(c, ()) for c in category[i]]]
             preset = settings.facilities.get(kind)
             zh = preset.zh if preset and preset.zh else (kind or "设施")
             radius = f"{preset.radius_m:g}米" if preset else ""

@@ -170,6 +170,13 @@ def _quota_table() -> dict[str, dict[str, int]]:
     return {cls: {cat: n[i] for cat, n in base.items()} for i, cls in enumerate(("small", "medium", "large"))}
 
 
+def _gap_kinds() -> dict[str, list[str]]:
+    street = ("toilets", "collection_points")
+    return {"主次干道": [*street], "背街小巷": [*street], "农贸市场": [*street], "车站": ["toilets"],
+            "居民小区": ["collection_points", "markets", "toilets"], "城中村": [*street, "transfer_stations"],
+            "五小场所": ["collection_points"]}
+
+
 def _penalties() -> dict[str, float]:
     return {"overdue": 15, "open": 5, "rebound": 10, "coverage_gap": 10, "unhardened": 25, "unlit": 10,
             "toilet_class": 15, "dry_toilet": 40, "market_unstandardized": 20}
@@ -187,6 +194,12 @@ class SamplingSettings(_Model):
     min_spacing_m: float = Field(200, ge=0, description="minimum distance between two picks of one category")
     radius_m: float = Field(50, gt=0, description="problems within this distance count against a place")
     gap_near_m: float = Field(30, ge=0, description="a place this close to a coverage-gap street lies in the gap")
+    gap_kinds: dict[str, list[str]] = Field(
+        default_factory=_gap_kinds,
+        description="sample category → facility kinds whose coverage gaps count against its places "
+                    "(a judgement, not a standard: edit to the county's checklist)")
+    rebound_window_days: float = Field(90, gt=0, description="rebounds reported again within this many days "
+                                                             "before the as-of date count against a place")
     dedupe_m: float = Field(20, ge=0, description="a listed sample point this close to a layer feature of "
                                                   "the same category is the same place")
     street_classes: list[str] = Field(["主干路", "次干路"], description="road classes sampled as 主次干道")

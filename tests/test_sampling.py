@@ -127,12 +127,15 @@ def test_readiness_reasons_match_planted_problems(town):
 def test_readiness_rebounds_and_coverage_gaps(town):
     gaps = gpd.GeoDataFrame({"facility_kind": ["toilets", "markets"]},
                             geometry=[L((780, 820), (900, 820)), L((80, 110), (80, 300))], crs=CRS)
-    # new report 2 rebounds on two closed ones (1 and 3): one rebound at A1
-    rebounds = gpd.GeoDataFrame({"category": ["乱堆物料", "乱堆物料"], "closed_id": [1, 3], "new_id": [2, 2]},
-                                geometry=[L((300, 200), (380, 60)), L((420, 90), (380, 60))], crs=CRS)
+    # new report 2 rebounds on two closed ones (1 and 3): one rebound at A1; report 5 at A1 is too old
+    t = pd.Timestamp(AS_OF)
+    rebounds = gpd.GeoDataFrame(
+        {"category": ["乱堆物料", "乱堆物料", "暴露垃圾"], "closed_id": [1, 3, 4], "new_id": [2, 2, 5],
+         "reported_at": [t - pd.Timedelta(days=10)] * 2 + [t - pd.Timedelta(days=200)]},
+        geometry=[L((300, 200), (380, 60)), L((420, 90), (380, 60)), L((420, 90), (400, 55))], crs=CRS)
     r = _ready(town, coverage_gaps=gaps, rebounds=rebounds)
     assert _by_name(r, "M2")["reasons"] == "农贸市场未达标准化; 不在公厕300米服务范围内"
-    assert _by_name(r, "T1")["reasons"] == "不在农贸市场500米服务范围内"
+    assert _by_name(r, "T1")["reasons"] == ""  # a market gap does not count against a toilet (gap_kinds)
     a1 = _by_name(r, "A1")
     assert a1["reasons"] == "背街小巷未硬化; 50米内有1起结案后反弹的乱堆物料"
     assert a1["readiness"] == pytest.approx(100 - 25 - 10)
