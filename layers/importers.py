@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -66,6 +66,9 @@ from layers.catalogue import LayerSpec, spec
 from layers.columns import ColumnMatch, bracket_note, header_score, match_columns
 from layers.crs import COORD_SYSTEMS
 from layers.validation import Issue, ValidationReport, validate
+
+if TYPE_CHECKING:
+    from layers.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +202,8 @@ def read_file(
         raise ImportError_(f"{path}: no such file")
     coords_sys, coords_crs = _parse_coords(coords)
     suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint)
     if suffix in OSM_SUFFIXES:
         raw = read_osm(path, kind=kind)
     elif suffix in TABLE_SUFFIXES:
@@ -213,6 +218,41 @@ def read_file(
     if coords_sys in ("gcj02", "bd09") and not raw.geographic:
         raise CRSError(f"{path.name}: --coords {coords_sys} applies to longitude/latitude in degrees, "
                        f"but the file is in {raw.frame.crs.to_string()} (metres); drop --coords")
+    return raw
+
+
+_ZIP_INNER = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".csv", ".xlsx", ".osm", ".pbf")
+
+
+def _read_zip(path: Path, *, kind: str, coords: str, mapping: Mapping[str, str] | None, layer: str | None,
+              crs_hint: CRS | str | None) -> RawLayer:
+    """A zipped file (typically a shapefile mailed as .zip): unpack it and read the one data file inside."""
+    import tempfile
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ImportError_(f"{path.name}: not a readable zip archive") from None
+    with zf, tempfile.TemporaryDirectory(prefix="sanigrid-zip-") as tmp:
+        for info in zf.infolist():
+            name = info.filename
+            if not info.flag_bits & 0x800:  # names not flagged UTF-8 are usually GBK on Chinese Windows
+                try:
+                    name = name.encode("cp437").decode("gbk")
+                except (UnicodeEncodeError, UnicodeDecodeError):
+                    pass
+            target = Path(tmp) / Path(name).name
+            if info.is_dir() or not Path(name).name:
+                continue
+            target.write_bytes(zf.read(info))
+        inner = sorted(p for p in Path(tmp).iterdir() if p.suffix.lower() in _ZIP_INNER)
+        if len(inner) != 1:
+            found = ", ".join(p.name for p in inner) or "none"
+            raise ImportError_(f"{path.name}: expected one data file inside (shp, gpkg, geojson, kml, csv, xlsx, "
+                               f"osm), found: {found}; unpack it and import the one you mean")
+        raw = read_file(inner[0], kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint)
+    raw.source = f"{path.name}:{inner[0].name}"
     return raw
 
 
@@ -790,7 +830,7 @@ def _osm_map(kind: str, t: Mapping[str, str], skipped: dict[str, int]) -> dict[s
 
 
 def import_file(
-    project: Any,
+    project: Project,
     kind: str,
     path: str | Path,
     *,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from layers._errors import SettingsError
 from layers.project import init_project
 from layers.settings import Settings
 from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
@@ -140,9 +141,20 @@ def validate_cmd(
     from layers.columns import parse_mapping
     from layers.importers import import_file
 
-    p = load(project)
-    rep = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, fix=fix, write=False)
-    v = rep.validation
+    try:
+        p = load(project)
+    except SettingsError:
+        p = None
+    if p is None:  # no project here: default settings, no county boundary
+        from layers.importers import read_file
+        from layers.validation import validate
+
+        v = validate(kind, read_file(file, kind=kind, coords=coords, mapping=parse_mapping(map_), layer=layer),
+                     settings=Settings(), fix=fix)
+        v.notes.append("no sanigrid project here (--project): checked with the default settings")
+    else:
+        v = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, fix=fix,
+                        write=False).validation
     _print_validation(v, title=f"{file.name} as {kind}")
     console.print(f"{v.total} rows: [green]{len(v.accepted)} would be accepted[/], "
                   f"[red]{len(v.rejects)} rejected[/], [yellow]{len(v.warnings)} warnings[/] (nothing written)",

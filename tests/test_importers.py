@@ -422,3 +422,19 @@ def test_unreadable_inputs(tmp_path):
     empty.write_text("名称,经度,纬度\n", encoding="utf-8")
     with pytest.raises(ImportError_, match="no data rows"):
         read_file(empty, kind="toilets")
+
+
+def test_zipped_gbk_shapefile(tmp_path, project):
+    import zipfile
+
+    shp = tmp_path / "src" / "公厕.shp"
+    shp.parent.mkdir()
+    write_shp(shp, encoding="GBK", keep_cpg=False)
+    z = tmp_path / "公厕.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for part in shp.parent.iterdir():
+            zf.write(part, part.name)
+    raw = read_file(z, kind="toilets")
+    assert raw.frame["name"].tolist() == CHINESE["名称"]
+    assert raw.source == "公厕.zip:公厕.shp"
+    assert import_file(project, "toilets", z).imported == 3

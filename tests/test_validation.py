@@ -319,3 +319,13 @@ def test_cli_import_and_validate(tmp_path, project):
     assert "rejects file" in res.output and len(project.store.read("toilets")) == 2
     res = runner.invoke(app, ["import", "toilets", str(f), "-p", str(project.root), "--map", "名称=name,类别=title"])
     assert res.exit_code != 0
+
+
+def test_cli_validate_without_a_project(tmp_path):
+    rows = toilet_rows(2)
+    rows[1][2], rows[1][3] = rows[1][3], rows[1][2]
+    f = write_csv(tmp_path / "t.csv", rows)
+    res = CliRunner().invoke(app, ["validate", "toilets", str(f), "--project", str(tmp_path / "nowhere")])
+    assert res.exit_code == 1 and "swapped" in res.output and "default settings" in res.output
+    res = CliRunner().invoke(app, ["validate", "toilets", str(f), "-p", str(tmp_path / "nowhere"), "--fix"])
+    assert res.exit_code == 0, res.output
