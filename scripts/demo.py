@@ -19,8 +19,10 @@ from rich.table import Table
 
 from geo.grids import assign_grid
 from geo.problems import HISTORY_TABLE, deadlines
-from layers.demo import ATTRIBUTION, OSM_PATH, OSM_SOURCE, demo_settings, make_demo_layers
+from layers._errors import SettingsError
+from layers.demo import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE, demo_settings, make_demo_layers
 from layers.project import Project, init_project
+from layers.settings import SETTINGS_NAME, load_settings
 from scripts._app import app, console
 
 DEMO_FOLDER = Path("demo")
@@ -39,7 +41,8 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
     n_problems
         Number of problem reports over the six months ending 2026-11-15 (≥ 300).
     overwrite
-        Replace a project already in ``root`` (otherwise that raises ``SettingsError``).
+        Replace a demo project already in ``root`` (otherwise that raises ``SettingsError``).
+        A folder holding any other project is never replaced: that raises ``SettingsError``.
 
     Returns
     -------
@@ -48,6 +51,12 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         ``problem_history`` table. A copy of the OSM extract sits beside the store.
     """
     root = Path(root)
+    spath = root / SETTINGS_NAME
+    if overwrite and spath.exists() and load_settings(spath).project.name != COUNTY_NAME:
+        raise SettingsError(
+            f"{root.resolve()} holds the project '{load_settings(spath).project.name}', not the demo; "
+            "the demo would replace it. Choose another folder with --project"
+        )
     settings = demo_settings()
     project = init_project(root, settings=settings, overwrite=overwrite)
     data = make_demo_layers(settings, seed=seed, n_problems=n_problems,

@@ -275,3 +275,11 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                                       "--port", "8765"])
     assert result.exit_code == 0, result.output
     assert served == {"root": Path("d2"), "host": "127.0.0.1", "port": 8765}
+
+
+def test_demo_never_replaces_a_real_project(project: Project) -> None:
+    from layers._errors import SettingsError
+
+    with pytest.raises(SettingsError, match="not the demo"):
+        build_demo(project.root, n_problems=300)
+    assert open_project(project.root).settings.project.name == "示例县城"
