@@ -1,0 +1,150 @@
+"""The map in a real browser: headless Chromium (Debian's) driven by Playwright, against uvicorn on 127.0.0.1.
+
+Checks that the demo map loads with no JavaScript console error and no request to any host but
+the app, that toggling a layer works, that search finds a grid, and that a grid page shows its
+list. Screenshots go to ``test-artifacts/`` (look at them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from webproject import CHROMIUM, CHROMIUM_ARGS, LiveServer, web_project
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is absent (install Debian's chromium: `make browser`)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+PASSWORD = "browser-测试"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from web.app import create_app
+    from web.auth import add_user
+
+    project = web_project(tmp_path_factory.mktemp("browser") / "demo", n_problems=600)
+    project.settings.web.map_max_points = 150  # so the county view shows server-side clusters
+    codes = sorted(project.store.read("grids")["code"])
+    add_user(project.store, "office", role="office", password=PASSWORD)
+    add_user(project.store, "head", role="grid_head", grid_code=codes[0], password=PASSWORD)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with LiveServer(create_app(project)) as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield {"url": url, "browser": browser, "project": project, "codes": codes}
+        browser.close()
+
+
+class Watch:
+    """Console errors, page errors and every request host of a page."""
+
+    def __init__(self, page, app_url: str):
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.requests: list[str] = []
+        host = urlparse(app_url).netloc
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+        def route(r):
+            self.requests.append(r.request.url)
+            if urlparse(r.request.url).netloc != host and not r.request.url.startswith("data:"):
+                self.foreign.append(r.request.url)
+                return r.abort()
+            return r.continue_()
+
+        page.route("**/*", route)
+
+
+def login(site, name: str, *, next_url: str = "/"):
+    page = site["browser"].new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    watch = Watch(page, site["url"])
+    page.goto(f"{site['url']}/login?next={next_url}")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("html[data-sg-drawn='1']", timeout=20000)
+    page.wait_for_timeout(300)
+    return page, watch
+
+
+def test_map_loads_offline_with_legend_layers_and_clusters(site):
+    page, watch = login(site, "office")
+    page.screenshot(path=str(ARTIFACTS / "map.png"))
+    assert watch.errors == []
+    assert watch.foreign == []
+    assert any("/api/map/problems" in u for u in watch.requests)
+    assert any("/static/vendor/leaflet/leaflet.js" in u for u in watch.requests)
+    overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
+    from layers.catalogue import CATALOGUE
+
+    present = [i.kind for i in site["project"].store.info() if i.count]
+    assert sorted(t.strip() for t in overlays) == sorted(CATALOGUE[k].zh for k in present)
+    legend = page.locator(".sg-legend").inner_text()
+    assert "图例" in legend and "网格" in legend and "问题" in legend and "结案" in legend
+    assert page.locator(".marker-cluster").count() > 0  # many problems in view: clustered on the server
+    assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text() or not \
+        site["project"].settings.project.attribution
+    page.close()
+
+
+def test_toggling_a_layer_and_zooming_in(site):
+    page, watch = login(site, "office")
+    paths_before = page.locator("path.leaflet-interactive").count()
+    assert page.locator(".sg-leg-layer[data-kind='streets']").count() == 1
+    page.locator(".leaflet-control-layers-overlays label", has_text="道路").locator("input").uncheck()
+    page.wait_for_timeout(200)
+    assert page.locator(".sg-leg-layer[data-kind='streets']").count() == 0
+    n_streets = len(site["project"].store.read("streets", columns=[]))
+    assert page.locator("path.leaflet-interactive").count() <= paths_before - n_streets
+    page.screenshot(path=str(ARTIFACTS / "map-streets-off.png"))
+    page.locator(".leaflet-control-layers-overlays label", has_text="道路").locator("input").check()
+    page.wait_for_timeout(200)
+    assert page.locator(".sg-leg-layer[data-kind='streets']").count() == 1
+    # click a cluster: the map zooms in and, with few points left in view, draws them with popups
+    page.evaluate("""() => { const m = sanigrid.map; m.setView(m.getCenter(), 19); }""")
+    page.wait_for_function("() => sanigrid.pending === 0", timeout=10000)
+    page.wait_for_timeout(300)
+    assert watch.errors == [] and watch.foreign == []
+    page.close()
+
+
+def test_search_finds_a_grid(site):
+    page, watch = login(site, "office")
+    code = site["codes"][3]
+    page.fill(".sg-search input", code)
+    page.press(".sg-search input", "Enter")
+    page.wait_for_selector(".sg-results li", timeout=5000)
+    assert code in page.locator(".sg-results").inner_text()
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(ARTIFACTS / "map-search.png"))
+    assert watch.errors == [] and watch.foreign == []
+    page.close()
+
+
+def test_grid_page_shows_its_list(site):
+    project = site["project"]
+    probs = project.store.read("problems", columns=["grid_code", "status"])
+    code = probs.loc[probs["status"] != "结案", "grid_code"].value_counts().index[0]
+    page, watch = login(site, "office", next_url=f"/grids/{code}")
+    assert f"网格 {code}" in page.locator(".sg-side h1").inner_text()
+    rows = page.locator(".sg-side table.sg-list tbody tr")
+    n_open = int(((probs["grid_code"] == code) & (probs["status"] != "结案")).sum())
+    assert rows.count() == min(n_open, 300) and n_open > 0
+    page.screenshot(path=str(ARTIFACTS / "grid-page.png"))
+    assert watch.errors == [] and watch.foreign == []
+    page.close()
+
+
+def test_grid_head_sees_only_their_grid_page(site):
+    page, _ = login(site, "head")
+    own, other = site["codes"][0], site["codes"][1]
+    assert page.goto(f"{site['url']}/grids/{own}").status == 200
+    assert page.goto(f"{site['url']}/grids/{other}").status == 403
+    page.close()
