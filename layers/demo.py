@@ -1057,6 +1057,9 @@ def make_demo_layers(settings: Settings, *, seed: int = 2026, n_problems: int = 
     layers["sample_points"] = _sample_points(points, polys, layers, busy, local, town, rng)
     for kind in ("alleys", "sample_points"):
         layers[kind]["grid_code"] = _assign_codes(layers[kind], grids)
+    # sample places outside every grid (villages and schools beyond the town) are not candidates
+    sp = layers["sample_points"]
+    layers["sample_points"] = sp[sp["grid_code"].notna()].reset_index(drop=True)
     mk = markets.set_index("name").geometry
     anchors = {
         "东门农贸市场": np.array(mk["东门农贸市场"].centroid.coords[0]),

@@ -232,6 +232,7 @@ def test_facility_gaps_and_classes(demo: Project) -> None:
     wanted = {"医院", "学校", "车站", "建筑工地", "居民小区", "五小场所", "农贸市场", "背街小巷", "公厕"}
     assert wanted <= set(sp["category"])
     assert sp["name"].notna().all() and sp["address"].str.endswith("号").all()
+    assert sp["grid_code"].notna().all()
 
 
 def test_deterministic(problems: gpd.GeoDataFrame) -> None:
