@@ -132,8 +132,8 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     """Build candidates with readiness, select the sample points, write layers, the list and the maps.
 
     Writes the layers ``sample_candidates`` and ``sample_selection`` and the table ``sample_quota_report``
-    in one transaction, ``outputs/样本点清单.xlsx`` and (``maps``) one A4 PNG per category,
-    ``outputs/样本点图_<类别>.png``. ``random_mode`` stores the strictly random picks instead of the
+    in one transaction, ``outputs/样本点清单.xlsx`` and (``maps``) one A4 PNG per category with a quota
+    and candidates, ``outputs/样本点图_<类别>.png``. ``random_mode`` stores the strictly random picks instead of the
     stratified ones (the other mode is always computed for the comparison sheet).
     """
     s = project.settings
@@ -166,7 +166,8 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
                 "候选点": cand_layer[cand_cols]}, path, headers=headers)
     run.files.append(path)
     if maps:
-        run.files += _maps(project, cand_layer, sel_layer, seed=seed, as_of=as_of)
+        run.files += _maps(project, cand_layer[cand_layer["category"].isin([c for c, q in quotas.items() if q > 0])],
+                           sel_layer, seed=seed, as_of=as_of)
     return run
 
 
