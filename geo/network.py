@@ -141,8 +141,9 @@ def substrings(geoms: np.ndarray, start_m: np.ndarray, end_m: np.ndarray) -> np.
     cum -= np.repeat(cum[first], np.diff(np.r_[first, len(coords)]))
     del seg
     inner = (cum > s[idx] + _EPS) & (cum < e[idx] - _EPS)
-    ps = shapely.get_coordinates(shapely.line_interpolate_point(g, s))
-    pe = shapely.get_coordinates(shapely.line_interpolate_point(g, e))
+    last = np.r_[first[1:], len(coords)] - 1
+    ps = _interpolate(coords, cum, first, last, s)
+    pe = _interpolate(coords, cum, first, last, e)
     k = len(g)
     ids = np.r_[np.arange(k), idx[inner], np.arange(k)]
     key = np.r_[np.full(k, -np.inf), cum[inner], np.full(k, np.inf)]
@@ -150,6 +151,21 @@ def substrings(geoms: np.ndarray, start_m: np.ndarray, end_m: np.ndarray) -> np.
     order = np.lexsort((key, ids))
     out[np.flatnonzero(ok)] = shapely.linestrings(xy[order], indices=ids[order])
     return out
+
+
+def _interpolate(coords: np.ndarray, cum: np.ndarray, first: np.ndarray, last: np.ndarray, at: np.ndarray
+                 ) -> np.ndarray:
+    """Points ``at`` metres along each line (lines given by their vertex ranges ``first … last``)."""
+    # binary search per line, done for all lines at once on (line, distance) keys
+    line = np.repeat(np.arange(len(first)), last - first + 1)
+    scale = float(cum.max()) + 1.0 if len(cum) else 1.0
+    key = line * scale + cum
+    j = np.searchsorted(key, np.arange(len(first)) * scale + at, side="right") - 1
+    j = np.clip(j, first, np.maximum(last - 1, first))
+    seg = cum[j + 1] - cum[j]
+    t = np.where(seg > 0, (at - cum[j]) / np.where(seg > 0, seg, 1), 0.0)
+    t = np.clip(t, 0, 1)[:, None]
+    return coords[j] * (1 - t) + coords[j + 1] * t
 
 
 def _explode_lines(frames: list[tuple[str, gpd.GeoDataFrame]]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
