@@ -228,6 +228,8 @@ def readiness(
     problems: gpd.GeoDataFrame | None = None,
     rebounds: gpd.GeoDataFrame | None = None,
     coverage_gaps: gpd.GeoDataFrame | None = None,
+    streets: gpd.GeoDataFrame | None = None,
+    markets: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Readiness score (0–100) and its reasons in words for each candidate place.
 
@@ -242,8 +244,10 @@ def readiness(
     * lying within ``sampling.gap_near_m`` of a coverage-gap street of a facility kind that matters to
       the place's category (``sampling.gap_kinds``, e.g. toilets for streets and markets):
       ``coverage_gap`` points per kind;
-    * back alleys not hardened / without lamps, toilets below ``toilet_class.min_class`` or dry toilets,
-      markets not standardized.
+    * back alleys not hardened / without lamps, dry toilets, markets not standardized;
+    * toilets below ``toilet_class.min_class``: with ``streets`` given, only those within
+      ``toilet_class.near_m`` of a road of ``toilet_class.road_classes`` or of a market (``markets``),
+      where the 2021 standard asks for 二类 or better; without ``streets``, every such toilet.
 
     Missing inputs (``None``) simply give no reasons of that kind. Distances are planar metres in the
     project CRS; every input must be in the same projected CRS.
@@ -320,7 +324,16 @@ def readiness(
             findings.append(pd.DataFrame({"pos": i, "points": pen.get("coverage_gap", 0),
                                           "text": f"不在{zh}{radius}服务范围内"}))
 
-    findings.extend(_attribute_findings(places, settings))
+    demanding = None
+    if streets is not None:
+        _same_crs(places, streets, "streets")
+        main = streets[streets["road_class"].isin(settings.toilet_class.road_classes)] if "road_class" in streets \
+            else streets.iloc[:0]
+        demanding = [("/".join(settings.toilet_class.road_classes), main)]
+        if markets is not None:
+            _same_crs(places, markets, "markets")
+            demanding.append(("农贸市场", markets))
+    findings.extend(_attribute_findings(places, settings, demanding=demanding))
     score = np.full(n, 100.0)
     reasons = [""] * n
     if findings and n:
@@ -338,7 +351,8 @@ def readiness(
     return out
 
 
-def _attribute_findings(places: gpd.GeoDataFrame, settings: Settings) -> list[pd.DataFrame]:
+def _attribute_findings(places: gpd.GeoDataFrame, settings: Settings, *,
+                        demanding: list[tuple[str, gpd.GeoDataFrame]] | None) -> list[pd.DataFrame]:
     pen = settings.sampling.penalties
     pos = np.arange(len(places))
     out = []
@@ -360,13 +374,26 @@ def _attribute_findings(places: gpd.GeoDataFrame, settings: Settings) -> list[pd
         if mask.any():
             out.append(pd.DataFrame({"pos": pos[mask], "points": pen.get(key, 0), "text": text}))
     if "toilet_class" in places:
-        need = _TOILET_RANK.get(settings.toilet_class.min_class, 2)
+        tc = settings.toilet_class
         cls = places["toilet_class"].astype("object")
         rank = cls.map(lambda c: _TOILET_RANK.get(c, 0) if isinstance(c, str) else 0).to_numpy()
-        low = (src == "toilets") & (rank > need) & (rank < _TOILET_RANK["旱厕"])
+        low = (src == "toilets") & (rank > _TOILET_RANK.get(tc.min_class, 2)) & (rank < _TOILET_RANK["旱厕"])
+        where = np.full(len(places), "", dtype=object)
+        if demanding is not None and low.any():
+            # only toilets on a main road or at a market must reach the class; elsewhere 三类 is allowed
+            hit = np.zeros(len(places), dtype=bool)
+            for label, frame in demanding:
+                if len(frame):
+                    i, _ = shapely.STRtree(frame.geometry.to_numpy()).query(
+                        places.geometry.to_numpy()[low], predicate="dwithin", distance=tc.near_m)
+                    idx = np.flatnonzero(low)[np.unique(i)]
+                    where[idx[~hit[idx]]] = label
+                    hit[idx] = True
+            low &= hit
         if low.any():
-            out.append(pd.DataFrame({"pos": pos[low], "points": pen.get("toilet_class", 0),
-                                     "text": ["公厕为" + c for c in cls.to_numpy()[low]]}))
+            out.append(pd.DataFrame({"pos": pos[low], "points": pen.get("toilet_class", 0), "text": [
+                f"公厕为{c}" + (f"({w}旁, 应不低于{tc.min_class})" if w else "")
+                for c, w in zip(cls.to_numpy()[low], where[low], strict=True)]}))
     return out
 
 

@@ -91,7 +91,8 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
             f"{project.root}: no sample candidates: import sample_points or the facility layers (markets, "
             "alleys, toilets, transfer_stations, streets) first, e.g. `sanigrid demo`")
     cands = gs.readiness(cands, settings=project.settings, as_of=as_of, problems=problems,
-                         rebounds=evidence["rebounds"], coverage_gaps=evidence["coverage_gaps"])
+                         rebounds=evidence["rebounds"], coverage_gaps=evidence["coverage_gaps"],
+                         streets=layers["streets"], markets=layers["markets"])
     return cands, missing, as_of
 
 

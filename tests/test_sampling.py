@@ -416,3 +416,18 @@ def test_render_map_a3_pdf_with_bbox(tmp_path, town):
     assert path.read_bytes()[:4] == b"%PDF"
     with pytest.raises(ValueError, match="paper"):
         render_map({}, title="x", paper="B5", path_or_buffer=io.BytesIO())
+
+
+def test_toilet_class_required_only_on_main_roads_and_at_markets(town):
+    toilets = gpd.GeoDataFrame({"name": ["路旁", "背街", "市场旁", "旱厕"],
+                                "toilet_class": ["三类", "三类", "三类", "旱厕"]},
+                               geometry=[P(300, 490), P(100, 700), P(262, 240), P(900, 900)], crs=CRS)
+    c = gs.candidates({"toilets": toilets}, grids=town["grids"], settings=Settings())
+    r = gs.readiness(c, settings=Settings(), as_of=AS_OF, streets=town["streets"], markets=town["markets"])
+    assert _by_name(r, "路旁")["reasons"] == "公厕为三类(主干路/次干路旁, 应不低于二类)"
+    assert _by_name(r, "市场旁")["reasons"] == "公厕为三类(农贸市场旁, 应不低于二类)"
+    assert _by_name(r, "背街")["reasons"] == ""  # 三类 is allowed on other streets
+    assert _by_name(r, "旱厕")["reasons"] == "公厕为旱厕"
+    # without the streets every toilet below the class is named
+    r2 = gs.readiness(c, settings=Settings(), as_of=AS_OF)
+    assert _by_name(r2, "背街")["reasons"] == "公厕为三类"
