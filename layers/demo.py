@@ -562,7 +562,8 @@ def _toilets(net: np.ndarray, main: np.ndarray, markets: gpd.GeoDataFrame, town:
 def _transfer_stations(points: gpd.GeoDataFrame, net: np.ndarray, streets: gpd.GeoDataFrame,
                        rng: np.random.Generator) -> gpd.GeoDataFrame:
     spec = [("城北垃圾中转站", "城北社区", (120, 60), 20.0), ("发电厂垃圾中转站", "发电厂社区", (-80, 60), 30.0),
-            ("雄石垃圾中转站", "雄石社区", (100, 80), 15.0), ("花园垃圾中转站", "花园街道", (-150, 300), 40.0)]
+            ("雄石垃圾中转站", "雄石社区", (100, 80), 15.0), ("花园垃圾中转站", "花园街道", (-150, -450), 40.0),
+            ("炼厂垃圾中转站", "炼厂社区", (150, -1200), 25.0)]
     xy = np.array([_point_of(points, p, (521000, 3130500)) + np.array(o) for _, p, o, _ in spec])
     xy = _snap(xy, net, offset_m=15)
     return gpd.GeoDataFrame({
