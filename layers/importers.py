@@ -552,9 +552,16 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
             "--map 列名=经度,列名=纬度"
         )
     if match.wkt is not None:
-        crs = coords_crs or CRS.from_epsg(4490 if coords_sys == "cgcs2000" else 4326)
-        if coords_crs is None:
-            notes.append(f"{path.name}: WKT geometries taken as longitude/latitude in {coords_sys}")
+        if coords_crs is not None:
+            crs = coords_crs
+        else:  # degrees or Gauss-Kruger metres, told apart by magnitude as for x/y columns
+            b = np.asarray(shapely.bounds(geoms.astype(object)), dtype="float64").reshape(-1, 4)
+            ok = ~np.isnan(b).any(axis=1)
+            crs, swap, note = guess_crs(np.concatenate([b[ok, 0], b[ok, 2]]), np.concatenate([b[ok, 1], b[ok, 3]]),
+                                        coords=coords_sys, hint=crs_hint, source=path.name)
+            notes.append(note)
+            if swap:
+                geoms = np.asarray(shapely.transform(geoms, lambda xy: xy[:, ::-1]), dtype=object)
     frame = gpd.GeoDataFrame(
         {f: data[c].astype("object") for c, f in match.fields.items()},
         geometry=gpd.GeoSeries(geoms, index=data.index), crs=crs, index=data.index)

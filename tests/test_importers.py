@@ -438,3 +438,21 @@ def test_zipped_gbk_shapefile(tmp_path, project):
     assert raw.frame["name"].tolist() == CHINESE["名称"]
     assert raw.source == "公厕.zip:公厕.shp"
     assert import_file(project, "toilets", z).imported == 3
+
+
+def test_rejects_of_a_projected_file_can_be_imported_again(tmp_path, project):
+    lon, lat = town_points(3)
+    frame = gpd.GeoDataFrame({"名称": ["甲", "乙", "丙"], "类别": ["二类", "特类", "三类"]},
+                             geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(4527)
+    shp = tmp_path / "gk.shp"
+    pyogrio.write_dataframe(frame, shp, encoding="UTF-8")
+    rep = import_file(project, "toilets", shp)
+    assert rep.rejected == 1
+    rejects = pd.read_csv(rep.rejects_path, encoding="utf-8-sig", dtype=str)
+    rejects.loc[0, "类别"] = "一类"  # the user corrects the file …
+    fixed = tmp_path / "fixed.csv"
+    rejects.drop(columns=["行号 row", "原因 reasons"]).to_csv(fixed, index=False, encoding="utf-8-sig")
+    rep = import_file(project, "toilets", fixed)  # … and imports it: WKT in metres, zone read from the eastings
+    assert rep.imported == 1, rep.validation.issues
+    back = project.store.read("toilets").to_crs(4326)
+    assert GEOD.inv(back.geometry.x.iloc[-1], back.geometry.y.iloc[-1], lon[1], lat[1])[2] < 0.01
