@@ -608,7 +608,7 @@ def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws:
     A draw takes ``n_drawn`` of ``n_places`` places uniformly without replacement. Only the failing
     places matter, so the number of failing places drawn is sampled directly from the hypergeometric
     distribution, and which ones as the first ``k`` of a uniformly random ordered subset of the failing
-    places (Floyd's subset algorithm vectorised over the draws, then a random order): the same
+    places (Floyd's subset algorithm vectorised over the draws, then a Fisher-Yates shuffle): the same
     distribution as drawing the places themselves, in O(draws × n²) with no Python loop over draws.
 
     Parameters
@@ -634,8 +634,12 @@ def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws:
         t = rng.integers(0, j + 1, size=draws)
         dup = (chosen[:, :col] == t[:, None]).any(axis=1)
         chosen[:, col] = np.where(dup, j, t)
-    # ... in random order, so that its first k form a uniform k-subset
-    chosen = np.take_along_axis(chosen, np.argsort(rng.random((draws, m)), axis=1), axis=1)
+    # ... shuffled (Fisher-Yates, one column at a time), so that its first k form a uniform k-subset
+    rows = np.arange(draws)
+    for col in range(m - 1, 0, -1):
+        j = rng.integers(0, col + 1, size=draws)
+        a, b = chosen[rows, j], chosen[:, col].copy()
+        chosen[:, col], chosen[rows, j] = a, b
     cum = np.cumsum(fail_loss[chosen], axis=1)
     loss = np.where(k > 0, cum[np.arange(draws), np.maximum(k, 1) - 1], 0.0)
     return k > 0, loss
