@@ -327,11 +327,12 @@ def clusters(problems: gpd.GeoDataFrame, *, eps_m: float, min_samples: int, as_o
     top = vc.groupby("lab").head(3)
     txt = top["category"].astype(str) + "(" + (top["share"] * 100).round().astype(int).astype(str) + "%)"
     out["top_categories"] = txt.groupby(top["lab"]).agg("、".join)
-    grids_touched = frame.dropna(subset=["grid"]).groupby("lab")["grid"].agg(lambda s: "、".join(sorted(set(s))))
+    touched = frame[["lab", "grid"]].dropna().drop_duplicates().sort_values(["lab", "grid"])
+    grids_touched = touched.groupby("lab")["grid"].agg("、".join)
     out["grids"] = grids_touched.reindex(out.index).fillna("")
     members = np.flatnonzero(sel)
     members = members[np.argsort(lab[members], kind="stable")]
-    mp = shapely.multipoints(shapely.points(xy[members]), indices=lab[members])
+    mp = shapely.multipoints(xy[members], indices=lab[members])
     hulls = shapely.buffer(shapely.convex_hull(mp), eps_m / 2.0, quad_segs=4)
     out = gpd.GeoDataFrame(out, geometry=hulls[out.index.to_numpy()], crs=problems.crs)
     out = out.sort_values(["count", "first_report"], ascending=[False, True]).reset_index(drop=True)

@@ -143,10 +143,15 @@ def repeat_places(pairs: gpd.GeoDataFrame, *, min_links: int = 2) -> gpd.GeoData
     g = sparse.coo_matrix((np.ones(k), (a, b)), shape=(len(nodes), len(nodes)))
     _, comp = connected_components(g, directed=False)
     link_comp = comp[a]
-    coords = shapely.get_coordinates(pairs.geometry.to_numpy()).reshape(-1, 2, 2)
-    df = pd.DataFrame({"comp": link_comp, "category": pairs["category"].to_numpy(),
-                       "grid_code": pairs["grid_code"].to_numpy(), "closed_at": pairs["closed_at"].to_numpy(),
-                       "reported_at": pairs["reported_at"].to_numpy(),
+    n_links = np.bincount(link_comp, minlength=comp.max() + 1)
+    keep = n_links[link_comp] >= min_links
+    if not keep.any():
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=pairs.crs)
+    coords = shapely.get_coordinates(pairs.geometry.to_numpy()[keep]).reshape(-1, 2, 2)
+    df = pd.DataFrame({"comp": link_comp[keep], "category": pairs["category"].to_numpy()[keep],
+                       "grid_code": pairs["grid_code"].to_numpy()[keep],
+                       "closed_at": pairs["closed_at"].to_numpy()[keep],
+                       "reported_at": pairs["reported_at"].to_numpy()[keep],
                        "x": coords[:, :, 0].mean(axis=1), "y": coords[:, :, 1].mean(axis=1)})
     grp = df.groupby("comp")
     out = pd.DataFrame({
@@ -156,10 +161,10 @@ def repeat_places(pairs: gpd.GeoDataFrame, *, min_links: int = 2) -> gpd.GeoData
         "first_closed": grp["closed_at"].min(), "last_report": grp["reported_at"].max(),
         "x": grp["x"].mean(), "y": grp["y"].mean(),
     })
-    members = pd.Series(nodes[np.arange(len(nodes))]).groupby(comp).agg(
-        lambda s: "、".join(str(v) for v in sorted(s)))
+    in_kept = np.isin(comp, out.index.to_numpy())
+    members = pd.Series(nodes[in_kept]).groupby(comp[in_kept]).agg(lambda s: "、".join(str(v) for v in sorted(s)))
     out["problems"] = members.reindex(out.index)
-    out = out[out["rebounds"] >= min_links].sort_values(["rebounds", "last_report"], ascending=[False, False])
+    out = out.sort_values(["rebounds", "last_report"], ascending=[False, False])
     out = out.reset_index(drop=True)
     out.insert(0, "place", np.arange(1, len(out) + 1))
     geom = shapely.points(out["x"].to_numpy(), out["y"].to_numpy())
