@@ -65,6 +65,7 @@ from layers._errors import CRSError, ImportError_
 from layers.catalogue import LayerSpec, spec
 from layers.columns import ColumnMatch, bracket_note, header_score, match_columns
 from layers.crs import COORD_SYSTEMS
+from layers.settings import ImportSettings
 from layers.validation import Issue, ValidationReport, validate
 
 if TYPE_CHECKING:
@@ -77,22 +78,13 @@ OSM_SUFFIXES = (".osm", ".pbf")
 TEXT_ENCODINGS = ("utf-8", "gbk", "gb18030")
 IMPORT_LOG = "import_log"
 
-#: OSM ``highway=*`` → road class of the ``streets`` layer (CJJ 37 urban road classes; OSM China
-#: tagging puts 主干路 on primary, 次干路 on secondary, 支路 on tertiary). Values mapped to
-#: ``None`` are left out: motorways and their links (no pedestrians), and ways that are not
-#: usable streets (construction, proposed, platforms, raceways, bus guideways, corridors inside
-#: buildings). Any other value becomes 其他.
-OSM_ROAD_CLASS: dict[str, str | None] = {
-    "trunk": "主干路", "trunk_link": "主干路", "primary": "主干路", "primary_link": "主干路",
-    "secondary": "次干路", "secondary_link": "次干路",
-    "tertiary": "支路", "tertiary_link": "支路", "unclassified": "支路",
-    "residential": "街巷", "living_street": "街巷", "service": "街巷", "pedestrian": "街巷",
-    "footway": "街巷", "path": "街巷", "steps": "街巷",
-    "track": "其他", "cycleway": "其他", "road": "其他",
-    "motorway": None, "motorway_link": None, "construction": None, "proposed": None,
-    "abandoned": None, "platform": None, "raceway": None, "bus_guideway": None, "busway": None,
-    "corridor": None, "elevator": None, "escape": None, "via_ferrata": None, "bridleway": None,
-}
+#: OSM ``highway=*`` → road class of the ``streets`` layer: the default of the setting
+#: ``[imports] osm_road_class`` (CJJ 37 urban road classes on OSM China's tagging: 主干路 on
+#: trunk/primary, 次干路 on secondary, 支路 on tertiary/unclassified, 街巷 on residential,
+#: living_street, service and footways). ``None`` leaves the way out: motorways and their links (no
+#: pedestrians) and ways that are not usable streets (construction, proposed, platforms …). Any
+#: other value becomes 其他.
+OSM_ROAD_CLASS: dict[str, str | None] = {k: (v or None) for k, v in ImportSettings().osm_road_class.items()}
 #: ``highway=pedestrian`` is a pedestrian shopping street (步行街): counted as busy (繁华街道).
 OSM_BUSY_HIGHWAYS = ("pedestrian",)
 _PAVED = {"paved", "asphalt", "concrete", "concrete:plates", "concrete:lanes", "paving_stones",
@@ -174,6 +166,7 @@ def read_file(
     mapping: Mapping[str, str] | None = None,
     layer: str | None = None,
     crs_hint: CRS | str | None = None,
+    road_classes: Mapping[str, str | None] | None = None,
 ) -> RawLayer:
     """Read a file as layer ``kind`` without checking its rows.
 
@@ -195,6 +188,9 @@ def read_file(
         one named like ``kind``, or the first sheet).
     crs_hint
         The project CRS, used for Gauss-Kruger coordinates without a zone number.
+    road_classes
+        OSM ``highway=*`` → road class (default :data:`OSM_ROAD_CLASS`; empty or ``None`` leaves
+        the way out).
     """
     path = Path(path)
     s = spec(kind)
@@ -203,9 +199,10 @@ def read_file(
     coords_sys, coords_crs = _parse_coords(coords)
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint)
+        return _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
+                         road_classes=road_classes)
     if suffix in OSM_SUFFIXES:
-        raw = read_osm(path, kind=kind)
+        raw = read_osm(path, kind=kind, road_classes=road_classes)
     elif suffix in TABLE_SUFFIXES:
         raw = _read_table(path, s, coords_sys=coords_sys, coords_crs=coords_crs, mapping=mapping,
                           sheet=layer, crs_hint=crs_hint)
@@ -225,7 +222,7 @@ _ZIP_INNER = (".shp", ".gpkg", ".geojson", ".json", ".kml", ".csv", ".xlsx", ".o
 
 
 def _read_zip(path: Path, *, kind: str, coords: str, mapping: Mapping[str, str] | None, layer: str | None,
-              crs_hint: CRS | str | None) -> RawLayer:
+              crs_hint: CRS | str | None, road_classes: Mapping[str, str | None] | None) -> RawLayer:
     """A zipped file (typically a shapefile mailed as .zip): unpack it and read the one data file inside."""
     import tempfile
     import zipfile
@@ -251,7 +248,8 @@ def _read_zip(path: Path, *, kind: str, coords: str, mapping: Mapping[str, str] 
             found = ", ".join(p.name for p in inner) or "none"
             raise ImportError_(f"{path.name}: expected one data file inside (shp, gpkg, geojson, kml, csv, xlsx, "
                                f"osm), found: {found}; unpack it and import the one you mean")
-        raw = read_file(inner[0], kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint)
+        raw = read_file(inner[0], kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
+                        road_classes=road_classes)
     raw.source = f"{path.name}:{inner[0].name}"
     return raw
 
@@ -703,9 +701,13 @@ def parse_coordinate(v: Any) -> float:
 OSM_KINDS = ("streets", "alleys", "toilets", "markets", "transfer_stations", "collection_points")
 
 
-def read_osm(path: str | Path, *, kind: str) -> RawLayer:
-    """Read an OpenStreetMap ``.osm`` or ``.pbf`` file as layer ``kind`` (see the module docstring)."""
+def read_osm(path: str | Path, *, kind: str, road_classes: Mapping[str, str | None] | None = None) -> RawLayer:
+    """Read an OpenStreetMap ``.osm`` or ``.pbf`` file as layer ``kind`` (see the module docstring).
+
+    ``road_classes`` maps ``highway=*`` to the streets' road class (default :data:`OSM_ROAD_CLASS`).
+    """
     path = Path(path)
+    classes = OSM_ROAD_CLASS if road_classes is None else road_classes
     s = spec(kind)
     if kind not in OSM_KINDS:
         raise ImportError_(f"{path.name}: OSM files can be imported as {', '.join(OSM_KINDS)}, not '{kind}'")
@@ -723,7 +725,7 @@ def read_osm(path: str | Path, *, kind: str) -> RawLayer:
     for layer, frame in parts:
         for rec, geom in zip(frame.drop(columns="geometry").to_dict("records"), frame.geometry, strict=True):
             tags = _osm_tags(rec)
-            row = _osm_map(kind, tags, skipped)
+            row = _osm_map(kind, tags, skipped, classes)
             if row is None:
                 continue
             if kind not in ("markets", "streets", "alleys") and geom is not None and geom.geom_type != "Point":
@@ -797,15 +799,16 @@ def _osm_float(v: str | None) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _osm_map(kind: str, t: Mapping[str, str], skipped: dict[str, int]) -> dict[str, Any] | None:
+def _osm_map(kind: str, t: Mapping[str, str], skipped: dict[str, int],
+             classes: Mapping[str, str | None]) -> dict[str, Any] | None:
     name = t.get("name") or t.get("name:zh") or None
     amenity = t.get("amenity")
     if kind == "streets":
         hw = t.get("highway")
         if hw is None:
             return None
-        cls = OSM_ROAD_CLASS.get(hw, "其他")
-        if cls is None:
+        cls = classes.get(hw, "其他")
+        if not cls:
             skipped[hw] = skipped.get(hw, 0) + 1
             return None
         return {"name": name, "road_class": cls, "busy": True if hw in OSM_BUSY_HIGHWAYS else None}
@@ -866,7 +869,8 @@ def import_file(
     store = project.store
     full_map = dict(settings.imports.columns.get(kind, {}))
     full_map.update(mapping or {})
-    raw = read_file(path, kind=kind, coords=coords, mapping=full_map, layer=layer, crs_hint=store.crs)
+    raw = read_file(path, kind=kind, coords=coords, mapping=full_map, layer=layer, crs_hint=store.crs,
+                    road_classes=settings.imports.osm_road_class)
     boundary = None
     if kind != "grids" and store.has("grids"):
         grids = store.read("grids")

@@ -131,10 +131,29 @@ class ValidationSettings(_Model):
     outside_buffer_m: float = Field(50, ge=0, description="features this close outside the grids still count as inside")
 
 
+def _osm_road_class() -> dict[str, str]:
+    # CJJ 37 urban road classes on OSM China's tagging (primary 主干路, secondary 次干路, tertiary 支路);
+    # "" leaves the way out (no pedestrians, or not a usable street); values not listed become 其他
+    main, second, branch, lane, other = "主干路", "次干路", "支路", "街巷", "其他"
+    out = dict.fromkeys(("trunk", "trunk_link", "primary", "primary_link"), main)
+    out |= dict.fromkeys(("secondary", "secondary_link"), second)
+    out |= dict.fromkeys(("tertiary", "tertiary_link", "unclassified"), branch)
+    out |= dict.fromkeys(("residential", "living_street", "service", "pedestrian", "footway", "path", "steps"), lane)
+    out |= dict.fromkeys(("track", "cycleway", "road"), other)
+    out |= dict.fromkeys(("motorway", "motorway_link", "construction", "proposed", "abandoned", "platform",
+                          "raceway", "bus_guideway", "busway", "corridor", "elevator", "escape", "via_ferrata",
+                          "bridleway"), "")
+    return out
+
+
 class ImportSettings(_Model):
     columns: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="per layer kind, file column → catalogue field, e.g. [imports.columns.toilets] 厕所名称 = 'name'")
+    osm_road_class: dict[str, str] = Field(
+        default_factory=_osm_road_class,
+        description="OSM highway=* → streets road_class; '' leaves the way out; unlisted values become 其他")
+    osm_road_class_source: str = "CJJ 37-2012 城市道路分级; OSM China tagging (primary/secondary/tertiary)"
 
 
 class HotspotSettings(_Model):

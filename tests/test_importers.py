@@ -456,3 +456,11 @@ def test_rejects_of_a_projected_file_can_be_imported_again(tmp_path, project):
     assert rep.imported == 1, rep.validation.issues
     back = project.store.read("toilets").to_crs(4326)
     assert GEOD.inv(back.geometry.x.iloc[-1], back.geometry.y.iloc[-1], lon[1], lat[1])[2] < 0.01
+
+
+def test_osm_road_classes_are_a_setting(osm_file, project):
+    project.settings.imports.osm_road_class["primary"] = "次干路"  # a county that disputes the mapping
+    project.settings.imports.osm_road_class["residential"] = ""  # … and leaves residential ways out
+    import_file(project, "streets", osm_file)
+    back = project.store.read("streets")
+    assert dict(zip(back["name"], back["road_class"], strict=True)) == {"建设路": "次干路", "花园弄": "街巷"}
