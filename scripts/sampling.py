@@ -223,9 +223,11 @@ def sample(
     seed: Annotated[int | None, typer.Option(help="random seed (default: settings sampling.seed)")] = None,
     random: Annotated[bool, typer.Option("--random", help="strictly random picks (as an inspector draws)")] = False,
     maps: Annotated[bool, typer.Option(help="draw one printable map per category")] = True,
+    as_of: Annotated[datetime | None, typer.Option(help="count problems open/overdue at this date "
+                                                        "(default: now, or the day after the last report)")] = None,
 ) -> None:
     """Select sample points (样本点) per category: readiness, stratified and spaced picks, shortfalls."""
-    run = run_sample(load(project), seed=seed, random_mode=random, maps=maps)
+    run = run_sample(load(project), seed=seed, random_mode=random, maps=maps, as_of=as_of)
     _say_missing(run.missing)
     t = Table(title=f"样本点 sample points ({'随机' if random else '分层'})")
     for col in ("类别", "配额", "已选", "缺口", "候选/达标", "覆盖片区", "说明"):
@@ -236,7 +238,7 @@ def sample(
                   "; ".join(x for x in (r.reason, r.note) if x))
     console.print(t)
     for f in run.files:
-        console.print(f"  → {f}")
+        console.print(f"  → {f}", soft_wrap=True, highlight=False)
 
 
 @app.command("mock-check")
@@ -245,9 +247,10 @@ def mock_check(
     draws: Annotated[int | None, typer.Option(help="simulated inspections (default: settings sampling.draws)")]
     = None,
     seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+    as_of: Annotated[datetime | None, typer.Option(help="count problems open/overdue at this date")] = None,
 ) -> None:
     """Simulate random spot-checks (模拟技术评估): failure risk per category and what to repair first."""
-    run = run_mock_check(load(project), draws=draws, seed=seed)
+    run = run_mock_check(load(project), draws=draws, seed=seed, as_of=as_of)
     _say_missing(run.missing)
     t = Table(title=f"模拟抽查 mock spot-check ({run.seconds * 1000:.0f} ms)")
     for col in ("类别", "场所", "不达标", "抽查数", "不合格概率(模拟)", "精确值", "期望扣分"):
@@ -262,4 +265,4 @@ def mock_check(
         for r in rep.itertuples():
             console.print(f"  {r.order}. [{r.category}] {r.name} ({r.grid_code}) 风险 −{r.risk_drop:.3f}: {r.reasons}")
     for f in run.files:
-        console.print(f"  → {f}")
+        console.print(f"  → {f}", soft_wrap=True, highlight=False)

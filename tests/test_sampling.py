@@ -356,6 +356,25 @@ def test_run_sample_and_mock_check(project, town):
     assert project.output_path("模拟抽查风险表.xlsx").exists()
 
 
+def test_cli_sample_and_mock_check(project, town):
+    from typer.testing import CliRunner
+
+    from scripts.cli import app
+
+    with project.store.transaction() as tx:
+        for kind in ("grids", "toilets", "markets", "problems"):
+            tx.write(kind, town[kind])
+    runner = CliRunner()
+    root = str(project.root)
+    res = runner.invoke(app, ["sample", "-p", root, "--seed", "4", "--no-maps", "--as-of", "2026-11-01"])
+    assert res.exit_code == 0, res.output
+    assert "公厕" in res.output and "样本点清单.xlsx" in res.output
+    assert project.store.meta("sample_selection")["params"]["as_of"].startswith("2026-11-01")
+    res = runner.invoke(app, ["mock-check", "-p", root, "--draws", "500", "--as-of", "2026-11-01"])
+    assert res.exit_code == 0, res.output
+    assert "模拟抽查" in res.output and "M1" in res.output  # M1 (two overdue problems) is to be repaired
+
+
 def test_vectorised_exact_probability():
     f = np.arange(0, 13)
     got = gs._p_any_fail_many(12, f, 4)
