@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from layers._errors import SettingsError
@@ -57,7 +58,7 @@ CoordsOpt = Annotated[str, typer.Option(
                      "or a CRS such as EPSG:4548 for files without one")]
 MapOpt = Annotated[str | None, typer.Option(
     "--map", help="file column → field, e.g. 厕所名称=name,等级=toilet_class,X坐标=经度 "
-                  "(adds to [imports.columns.KIND] in sanigrid.toml)")]
+                  "(adds to imports.columns.KIND in sanigrid.toml)")]
 LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage layer or XLSX sheet to read")]
 FixOpt = Annotated[bool, typer.Option(
     "--fix", help="repair what can be repaired: swap lat/lon back, make_valid, multis/areas to points")]
@@ -79,10 +80,10 @@ def _print_validation(report, *, title: str) -> None:
     if report.issues:
         console.print(table)
     for note in report.notes:
-        console.print(f"[dim]· {note}[/]", highlight=False)
+        console.print(f"[dim]· {escape(note)}[/]", highlight=False)
     for issue in report.issues[:_SHOW_ISSUES]:
         colour = "red" if issue.severity == "error" else "yellow"
-        console.print(f"[{colour}]{issue.message}[/]", highlight=False)
+        console.print(f"[{colour}]{escape(issue.message)}[/]", highlight=False)
     if len(report.issues) > _SHOW_ISSUES:
         console.print(f"… {len(report.issues) - _SHOW_ISSUES} more messages (see the issues file)")
     console.print(f"行号 rows are counted as: {report.row_label}", highlight=False)
@@ -122,7 +123,7 @@ def import_cmd(
         summary.add_row("问题清单 issues file", str(rep.issues_path))
     console.print(summary)
     if rep.refused:
-        console.print(f"[bold red]未导入 nothing imported:[/] {rep.reason}; the store is unchanged. "
+        console.print(f"[bold red]未导入 nothing imported:[/] {escape(rep.reason)}; the store is unchanged. "
                       "Correct the rows in the rejects file (or drop --strict) and import again.", highlight=False)
         raise typer.Exit(1)
 
