@@ -450,3 +450,12 @@ def test_toilet_class_required_only_on_main_roads_and_at_markets(town):
     # without the streets every toilet below the class is named
     r2 = gs.readiness(c, settings=Settings(), as_of=AS_OF)
     assert _by_name(r2, "背街")["reasons"] == "公厕为三类"
+
+
+def test_render_map_geographic_input(toilets_wgs84):
+    from web.printmap import render_map
+
+    buf = io.BytesIO()
+    render_map({"toilets": toilets_wgs84}, title="WGS84", path_or_buffer=buf, dpi=30,
+               bbox=tuple(toilets_wgs84.total_bounds))
+    assert buf.getvalue()[:4] == b"\x89PNG"

@@ -100,7 +100,8 @@ def render_map(
     paper
         ``"A4"`` or ``"A3"`` (landscape).
     bbox
-        Map extent ``(minx, miny, maxx, maxy)`` in the layers' CRS; default: all layers plus a margin.
+        Map extent ``(minx, miny, maxx, maxy)`` in the layers' CRS (degrees for WGS84 layers); default:
+        all layers plus a margin.
     attribution
         Data credits printed at the bottom (e.g. ``settings.project.attribution``).
     labels
@@ -121,9 +122,13 @@ def render_map(
     frames = {k: v for k, v in layers.items() if v is not None and len(v) and v.crs is not None}
     crs = next((f.crs for f in frames.values()), None)
     if crs is not None and not crs.is_projected:
-        first = next(iter(frames.values()))
-        crs = first.estimate_utm_crs()
+        from pyproj import Transformer
+
+        geographic = crs
+        crs = next(iter(frames.values())).estimate_utm_crs()
         log.info("printed map: geographic layers reprojected to %s for a metric scale bar", crs.to_string())
+        if bbox is not None:
+            bbox = Transformer.from_crs(geographic, crs, always_xy=True).transform_bounds(*bbox)
     frames = {k: (v if v.crs.equals(crs) else v.to_crs(crs)) for k, v in frames.items()}
     legend_titles = dict(legend_titles or {})
     font = cjk_font()
