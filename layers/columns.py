@@ -100,7 +100,9 @@ def match_columns(
         by_norm.setdefault(norm(c), c)
     fields: dict[str, str] = {}
     taken: set[str] = set()
-    lon = lat = wkt = None
+    lon: str | None = None
+    lat: str | None = None
+    wkt: str | None = None
     special = {"经度": "lon", "lon": "lon", "纬度": "lat", "lat": "lat", "wkt": "wkt"}
     for col, target in mapping.items():
         real = col if col in cols else by_norm.get(norm(col))
@@ -131,19 +133,19 @@ def match_columns(
         if f.name in taken:
             continue
         for cand in (f.name, f.zh, *f.aliases):
-            c = by_norm.get(norm(cand))
-            if c is not None and c not in fields and c not in (lon, lat, wkt):
-                fields[c] = f.name
+            hit = by_norm.get(norm(cand))
+            if hit is not None and hit not in fields and hit not in (lon, lat, wkt):
+                fields[hit] = f.name
                 taken.add(f.name)
                 break
-    used = set(fields) | {lon, lat, wkt}
+    used: set[str | None] = {*fields, lon, lat, wkt}
     if lon is None:
         lon = _first(cols, LON_NAMES, used)
     if lat is None:
         lat = _first(cols, LAT_NAMES, used)
     if wkt is None:
         wkt = _first(cols, WKT_NAMES, used)
-    used = set(fields) | {lon, lat, wkt}
+    used = {*fields, lon, lat, wkt}
     unused = [c for c in cols if c not in used]
     return ColumnMatch(fields=fields, lon=lon, lat=lat, wkt=wkt, unused=unused)
 

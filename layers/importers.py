@@ -428,7 +428,8 @@ def guess_crs(
                            "--coords EPSG:xxxx naming that system")
     if 1e5 <= east < 1e6:
         h = CRS.from_user_input(hint) if hint else None
-        if h is not None and h.is_projected and h.to_epsg() and 4534 <= h.to_epsg() <= 4554:
+        code = h.to_epsg() if h is not None and h.is_projected else None
+        if h is not None and code is not None and 4534 <= code <= 4554:
             return h, swap, (f"{source}: no CRS in the file; Gauss-Kruger eastings without a zone number, "
                              f"assumed the project's zone {h.to_string()} ({h.name}){swap_note}")
         raise CRSError(

@@ -280,7 +280,9 @@ class _Collector:
             return f"column {col} (field {f.name}, {f.zh})"
         return f"field {f.name} ({f.zh})"
 
-    def add(self, pos: int, code: str, severity: Severity, f: Field | str | None, what: str, fix: str) -> None:
+    def add(self, pos: int | np.integer, code: str, severity: Severity, f: Field | str | None, what: str,
+            fix: str) -> None:
+        pos = int(pos)
         row = self.rows[pos]
         msg = f"{self.source}, {self.row_word} {row}, {self.field_desc(f)}: {what}. Fix: {fix}"
         name = f if isinstance(f, str) or f is None else f.name
@@ -399,7 +401,7 @@ def validate(
         geometry=gpd.GeoSeries(geom, index=raw_frame.index), crs=crs, index=raw_frame.index,
     ).iloc[~bad]
     rej = original.iloc[np.flatnonzero(bad)].copy()
-    rej.insert(0, "原因 reasons", ["; ".join(col.errors[p]) for p in np.flatnonzero(bad)])
+    rej.insert(0, "原因 reasons", ["; ".join(col.errors[int(p)]) for p in np.flatnonzero(bad)])
     rej.insert(0, "行号 row", [rows[p] for p in np.flatnonzero(bad)])
     order = {ix: p for p, ix in enumerate(index)}
     issues = sorted(col.issues, key=lambda i: (order.get(i.index, -1), i.severity != "error"))
