@@ -151,10 +151,14 @@ def match_columns(
 
 
 def _first(cols: list[str], names: Iterable[str], used: set[str | None]) -> str | None:
-    wanted = {norm(n) for n in names}
+    """The column matching the earliest of ``names`` (经度 before x when a file has both)."""
+    by_norm: dict[str, str] = {}
     for c in cols:
-        if c not in used and norm(c) in wanted:
-            return c
+        if c not in used:
+            by_norm.setdefault(norm(c), c)
+    for n in names:
+        if norm(n) in by_norm:
+            return by_norm[norm(n)]
     return None
 
 

@@ -293,6 +293,9 @@ def test_aliases_and_normalised_names():
     assert m.fields == {"名 称": "name", "厕位": "seats"}
     assert m.lon == "经度(GCJ02)" and m.lat == "LAT"
     assert m.unused == ["ＮＡＭＥ2"]
+    # degrees win over surveyors' x/y when a table has both
+    m = match_columns(["X", "Y", "经度", "纬度"], spec("toilets"))
+    assert (m.lon, m.lat, m.unused) == ("经度", "纬度", ["X", "Y"])
 
 
 # ------------------------------------------------------------------ GeoPackage and GeoJSON
