@@ -97,8 +97,8 @@ def bench_gi(sizes: list[int], esda_max: int, repeat: int) -> None:
     print(f"{'cells':>8} {'ours lattice':>13} {'ours sparse':>12} {'esda W':>9} {'esda G':>9} "
           f"{'ratio':>8} {'max |Δz|':>10}")
     rng = np.random.default_rng(0)
+    cell = 50.0
     for n in sizes:
-        cell = 50.0
         radius = np.sqrt(n / np.pi) * cell  # a disc of about n cells
         area = shapely.Point(0, 0).buffer(radius, quad_segs=64)
         net = make_fishnet(area, cell_m=cell)
@@ -220,9 +220,9 @@ def bench_pipeline(n: int) -> None:
     area = shapely.union_all(grids.geometry.to_numpy())
     cells, params = step("Gi* + FDR + emerging (12 weeks)", lambda: gh.hot_spots(p, study_area=area, weeks=12,
                                                                                 as_of=as_of))
-    step("rebounds", lambda: rebounds(p, radius_m=s.rebound.radius_m, window_days=s.rebound.window_days,
-                                      as_of=as_of))
-    step("scorecard (this + previous month)", lambda: scorecard(p, grids, settings=s, as_of=as_of))
+    rb = step("rebounds", lambda: rebounds(p, radius_m=s.rebound.radius_m, window_days=s.rebound.window_days,
+                                           as_of=as_of))
+    step("scorecard (this + previous month)", lambda: scorecard(p, grids, settings=s, as_of=as_of, links=rb.pairs))
     for name, dt in steps:
         print(f"  {name:<36} {dt * 1000:>8.0f} ms")
     total = sum(dt for _, dt in steps)

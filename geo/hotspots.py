@@ -102,9 +102,7 @@ def find_piles(problems: gpd.GeoDataFrame, *, min_count: int, tolerance_m: float
     if n == 0:
         empty = gpd.GeoDataFrame({"pile": [], "count": []}, geometry=[], crs=problems.crs)
         return empty, pd.Series(False, index=problems.index, name="in_pile")
-    snapped = np.round(xy / tolerance_m) if tolerance_m > 0 else xy
-    _, inv, counts = np.unique(snapped, axis=0, return_inverse=True, return_counts=True)
-    inv = inv.ravel()
+    inv, counts = _same_spot(xy, tolerance_m)
     big = np.flatnonzero(counts >= min_count)
     in_pile = np.isin(inv, big)
     rows = []
@@ -123,6 +121,17 @@ def find_piles(problems: gpd.GeoDataFrame, *, min_count: int, tolerance_m: float
     piles = gpd.GeoDataFrame(rows, geometry="geometry", crs=problems.crs) if rows else gpd.GeoDataFrame(
         {"pile": [], "count": []}, geometry=[], crs=problems.crs)
     return piles, pd.Series(in_pile, index=problems.index, name="in_pile")
+
+
+def _same_spot(xy: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Group points on one ``tolerance_m`` lattice node: (group of each point, points per group)."""
+    if tolerance_m <= 0:
+        _, inv, counts = np.unique(xy, axis=0, return_inverse=True, return_counts=True)
+        return inv.ravel(), counts
+    ij = np.round((xy - xy.min(axis=0)) / tolerance_m).astype("int64")
+    key = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
+    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return inv.ravel(), counts
 
 
 # --------------------------------------------------------------------------- DBSCAN
@@ -381,7 +390,9 @@ def choose_cell_size(xy: np.ndarray, *, extent_m: float) -> float:
     """Fishnet cell side (metres) from the data: ``2 × mean nearest-neighbour distance`` between
     distinct report locations, bounded to ``[extent/150, extent/20]`` and rounded to 5 m
     (``extent_m``: longer side of the study area)."""
-    pts = np.unique(np.asarray(xy, dtype="float64"), axis=0)
+    xy = np.asarray(xy, dtype="float64")
+    inv, _ = _same_spot(xy, 0.01) if len(xy) else (np.zeros(0, dtype="int64"), None)
+    pts = xy[np.unique(inv, return_index=True)[1]] if len(xy) else xy
     lo, hi = extent_m / 150.0, extent_m / 20.0
     if len(pts) < 2:
         size = hi

@@ -31,6 +31,17 @@ from geo._checks import projected
 PAIR_COLUMNS = ["category", "closed_id", "new_id", "closed_at", "reported_at", "days", "distance_m", "grid_code"]
 
 
+def _empty_pairs(crs: object) -> gpd.GeoDataFrame:
+    cols = {c: pd.Series([], dtype="object") for c in PAIR_COLUMNS}
+    for c in ("closed_at", "reported_at"):
+        cols[c] = pd.Series([], dtype="datetime64[ms]")
+    for c in ("days", "distance_m"):
+        cols[c] = pd.Series([], dtype="float64")
+    for c in ("closed_id", "new_id"):
+        cols[c] = pd.Series([], dtype="int64")
+    return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
 @dataclass(frozen=True)
 class ReboundResult:
     """Links (layer ``rebounds``), rates per grid and per category, and repeat places."""
@@ -68,24 +79,22 @@ def rebound_pairs(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: f
     cats = p["category"].astype("object").to_numpy()
     grid = p["grid_code"].astype("object").to_numpy() if "grid_code" in p else np.full(len(p), None)
     window = np.timedelta64(int(round(window_days * 86_400_000)), "ms")
-    parts = []
-    for cat in pd.unique(cats[ok]):
-        rows = np.flatnonzero(ok & (cats == cat))
-        src = rows[~np.isnat(closed[rows])]
-        if len(src) == 0:
-            continue
-        tree_src, tree_all = cKDTree(xy[src]), cKDTree(xy[rows])
-        dm = tree_src.sparse_distance_matrix(tree_all, radius_m, output_type="ndarray")
-        i, j, d = src[dm["i"]], rows[dm["j"]], dm["v"]
-        gap = rep[j] - closed[i]
-        keep = (i != j) & (gap > np.timedelta64(0, "ms")) & (gap <= window)
-        if keep.any():
-            parts.append((i[keep], j[keep], d[keep]))
-    if not parts:
-        return gpd.GeoDataFrame({c: [] for c in PAIR_COLUMNS}, geometry=[], crs=p.crs)
-    i = np.concatenate([a for a, _, _ in parts])
-    j = np.concatenate([b for _, b, _ in parts])
-    d = np.concatenate([c for _, _, c in parts])
+    # one k-d tree for all categories: the category code is a third coordinate far apart
+    codes, _ = pd.factorize(pd.Series(cats, dtype="object"))
+    ok &= codes >= 0
+    far = 10.0 * radius_m + 1.0
+    rows = np.flatnonzero(ok)
+    src = rows[~np.isnat(closed[rows])]
+    if len(src) == 0:
+        return _empty_pairs(p.crs)
+    pts = np.column_stack([xy - xy[rows].min(axis=0), codes * far])
+    dm = cKDTree(pts[src]).sparse_distance_matrix(cKDTree(pts[rows]), radius_m, output_type="ndarray")
+    i, j, d = src[dm["i"]], rows[dm["j"]], dm["v"]
+    gap = rep[j] - closed[i]
+    keep = (i != j) & (gap > np.timedelta64(0, "ms")) & (gap <= window)
+    i, j, d = i[keep], j[keep], d[keep]
+    if len(i) == 0:
+        return _empty_pairs(p.crs)
     lines = shapely.linestrings(np.stack([xy[i], xy[j]], axis=1))
     out = gpd.GeoDataFrame({
         "category": cats[i], "closed_id": ids[i], "new_id": ids[j],
@@ -156,16 +165,27 @@ def repeat_places(pairs: gpd.GeoDataFrame, *, min_links: int = 2) -> gpd.GeoData
     grp = df.groupby("comp")
     out = pd.DataFrame({
         "rebounds": grp.size(),
-        "category": grp["category"].agg(lambda s: "、".join(sorted(set(s)))),
-        "grid_code": grp["grid_code"].agg(lambda s: "、".join(sorted({str(v) for v in s if v is not None}))),
+        "category": grp["category"].first(),  # links join reports of one category only
         "first_closed": grp["closed_at"].min(), "last_report": grp["reported_at"].max(),
         "x": grp["x"].mean(), "y": grp["y"].mean(),
     })
+    gc = df[["comp", "grid_code"]].dropna().drop_duplicates().sort_values(["comp", "grid_code"])
+    out["grid_code"] = _join(gc["comp"].to_numpy(), gc["grid_code"].astype(str).to_numpy()).reindex(
+        out.index).fillna("")
     in_kept = np.isin(comp, out.index.to_numpy())
-    members = pd.Series(nodes[in_kept]).groupby(comp[in_kept]).agg(lambda s: "、".join(str(v) for v in sorted(s)))
-    out["problems"] = members.reindex(out.index)
+    order = np.lexsort((nodes[in_kept], comp[in_kept]))
+    out["problems"] = _join(comp[in_kept][order], nodes[in_kept][order].astype(str)).reindex(out.index)
     out = out.sort_values(["rebounds", "last_report"], ascending=[False, False])
     out = out.reset_index(drop=True)
     out.insert(0, "place", np.arange(1, len(out) + 1))
     geom = shapely.points(out["x"].to_numpy(), out["y"].to_numpy())
     return gpd.GeoDataFrame(out[cols], geometry=geom, crs=pairs.crs)
+
+
+def _join(groups: np.ndarray, texts: np.ndarray, sep: str = "、") -> pd.Series:
+    """``sep``-joined texts per group (``groups`` sorted), indexed by group."""
+    if len(groups) == 0:
+        return pd.Series([], dtype="object")
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    joined = np.add.reduceat(np.array([t + sep for t in texts], dtype=object), starts)
+    return pd.Series([j[:-len(sep)] for j in joined], index=groups[starts], dtype="object")

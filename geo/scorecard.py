@@ -169,7 +169,7 @@ def coverage_share(grids: gpd.GeoDataFrame, streets_km: pd.Series, gaps: gpd.Geo
 
 
 def _indicators(problems: pd.DataFrame, codes: pd.Index, exposure: pd.Series, *, start: pd.Timestamp,
-                end: pd.Timestamp, settings: Settings) -> pd.DataFrame:
+                end: pd.Timestamp, settings: Settings, links: pd.DataFrame | None = None) -> pd.DataFrame:
     """Counts and shrunk rates per grid code for one period."""
     k = settings.scorecard.prior_strength
     rep = pd.to_datetime(problems["reported_at"])
@@ -179,8 +179,11 @@ def _indicators(problems: pd.DataFrame, codes: pd.Index, exposure: pd.Series, *,
     in_closed = (closed >= start) & (closed < end)
     on_time = closed_on_time(problems).fillna(False).astype(bool)
     overdue = is_overdue(problems, as_of=end)
-    pairs = rebound_pairs(problems, radius_m=settings.rebound.radius_m, window_days=settings.rebound.window_days,
-                          as_of=end)
+    if links is None:
+        links = rebound_pairs(problems, radius_m=settings.rebound.radius_m,
+                              window_days=settings.rebound.window_days, as_of=end)
+    # links known at ``end`` (a superset computed at a later date is cut back to it)
+    pairs = links[(links["reported_at"] <= end) & (links["closed_at"] <= end)]
     ids = problems["problem_id"] if "problem_id" in problems else pd.Series(np.arange(len(problems)),
                                                                              index=problems.index)
     rebounded = ids.isin(set(pairs["closed_id"]))
@@ -239,14 +242,16 @@ def composite(table: pd.DataFrame, weights: dict[str, float]) -> tuple[pd.Series
 def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Settings, as_of: datetime,
               period: str = "month", streets: gpd.GeoDataFrame | None = None,
               alleys: gpd.GeoDataFrame | None = None, gaps: gpd.GeoDataFrame | None = None,
-              coverage: pd.DataFrame | None = None) -> ScorecardResult:
+              coverage: pd.DataFrame | None = None, links: pd.DataFrame | None = None) -> ScorecardResult:
     """Rank the grids for the period ending at ``as_of`` and compare with the period before.
 
     ``problems`` needs ``reported_at``, ``closed_at``, ``deadline`` and point geometries (grids are
     assigned by location when ``grid_code`` is missing); ``grids`` needs ``code`` (and optionally
     ``name``, ``lead_unit``, ``households``). ``streets``/``alleys`` (lines) give the exposure in km
     and the hardening rate; ``gaps`` (layer ``coverage_gaps``) or ``coverage`` (a table with
-    ``grid_code`` and ``coverage`` in 0–1) the coverage. All in one projected CRS (metres).
+    ``grid_code`` and ``coverage`` in 0–1) the coverage. ``links``: rebound links already computed
+    with :func:`geo.rebound.rebound_pairs` at ``as_of`` or later (else computed here). All in one
+    projected CRS (metres).
 
     Returns the grids with ``rank``, ``score``, the indicators (raw, shrunk and 90 % interval),
     the per-indicator scores (``s_*``) and ``prev_rank``/``rank_change``/``score_change``.
@@ -283,8 +288,11 @@ def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: 
     exposure.index = codes
     start, end = period_bounds(as_of, period)
     pstart, pend = previous_period(start, period)
-    cur = _indicators(p, codes, exposure, start=start, end=end, settings=settings)
-    prev = _indicators(p, codes, exposure, start=pstart, end=pend, settings=settings)
+    if links is None:
+        links = rebound_pairs(p, radius_m=settings.rebound.radius_m, window_days=settings.rebound.window_days,
+                              as_of=end)
+    cur = _indicators(p, codes, exposure, start=start, end=end, settings=settings, links=links)
+    prev = _indicators(p, codes, exposure, start=pstart, end=pend, settings=settings, links=links)
     cov = coverage_share(g, km, gaps)
     cov.index = codes
     if coverage is not None and len(coverage):
