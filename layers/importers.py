@@ -308,17 +308,22 @@ def _read_vector(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS |
         if crs is not None and not CRS(crs).equals(coords_crs):
             notes.append(f"the file says {CRS(crs).to_string()}; using {coords_crs.to_string()} as told by --coords")
         crs = coords_crs
-    elif crs is None:
+    else:
         b = np.asarray(shapely.bounds(np.asarray(geoms)))
         ok = ~np.isnan(b).any(axis=1)
         xs = np.concatenate([b[ok, 0], b[ok, 2]])
         ys = np.concatenate([b[ok, 1], b[ok, 3]])
-        crs, swap, note = guess_crs(xs, ys, coords=coords_sys, hint=crs_hint, source=path.name)
-        notes.append(note)
-        if swap:
-            geoms = shapely.transform(np.asarray(geoms), lambda xy: xy[:, ::-1])
-    elif crs.is_geographic and coords_sys == "cgcs2000":
-        pass
+        metres = ok.any() and CRS(crs).is_geographic if crs is not None else False
+        if metres and float(np.median(np.abs(xs))) > 1e4 and float(np.median(np.abs(ys))) > 1e4:
+            # e.g. a GeoJSON (WGS84 by definition) exported from Gauss-Kruger data without reprojecting
+            notes.append(f"{path.name}: the file says {CRS(crs).to_string()} but its coordinates are metres; "
+                         "the CRS is guessed from their size instead")
+            crs = None
+        if crs is None:
+            crs, swap, note = guess_crs(xs, ys, coords=coords_sys, hint=crs_hint, source=path.name)
+            notes.append(note)
+            if swap:
+                geoms = shapely.transform(np.asarray(geoms), lambda xy: xy[:, ::-1])
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     match = match_columns(attrs.columns, s, mapping=mapping, source=path.name)
     if match.unused:

@@ -467,3 +467,13 @@ def test_osm_road_classes_are_a_setting(osm_file, project):
     import_file(project, "streets", osm_file)
     back = project.store.read("streets")
     assert dict(zip(back["name"], back["road_class"], strict=True)) == {"建设路": "次干路", "花园弄": "街巷"}
+
+
+def test_geojson_in_metres_despite_its_wgs84_label(tmp_path):
+    lon, lat = town_points(2)
+    gk = gpd.GeoDataFrame({"名称": ["甲", "乙"]}, geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(4527)
+    gj = tmp_path / "gk.geojson"
+    gj.write_text(gk.set_crs(None, allow_override=True).to_json(), encoding="utf-8")
+    raw = read_file(gj, kind="toilets")
+    assert raw.frame.crs.to_epsg() == 4527
+    assert any("coordinates are metres" in n for n in raw.notes)
