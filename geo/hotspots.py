@@ -165,6 +165,12 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int, workers: in
         sparse_pts = sparse_pts[np.argsort(key[sparse_pts], kind="stable")]
         block = _block_counts(cells, counts, stride)
         sparse_pts = sparse_pts[block[inv[sparse_pts]] >= min_samples]
+        bounds = _count_bounds(xy, origin, eps_m, max_cells=min(12_000_000, 8 * n))
+        if bounds is not None:  # decided by lower/upper bounds of the count: no query needed
+            lo, hi = bounds
+            sure = lo[sparse_pts] >= min_samples
+            core[sparse_pts[sure]] = True
+            sparse_pts = sparse_pts[~sure & (hi[sparse_pts] >= min_samples)]
         if len(sparse_pts):
             tree_all = cKDTree(xy, balanced_tree=False, compact_nodes=False)
             nb = tree_all.query_ball_point(xy[sparse_pts], eps_m, return_length=True, workers=workers)
@@ -236,6 +242,28 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int, workers: in
         hit = np.isfinite(dist)
         labels[others[hit]] = labels[core_idx[nearest[hit]]]
     return labels
+
+
+def _count_bounds(xy: np.ndarray, origin: np.ndarray, eps_m: float, *, max_cells: int = 12_000_000
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Lower and upper bounds of each point's eps-neighbour count from a lattice of eps/4 cells:
+    cells wholly within eps of any point of the point's cell (lower), cells that may hold a point
+    within eps (upper, with one ring of margin). ``None`` when the lattice would be too large."""
+    h = eps_m / 4.0
+    ij = np.floor((xy - origin) / h).astype("int64")
+    nc, nr = int(ij[:, 0].max()) + 1, int(ij[:, 1].max()) + 1
+    if nr * nc > max_cells:
+        return None
+    grid = np.bincount(ij[:, 1] * nc + ij[:, 0], minlength=nr * nc).astype("int32").reshape(nr, nc)
+    d = np.abs(np.arange(-2, 3))
+    dx, dy = np.meshgrid(d, d)
+    k_lo = ((dx + 1) ** 2 + (dy + 1) ** 2 <= 16).astype("int32")  # farthest pair ≤ √13·h < eps
+    d = np.abs(np.arange(-6, 7))
+    dx, dy = np.meshgrid(d, d)
+    k_hi = (np.maximum(dx - 2, 0) ** 2 + np.maximum(dy - 2, 0) ** 2 <= 16).astype("int32")
+    lo = ndimage.correlate(grid, k_lo, mode="constant")
+    hi = ndimage.correlate(grid, k_hi, mode="constant")
+    return lo[ij[:, 1], ij[:, 0]], hi[ij[:, 1], ij[:, 0]]
 
 
 def _block_counts(cells: np.ndarray, counts: np.ndarray, stride: int) -> np.ndarray:
