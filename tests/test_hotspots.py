@@ -63,6 +63,22 @@ def test_dbscan_equals_sklearn(seed):
     assert adjusted_rand_score(ours, ref.labels_) > 0.999
 
 
+def test_dbscan_dense_data_uses_count_bounds_and_still_equals_sklearn(monkeypatch):
+    import geo.hotspots as gh
+    calls = []
+    real = gh._count_bounds
+    monkeypatch.setattr(gh, "_count_bounds", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(5)
+    xy = np.vstack([rng.uniform(0, 300, (4000, 2)), rng.normal(150, 20, (2000, 2))])
+    ours = gh.dbscan_labels(xy, eps_m=6, min_samples=12)
+    ref = DBSCAN(eps=6, min_samples=12).fit(xy)
+    assert calls, "the lattice bounds were not used"
+    core = ref.core_sample_indices_
+    assert (ours[core] >= 0).all()
+    assert adjusted_rand_score(ours[core], ref.labels_[core]) == pytest.approx(1.0)
+    assert np.array_equal(ours == -1, ref.labels_ == -1)
+
+
 def test_dbscan_duplicates_and_edge_cases():
     xy = np.zeros((30, 2))  # 30 reports on one spot: one cluster
     assert set(dbscan_labels(xy, eps_m=10, min_samples=5)) == {0}
