@@ -493,7 +493,7 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
     header = _dedupe(header)
     data = grid.iloc[head + 1:].copy()
     data.columns = header
-    blank = data.apply(lambda r: all(_blank(v) for v in r), axis=1)
+    blank = data.map(_blank).all(axis=1) if len(data.columns) else pd.Series(True, index=data.index)
     if blank.any():
         notes.append(f"{path.name}: {int(blank.sum())} empty row(s) skipped")
     data = data[~blank]
@@ -524,7 +524,10 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
         xs = np.full(len(data), np.nan)
         ys = np.full(len(data), np.nan)
         for col, arr in ((match.lon, xs), (match.lat, ys)):
-            for i, v in enumerate(data[col]):
+            cells = data[col]
+            arr[:] = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            for i in np.flatnonzero(np.isnan(arr)):  # the rest, one by one: DMS, 117.2E, blanks, errors
+                v = cells.iloc[i]
                 try:
                     arr[i] = parse_coordinate(v)
                 except ValueError:
