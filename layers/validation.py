@@ -611,8 +611,10 @@ def _fast_parse(col: pd.Series, dtype: str) -> list[Any] | None:
     Returns a list with a value where the fast path succeeded and ``None`` elsewhere (those cells
     go through the careful per-cell parser, which also reports errors). ``None`` for other types.
     """
-    if dtype not in ("date", "datetime", "int", "float") or not len(col):
+    if dtype not in ("str", "date", "datetime", "int", "float") or not len(col):
         return None
+    if dtype == "str":
+        return [v.strip() or None if isinstance(v, str) else None for v in col.astype("object").tolist()]
     text = col.astype("object").map(lambda v: v.strip() if isinstance(v, str) else None)
     if dtype in ("date", "datetime"):
         ok = text.map(lambda t: isinstance(t, str) and _ISO_TEXT.match(t) is not None).astype(bool)
