@@ -23,6 +23,11 @@ def serve(project_root: str | Path, *, host: str = "127.0.0.1", port: int = 8000
     from web.app import create_app
 
     project = open_project(project_root)
+    if not _accounts(project):
+        console.print("[yellow]本项目还没有网页账号, 无法登录: 运行 "
+                      "`sanigrid user add NAME --role office --password …` "
+                      "(no web accounts yet)[/]")
+    console.print(f"地图 map: http://{host}:{port}/   接口文档 API docs: http://{host}:{port}/docs")
     uvicorn.run(create_app(project), host=host, port=port, log_level="info")
 
 
@@ -58,14 +63,10 @@ def serve_command(
     port: Annotated[int, typer.Option(help="port")] = 8000,
 ) -> None:
     """启动网页地图与接口 / serve the web map and API (OpenAPI docs at /docs)."""
-    p = load(project)
-    if not any(True for _ in _accounts(p)):
-        console.print("[yellow]还没有账号: 先运行 `sanigrid user add NAME --role office --password …`[/]")
-    console.print(f"地图 map: http://{host}:{port}/   接口文档 API docs: http://{host}:{port}/docs")
-    serve(p.root, host=host, port=port)
+    serve(load(project).root, host=host, port=port)
 
 
-def _accounts(project: Project):
+def _accounts(project: Project) -> list:
     from web.auth import list_users
 
     return list_users(project.store)

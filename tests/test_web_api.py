@@ -226,7 +226,14 @@ def test_map_feed_clusters_when_many_points_are_in_view(env):
     # zoomed in, few points: the points themselves with their popup fields
     fc = c.get("/api/map/problems", params={"bbox": bbox, "zoom": 17}, headers=auth(env, "viewer")).json()
     assert not fc.get("clustered") and len(fc["features"]) == len(pts)
-    assert {"category", "status", "overdue"} <= set(fc["features"][0]["properties"])
+    props = fc["features"][0]["properties"]
+    assert {"problem_id", "status", "overdue"} <= set(props) and "unit" not in props  # popups come by key
+    one = c.get(f"/api/layers/problems/features/{props['problem_id']}", headers=auth(env, "viewer")).json()
+    assert one["type"] == "Feature" and one["properties"]["problem_id"] == props["problem_id"]
+    assert {"category", "unit", "deadline", "days_overdue"} <= set(one["properties"])
+    assert c.get("/api/layers/problems/features/99999999", headers=auth(env, "viewer")).status_code == 404
+    assert c.get("/api/layers/problems/features/abc", headers=auth(env, "viewer")).status_code == 404
+    assert c.get("/api/layers/toilets/features/1", headers=auth(env, "viewer")).status_code == 404
 
 
 def test_map_feed_shifts_to_gcj02_for_such_basemaps(env):

@@ -108,9 +108,19 @@ def test_toggling_a_layer_and_zooming_in(site):
     page.wait_for_timeout(200)
     assert page.locator(".sg-leg-layer[data-kind='streets']").count() == 1
     # click a cluster: the map zooms in and, with few points left in view, draws them with popups
-    page.evaluate("""() => { const m = sanigrid.map; m.setView(m.getCenter(), 19); }""")
+    project = site["project"]
+    one = project.store.read("problems", columns=["problem_id", "category"]).to_crs(4326).iloc[0]
+    page.evaluate("([lat, lon]) => sanigrid.map.setView([lat, lon], 19)", [one.geometry.y, one.geometry.x])
     page.wait_for_function("() => sanigrid.pending === 0", timeout=10000)
     page.wait_for_timeout(300)
+    assert page.locator(".marker-cluster").count() == 0  # zoomed in: the points themselves
+    # open the popup of that problem: its fields are fetched by id
+    page.evaluate("""(pid) => { sanigrid.layers.forEach(e => e.group.eachLayer(g => g.eachLayer && g.eachLayer(l => {
+        if (l.feature && l.feature.properties.problem_id === pid) l.openPopup(); }))); }""", int(one["problem_id"]))
+    page.wait_for_selector(".sg-popup", timeout=5000)
+    assert one["category"] in page.locator(".sg-popup").inner_text()
+    page.wait_for_timeout(400)  # the popup fades in
+    page.screenshot(path=str(ARTIFACTS / "map-popup.png"))
     assert watch.errors == [] and watch.foreign == []
     page.close()
 

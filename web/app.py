@@ -9,6 +9,7 @@ default page would load it from a CDN).
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -46,8 +47,12 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def create_app(project: Project | str | Path, *, settings: AppSettings | None = None) -> FastAPI:
-    """The app serving ``project`` (a :class:`Project` or its folder)."""
+def create_app(project: Project | str | Path, *, settings: AppSettings | None = None, warm: bool = True) -> FastAPI:
+    """The app serving ``project`` (a :class:`Project` or its folder).
+
+    ``warm`` builds the map's caches in a background thread right away, so the first page view
+    does not pay for them.
+    """
     settings = settings or AppSettings()
     if not isinstance(project, Project):
         project = open_project(project)
@@ -87,7 +92,25 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
                              "errors": [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]},
                             status_code=422)
 
+    if warm:
+        threading.Thread(target=warm_caches, args=(project,), name="sanigrid-warm", daemon=True).start()
     return app
+
+
+def warm_caches(project: Project) -> None:
+    """Build the map's caches (page layers, point indexes of big layers) so the first view is fast."""
+    from layers.catalogue import CATALOGUE
+    from web.features import point_index
+    from web.mappage import build_map
+
+    try:
+        build_map(project)
+        for info in project.store.info():
+            s = CATALOGUE[info.kind]
+            if s.big and s.geometry == ("Point",):
+                point_index(project.store, s, project.settings.basemap.coords)
+    except Exception:  # a cache that is not warm is only slower; the request path reports real errors
+        log.exception("warming the map caches failed")
 
 
 def app_from_env() -> FastAPI:

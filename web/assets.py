@@ -30,8 +30,9 @@ class Vendor:
 
 VENDORS: tuple[Vendor, ...] = (
     Vendor("leaflet", "xstatic.pkg.leaflet", js=("leaflet.js",), css=("leaflet.css",)),
-    Vendor("jquery", "xstatic.pkg.jquery", js=("jquery.min.js",)),
-    Vendor("markercluster", "xstatic.pkg.leaflet_markercluster", js=("leaflet.markercluster.js",),
+    # served for folium plugins that need them; our pages cluster on the server and use only the icon styles
+    Vendor("jquery", "xstatic.pkg.jquery"),
+    Vendor("markercluster", "xstatic.pkg.leaflet_markercluster",
            css=("MarkerCluster.css", "MarkerCluster.Default.css")),
     Vendor("font-awesome", "xstatic.pkg.font_awesome",
            css=("css/fontawesome.min.css", "css/solid.min.css")),

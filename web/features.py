@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -57,8 +58,28 @@ def bbox_to_store(bbox: BBox, store_crs: CRS, coords: str = "wgs84") -> BBox:
         xs, ys = to_wgs84(np.array([w, e, w, e]), np.array([s, s, n, n]), coords)
         pad = 0.002
         w, e, s, n = xs.min() - pad, xs.max() + pad, ys.min() - pad, ys.max() + pad
-    t = Transformer.from_crs(4326, store_crs, always_xy=True)
+    t = _transformer(store_crs.to_wkt())
     return tuple(float(v) for v in t.transform_bounds(w, s, e, n))  # type: ignore[return-value]
+
+
+_CRS: dict[str, CRS] = {}
+
+
+def store_crs(store: Store) -> CRS:
+    """The store's CRS (fixed once set, so remembered per store file)."""
+    key = str(getattr(store, "path", id(store)))
+    crs = _CRS.get(key)
+    if crs is None:
+        crs = store.crs
+        if crs is None:
+            raise Invalid("the store has no CRS yet: import a layer first")
+        _CRS[key] = crs
+    return crs
+
+
+@lru_cache(maxsize=16)
+def _transformer(store_crs_wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(store_crs_wkt), always_xy=True)
 
 
 def parse_bbox(text: str | None) -> BBox | None:

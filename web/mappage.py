@@ -35,13 +35,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "legend": "图例", "search": "搜索网格编码或地名", "no_results": "没有找到", "yes": "是", "no": "否",
         "open_page": "网格页面", "overdue": "逾期 (黑边)", "days_overdue": "逾期天数",
         "clusters": "聚合 (数字为问题数)", "cluster": "{n} 件问题, 未结案 {open} 件, 逾期 {late} 件",
-        "basemap": "底图", "logout": "退出", "api": "接口文档", "map": "全县地图",
+        "basemap": "底图", "logout": "退出", "loading": "正在读取…", "api": "接口文档", "map": "全县地图",
     },
     "en": {
         "legend": "Legend", "search": "Grid code or place name", "no_results": "Nothing found", "yes": "yes",
         "no": "no", "open_page": "grid page", "overdue": "overdue (black outline)", "days_overdue": "Days overdue",
         "clusters": "clusters (number of reports)", "cluster": "{n} reports, {open} open, {late} overdue",
-        "basemap": "Basemap", "logout": "log out", "api": "API docs", "map": "County map",
+        "basemap": "Basemap", "logout": "log out", "loading": "loading…", "api": "API docs", "map": "County map",
     },
 }
 # layers that start switched off (the user turns them on in the layer control)
@@ -126,6 +126,7 @@ def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -
         "fields": [[f.name, f.zh if lang == "zh" else f.en] for f in spec.fields if f.popup],
         "label_field": spec.label_field, "key": spec.key, "link": LINKS.get(spec.kind),
         "overdue": "deadline" in spec.field_names and "status" in spec.field_names, "url": url,
+        "big": spec.big, "feature_url": f"/api/layers/{spec.kind}/features/" if spec.key else None,
     }
 
 
@@ -148,6 +149,22 @@ def _inline_data(project: Project, spec: LayerSpec, coords: str, bbox: tuple[flo
     return text
 
 
+_INFO_CACHE: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}
+
+
+def store_info(store: Any) -> list[Any]:
+    """``store.info()``, remembered until the store file changes."""
+    key, sig = str(getattr(store, "path", id(store))), store_signature(store)
+    with _INLINE_LOCK:
+        hit = _INFO_CACHE.get(key)
+    if hit and hit[0] == sig:
+        return hit[1]
+    info = store.info()
+    with _INLINE_LOCK:
+        _INFO_CACHE[key] = (sig, info)
+    return info
+
+
 def build_map(project: Project, *, user_label: str | None = None, grid: str | None = None,
               width: str = "100%", links: Sequence[tuple[str, str]] = (), title: str | None = None,
               api_prefix: str = "") -> folium.Map:
@@ -159,7 +176,7 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
     lang = settings.project.language
     coords = settings.basemap.coords
     store = project.store
-    present = {i.kind: i for i in store.info()}
+    present = {i.kind: i for i in store_info(store)}
     bounds_display = None
     store_bbox = None
     focus = None
@@ -203,11 +220,13 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
         show = (spec.role == "input" and not spec.optional and kind not in HIDDEN_AT_START) or (
             grid is not None and kind in ("coverage_gaps", "hotspot_clusters"))
         dynamic = spec.big or info.count > settings.web.inline_max_features
-        if dynamic:
+        if dynamic or not show:
             url = f"{api_prefix}/api/map/{kind}"
             if grid and ("grid_code" in spec.field_names):
                 url += f"?grid={grid}&open=1"
-            m.add_child(CatalogueLayer(layer_config(spec, lang=lang, url=url), None, show=show))
+            cfg = layer_config(spec, lang=lang, url=url)
+            cfg["once"] = not dynamic  # a small layer switched off at start: loaded whole when switched on
+            m.add_child(CatalogueLayer(cfg, None, show=show))
         else:
             data = _inline_data(project, spec, coords, store_bbox)
             m.add_child(CatalogueLayer(layer_config(spec, lang=lang), data, show=show))

@@ -23,6 +23,7 @@ from web.features import (
     index_mask,
     parse_bbox,
     point_index,
+    store_crs,
     to_display,
     where_clause,
     with_overdue,
@@ -70,7 +71,8 @@ def _filtered(project, kind: str, *, bbox: str | None, coords: str, grid: str | 
     box = parse_bbox(bbox)
     where = where_clause(s, project.settings, grid=grid, category=category, status=status, date_from=date_from,
                          date_to=date_to, open_only=open_only)
-    frame = project.store.read(kind, bbox=bbox_to_store(box, project.store.crs, coords) if box else None, where=where)
+    store_box = bbox_to_store(box, store_crs(project.store), coords) if box else None
+    frame = project.store.read(kind, bbox=store_box, where=where)
     if box is not None and len(frame):  # the R-tree box is a superset: keep what intersects the asked box
         import shapely
 
@@ -121,6 +123,28 @@ def layer_xlsx(
                                                                                "days_overdue": "逾期天数"}))
 
 
+@router.get("/api/layers/{kind}/features/{key}", summary="一个要素 (one feature by its key, e.g. a problem id)",
+            responses={200: {"content": {GEOJSON: {}}}})
+def layer_feature(kind: str, key: str, project: ProjectDep, user: CurrentUser, coords: Coords = "wgs84") -> Response:
+    s = present_spec(project, kind)
+    if not s.key:
+        raise NotFound(f"图层「{s.zh}」没有编号字段, 不能按编号取要素 (layer {kind} has no key field)")
+    if s.field(s.key).dtype == "int":
+        if not key.lstrip("-").isdigit():
+            raise NotFound(f"「{s.zh}」编号应为整数: {key}")
+        where = f'"{s.key}" = {int(key)}'
+    else:
+        where = f"\"{s.key}\" = '{key.replace(chr(39), chr(39) * 2)}'"
+    frame = project.store.read(kind, where=where)
+    if frame.empty:
+        raise NotFound(f"图层「{s.zh}」没有编号为 {key} 的要素 (no feature {key})")
+    if "deadline" in frame.columns and "status" in frame.columns:
+        frame = with_overdue(frame, as_of=as_of_default(project.store.read(kind, columns=["reported_at"])))
+    extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
+    fc = feature_collection(frame.iloc[:1], s, coords=coords, fields=s.field_names, extra=extra)
+    return Response(fc[fc.index('"features":[') + 12:-2], media_type=GEOJSON)
+
+
 def xlsx_response(sheets: dict[str, pd.DataFrame], filename: str, *, headers: dict[str, str]) -> Response:
     buf = io.BytesIO()
     write_xlsx(sheets, buf, headers=headers)
@@ -142,6 +166,11 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
     s = present_spec(project, kind)
     box = parse_bbox(bbox)
     web = project.settings.web
+    columns = None
+    if s.big and s.key:
+        wanted = {s.key, (s.style.by or {}).get("field"), s.label_field, "status", "deadline", "closed_at",
+                  "reported_at", "grid_code"}
+        columns = [f for f in s.field_names if f in wanted]
     if s.geometry == ("Point",):
         idx = point_index(project.store, s, coords)
         mask = index_mask(idx, box, grid=grid, open_only=open)
@@ -149,11 +178,23 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
             return Response(clusters(idx, mask, zoom=zoom, cell_px=web.cluster_cell_px, layer=kind),
                             media_type=GEOJSON)
     where = where_clause(s, project.settings, grid=grid, open_only=open)
-    frame = project.store.read(kind, bbox=bbox_to_store(box, project.store.crs, coords) if box else None, where=where)
+    store_box = bbox_to_store(box, store_crs(project.store), coords) if box else None
+    frame = project.store.read(kind, bbox=store_box, where=where, columns=columns)
     if "deadline" in frame.columns and "status" in frame.columns:
-        frame = with_overdue(frame, as_of=as_of_default(frame))
+        frame = with_overdue(frame, as_of=_as_of(project, s, coords) or as_of_default(frame))
     extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
-    return Response(feature_collection(frame, s, coords=coords, extra=extra), media_type=GEOJSON)
+    fields = None
+    if s.big and s.key:  # only what drawing needs; the popup is fetched by key when clicked
+        fields = [f for f in dict.fromkeys((s.key, (s.style.by or {}).get("field"), s.label_field)) if f]
+        extra = [c for c in ("overdue",) if c in frame.columns]
+    return Response(feature_collection(frame, s, coords=coords, fields=fields, extra=extra), media_type=GEOJSON)
+
+
+def _as_of(project, s: LayerSpec, coords: str):
+    """The layer-wide "as of" date kept by the point index (so overdue agrees with the clusters)."""
+    if s.geometry == ("Point",) and s.big:
+        return point_index(project.store, s, coords).as_of
+    return None
 
 
 class SearchHit(BaseModel):

@@ -73,7 +73,19 @@
         return L.circleMarker(latlng, pathStyle(cfg, f.properties));
       },
       onEachFeature: function (f, layer) {
-        if (f.properties && f.properties._count === undefined) layer.bindPopup(popupHtml(cfg, f.properties), { maxWidth: 360 });
+        if (!f.properties || f.properties._count !== undefined) return;
+        if (cfg.big && cfg.key) {  /* big layers: the popup's fields are fetched when it opens */
+          layer.bindPopup(esc(SG.t.loading), { maxWidth: 360 });
+          layer.on("popupopen", function (ev) {
+            var k = f.properties[cfg.key];
+            fetch(cfg.feature_url + encodeURIComponent(k) + "?coords=" + SG.opts.coords, { credentials: "same-origin" })
+              .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+              .then(function (feat) { ev.popup.setContent(popupHtml(cfg, feat.properties)); })
+              .catch(function (e) { ev.popup.setContent(esc(SG.t.no_results) + " (" + esc(e.message) + ")"); });
+          });
+        } else {
+          layer.bindPopup(popupHtml(cfg, f.properties), { maxWidth: 360 });
+        }
       }
     });
   }
@@ -90,12 +102,14 @@
   };
   function dynamicUrl(entry) {
     var b = SG.map.getBounds(), cfg = entry.cfg;
+    if (cfg.once) return cfg.url + (cfg.url.indexOf("?") >= 0 ? "&" : "?") + "coords=" + SG.opts.coords;
     var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(6); }).join(",");
     var sep = cfg.url.indexOf("?") >= 0 ? "&" : "?";
     return cfg.url + sep + "bbox=" + bbox + "&zoom=" + SG.map.getZoom() + "&coords=" + SG.opts.coords;
   }
   function refresh(entry) {
     if (!entry.cfg.url || !SG.map.hasLayer(entry.group)) return;
+    if (entry.cfg.once && (entry.loaded || entry.ctrl)) return;
     if (entry.ctrl) entry.ctrl.abort();
     var ctrl = (entry.ctrl = new AbortController()), seq = ++entry.seq;
     SG.pending++;
@@ -106,10 +120,11 @@
         entry.group.clearLayers();
         geoLayer(entry.cfg, data).addTo(entry.group);
         entry.clustered = !!data.clustered;
+        entry.loaded = true;
         updateLegend();
       })
       .catch(function (e) { if (e.name !== "AbortError") console.warn("sanigrid: " + entry.cfg.kind + ": " + e.message); })
-      .finally(function () { SG.pending--; settle(); });
+      .finally(function () { SG.pending--; if (entry.ctrl === ctrl) entry.ctrl = null; settle(); });
   }
   function settle() {
     if (SG.pending === 0 && !SG.drawn) {
@@ -151,12 +166,15 @@
   }
 
   /* ------------------------------------------------------------ search */
+  /* an inline icon: the map page then needs no icon font (150 KB) */
+  var LENS = "<svg width='14' height='14' viewBox='0 0 16 16' aria-hidden='true'><circle cx='6.5' cy='6.5' r='5' " +
+    "fill='none' stroke='#fff' stroke-width='2'/><line x1='10.2' y1='10.2' x2='15' y2='15' stroke='#fff' stroke-width='2'/></svg>";
   function searchControl() {
     var c = L.control({ position: "topleft" });
     c.onAdd = function () {
       var div = L.DomUtil.create("div", "sg-search leaflet-bar");
       div.innerHTML = "<form><input type='search' name='q' placeholder='" + esc(SG.t.search) + "' aria-label='" + esc(SG.t.search) +
-        "'><button type='submit' title='" + esc(SG.t.search) + "'><i class='fa-solid fa-magnifying-glass'></i></button></form><ul class='sg-results'></ul>";
+        "'><button type='submit' title='" + esc(SG.t.search) + "'>" + LENS + "</button></form><ul class='sg-results'></ul>";
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
       var form = div.querySelector("form"), ul = div.querySelector("ul");
