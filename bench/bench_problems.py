@@ -4,8 +4,10 @@
     .venv/bin/python bench/bench_problems.py --full    # adds 10^6 for scikit-learn DBSCAN (~12 GB!)
                                                        # and HDBSCAN at 10^5
 
-Every clustering run happens in a fresh child process so that its peak resident memory (ru_maxrss,
-minus the child's resident memory before the call) is its own. Times are wall-clock seconds, best
+Every clustering run happens in a fresh child process so that its peak resident memory is its own:
+"Δpeak MB" is the rise of ru_maxrss during the call (the data and imports are already resident),
+"peak RSS" the child's whole peak; "CPU s" is user+system time (k-d tree queries use both cores,
+so CPU can exceed wall time; on a loaded machine wall time exceeds CPU time). Times are wall-clock seconds, best
 of ``--repeat`` runs for the fast parts. Synthetic data with fixed seeds: reports scattered along
 a town of ``side`` metres, half uniform, half around 40 centres (σ = 150 m).
 """
@@ -57,6 +59,8 @@ def child(method: str, n: int, eps: float, min_samples: int) -> None:
 
     from geo.hotspots import dbscan_labels
     base = _rss_mb()
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = ru.ru_utime + ru.ru_stime
     t0 = time.perf_counter()
     if method == "ours":
         lab = dbscan_labels(xy, eps_m=eps, min_samples=min_samples)
@@ -72,8 +76,11 @@ def child(method: str, n: int, eps: float, min_samples: int) -> None:
     else:
         raise SystemExit(f"unknown method {method}")
     dt = time.perf_counter() - t0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime - cpu0
     np.save(f"/tmp/bench_problems_{method}_{n}.npy", lab)
-    print(json.dumps({"seconds": dt, "peak_mb": _rss_mb() - base, "clusters": int(lab.max() + 1)}))
+    print(json.dumps({"seconds": dt, "cpu": cpu, "peak_mb": _rss_mb() - base, "rss_mb": _rss_mb(),
+                      "clusters": int(lab.max() + 1)}))
 
 
 def run_child(method: str, n: int, eps: float, min_samples: int) -> dict | None:
@@ -133,7 +140,8 @@ def bench_clusters(sizes: list[int], full: bool, eps: float, min_samples: int) -
     from sklearn.metrics import adjusted_rand_score
 
     print(f"\n== density clusters (DBSCAN eps={eps:g} m, min_samples={min_samples}; each run in a fresh process) ==")
-    print(f"{'reports':>9} {'method':<16} {'seconds':>8} {'peak MB':>8} {'clusters':>8} {'ARI vs sklearn':>14}")
+    print(f"{'reports':>9} {'method':<16} {'seconds':>8} {'CPU s':>7} {'Δpeak MB':>9} {'peak RSS':>9} "
+          f"{'clusters':>8}")
     try:
         import hdbscan  # noqa: F401
         have_pkg = True
@@ -153,10 +161,8 @@ def bench_clusters(sizes: list[int], full: bool, eps: float, min_samples: int) -
             if res is None:
                 continue
             results[method] = res
-            ari = ""
-            if method == "ours" and "sklearn_dbscan" in plan:
-                ari = "(below)"
-            print(f"{n:>9} {method:<16} {res['seconds']:>8.2f} {res['peak_mb']:>8.0f} {res['clusters']:>8} {ari:>14}")
+            print(f"{n:>9} {method:<16} {res['seconds']:>8.2f} {res['cpu']:>7.2f} {res['peak_mb']:>9.0f} "
+                  f"{res['rss_mb']:>9.0f} {res['clusters']:>8}")
         if "ours" in results and "sklearn_dbscan" in results:
             a = np.load(f"/tmp/bench_problems_ours_{n}.npy")
             b = np.load(f"/tmp/bench_problems_sklearn_dbscan_{n}.npy")

@@ -198,6 +198,10 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int, workers: in
     cols: list[np.ndarray] = [np.arange(m)]
     comp = np.arange(m)
     r2 = eps_m * eps_m * (1 + 1e-12)
+    # per cell, its extreme core points in 8 directions (for the cheap sufficient test)
+    dirs = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]
+    extreme = {dr: _segment_argext(cxy @ np.array(dr, dtype="float64"), start, cell_of_sorted, largest=True)
+               for dr in dirs}
     for dx, dy in offsets:
         nkeys = ckeys + dy * stride + dx
         pos = np.searchsorted(ckeys, nkeys)
@@ -210,11 +214,8 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int, workers: in
         if len(a) == 0:
             continue
         # cheap sufficient test: the extreme core point of each cell towards the other
-        d = np.array([dx, dy], dtype="float64")
-        proj = cxy @ d
-        amax = _segment_argext(proj, start, cell_of_sorted, largest=True)
-        bmin = _segment_argext(proj, start, cell_of_sorted, largest=False)
-        gap = cxy[amax[a]] - cxy[bmin[b]]
+        toward = (int(np.sign(dx)), int(np.sign(dy)))
+        gap = cxy[extreme[toward][a]] - cxy[extreme[(-toward[0], -toward[1])][b]]
         near = (gap * gap).sum(axis=1) <= r2
         joined_a, joined_b = [a[near]], [b[near]]
         a, b = a[~near], b[~near]
@@ -236,11 +237,21 @@ def dbscan_labels(xy: np.ndarray, *, eps_m: float, min_samples: int, workers: in
     # border points: the cluster of the nearest core point within eps
     others = np.flatnonzero(~core)
     if len(others):
-        tree_core = cKDTree(xy[core_idx])
-        dist, nearest = tree_core.query(xy[others], k=1, distance_upper_bound=eps_m * (1 + 1e-12),
-                                        workers=workers)
-        hit = np.isfinite(dist)
-        labels[others[hit]] = labels[core_idx[nearest[hit]]]
+        # only core points in cells within reach (the 5×5 block) of a non-core point go in the tree
+        ocells = np.unique(key[others])
+        reach = np.zeros(m, dtype=bool)
+        for ddy in range(-2, 3):
+            for ddx in range(-2, 3):
+                nk = ocells + ddy * stride + ddx
+                pos = np.minimum(np.searchsorted(ckeys, nk), m - 1)
+                reach[pos[ckeys[pos] == nk]] = True
+        near_core = pts_sorted[reach[cell_of_sorted]]
+        if len(near_core):
+            tree_core = cKDTree(xy[near_core])
+            dist, nearest = tree_core.query(xy[others], k=1, distance_upper_bound=eps_m * (1 + 1e-12),
+                                            workers=workers)
+            hit = np.isfinite(dist)
+            labels[others[hit]] = labels[near_core[nearest[hit]]]
     return labels
 
 
