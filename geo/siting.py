@@ -138,6 +138,21 @@ def _undominated(A: sparse.csc_matrix) -> np.ndarray:
     return ~dominated
 
 
+def _undominated_rows(A: sparse.csc_matrix) -> np.ndarray:
+    """Set cover: a row whose candidate set contains another row's set is implied by it; keep the rest.
+
+    Rows are assumed distinct (merged by :func:`reduce_instance`).
+    """
+    R = A.tocsr()
+    size = np.diff(R.indptr).astype(np.int64)
+    O = (R @ R.T).tocoo()
+    i, k, o = O.row, O.col, O.data
+    implied = (i != k) & (o >= size[k]) & (size[i] > size[k])  # N_k ⊂ N_i: row i is implied by row k
+    keep = np.ones(A.shape[0], bool)
+    keep[i[implied]] = False
+    return keep
+
+
 # ------------------------------------------------------------------------------------ MCLP heuristics
 def _greedy(A: sparse.csc_matrix, w: np.ndarray, p: int, covered: np.ndarray | None = None
             ) -> tuple[list[int], list[float], np.ndarray]:
@@ -249,7 +264,8 @@ def mclp_bound(A: Any, w: np.ndarray, p: int, *, selected: list[int] | None = No
 
 
 def mclp_greedy(A: Any, w: np.ndarray, p: int, *, improve: bool = True, bound: bool = True,
-                reduce: bool = True) -> Solution:
+                reduce: bool = True, polish_s: float = 0.4, polish_gap: float = 0.005, max_starts: int = 32,
+                seed: int = 0) -> Solution:
     """Maximal coverage with ``p`` sites: lazy greedy, then swap improvement, with a certified gap.
 
     The greedy start and (with ``bound``) the LP-relaxation's top sites and Lagrangian top sites
@@ -263,6 +279,9 @@ def mclp_greedy(A: Any, w: np.ndarray, p: int, *, improve: bool = True, bound: b
     p : number of new sites.
     improve : run the interchange improvement.
     bound : solve the LP relaxation for the bound (otherwise only the cheap submodular bound).
+    polish_s : when the certified gap is above ``polish_gap``, spend at most this many seconds on
+        up to ``max_starts`` randomised roundings of the LP solution, each improved by interchange
+        (0 = never; ``seed`` fixes the draws).
     """
     t0 = time.perf_counter()
     A0 = _csc(A)
@@ -276,6 +295,7 @@ def mclp_greedy(A: Any, w: np.ndarray, p: int, *, improve: bool = True, bound: b
     greedy_obj = _objective(A1, w1, S)
     starts = [S]
     parts: dict[str, float] = {"total": float(w1.sum())}
+    x_lp = None
     if bound and A1.shape[1] > 0:
         x_lp, ub = _lp_relaxation(A1, w1, p_eff)
         if ub is not None and x_lp is not None:
@@ -287,6 +307,22 @@ def mclp_greedy(A: Any, w: np.ndarray, p: int, *, improve: bool = True, bound: b
         val = _objective(A1, w1, cand)
         if val > best_obj + 1e-9:
             best, best_obj = cand, val
+    ub_now = min(parts.values())
+    if improve and polish_s > 0 and x_lp is not None and best_obj < ub_now * (1 - polish_gap):
+        # multi-start: randomised rounding of the LP solution, each start improved by interchange,
+        # within a time budget (fixed seed: the same input gives the same answer)
+        rng = np.random.default_rng(seed)
+        prob = np.maximum(x_lp, 1e-9)
+        prob /= prob.sum()
+        t_end = time.perf_counter() + polish_s
+        for _ in range(max_starts):
+            if time.perf_counter() > t_end or best_obj >= ub_now * (1 - polish_gap):
+                break
+            st = [int(j) for j in rng.choice(len(prob), p_eff, replace=False, p=prob)]
+            cand = _swap(A1, w1, st)
+            val = _objective(A1, w1, cand)
+            if val > best_obj + 1e-9:
+                best, best_obj = cand, val
     S, gains = _order_gains(A1, w1, best)
     obj = _objective(A1, w1, S)
     _, sub = mclp_bound(A1, w1, p, selected=S, lp=False)
@@ -358,14 +394,16 @@ def _highs(cost: np.ndarray, M: sparse.csc_matrix, row_lo: np.ndarray, row_hi: n
 
 
 def _solve(cost: np.ndarray, M: sparse.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, integ: np.ndarray,
-           maximize: bool, *, integer: bool = True, time_limit_s: float = 60.0, warm: np.ndarray | None = None
-           ) -> tuple[np.ndarray, float, float, str]:
+           maximize: bool, *, integer: bool = True, time_limit_s: float = 60.0, warm: np.ndarray | None = None,
+           presolve: bool = True) -> tuple[np.ndarray, float, float, str]:
     """Solve with HiGHS; returns (x, objective, proven bound, status). Bound is the LP value for LPs."""
     import highspy
 
     h = _highs(cost, M, row_lo, row_hi, maximize=maximize, time_limit_s=time_limit_s,
                integ=integ if integer else None)
     ncol = M.shape[1]
+    if not presolve:
+        h.setOptionValue("presolve", "off")
     if integer and warm is not None:
         wv = np.asarray(warm, float)
         h.setSolution(len(wv), np.arange(len(wv), dtype=np.int32), wv)
@@ -443,6 +481,8 @@ def lscp(A: Any, *, time_limit_s: float = 60.0, exact: bool = True) -> tuple[Sol
     w = np.ones(A0.shape[0])
     uncoverable = np.diff(A0.tocsr().indptr) == 0
     A1, w1, _, cols = reduce_instance(A0, w)
+    A1 = A1[_undominated_rows(A1)].tocsc()
+    w1 = np.ones(A1.shape[0])
     nd, nc = A1.shape
     if nd == 0:
         return Solution(np.array([], np.int64), 0.0, 0.0, np.array([]), "lscp",
