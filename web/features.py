@@ -288,7 +288,7 @@ def clusters(idx: PointIndex, mask: np.ndarray, *, zoom: float, cell_px: int, la
     """Points under ``mask`` binned into cells of ``cell_px`` screen pixels at ``zoom``.
 
     Each cluster is a GeoJSON point at the mean position of its members, with ``_count``,
-    ``_open`` and ``_overdue`` (numbers of points) and ``_bbox`` (lon/lat bounds of its members).
+    ``_open`` and ``_overdue`` (numbers of points) and ``_bbox`` (the lon/lat bounds of its cell).
     Cells are anchored on a global lattice, so clusters do not jump when the map is panned.
     """
     cell = cell_px * 360.0 / (256.0 * 2.0 ** max(0.0, zoom))
@@ -297,21 +297,28 @@ def clusters(idx: PointIndex, mask: np.ndarray, *, zoom: float, cell_px: int, la
         return json.dumps({"type": "FeatureCollection", "layer": layer, "clustered": True, "features": []})
     ix = np.floor(lon / cell).astype(np.int64)
     iy = np.floor(lat / cell).astype(np.int64)
-    key = ix * 4_000_003 + iy
-    uniq, inv = np.unique(key, return_inverse=True)
-    k = len(uniq)
-    count = np.bincount(inv, minlength=k)
-    mlon = np.bincount(inv, weights=lon, minlength=k) / count
-    mlat = np.bincount(inv, weights=lat, minlength=k) / count
-    nopen = np.bincount(inv, weights=idx.open[mask], minlength=k).astype(int)
-    nover = np.bincount(inv, weights=idx.overdue[mask], minlength=k).astype(int)
-    order = np.argsort(inv, kind="stable")
-    starts = np.r_[0, np.cumsum(count)[:-1]]
-    lo_sorted, la_sorted = lon[order], lat[order]
-    wmin = np.minimum.reduceat(lo_sorted, starts)
-    wmax = np.maximum.reduceat(lo_sorted, starts)
-    smin = np.minimum.reduceat(la_sorted, starts)
-    smax = np.maximum.reduceat(la_sorted, starts)
+    x0, y0 = ix.min(), iy.min()
+    ny = int(iy.max() - y0) + 1
+    local = (ix - x0) * ny + (iy - y0)  # cells of the lattice in view: a counting pass, no sort
+    size = int(local.max()) + 1
+    if size > 4_000_000:  # a huge lattice (zoomed far in without a bbox): number the occupied cells instead
+        occupied, local = np.unique(local, return_inverse=True)
+        size = len(occupied)
+    else:
+        occupied = None
+    count_all = np.bincount(local, minlength=size)
+    cells = np.flatnonzero(count_all)
+    count = count_all[cells]
+    mlon = np.bincount(local, weights=lon, minlength=size)[cells] / count
+    mlat = np.bincount(local, weights=lat, minlength=size)[cells] / count
+    nopen = np.bincount(local, weights=idx.open[mask], minlength=size)[cells].astype(int)
+    nover = np.bincount(local, weights=idx.overdue[mask], minlength=size)[cells].astype(int)
+    # a cluster's box is its lattice cell (clicking it zooms there)
+    lattice = cells if occupied is None else occupied[cells]
+    wmin = (lattice // ny + x0) * cell
+    smin = (lattice % ny + y0) * cell
+    wmax, smax = wmin + cell, smin + cell
+    k = len(cells)
     feats = [
         f'{{"type":"Feature","geometry":{{"type":"Point","coordinates":[{mlon[i]:.6f},{mlat[i]:.6f}]}},'
         f'"properties":{{"_count":{count[i]},"_open":{nopen[i]},"_overdue":{nover[i]},'
