@@ -504,6 +504,8 @@ def lscp(A: Any, *, time_limit_s: float = 60.0, exact: bool = True) -> tuple[Sol
         _, lpobj, _, st = _solve(*_lscp_model(A1), integer=False, time_limit_s=time_limit_s)
         lo = float(np.ceil(lpobj - 1e-6)) if st == "optimal" else 1.0
     chosen, gains = _order_gains(A1, w1, chosen)
+    if lo >= len(chosen):
+        status = "optimal"
     return Solution(selected=cols[np.asarray(chosen, np.int64)], objective=float(len(chosen)),
                     bound=min(lo, float(len(chosen))), gains=np.asarray(gains), method="lscp",
                     status=status, seconds=time.perf_counter() - t0,
@@ -631,7 +633,8 @@ def suggest_sites(
     else:
         cand = street_points(net0, d0_for_streets if not euclidean else None, spacing_m=candidate_spacing_m,
                              radius_m=radius_m)
-        cand["name"] = [f"候选{i + 1}" for i in range(len(cand))]
+        cand["name"] = [f"候选{i + 1}" + (f" {n}" if isinstance(n, str) and n not in ("", "<NA>", "nan") else "")
+                        for i, n in enumerate(cand["name"].astype("object"))]
     cand = cand.reset_index(drop=True)
     cand["geometry"] = gpd.GeoSeries(shapely.points(_points_xy(cand)), crs=crs) if len(cand) else cand.geometry
     cand = gpd.GeoDataFrame(cand, geometry="geometry", crs=crs)

@@ -224,7 +224,7 @@ def site_cmd(
                          exclusion=exclude, euclidean=euclidean)
     console.print(f"[bold]{kind}[/] {new} 个新址 new sites serve {out['newly_served']:.0f} {out['demand_unit']} "
                   f"({out['newly_served_pct']}% of the unserved), 距最优至多 gap ≤ {out['gap_pct']}% "
-                  f"[{out['solver']}, {out['status']}, {out['seconds']} s]")
+                  f"\\[{out['solver']}, {out['status']}, {out['seconds']} s]")
     for site in out["sites"]:
         console.print(f"  {site['rank']}. {site['name']}  +{site['gain']:g}  网格 {site['grid_code'] or '-'}")
     if "lscp_sites" in out:

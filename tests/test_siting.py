@@ -117,3 +117,22 @@ def test_households_and_lscp_with_unreachable_demand():
     assert res.summary["lscp_sites"] == 2
     assert list(res.unreachable["name"]) == ["d"]
     assert "200" in res.unreachable["reason"].iloc[0]
+
+
+def test_run_siting_writes_sites_and_xlsx(project):
+    import pandas as pd
+
+    from scripts.coverage import run_siting
+
+    st = project.store
+    st.write("streets", gpd.GeoDataFrame({"name": ["东西路"]}, crs=4326,
+                                         geometry=[shapely.LineString([(117.20, 28.30), (117.24, 28.30)])]))
+    st.write("toilets", gpd.GeoDataFrame({"name": ["公厕1"]}, geometry=[shapely.Point(117.2001, 28.3001)], crs=4326))
+    out = run_siting(project, "toilets", new=2, lscp=True)
+    sites = st.read("suggested_sites")
+    assert len(sites) == 2 and list(sites["rank"]) == [1, 2]
+    # two sites × 600 m of street, up to the 50 m discretisation of demand at each end
+    assert 1200 - 4 * 50 <= out["newly_served"] <= 1200 + 50
+    assert out["lscp_sites"] >= 2 and out["lscp_status"] == "optimal"
+    assert st.meta("suggested_sites")["params"]["new"] == 2
+    assert "建议新址" in pd.ExcelFile(out["xlsx"]).sheet_names
