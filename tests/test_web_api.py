@@ -570,3 +570,26 @@ def test_cluster_counts_match_numpy_histogram():
     hist, _, _ = np.histogram2d(lon, lat, bins=[ex, ey])
     assert sorted(f["properties"]["_count"] for f in fc["features"]) == sorted(hist[hist > 0].astype(int))
     assert sum(f["properties"]["_open"] for f in fc["features"]) == int(idx.open.sum())
+
+
+def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
+    from openpyxl import load_workbook
+
+    project = synthetic_project(tmp_path / "t", n_problems=0)
+    grids = project.store.read("grids").sort_values("code").reset_index(drop=True)
+    sc = grids[["code", "name", "lead_unit", "geometry"]].assign(rank=range(len(grids), 0, -1),
+                                                                 score=np.linspace(50, 95, len(grids)))
+    project.store.write("scorecard", gpd.GeoDataFrame(sc, geometry="geometry", crs=grids.crs))
+    token = add_user(project.store, "o", role="office")
+    c = TestClient(create_app(project, warm=False))
+    h = {"Authorization": f"Bearer {token}"}
+    r = c.get("/api/downloads/scorecard.xlsx", headers=h)
+    assert r.status_code == 200
+    ws = load_workbook(io.BytesIO(r.content)).active
+    header = [x.value for x in ws[1]]
+    assert "排名" in header and ws.cell(2, header.index("排名") + 1).value == 1  # sorted by rank
+    code = grids["code"].iloc[0]
+    page = c.get(f"/grids/{code}", headers=h).text
+    assert f"<span class='sg-rank'>{len(grids)}</span> / {len(grids)}" in page
+    html = c.get("/", headers=h).text
+    assert '"kind": "scorecard"' in html and '"ramp": ["#1a9850"' in html  # shaded by rank, shown at start

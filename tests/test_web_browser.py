@@ -31,7 +31,15 @@ def site(tmp_path_factory):
 
     project = web_project(tmp_path_factory.mktemp("browser") / "demo", n_problems=600)
     project.settings.web.map_max_points = 150  # so the county view shows server-side clusters
-    codes = sorted(project.store.read("grids")["code"])
+    grids = project.store.read("grids").sort_values("code").reset_index(drop=True)
+    codes = list(grids["code"])
+    if not project.store.has("scorecard"):  # a stand-in ranking, so the map shows grids shaded by rank
+        import geopandas as gpd
+        import numpy as np
+
+        rank = np.random.default_rng(3).permutation(len(grids)) + 1
+        sc = grids[["code", "name", "lead_unit", "geometry"]].assign(rank=rank, score=100 - rank)
+        project.store.write("scorecard", gpd.GeoDataFrame(sc, geometry="geometry", crs=grids.crs))
     add_user(project.store, "office", role="office", password=PASSWORD)
     add_user(project.store, "head", role="grid_head", grid_code=codes[0], password=PASSWORD)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -88,6 +96,10 @@ def test_map_loads_offline_with_legend_layers_and_clusters(site):
     assert sorted(t.strip() for t in overlays) == sorted(CATALOGUE[k].zh for k in present)
     legend = page.locator(".sg-legend").inner_text()
     assert "图例" in legend and "网格" in legend and "问题" in legend and "结案" in legend
+    assert "网格排名" in legend and page.locator(".sg-ramp").count() == 1
+    fills = page.evaluate("""() => { const e = sanigrid.layers.find(e => e.cfg.kind === 'scorecard'); const out = [];
+        e.group.eachLayer(g => g.eachLayer(l => out.push(l.options.fillColor))); return out; }""")
+    assert len(set(fills)) > 5  # shaded by rank, not one colour
     assert page.locator(".marker-cluster").count() > 0  # many problems in view: clustered on the server
     assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text() or not \
         site["project"].settings.project.attribution

@@ -46,6 +46,8 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 # layers that start switched off (the user turns them on in the layer control)
 HIDDEN_AT_START: tuple[str, ...] = ("sample_points", "sample_candidates")
+# analysis layers shown at start (the others are one click away in the layer control)
+SHOWN_AT_START: tuple[str, ...] = ("scorecard",)
 # pages a feature links to (by its fields); the only per-kind knowledge of the map, and optional
 LINKS: dict[str, str] = {"grids": "/grids/{code}", "scorecard": "/grids/{code}"}
 _GEOM_ORDER = {"polygon": 0, "line": 1, "point": 2}
@@ -110,15 +112,30 @@ def _value_label(value: Any, lang: str) -> str:
     return str(value)
 
 
+RANK_RAMP = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")  # rank 1 (best) green → last red
+
+
+def _rank_ramp(spec: LayerSpec) -> dict[str, Any] | None:
+    """Areas ranked by an integer ``rank`` field and given no colours: shade them by rank."""
+    names = {f.name: f.dtype for f in spec.fields}
+    if geometry_class(spec) == "polygon" and names.get("rank") == "int":
+        return {"field": "rank", "ramp": RANK_RAMP}
+    return None
+
+
 def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -> dict[str, Any]:
     """What the browser needs to draw, style, explain and pop up a layer: all from the catalogue."""
     st = spec.style
     by = None
-    if st.by:
-        f = spec.field(st.by["field"])
-        by = {"field": f.name, "label": f.zh if lang == "zh" else f.en,
-              "values": [[("true" if k is True else "false" if k is False else str(k)), color,
-                          _value_label(k, lang)] for k, color in st.by["values"].items()]}
+    by_spec = st.by or _rank_ramp(spec)
+    if by_spec:
+        f = spec.field(by_spec["field"])
+        by = {"field": f.name, "label": f.zh if lang == "zh" else f.en}
+        if "ramp" in by_spec:  # a continuous field: colours along a ramp from the data's min to its max
+            by["ramp"] = list(by_spec["ramp"])
+        else:
+            by["values"] = [[("true" if k is True else "false" if k is False else str(k)), color,
+                             _value_label(k, lang)] for k, color in by_spec["values"].items()]
     style = {"color": st.color, "weight": st.weight, "fill_color": st.fill_color,
              "fill_opacity": st.fill_opacity, "radius": st.radius, "dash": st.dash, "by": by}
     return {
@@ -218,7 +235,7 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
         if info.count == 0:
             continue
         show = (spec.role == "input" and not spec.optional and kind not in HIDDEN_AT_START) or (
-            grid is not None and kind in ("coverage_gaps", "hotspot_clusters"))
+            kind in SHOWN_AT_START) or (grid is not None and kind in ("coverage_gaps", "hotspot_clusters"))
         dynamic = spec.big or info.count > settings.web.inline_max_features
         if dynamic or not show:
             url = f"{api_prefix}/api/map/{kind}"

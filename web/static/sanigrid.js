@@ -16,9 +16,20 @@
     if (v === false) return SG.t.no;
     return esc(v);
   }
+  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
+  function rampColor(ramp, t) {
+    t = Math.max(0, Math.min(1, t)) * (ramp.length - 1);
+    var i = Math.min(Math.floor(t), ramp.length - 2), f = t - i, a = hex(ramp[i]), b = hex(ramp[i + 1]);
+    return "#" + a.map(function (x, k) { return ("0" + Math.round(x + (b[k] - x) * f).toString(16)).slice(-2); }).join("");
+  }
   function byColor(style, props) {
     if (!style.by) return null;
     var v = props[style.by.field];
+    if (style.by.ramp) {
+      var d = style.by.domain;
+      if (v === null || v === undefined || !d) return null;
+      return rampColor(style.by.ramp, d[1] > d[0] ? (v - d[0]) / (d[1] - d[0]) : 0);
+    }
     var key = v === true ? "true" : v === false ? "false" : String(v);
     for (var i = 0; i < style.by.values.length; i++) {
       if (style.by.values[i][0] === key) return style.by.values[i][1];
@@ -57,6 +68,12 @@
     });
   }
   function geoLayer(cfg, data) {
+    var by = cfg.style.by;
+    if (by && by.ramp && data.features.length && data.features[0].properties._count === undefined) {
+      var vals = data.features.map(function (f) { return f.properties[by.field]; })
+        .filter(function (v) { return typeof v === "number"; });
+      if (vals.length) by.domain = [Math.min.apply(null, vals), Math.max.apply(null, vals)];
+    }
     return L.geoJSON(data, {
       style: function (f) { return pathStyle(cfg, f.properties); },
       pointToLayer: function (f, latlng) {
@@ -152,7 +169,12 @@
       if (!SG.map.hasLayer(e.group)) return;
       var cfg = e.cfg, s = cfg.style;
       html += "<div class='sg-leg-layer' data-kind='" + esc(cfg.kind) + "'><b>" + esc(cfg.title) + "</b>";
-      if (s.by) {
+      if (s.by && s.by.ramp) {
+        var d = s.by.domain || ["", ""];
+        html += "<div class='sg-leg-sub'>" + esc(s.by.label) + "</div><div class='sg-ramp'><span>" + esc(d[0]) +
+          "</span><i style='background:linear-gradient(to right," + s.by.ramp.map(esc).join(",") + ")'></i><span>" +
+          esc(d[1]) + "</span></div>";
+      } else if (s.by) {
         html += "<div class='sg-leg-sub'>" + esc(s.by.label) + "</div>";
         s.by.values.forEach(function (v) { html += "<div>" + swatch(cfg, v[1], v[1]) + esc(v[2]) + "</div>"; });
       } else {
