@@ -24,7 +24,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geo._checks import projected, same_projected_crs
@@ -71,18 +70,10 @@ class CoverageResult:
 
 
 # ------------------------------------------------------------------------------------ polygons
-def _incidence(network: Network) -> sparse.csr_matrix:
-    m = network.n_edges
-    rows = np.r_[network.u, network.v]
-    cols = np.r_[np.arange(m), np.arange(m)]
-    side = np.r_[np.zeros(m), np.ones(m)] + 1  # 1 = edge's u end, 2 = v end
-    return sparse.csr_matrix((side, (rows, cols)), shape=(network.n_nodes, m))
-
-
 def _reach_parts(network: Network, k: np.ndarray, node: np.ndarray, dist: np.ndarray, *, radius_m: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(source, edge, start, end) of every reached part of every edge, per source (metres along edges)."""
-    inc = _incidence(network)
+    inc = network.incidence
     deg = np.diff(inc.indptr)
     cnt = deg[node]
     rep = np.repeat(np.arange(len(node)), cnt)

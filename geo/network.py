@@ -85,6 +85,15 @@ class Network:
         return sparse.csr_matrix((np.r_[w, w], (np.r_[lo, hi], np.r_[hi, lo])), shape=(n, n))
 
     @cached_property
+    def incidence(self) -> sparse.csr_matrix:
+        """Node × edge incidence: 1 where the node is the edge's ``u`` end, 2 where it is the ``v`` end."""
+        m = self.n_edges
+        rows = np.r_[self.u, self.v]
+        cols = np.r_[np.arange(m), np.arange(m)]
+        side = np.r_[np.ones(m), np.full(m, 2.0)]
+        return sparse.csr_matrix((side, (rows, cols)), shape=(self.n_nodes, m))
+
+    @cached_property
     def node_tree(self) -> cKDTree:
         return cKDTree(self.nodes)
 
