@@ -76,6 +76,10 @@ def test_every_write_needs_a_token(env, path, body):
     assert env["client"].post(path, json=body).status_code == 401
 
 
+def test_patch_needs_a_token(env):
+    assert env["client"].patch("/api/problems/1", json={"description": "x"}).status_code == 401
+
+
 def test_pages_redirect_to_login_without_a_token(env):
     c = env["client"]
     code = env["codes"][0]
@@ -593,3 +597,49 @@ def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
     assert f"<span class='sg-rank'>{len(grids)}</span> / {len(grids)}" in page
     html = c.get("/", headers=h).text
     assert '"kind": "scorecard"' in html and '"ramp": ["#1a9850"' in html  # shaded by rank, shown at start
+
+
+def test_edit_and_reroute_a_problem(env):
+    c, project = env["client"], env["project"]
+    own, other = env["codes"][0], env["codes"][1]
+    pid = _new_problem(env, own)
+    r = c.patch(f"/api/problems/{pid}", json={"description": "路面坑洼", "category": "乱堆物料"},
+                headers=auth(env, "head"))
+    assert r.status_code == 200, r.text
+    row = project.store.read("problems", where=f"problem_id = {pid}").iloc[0]
+    assert row["description"] == "路面坑洼" and row["category"] == "乱堆物料"
+    assert pd.Timestamp(row["deadline"]) == pd.Timestamp(deadline_for(
+        "乱堆物料", pd.Timestamp(row["reported_at"]).to_pydatetime(), settings=project.settings))
+    # a grid head cannot move a problem out of their grid; the office can
+    r = c.patch(f"/api/problems/{pid}", json={"grid_code": other}, headers=auth(env, "head"))
+    assert r.status_code == 403 and "移出本网格" in r.json()["detail"]
+    assert c.patch(f"/api/problems/{pid}", json={"grid_code": "nope"}, headers=auth(env, "office")).status_code == 422
+    assert c.patch(f"/api/problems/{pid}", json={"grid_code": other}, headers=auth(env, "office")).status_code == 200
+    assert project.store.read("problems", where=f"problem_id = {pid}")["grid_code"].iloc[0] == other
+    # now in another grid: the first grid's head can no longer touch it
+    r = c.patch(f"/api/problems/{pid}", json={"description": "x"}, headers=auth(env, "head"))
+    assert r.status_code == 403
+    assert c.patch(f"/api/problems/{pid}", json={}, headers=auth(env, "office")).status_code == 422
+    assert c.patch(f"/api/problems/{pid}", json={"category": "外星人"}, headers=auth(env, "office")).status_code == 422
+    assert c.patch(f"/api/problems/{pid}", json={"unit": "县城管局"}, headers=auth(env, "viewer")).status_code == 403
+    notes = [h["note"] for h in c.get(f"/api/problems/{pid}/history", headers=auth(env, "viewer")).json()]
+    assert any("grid_code" in n and other in n for n in notes)
+
+
+def test_gcj02_basemap_shifts_the_page_data(tmp_path):
+    from layers.settings import save_settings
+
+    project = synthetic_project(tmp_path / "t", n_problems=0)
+    project.settings.basemap.url = "https://t{s}.tianditu.gov.cn/vec_w/wmts?tk={tk}&x={x}&y={y}&l={z}"
+    project.settings.basemap.tk = "KEY123"
+    project.settings.basemap.subdomains = "01234567"
+    project.settings.basemap.coords = "gcj02"
+    save_settings(project.settings, project.settings_path)
+    token = add_user(project.store, "v", role="viewer")
+    c = TestClient(create_app(project.root, warm=False))
+    html = c.get("/", headers={"Authorization": f"Bearer {token}"}).text
+    assert "tk=KEY123" in html and "{tk}" not in html  # the configured basemap (the one allowed outside request)
+    assert '"coords": "gcj02"' in html
+    toilet = project.store.read("toilets").to_crs(4326).geometry.iloc[0]
+    gx, gy = (float(v) for v in wgs84_to_gcj02(toilet.x, toilet.y))
+    assert f"[{round(gx, 6)},{round(gy, 6)}]" in html.replace(" ", "")

@@ -120,6 +120,49 @@ def transition(project: Project, problem_id: int, *, to_status: str, note: str =
             "at": when.isoformat(sep=" "), "actor": who, "note": note}
 
 
+EDITABLE = ("description", "category", "grid_code", "unit")
+
+
+def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: User,
+         at: datetime | None = None) -> dict[str, Any]:
+    """Change a problem's description, category (its deadline follows), grid or unit.
+
+    Moving a problem to another grid is for the campaign office: a grid head may edit only
+    problems of their own grid and cannot move one out of it (:class:`Forbidden`).
+    """
+    from web._errors import Forbidden
+
+    changes = {k: v for k, v in changes.items() if v is not None}
+    bad = set(changes) - set(EDITABLE)
+    if bad:
+        raise Invalid(f"不能修改字段 {', '.join(sorted(bad))}; 可修改: {', '.join(EDITABLE)}")
+    if not changes:
+        raise Invalid("没有要修改的内容 (nothing to change)")
+    when = pd.Timestamp(at or datetime.now()).floor("s")
+    with project.store.transaction() as tx:
+        row = read_problem(tx, problem_id).iloc[0]
+        user.check_write_grid(row["grid_code"])
+        new_grid = changes.get("grid_code")
+        if new_grid is not None and new_grid != row["grid_code"]:
+            if user.role != "office":
+                raise Forbidden(f"网格长不能把问题移出本网格 {user.grid_code}; 请联系创卫办改派 "
+                                "(a grid head cannot move a problem out of their grid)")
+            codes = set(tx.read("grids", columns=["code"])["code"])
+            if new_grid not in codes:
+                raise Invalid(f"网格「{new_grid}」不存在 (unknown grid)")
+        if "category" in changes:
+            _check_category(project, changes["category"])
+            changes["deadline"] = pd.Timestamp(deadline_for(
+                changes["category"], pd.Timestamp(row["reported_at"]).to_pydatetime(), settings=project.settings))
+        tx.update("problems", "problem_id", {int(problem_id): changes})
+        what = ", ".join(f"{k}: {row.get(k)} → {v}" for k, v in changes.items() if k != "deadline")
+        tx.append_table(HISTORY_TABLE, pd.DataFrame([{
+            "problem_id": int(problem_id), "from_status": row["status"], "to_status": row["status"],
+            "at": when, "actor": user.name, "note": f"修改 {what}"}]))
+    out = {k: (v.isoformat(sep=" ") if isinstance(v, pd.Timestamp) else v) for k, v in changes.items()}
+    return {"problem_id": int(problem_id), **out}
+
+
 def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
     table = store.read_table(HISTORY_TABLE)
     if table.empty:

@@ -90,6 +90,19 @@ def post_transition(problem_id: int, body: TransitionCreate, project: ProjectDep
     return TransitionPublic(**rec)
 
 
+class ProblemEdit(BaseModel):
+    description: str | None = Field(None, max_length=2000)
+    category: str | None = Field(None, description="新类别 (处置时限随之重算)")
+    grid_code: str | None = Field(None, description="改派网格 (创卫办 only)")
+    unit: str | None = Field(None, max_length=200, description="责任单位")
+
+
+@router.patch("/{problem_id}", summary="修改问题: 描述、类别、改派网格或责任单位",
+              responses={403: {"description": "网格长不能修改他网格的问题, 也不能把问题移出本网格"}})
+def patch_problem(problem_id: int, body: ProblemEdit, project: ProjectDep, user: Writer) -> dict:
+    return svc.edit(project, problem_id, body.model_dump(exclude_none=True), user=user)
+
+
 @router.get("/{problem_id}/history", summary="办理记录 (problem_history)")
 def get_history(problem_id: int, project: ProjectDep, user: CurrentUser) -> list[dict]:
     svc.read_problem(project.store, problem_id)
