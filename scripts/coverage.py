@@ -61,6 +61,21 @@ def _inputs(project: Project, kind: str) -> dict[str, gpd.GeoDataFrame | None]:
     return out
 
 
+def _replace_kind(tx: Any, layer: str, kind: str, frame: gpd.GeoDataFrame, params: dict[str, Any]) -> None:
+    """Write ``frame`` as the rows of ``kind`` in ``layer``, keeping the other kinds' rows.
+
+    The layer's parameters hold one entry per facility kind (``{kind: params}``).
+    """
+    old = tx.read(layer) if tx.has(layer) else None
+    meta = tx.meta(layer).get("params", {}) if old is not None else {}
+    kept = {k: v for k, v in meta.items() if k in FACILITY_KINDS and k != kind}
+    if old is not None and len(old) and "facility_kind" in old.columns:
+        others = old[old["facility_kind"].astype("object") != kind]
+        if len(others):
+            frame = pd.concat([others.to_crs(frame.crs), frame], ignore_index=True)
+    tx.write(layer, gpd.GeoDataFrame(frame, geometry="geometry", crs=frame.crs), params={**kept, kind: params})
+
+
 def _summary_sheet(summary: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
     rows = [{"item": k, "value": str(v)} for k, v in {**params, **summary}.items()]
     return pd.DataFrame(rows)
@@ -97,8 +112,8 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
     with project.store.transaction() as tx:
         tx.write("network_components", comps, params={"snap_tolerance_m": s.network.snap_tolerance_m,
                                                       "date": params["date"]})
-        tx.write("service_areas", res.service_areas, params=params)
-        tx.write("coverage_gaps", gaps, params=params)
+        _replace_kind(tx, "service_areas", kind, res.service_areas, params)
+        _replace_kind(tx, "coverage_gaps", kind, gaps, params)
     sheets: dict[str, pd.DataFrame] = {"汇总": _summary_sheet(res.summary, params),
                                        "网格排名": res.grid_table,
                                        "覆盖盲区": gaps.drop(columns="geometry")}
@@ -160,8 +175,9 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
     )
     params = dict(res.params)
     sites = res.sites
-    project.store.write("suggested_sites", sites[["facility_kind", "rank", "gain", "households", "grid_code",
-                                                  "name", "street_m", "geometry"]], params=params)
+    with project.store.transaction() as tx:
+        _replace_kind(tx, "suggested_sites", kind, sites[["facility_kind", "rank", "gain", "households", "grid_code",
+                                                          "name", "street_m", "geometry"]], params)
     sheets = {"汇总": _summary_sheet(res.summary, params),
               "建议新址": pd.DataFrame(sites.drop(columns="geometry")).rename(columns={"street_m": "street_m_new"})}
     if len(res.unreachable):

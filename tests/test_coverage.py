@@ -129,9 +129,15 @@ def test_run_coverage_writes_layers_and_xlsx(project):
     out = run_coverage(project, "toilets")
     assert 0 < out["coverage_pct"] < 100
     assert out["class_violations"] == 1
-    assert st.meta("service_areas")["params"]["radius_m"] == 300
+    assert st.meta("service_areas")["params"]["toilets"]["radius_m"] == 300
     assert len(st.read("coverage_gaps")) == 4
     assert len(st.read("network_components")) == 1
     xl = pd.ExcelFile(out["xlsx"])
     assert "网格排名" in xl.sheet_names and "覆盖盲区" in xl.sheet_names
     assert "长度(米)" in pd.read_excel(out["xlsx"], sheet_name="覆盖盲区").columns
+    # a second kind keeps the first kind's rows
+    st.write("markets", gpd.GeoDataFrame({"name": ["市场"]}, geometry=[shapely.Point(117.225, 28.3)], crs=4326))
+    run_coverage(project, "markets")
+    kinds = st.read("service_areas")["facility_kind"].tolist()
+    assert "toilets" in kinds and "markets" in kinds
+    assert set(st.meta("coverage_gaps")["params"]) == {"toilets", "markets"}

@@ -134,5 +134,5 @@ def test_run_siting_writes_sites_and_xlsx(project):
     # two sites × 600 m of street, up to the 50 m discretisation of demand at each end
     assert 1200 - 4 * 50 <= out["newly_served"] <= 1200 + 50
     assert out["lscp_sites"] >= 2 and out["lscp_status"] == "optimal"
-    assert st.meta("suggested_sites")["params"]["new"] == 2
+    assert st.meta("suggested_sites")["params"]["toilets"]["new"] == 2
     assert "建议新址" in pd.ExcelFile(out["xlsx"]).sheet_names
