@@ -5,7 +5,7 @@
                                                        # and HDBSCAN at 10^5
 
 Every clustering run happens in a fresh child process so that its peak resident memory is its own:
-"Δpeak MB" is the rise of ru_maxrss during the call (the data and imports are already resident),
+"Δpeak MB" is the rise of the peak resident size (VmHWM) during the call (the data and imports are already resident),
 "peak RSS" the child's whole peak; "CPU s" is user+system time (k-d tree queries use both cores,
 so CPU can exceed wall time; on a loaded machine wall time exceeds CPU time). Times are wall-clock seconds, best
 of ``--repeat`` runs for the fast parts. Synthetic data with fixed seeds: reports scattered along
@@ -49,6 +49,14 @@ def _best(fn, repeat: int) -> tuple[float, object]:
 
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process in MB: VmHWM (ru_maxrss is inherited across exec on Linux,
+    so a child started by a big parent would report the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
