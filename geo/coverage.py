@@ -341,11 +341,6 @@ def coverage(
     if euclidean:
         polys, dissolved, segs = _euclidean(base, fac_xy, radius_m=radius_m)
         fac_ok = np.ones(len(facilities), bool)
-        mid = shapely.line_interpolate_point(base.geometry, 0.5, normalized=True)
-        if len(fac_xy):
-            edge_mid_d, _ = cKDTree(fac_xy).query(shapely.get_coordinates(mid))
-        else:
-            edge_mid_d = np.full(base.n_edges, np.inf)
         net = base
         if res is not None:
             rxy = _points_xy(res)
@@ -362,7 +357,6 @@ def coverage(
         polys, dissolved, _ = service_areas(net, fac_nodes, radius_m=radius_m, buffer_m=buffer_m)
         dist, _ = nearest_distances(net, fac_nodes)
         segs = edge_parts(net, dist, radius_m=radius_m)
-        edge_mid_d = np.minimum(dist[net.u], dist[net.v]) + net.length / 2  # rough, for statistics only
         far = f"离道路超过 {max_snap_m:g} 米 / farther than {max_snap_m:g} m from any street"
         for i in np.flatnonzero(~fac_ok):
             unattached.append({"layer": kind, "name": names[i], "row": int(i), "reason": far})
@@ -412,7 +406,7 @@ def coverage(
         demand["grid_code"] = assign_grid(res, grids).to_numpy() if grids is not None and len(grids) else None
 
     # ---- per grid
-    grid_table = _grid_table(segs, demand, grids, base_mid_dist=edge_mid_d, network=net)
+    grid_table = _grid_table(segs, demand, grids)
 
     total = float(segs["length_m"].sum())
     covered_len = float(segs.loc[segs["covered"], "length_m"].sum())
@@ -436,8 +430,8 @@ def coverage(
                           summary=summary, params=params)
 
 
-def _grid_table(segs: gpd.GeoDataFrame, demand: gpd.GeoDataFrame | None, grids: gpd.GeoDataFrame | None, *,
-                base_mid_dist: np.ndarray, network: Network) -> pd.DataFrame:
+def _grid_table(segs: gpd.GeoDataFrame, demand: gpd.GeoDataFrame | None, grids: gpd.GeoDataFrame | None
+                ) -> pd.DataFrame:
     cols = ["grid_code", "street_m", "covered_m", "uncovered_m", "coverage_pct", "households",
             "households_uncovered", "dist_mean_m", "dist_median_m", "dist_max_m"]
     if grids is None or not len(grids):
