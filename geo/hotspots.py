@@ -84,6 +84,7 @@ log = logging.getLogger(__name__)
 NOT_SIGNIFICANT = "不显著"
 LEVELS = ((0.01, "99%"), (0.05, "95%"), (0.10, "90%"))
 MIN_WEEKS = 4
+MIN_REPORTS_GI = 30  # ArcGIS's minimum for a hot spot analysis
 
 
 # --------------------------------------------------------------------------- piles
@@ -739,7 +740,8 @@ def analyse(problems: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.GeoDat
     Reports after ``as_of`` or before ``since`` and, when given, not in ``categories`` are left
     out; then piles (``pile_min_count`` reports on one coordinate) are found and, when
     ``settings.hotspots.exclude_piles``, left out of the clusters and the Gi* cells. The study area
-    is the union of ``grids`` when given. Projected CRS in metres.
+    is the union of ``grids`` when given. With fewer than 30 reports left (ArcGIS's minimum) no Gi*
+    cells are computed (``params["gi_skipped"]`` says why). Projected CRS in metres.
     """
     hs = settings.hotspots
     projected(problems, "problems")
@@ -768,8 +770,15 @@ def analyse(problems: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.GeoDat
     area = None
     if grids is not None and len(grids):
         area = shapely.union_all(grids.geometry.to_numpy())
-    cells, params = hot_spots(used, study_area=area, cell_size_m=hs.cell_size_m, band_m=hs.band_m,
-                              fdr=hs.fdr, weeks=hs.weeks, as_of=as_of)
+    if len(used) >= MIN_REPORTS_GI:
+        cells, params = hot_spots(used, study_area=area, cell_size_m=hs.cell_size_m, band_m=hs.band_m,
+                                  fdr=hs.fdr, weeks=hs.weeks, as_of=as_of)
+    else:  # too few for a statistic: clusters and piles are still reported
+        log.warning("only %d reports: Gi* needs at least %d, no hot spot cells", len(used), MIN_REPORTS_GI)
+        cells = gpd.GeoDataFrame({c: [] for c in ("count", "z", "p", "label", "trend", "trend_z", "trend_p", "cell")},
+                                 geometry=gpd.GeoSeries([], crs=problems.crs), crs=problems.crs)
+        params = {"cell_size_m": 0.0, "band_m": 0.0, "cells": 0, "weeks": 0, "reports": len(used),
+                  "gi_skipped": f"only {len(used)} reports; Gi* needs at least {MIN_REPORTS_GI}"}
     params.update({"piles": len(piles), "pile_reports": int(in_pile.sum()),
                    "piles_excluded": hs.exclude_piles, "eps_m": hs.cluster_eps_m,
                    "min_samples": hs.cluster_min_size, "clusters": len(cl)})

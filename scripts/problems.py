@@ -255,6 +255,8 @@ def hotspots(
     cells = r.cells
     console.print(f"聚集区 clusters: {len(r.clusters)}  ·  网格单元 cells: {len(cells)} "
                   f"({r.params['cell_size_m']:g} m, band {r.params['band_m']:g} m, {r.params['weeks']} weeks)")
+    if r.params.get("gi_skipped"):
+        console.print(f"[yellow]未做冷热点分析: {r.params['gi_skipped']}[/]")
     counts = cells["label"].value_counts()
     console.print("冷热点: " + "  ".join(f"{k} {v}" for k, v in counts.items()))
     trends = cells.loc[cells["trend"] != "", "trend"].value_counts()

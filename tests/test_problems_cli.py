@@ -128,3 +128,10 @@ def test_cli_commands(county):
     r = runner.invoke(app, ["rank", "-p", root, "--period", "week"])
     assert r.exit_code == 0, r.output
     assert "网格排名" in r.output
+
+
+def test_hotspots_with_too_few_reports_still_writes_clusters_and_rebounds(county):
+    run = run_hotspots(county, since=datetime(2026, 11, 15))
+    assert "gi_skipped" in run.hotspots.params
+    assert county.store.read("gi_cells").empty
+    assert county.store.has("hotspot_clusters") and county.store.has("rebounds")
