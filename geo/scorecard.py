@@ -164,7 +164,9 @@ def coverage_share(grids: gpd.GeoDataFrame, streets_km: pd.Series, gaps: gpd.Geo
     for k in kinds:
         g = gaps if k is None else gaps[gaps["facility_kind"] == k]
         gap_km = street_km(grids, g)
-        shares.append((1 - gap_km / streets_km.where(streets_km > 0)).clip(0, 1))
+        total = streets_km.to_numpy(dtype="float64")
+        share = 1 - gap_km.to_numpy() / np.where(total > 0, total, np.nan)
+        shares.append(pd.Series(share, index=grids.index).clip(0, 1))
     return pd.concat(shares, axis=1).mean(axis=1)
 
 
@@ -280,7 +282,7 @@ def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: 
     lines = [x for x in (streets, alleys) if x is not None and len(x)]
     km = street_km(g, pd.concat(lines, ignore_index=True) if lines else None)
     if km.sum() > 0:
-        exposure, exposure_name = km, "km"
+        exposure, exposure_name = km.copy(), "km"
     elif "households" in g and pd.to_numeric(g["households"], errors="coerce").fillna(0).sum() > 0:
         exposure, exposure_name = pd.to_numeric(g["households"], errors="coerce").fillna(0) / 1000.0, "千户"
     else:

@@ -130,3 +130,18 @@ def test_periods_and_change_since_previous():
     assert list(table.columns[:5]) == ["排名", "网格编码", "网格名称", "牵头单位", "综合得分"]
     assert table["排名"].tolist() == [1, 2, 3]
     assert res.grids.crs == CRS and res.grids.geom_type.eq("Polygon").all()
+
+
+def test_coverage_from_gap_lines_averages_facility_kinds():
+    p = _problems([_closed(0, 20, 20, id0=0), _closed(1000, 20, 20, id0=100), _closed(2000, 20, 20, id0=200)])
+    streets = gpd.GeoDataFrame({"name": ["主街"]}, geometry=[shapely.LineString([(0, 500), (3000, 500)])], crs=CRS)
+    gaps = gpd.GeoDataFrame({"facility_kind": ["toilets", "toilets", "markets"]}, geometry=[
+        shapely.LineString([(0, 500), (500, 500)]),      # half of A lacks toilets
+        shapely.LineString([(1000, 500), (2000, 500)]),  # all of B lacks toilets
+        shapely.LineString([(2000, 500), (2250, 500)]),  # a quarter of C lacks a market
+    ], crs=CRS)
+    res = scorecard(p, _grids(), settings=_settings(coverage=1.0), as_of=pd.Timestamp("2026-11-01"),
+                    streets=streets, gaps=gaps)
+    t = res.grids.set_index("code")
+    assert t["coverage"].to_dict() == pytest.approx({"A": (0.5 + 1) / 2, "B": (0 + 1) / 2, "C": (1 + 0.75) / 2})
+    assert t["rank"].to_dict() == {"C": 1, "A": 2, "B": 3}
