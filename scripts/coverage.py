@@ -116,7 +116,7 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
         _replace_kind(tx, "coverage_gaps", kind, gaps, params)
     sheets: dict[str, pd.DataFrame] = {"汇总": _summary_sheet(res.summary, params),
                                        "网格排名": res.grid_table,
-                                       "覆盖盲区": gaps.drop(columns="geometry")}
+                                       "覆盖盲区": gaps.drop(columns="geometry").rename(columns={"name": "道路"})}
     if res.demand is not None:
         d = res.demand
         cols = [c for c in ("name", "households", "distance_m", "grid_code") if c in d.columns]
@@ -179,7 +179,8 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
         _replace_kind(tx, "suggested_sites", kind, sites[["facility_kind", "rank", "gain", "households", "grid_code",
                                                           "name", "street_m", "geometry"]], params)
     sheets = {"汇总": _summary_sheet(res.summary, params),
-              "建议新址": pd.DataFrame(sites.drop(columns="geometry")).rename(columns={"street_m": "street_m_new"})}
+              "建议新址": pd.DataFrame(sites.drop(columns="geometry")).rename(
+                  columns={"street_m": "street_m_new", "households": "新增服务户数"})}
     if len(res.unreachable):
         sheets["无法覆盖"] = pd.DataFrame(res.unreachable.drop(columns="geometry"))
     if res.lscp is not None:
