@@ -655,14 +655,19 @@ class HotspotResult:
 
 def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None = None,
               cell_size_m: float | None = None, band_m: float | None = None, fdr: bool = True,
-              weeks: int = 12, as_of: datetime | None = None, min_weekly_mean: float = 1.0
+              weeks: int = 12, as_of: datetime | None = None, min_weekly_mean: float = 1.0,
+              streets: gpd.GeoDataFrame | None = None, min_street_m: float | None = None
               ) -> tuple[gpd.GeoDataFrame, dict[str, object]]:
     """Gi* hot and cold spots of report counts on a fishnet, with the emerging pattern per cell.
 
     ``study_area``: polygon in metres (default: the convex hull of the reports buffered by one
-    cell). Returns ``(cells, params)``: the ``gi_cells`` layer (cells in the study area with
-    ``count``, ``z``, ``p``, ``label``, ``trend``, ``trend_z``, ``trend_p``) and the cell size,
-    band and counts used. See the module docstring for the rules.
+    cell). With ``streets`` (lines: streets and alleys), the statistic is on **reports per km of
+    street** in each cell instead of counts, so that a place with many streets is not a hot spot
+    for that alone; cells with less than ``min_street_m`` of street (default: a quarter of the
+    cell side) are not observations and are left out (with the reports in them).
+    Returns ``(cells, params)``: the ``gi_cells`` layer (cells in the study area with
+    ``count``, ``rate`` (per km, with streets), ``z``, ``p``, ``label``, ``trend``, ``trend_z``,
+    ``trend_p``) and the cell size, band and counts used. See the module docstring for the rules.
     """
     projected(problems, "problems")
     xy = _xy(problems)
@@ -677,12 +682,19 @@ def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None
         area = shapely.buffer(hull, cell)
     band = float(band_m) if band_m else cell * np.sqrt(2.0)
     net = make_fishnet(area, cell_m=cell)
+    nr, nc = net.shape
+    street_km = None
+    if streets is not None and len(streets):
+        same_projected_crs(problems, streets)
+        street_km = cell_line_km(net, streets)
+        keep = street_km * 1000.0 >= (min_street_m if min_street_m is not None else cell / 4.0)
+        net = Fishnet(net.x0, net.y0, net.cell_m, net.mask & keep)
     kern = lattice_kernel(cell, band)
     flat = net.locate(xy)
     inside = flat >= 0
-    nr, nc = net.shape
     counts = np.bincount(flat[inside], minlength=nr * nc).astype("float64").reshape(nr, nc)
-    z = gi_star_lattice(counts, net.mask, kern)
+    values = counts if street_km is None else np.where(net.mask, counts / np.where(street_km > 0, street_km, 1), 0)
+    z = gi_star_lattice(values, net.mask, kern)
     mflat = net.mask.ravel()
     zc = z.ravel()[mflat]
     p = p_values(zc)
@@ -711,6 +723,11 @@ def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None
             cmask = np.zeros((kr * k, kc * k), dtype=bool)
             cmask[:nr, :nc] = net.mask
             cmask = cmask.reshape(kr, k, kc, k).any(axis=(1, 3))
+            if street_km is not None:  # rates per km of street in each bin
+                skm = np.zeros((kr * k, kc * k))
+                skm[:nr, :nc] = np.where(net.mask, street_km, 0.0)
+                skm = skm.reshape(kr, k, kc, k).sum(axis=(1, 3))
+                cube = np.where(cmask, cube / np.where(skm > 0, skm, 1.0), 0.0)
             kern_t = lattice_kernel(cell * k, max(band, cell * k * np.sqrt(2.0)) if k > 1 else band)
             zt = gi_star_lattice(cube, cmask, kern_t).reshape(n_weeks, -1)[:, cmask.ravel()].T
             lv = np.column_stack([significance(p_values(zt[:, j]), fdr=fdr) for j in range(n_weeks)])
@@ -722,25 +739,42 @@ def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None
             which = cid[(fr // k) * kc + fc // k]
             trend, tz, tp = lab_c[which], tz_c[which], tp_c[which]
             trend_cell = cell * k
+    rate = values.ravel()[mflat] if street_km is not None else np.full(int(mflat.sum()), np.nan)
     cells = gpd.GeoDataFrame({
-        "count": counts.ravel()[mflat], "z": zc, "p": p, "label": labels_from(zc, level),
+        "count": counts.ravel()[mflat], "rate": rate, "z": zc, "p": p, "label": labels_from(zc, level),
         "trend": trend, "trend_z": tz, "trend_p": tp, "cell": np.flatnonzero(mflat),
     }, geometry=net.polygons(), crs=problems.crs)
     params = {"cell_size_m": cell, "band_m": round(band, 3), "cells": int(mflat.sum()),
               "neighbours_incl_self": int(kern.sum()), "weeks": n_weeks, "trend_cell_m": trend_cell, "fdr": fdr,
-              "reports": int(inside.sum())}
+              "reports": int(inside.sum()),
+              "value": "reports per km of street" if street_km is not None else "reports"}
     return cells, params
+
+
+def cell_line_km(net: Fishnet, lines: gpd.GeoDataFrame) -> np.ndarray:
+    """Length (km) of ``lines`` inside each cell of the lattice, as a (rows, cols) array (cells
+    outside the mask too; metres in, km out)."""
+    nr, nc = net.shape
+    x0 = net.x0 + np.arange(nc) * net.cell_m
+    y0 = net.y0 + np.arange(nr) * net.cell_m
+    gx, gy = np.meshgrid(x0, y0)
+    boxes = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + net.cell_m, gy.ravel() + net.cell_m)
+    geoms = lines.geometry.to_numpy()
+    bi, li = shapely.STRtree(geoms).query(boxes, predicate="intersects")
+    length = shapely.length(shapely.intersection(geoms[li], boxes[bi]))
+    return (np.bincount(bi, weights=length, minlength=nr * nc) / 1000.0).reshape(nr, nc)
 
 
 def analyse(problems: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.GeoDataFrame | None = None,
             as_of: datetime | None = None, since: datetime | None = None,
-            categories: list[str] | None = None) -> HotspotResult:
+            categories: list[str] | None = None, streets: gpd.GeoDataFrame | None = None) -> HotspotResult:
     """Piles, density clusters and Gi* cells of the reports, with ``settings.hotspots``.
 
     Reports after ``as_of`` or before ``since`` and, when given, not in ``categories`` are left
     out; then piles (``pile_min_count`` reports on one coordinate) are found and, when
     ``settings.hotspots.exclude_piles``, left out of the clusters and the Gi* cells. The study area
-    is the union of ``grids`` when given. With fewer than 30 reports left (ArcGIS's minimum) no Gi*
+    is the union of ``grids`` when given. With ``settings.hotspots.per_km_street`` and ``streets``
+    (streets and alleys), Gi* is on reports per km of street. With fewer than 30 reports left (ArcGIS's minimum) no Gi*
     cells are computed (``params["gi_skipped"]`` says why). Projected CRS in metres.
     """
     hs = settings.hotspots
@@ -772,10 +806,12 @@ def analyse(problems: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.GeoDat
         area = shapely.union_all(grids.geometry.to_numpy())
     if len(used) >= MIN_REPORTS_GI:
         cells, params = hot_spots(used, study_area=area, cell_size_m=hs.cell_size_m, band_m=hs.band_m,
-                                  fdr=hs.fdr, weeks=hs.weeks, as_of=as_of)
+                                  fdr=hs.fdr, weeks=hs.weeks, as_of=as_of,
+                                  streets=streets if hs.per_km_street else None)
     else:  # too few for a statistic: clusters and piles are still reported
         log.warning("only %d reports: Gi* needs at least %d, no hot spot cells", len(used), MIN_REPORTS_GI)
-        cells = gpd.GeoDataFrame({c: [] for c in ("count", "z", "p", "label", "trend", "trend_z", "trend_p", "cell")},
+        cells = gpd.GeoDataFrame({c: [] for c in ("count", "rate", "z", "p", "label", "trend", "trend_z", "trend_p",
+                                                  "cell")},
                                  geometry=gpd.GeoSeries([], crs=problems.crs), crs=problems.crs)
         params = {"cell_size_m": 0.0, "band_m": 0.0, "cells": 0, "weeks": 0, "reports": len(used),
                   "gi_skipped": f"only {len(used)} reports; Gi* needs at least {MIN_REPORTS_GI}"}

@@ -270,7 +270,9 @@ _SPECS: tuple[LayerSpec, ...] = (
     ),
     LayerSpec(
         "gi_cells", "冷热点", "Hot and cold spots (Gi*)", ("Polygon",),
-        (_f("count", "float", "问题数", "Reports"), _f("z", "float", "Z得分", "z-score"),
+        (_f("count", "float", "问题数", "Reports"),
+         _f("rate", "float", "每公里问题数", "Reports per km of street"),
+         _f("z", "float", "Z得分", "z-score"),
          _f("p", "float", "P值", "p-value"), _f("label", "str", "类型", "Label"),
          _f("trend", "str", "时空模式", "Space-time pattern"),
          _f("trend_z", "float", "趋势Z得分(MK)", "Trend z (Mann-Kendall)"),

@@ -166,6 +166,7 @@ class HotspotSettings(_Model):
     fdr: bool = True
     pile_tolerance_m: float = Field(1.0, ge=0, description="reports this close count as one coordinate")
     weeks: int = Field(12, ge=0, description="weekly bins for the emerging hot spot trend (ArcGIS: ≥ 10)")
+    per_km_street: bool = Field(False, description="Gi* on reports per km of street in each cell, not counts")
 
 
 class ReboundSettings(_Model):

@@ -140,10 +140,16 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     ``outputs/热点分析_<date>.xlsx``.
     """
     s = project.settings
+    st = project.store
     p, grids, _ = load_problems(project)
     t = report_date(project, p, as_of)
+    lines = None
+    if s.hotspots.per_km_street:
+        parts = [st.read(k) for k in ("streets", "alleys") if st.has(k)]
+        parts = [f for f in parts if len(f)]
+        lines = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs) if parts else None
     res = gh.analyse(p, settings=s, grids=grids if len(grids) else None, as_of=t, since=since,
-                     categories=categories)
+                     categories=categories, streets=lines)
     sel = p
     if categories:
         sel = sel[sel["category"].isin(categories)]

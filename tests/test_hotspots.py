@@ -219,3 +219,27 @@ def test_weekly_trend_labels_new_hotspot():
     assert here["trend"] == "新热点"
     far = cells.centroid.distance(shapely.Point(500, 500)) > 500
     assert cells.loc[far, "trend"].isin(["", "零星热点", "零星冷点"]).all()
+
+
+def test_rate_per_km_of_street():
+    # reports spread evenly along streets: counts make the street-dense block hot, rates do not
+    rng = np.random.default_rng(12)
+    streets = [shapely.LineString([(0, y), (2000, y)]) for y in range(100, 2000, 200)]
+    streets += [shapely.LineString([(x, 1000), (x, 1600)]) for x in range(1010, 1600, 20)]  # a dense block
+    lines = gpd.GeoDataFrame(geometry=streets, crs=CRS)
+    per_m = 0.1  # one report per 10 m of street everywhere
+    pts = []
+    for ln in streets:
+        k = rng.poisson(ln.length * per_m)
+        pts += [ln.interpolate(d) for d in rng.uniform(0, ln.length, k)]
+    p = _reports(shapely.get_coordinates(np.array(pts)))
+    by_count, _ = hot_spots(p, cell_size_m=100, weeks=0)
+    by_rate, params = hot_spots(p, cell_size_m=100, weeks=0, streets=lines)
+    assert params["value"] == "reports per km of street"
+    centre = shapely.Point(1350, 1350)
+    assert by_count.loc[by_count.contains(centre), "label"].iloc[0] == "热点99%"
+    assert by_rate.loc[by_rate.contains(centre), "label"].iloc[0] == "不显著"
+    row = by_rate.loc[by_rate.contains(shapely.Point(550, 150))].iloc[0]  # one 100 m street in the cell
+    assert row["rate"] == pytest.approx(row["count"] / 0.1)
+    # cells without streets are not observations
+    assert len(by_rate) < len(by_count)
