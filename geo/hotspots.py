@@ -27,7 +27,9 @@ global state, every option is an argument):
   ``p_(k) ≤ α·k/n`` are significant at that level. Labels: ``热点99%``, ``热点95%``, ``热点90%``,
   ``冷点…`` and ``不显著``. On a lattice the weights are a fixed stencil, so the neighbourhood sums are
   a 2-D correlation (no weights object is built); :func:`lattice_weights` gives the same weights as a
-  sparse matrix for checking against esda.
+  sparse matrix for checking against esda. With ``settings.hotspots.per_km_street`` the value of a
+  cell is its reports per km of street and alley (cells with under a quarter cell side of street
+  are left out), so that a street-dense block is not hot for its streets alone.
 
   Cell size, when ``settings.hotspots.cell_size_m`` is blank (:func:`choose_cell_size`): twice the
   mean nearest-neighbour distance between distinct report locations (after piles are dropped), the
