@@ -243,8 +243,8 @@
       tc.addTo(map);
     }
     if (opts.search_url) searchControl().addTo(map);
-    L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
-    var lg = L.control({ position: "bottomright" });
+    L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
+    var lg = L.control({ position: "bottomleft" });
     lg.onAdd = function () {
       var d = (SG.legendDiv = L.DomUtil.create("div", "sg-legend"));
       L.DomEvent.disableScrollPropagation(d);
