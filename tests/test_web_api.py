@@ -595,6 +595,7 @@ def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
     code = grids["code"].iloc[0]
     page = c.get(f"/grids/{code}", headers=h).text
     assert f"<span class='sg-rank'>{len(grids)}</span> / {len(grids)}" in page
+    assert f'"domain": [1, {len(grids)}]' in page  # the rank colours span every grid, not only those in view
     html = c.get("/", headers=h).text
     assert '"kind": "scorecard"' in html and '"ramp": ["#1a9850"' in html  # shaded by rank, shown at start
 

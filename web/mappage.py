@@ -20,6 +20,7 @@ from typing import Any
 
 import folium
 import geopandas as gpd
+import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
 from folium.map import Layer
@@ -246,10 +247,21 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
             m.add_child(CatalogueLayer(cfg, None, show=show))
         else:
             data = _inline_data(project, spec, coords, store_bbox)
-            m.add_child(CatalogueLayer(layer_config(spec, lang=lang), data, show=show))
+            cfg = layer_config(spec, lang=lang)
+            by = cfg["style"]["by"]
+            if by and "ramp" in by:  # the ramp spans the whole layer, also on a page showing part of it
+                values = pd.to_numeric(store.read(kind, columns=[by["field"]])[by["field"]], errors="coerce").dropna()
+                if len(values):
+                    by["domain"] = [_num(values.min()), _num(values.max())]
+                    by["fixed"] = True
+            m.add_child(CatalogueLayer(cfg, data, show=show))
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     m.add_child(_Ready())
     return m
+
+
+def _num(v: Any) -> float | int:
+    return int(v) if float(v).is_integer() else round(float(v), 3)
 
 
 def page_html(m: folium.Map, *, title: str, extra_html: str = "", lang: str = "zh") -> str:

@@ -69,7 +69,7 @@
   }
   function geoLayer(cfg, data) {
     var by = cfg.style.by;
-    if (by && by.ramp && data.features.length && data.features[0].properties._count === undefined) {
+    if (by && by.ramp && !by.fixed && data.features.length && data.features[0].properties._count === undefined) {
       var vals = data.features.map(function (f) { return f.properties[by.field]; })
         .filter(function (v) { return typeof v === "number"; });
       if (vals.length) by.domain = [Math.min.apply(null, vals), Math.max.apply(null, vals)];
