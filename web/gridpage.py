@@ -18,7 +18,7 @@ from web._errors import NotFound
 from web.features import with_overdue
 
 #: layers drawn on a grid's printed map, bottom to top (those present in the store)
-PRINT_KINDS = ("grids", "service_areas", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
+PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
                "toilets", "transfer_stations", "collection_points", "sample_selection", "problems")
 LIST_COLUMNS = {"problem_id": "编号", "category": "问题类别", "description": "问题描述", "status": "状态",
                 "reported_at": "上报时间", "deadline": "处置时限", "days_overdue": "逾期天数", "unit": "责任单位"}
@@ -107,6 +107,8 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
             frame = project.store.read(kind, bbox=box)
         if len(frame):
             layers[kind] = frame
+    focus = f"本网格 {code}"  # the grid's own boundary on top (an unknown kind: drawn as a plain line)
+    layers[focus] = gpd.GeoDataFrame(geometry=[g.geometry.boundary], crs=project.store.crs)
     buf = io.BytesIO()
     name = g.get("name") or ""
     render_map(layers, title=f"{project.settings.project.name} 网格 {code} {name}".strip(), path_or_buffer=buf,
