@@ -311,14 +311,45 @@ def load_settings(path: str | Path) -> Settings:
         raise SettingsError("settings file has errors:\n" + "\n".join(msgs)) from None
 
 
+def _descriptions(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """(section…, key) → the field's description, for comments in the written file."""
+    out: dict[tuple[str, ...], str] = {}
+    for name, info in model.model_fields.items():
+        if info.description:
+            out[prefix + (name,)] = info.description
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.update(_descriptions(ann, prefix + (name,)))
+    return out
+
+
+def settings_toml(settings: Settings) -> str:
+    """The settings as TOML text, each described field preceded by its description as a comment."""
+    text = tomli_w.dumps(settings.model_dump(mode="json", exclude_none=True))
+    notes = _descriptions(Settings)
+    section: tuple[str, ...] = ()
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            section = tuple(stripped.strip("[]").split("."))
+        elif stripped.startswith("[["):
+            section = tuple(stripped.strip("[]").split("."))
+        elif "=" in line and not line.startswith((" ", "\t")):
+            key = line.split("=", 1)[0].strip().strip('"')
+            note = notes.get(section + (key,))
+            if note:
+                lines.append(f"# {note}")
+        lines.append(line)
+    return (
+        "# sanigrid project settings: every threshold has a default and its source.\n"
+        "# Edit values here; `sanigrid init` wrote the defaults.\n\n" + "\n".join(lines) + "\n"
+    )
+
+
 def save_settings(settings: Settings, path: str | Path) -> None:
     """Write settings as TOML (atomically: a temporary file, then rename)."""
     path = Path(path)
-    data = settings.model_dump(mode="json", exclude_none=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(
-        "# sanigrid project settings: every threshold has a default and its source.\n"
-        "# Edit values here; `sanigrid init` wrote the defaults.\n\n" + tomli_w.dumps(data),
-        encoding="utf-8",
-    )
+    tmp.write_text(settings_toml(settings), encoding="utf-8")
     tmp.replace(path)
