@@ -123,6 +123,10 @@ def demo_settings(base: Settings | None = None) -> Settings:
     s.project.crs = DEMO_CRS
     s.project.population = 120_000
     s.project.attribution = ATTRIBUTION
+    # the demo town's few arterials: its secondary roads act as main roads here; recorded in the
+    # project's settings so that importing the OSM file into the demo gives the same classes
+    s.imports.osm_road_class = {**s.imports.osm_road_class, **ROAD_CLASS}
+    s.imports.osm_road_class_source = "demo: OSM secondary treated as 主干路 in this county town"
     return s
 
 
