@@ -136,3 +136,15 @@ def test_run_siting_writes_sites_and_xlsx(project):
     assert out["lscp_sites"] >= 2 and out["lscp_status"] == "optimal"
     assert st.meta("suggested_sites")["params"]["toilets"]["new"] == 2
     assert "建议新址" in pd.ExcelFile(out["xlsx"]).sheet_names
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lscp_reductions_keep_the_optimum(seed):
+    from geo.siting import _lscp_model, _solve
+
+    _, A, _ = instance(seed, nd=120, nc=30, r=20)
+    cov = np.asarray(A.sum(axis=1)).ravel() > 0
+    plain = _solve(*_lscp_model(A[cov].tocsc()))[1]  # the integer program without any reduction
+    ours, _ = lscp(A)
+    assert ours.objective == pytest.approx(plain) and ours.status == "optimal"
+    assert (np.asarray(A[:, ours.selected].sum(axis=1)).ravel() > 0)[cov].all()
