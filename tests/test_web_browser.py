@@ -122,7 +122,8 @@ def test_toggling_a_layer_and_zooming_in(site):
     # click a cluster: the map zooms in and, with few points left in view, draws them with popups
     project = site["project"]
     one = project.store.read("problems", columns=["problem_id", "category"]).to_crs(4326).iloc[0]
-    page.evaluate("([lat, lon]) => sanigrid.map.setView([lat, lon], 19)", [one.geometry.y, one.geometry.x])
+    page.evaluate("([lat, lon]) => sanigrid.map.setView([lat, lon], 19, {animate: false})",
+                  [one.geometry.y, one.geometry.x])
     page.wait_for_function("() => sanigrid.pending === 0", timeout=10000)
     page.wait_for_timeout(300)
     assert page.locator(".marker-cluster").count() == 0  # zoomed in: the points themselves
