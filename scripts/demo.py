@@ -9,7 +9,6 @@ runs every analysis (``scripts.analyses.run_demo_analyses``) and, with ``--serve
 from __future__ import annotations
 
 import functools
-import importlib
 import time
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +23,9 @@ from layers.demo import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE, demo_set
 from layers.project import Project, init_project
 from layers.settings import SETTINGS_NAME, load_settings
 from scripts._app import app, console
+from scripts.analyses import run_demo_analyses
+from scripts.web import demo_accounts
+from scripts.web import serve as web_serve
 
 DEMO_FOLDER = Path("demo")
 _OSM_KINDS = ("streets",)  # derived from OpenStreetMap; every other layer is synthetic
@@ -119,23 +121,13 @@ def demo(
     console.print(f"[dim]{p.settings.project.attribution}[/]")
     console.print(f"演示项目已生成 demo project built in {time.perf_counter() - t0:.1f} s: [bold]{p.root}[/]")
     if analyses:
-        try:
-            mod = importlib.import_module("scripts.analyses")
-        except ImportError:
-            mod = None
-        run = getattr(mod, "run_demo_analyses", None)
-        if run is None:
-            console.print("分析模块尚未就绪 analyses not available yet")
-        else:
-            run(p)
+        run_demo_analyses(p)
+    accounts = demo_accounts(p)
+    table = Table(title="演示账号 demo logins (passwords are new on every build)")
+    for col in ("账号 user", "角色 role", "密码 password"):
+        table.add_column(col)
+    for name, role, password in accounts:
+        table.add_row(name, role, password)
+    console.print(table)
     if serve:
-        try:
-            web = importlib.import_module("scripts.web")
-        except ImportError:
-            web = None
-        serve_fn = getattr(web, "serve", None)
-        if serve_fn is None:
-            console.print("网页地图尚未就绪 the web map is not available yet")
-            return
-        serve_fn(p.root, host=host or p.settings.web.host, port=port or p.settings.web.port)
-
+        web_serve(p.root, host=host or p.settings.web.host, port=port or p.settings.web.port)

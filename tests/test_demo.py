@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
-import types
 from pathlib import Path
 
 import geopandas as gpd
@@ -253,25 +251,31 @@ def test_deterministic(problems: gpd.GeoDataFrame) -> None:
 
 
 def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scripts.demo
     from scripts.cli import app  # the whole command line, every module registered
 
     called: dict[str, object] = {}
-    fake_analyses = types.ModuleType("scripts.analyses")
-    fake_analyses.run_demo_analyses = lambda project: called.setdefault("analyses", project.root)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "scripts.analyses", fake_analyses)
+    monkeypatch.setattr(scripts.demo, "run_demo_analyses",
+                        lambda project: called.setdefault("analyses", project.root))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["demo", "--problems", "400", "--seed", "7", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "OpenStreetMap" in result.output and "ODbL" in result.output
     assert "problems" in result.output and "400" in result.output
     assert called["analyses"] == Path("demo")
+    # one login per role is printed, and each works
+    from web.auth import check_password
+
     p = open_project(tmp_path / "demo")
+    for name in ("demo-office", "demo-grid", "demo-viewer"):
+        line = next(x for x in result.output.splitlines() if name in x)
+        password = line.replace("│", " ").split()[-1]
+        assert check_password(p.store, name, password).name == name
     assert len(p.store.read("problems")) == 400
-    # --serve calls scripts.web.serve(root, host=, port=) when it exists
+    # --serve serves the built project
     served: dict[str, object] = {}
-    fake_web = types.ModuleType("scripts.web")
-    fake_web.serve = lambda root, host, port: served.update(root=root, host=host, port=port)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "scripts.web", fake_web)
+    monkeypatch.setattr(scripts.demo, "web_serve",
+                        lambda root, host, port: served.update(root=root, host=host, port=port))
     result = CliRunner().invoke(app, ["demo", "-p", "d2", "--problems", "300", "--no-analyses", "--serve",
                                       "--port", "8765"])
     assert result.exit_code == 0, result.output
