@@ -192,6 +192,17 @@ def _covered_intervals(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.
     return edge[ok], s[ok], e[ok]
 
 
+def _farthest(du: np.ndarray, dv: np.ndarray, L: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Largest distance to the nearest facility over the part [s, e] of an edge (metres).
+
+    Along the edge the distance is min(du + x, dv + L − x), highest where the two meet.
+    """
+    with np.errstate(invalid="ignore"):
+        x = np.clip((dv + L - du) / 2, s, e)
+        x = np.where(np.isfinite(du) & np.isfinite(dv), x, np.where(np.isfinite(du), e, s))
+        return np.minimum(du + x, dv + L - x)
+
+
 def edge_parts(network: Network, node_dist: np.ndarray, *, radius_m: float) -> gpd.GeoDataFrame:
     """Covered and uncovered parts of every edge, cut at the exact cut-off point.
 
@@ -206,13 +217,8 @@ def edge_parts(network: Network, node_dist: np.ndarray, *, radius_m: float) -> g
     gap = a + b < L
     ge = np.flatnonzero(gap)
     gs, gend = a[gap], L[gap] - b[gap]
-    du, dv = node_dist[network.u[ge]], node_dist[network.v[ge]]
-    # farthest point from the nearest facility inside the gap
-    with np.errstate(invalid="ignore"):
-        x = np.clip((dv + L[ge] - du) / 2, gs, gend)
-        x = np.where(np.isfinite(du) & np.isfinite(dv), x, np.where(np.isfinite(du), gend, gs))
-        gdist = np.minimum(du + x, dv + L[ge] - x)
-    cdist = np.minimum(np.minimum(node_dist[network.u[ce]] + cend, node_dist[network.v[ce]] + L[ce] - cs), radius_m)
+    gdist = _farthest(node_dist[network.u[ge]], node_dist[network.v[ge]], L[ge], gs, gend)
+    cdist = np.minimum(_farthest(node_dist[network.u[ce]], node_dist[network.v[ce]], L[ce], cs, cend), radius_m)
     edge = np.r_[ce, ge]
     geoms = substrings(network.geometry[edge], np.r_[cs, gs], np.r_[cend, gend])
     attrs = network.lines.iloc[network.line[edge]].reset_index(drop=True)

@@ -27,6 +27,7 @@ def test_one_street_cut_at_the_exact_cut_off():
     res = coverage(points((200, 10), name=["公厕A"]), street, kind="toilets", radius_m=300)
     cov = res.segments[res.segments["covered"]]
     assert cov["length_m"].sum() == pytest.approx(500)  # 0 … 500
+    np.testing.assert_allclose(sorted(cov["distance_m"]), [200, 300])  # farthest point of each covered part
     assert res.gaps["length_m"].sum() == pytest.approx(500)
     assert res.gaps["distance_m"].max() == pytest.approx(800)
     gap = res.gaps.geometry.iloc[0]
