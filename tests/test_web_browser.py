@@ -33,13 +33,10 @@ def site(tmp_path_factory):
     project.settings.web.map_max_points = 150  # so the county view shows server-side clusters
     grids = project.store.read("grids").sort_values("code").reset_index(drop=True)
     codes = list(grids["code"])
-    if not project.store.has("scorecard"):  # a stand-in ranking, so the map shows grids shaded by rank
-        import geopandas as gpd
-        import numpy as np
+    # every analysis layer on the map, as in the demo: the pages must load all of them cleanly
+    from scripts.analyses import run_demo_analyses
 
-        rank = np.random.default_rng(3).permutation(len(grids)) + 1
-        sc = grids[["code", "name", "lead_unit", "geometry"]].assign(rank=rank, score=100 - rank)
-        project.store.write("scorecard", gpd.GeoDataFrame(sc, geometry="geometry", crs=grids.crs))
+    run_demo_analyses(project)
     add_user(project.store, "office", role="office", password=PASSWORD)
     add_user(project.store, "head", role="grid_head", grid_code=codes[0], password=PASSWORD)
     ARTIFACTS.mkdir(exist_ok=True)

@@ -241,7 +241,7 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
         if dynamic or not show:
             url = f"{api_prefix}/api/map/{kind}"
             if grid and ("grid_code" in spec.field_names):
-                url += f"?grid={grid}&open=1"
+                url += f"?grid={grid}" + ("&open=1" if "status" in spec.field_names else "")
             cfg = layer_config(spec, lang=lang, url=url)
             cfg["once"] = not dynamic  # a small layer switched off at start: loaded whole when switched on
             m.add_child(CatalogueLayer(cfg, None, show=show))
