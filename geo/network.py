@@ -61,6 +61,10 @@ class Network:
     line: np.ndarray
     lines: pd.DataFrame = field(repr=False)
     crs: Any = None
+    # the network this one was split from (its first nodes are the parent's): lets the indexes
+    # of a big network be reused after a few points were inserted
+    parent: Network | None = field(default=None, repr=False)
+    split_edges: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_nodes(self) -> int:
@@ -73,15 +77,32 @@ class Network:
     @cached_property
     def graph(self) -> sparse.csr_matrix:
         """Symmetric CSR adjacency (metres); parallel edges keep the shortest, loops are dropped."""
-        keep = self.u != self.v
-        a, b, w = self.u[keep], self.v[keep], self.length[keep]
+        if self.parent is not None and "graph" in self.parent.__dict__ and self.split_edges is not None:
+            return self._graph_from_parent()
+        return self._adjacency(self.u, self.v, self.length, self.n_nodes)
+
+    def _graph_from_parent(self) -> sparse.csr_matrix:
+        # The parent's graph, padded with the new nodes, plus the pieces of the split edges. The
+        # split edges stay in the graph: each is exactly as long as the chain of its pieces, so no
+        # distance changes, and the big matrix is reused as it is.
+        P, n = self.parent, self.n_nodes
+        G = P.graph
+        indptr = np.r_[G.indptr, np.full(n - P.n_nodes, G.indptr[-1])]
+        padded = sparse.csr_matrix((G.data, G.indices, indptr), shape=(n, n))
+        m_old = P.n_edges - len(self.split_edges)
+        new = self._adjacency(self.u[m_old:], self.v[m_old:], self.length[m_old:], n)
+        return (padded + new).tocsr()  # no shared entries: every piece has a new node at one end
+
+    @staticmethod
+    def _adjacency(u: np.ndarray, v: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_matrix:
+        keep = u != v
+        a, b, w = u[keep], v[keep], length[keep]
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         order = np.lexsort((w, hi, lo))
         lo, hi, w = lo[order], hi[order], w[order]
         first = np.ones(len(lo), bool)
         first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
         lo, hi, w = lo[first], hi[first], np.maximum(w[first], _EPS)  # explicit zero = no edge in csgraph
-        n = self.n_nodes
         return sparse.csr_matrix((np.r_[w, w], (np.r_[lo, hi], np.r_[hi, lo])), shape=(n, n))
 
     @cached_property
@@ -404,7 +425,7 @@ def insert_points(network: Network, snaps: pd.DataFrame) -> tuple[Network, np.nd
             length=np.r_[network.length[keep], shapely.length(p_geom)],
             geometry=np.r_[network.geometry[keep], p_geom],
             line=np.r_[network.line[keep], network.line[p_edge]],
-            lines=network.lines, crs=network.crs,
+            lines=network.lines, crs=network.crs, parent=network, split_edges=np.flatnonzero(split),
         )
     node_of[np.flatnonzero(att)] = res
     return network, node_of
@@ -431,6 +452,22 @@ def nearest_distances(network: Network, sources: np.ndarray, *, limit_m: float =
     return dist, nearest
 
 
+def _balls(network: Network, xy: np.ndarray, r: float) -> list:
+    """Node ids within ``r`` of each point; reuses the parent network's k-d tree when there is one."""
+    root, n0 = network, network.n_nodes
+    while root.parent is not None and "node_tree" not in root.__dict__:
+        root = root.parent
+    if root is network or "node_tree" not in root.__dict__:
+        return list(network.node_tree.query_ball_point(xy, r))
+    n0 = root.n_nodes
+    old = root.node_tree.query_ball_point(xy, r)
+    extra = network.nodes[n0:]
+    if len(extra) == 0:
+        return list(old)
+    new = cKDTree(extra).query_ball_point(xy, r)
+    return [np.r_[np.asarray(a, np.int64), np.asarray(b, np.int64) + n0] for a, b in zip(old, new, strict=True)]
+
+
 def reach(network: Network, sources: np.ndarray, *, limit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distances from each source to every node within ``limit_m`` metres along the network.
 
@@ -444,23 +481,30 @@ def reach(network: Network, sources: np.ndarray, *, limit_m: float) -> tuple[np.
     """
     sources = np.asarray(sources, np.int64)
     G = network.graph
-    tree = network.node_tree
     ks, ns, ds = [], [], []
-    uniq, first = np.unique(sources[sources >= 0], return_index=True)
-    balls = tree.query_ball_point(network.nodes[uniq], limit_m * (1 + 1e-9) + 1e-6)
+    uniq = np.unique(sources[sources >= 0])
+    balls = _balls(network, network.nodes[uniq], limit_m * (1 + 1e-9) + 1e-6)
     pos_of = {int(s): [] for s in uniq}
     for k, s in enumerate(sources):
         if s >= 0:
             pos_of[int(s)].append(k)
+    local = np.full(network.n_nodes, -1, np.int64)  # global → local node id, reset after each source
+    indptr, indices, data = G.indptr, G.indices, G.data
     for s, ball in zip(uniq, balls, strict=True):
         ball = np.asarray(ball, np.int64)
         if len(ball) == 1:
             d = np.zeros(1)
             loc = ball
         else:
-            ball.sort()
-            sub = G[ball][:, ball]
-            i0 = int(np.searchsorted(ball, s))
+            local[ball] = np.arange(len(ball))
+            cnt = indptr[ball + 1] - indptr[ball]
+            pos = np.repeat(indptr[ball] - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+            col = local[indices[pos]]
+            row = np.repeat(np.arange(len(ball)), cnt)
+            ok = col >= 0
+            sub = sparse.csr_matrix((data[pos][ok], (row[ok], col[ok])), shape=(len(ball), len(ball)))
+            local[ball] = -1
+            i0 = int(np.flatnonzero(ball == s)[0])
             d = csgraph.dijkstra(sub, directed=False, indices=i0, limit=limit_m)
             fin = np.isfinite(d)
             loc, d = ball[fin], d[fin]

@@ -124,3 +124,25 @@ def test_reach_matches_one_search_per_source(town):
         got = np.full(town.n_nodes, np.inf)
         got[node[k == i]] = dist[k == i]
         np.testing.assert_allclose(got, full)
+
+
+def test_inserted_points_reuse_the_parent_graph_without_changing_distances(town):
+    assert town.graph.shape[0] == len(town.node_tree.data)  # built before the split, then reused
+    rng = np.random.default_rng(3)
+    e = rng.integers(0, town.n_edges, 50)
+    pts = shapely.line_interpolate_point(town.geometry[e], rng.uniform(0.05, 0.95, 50), normalized=True)
+    sn = snap_points(town, gpd.GeoSeries(pts, crs=CRS), max_snap_m=5)
+    net2, nodes = insert_points(town, sn)
+    assert net2.parent is town
+    G = nx.Graph()
+    for a, b, w in zip(net2.u, net2.v, net2.length, strict=True):
+        if a != b and (not G.has_edge(a, b) or G[a][b]["weight"] > w):
+            G.add_edge(int(a), int(b), weight=float(w))
+    for s in nodes[:5]:
+        ours, _ = nearest_distances(net2, np.array([s]))
+        theirs = nx.single_source_dijkstra_path_length(G, int(s), weight="weight")
+        nn = np.array(sorted(theirs))
+        np.testing.assert_allclose(ours[nn], [theirs[n] for n in nn], rtol=1e-9)
+        k, node, dist = reach(net2, np.array([s]), limit_m=300)
+        np.testing.assert_allclose(dist, [theirs[int(n)] for n in node], rtol=1e-9)
+        assert set(node.tolist()) == {n for n, d in theirs.items() if d <= 300}
