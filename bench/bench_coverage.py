@@ -46,7 +46,7 @@ def clock(f, *a, **k):
     return out, time.perf_counter() - t
 
 
-def grid_network(n: int, spacing: float = 50.0):
+def grid_network(n: int, spacing: float = 85.0):
     """n × n nodes, 4-neighbour grid with slightly jittered nodes (2·n·(n−1) edges)."""
     rng = np.random.default_rng(0)
     xx, yy = np.meshgrid(np.arange(n) * spacing, np.arange(n) * spacing)
@@ -190,6 +190,8 @@ def main() -> None:
     ap.add_argument("--skip-siting", action="store_true")
     ap.add_argument("--skip-areas", action="store_true")
     ap.add_argument("--spopt-time-limit", type=float, default=1200, help="seconds for each CBC solve")
+    ap.add_argument("--spacing", type=float, default=85.0,
+                    help="grid block size in metres (85 m = median edge length of the demo town's streets + alleys)")
     a = ap.parse_args()
     import logging
 
@@ -198,8 +200,8 @@ def main() -> None:
         bench_service_areas("demo town (Guixi, OSM)", town_network(), 30)
         n = 708 if a.full else 160
         k = 1000 if a.full else 500
-        net, t_b = clock(grid_network, n)
-        print(f"\n(generated grid {n} × {n}: {net.n_edges:,} edges in {t_b:.2f} s)")
+        net, t_b = clock(grid_network, n, a.spacing)
+        print(f"\n(generated grid {n} × {n}, {a.spacing:g} m blocks: {net.n_edges:,} edges in {t_b:.2f} s)")
         bench_service_areas(f"generated grid {n}×{n}", net, k, nx_max=200 if a.full else None)
     if not a.skip_siting:
         if a.full:
