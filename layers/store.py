@@ -69,6 +69,19 @@ class Store(Protocol):
     @property
     def crs(self) -> CRS | None: ...
 
+    @property
+    def location(self) -> str:
+        """Where the store is (a file path or a database URL without password), for messages."""
+        ...
+
+    def version(self) -> tuple[Any, ...]:
+        """A token that changes whenever a write is committed (for caches)."""
+        ...
+
+    def max_value(self, kind: str, field: str) -> Any:
+        """The largest value of ``field`` in ``kind`` (``None`` if the layer is empty or absent)."""
+        ...
+
     def set_crs(self, crs: CRS | str) -> None: ...
 
     def has(self, kind: str) -> bool: ...
@@ -144,6 +157,27 @@ class GeoPackageStore:
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def version(self) -> tuple[Any, ...]:
+        """Inode, modification time and size of the file: every committed write changes them."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return (None,)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def max_value(self, kind: str, field: str) -> Any:
+        if not self.has(kind):
+            return None
+        with self._connect() as con:
+            cols = {r[1] for r in con.execute(f'PRAGMA table_info("{kind}")')}
+            if field not in cols:
+                raise StoreError(f"{self.path}: layer '{kind}' has no field '{field}'")
+            return con.execute(f'SELECT MAX("{field}") FROM "{kind}"').fetchone()[0]
 
     # ---------------------------------------------------------------- project CRS
     @property

@@ -64,13 +64,13 @@ def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
     st = project.store
     problems = st.read("problems")
     if not len(problems):
-        raise AnalysisError(f"{st.path}: layer 'problems' is empty; import problem reports first "
+        raise AnalysisError(f"{st.location}: layer 'problems' is empty; import problem reports first "
                             "(or run `sanigrid demo`)")
     grids = st.read("grids") if st.has("grids") else gpd.GeoDataFrame(geometry=[], crs=problems.crs)
     p = problems.copy()
     filled = {}
     if "problem_id" not in p or p["problem_id"].isna().any():
-        raise AnalysisError(f"{st.path}: layer 'problems' has rows without problem_id (编号); number them")
+        raise AnalysisError(f"{st.location}: layer 'problems' has rows without problem_id (编号); number them")
     need = p["deadline"].isna() & p["reported_at"].notna()
     if need.any():
         p.loc[need, "deadline"] = deadlines(p.loc[need, "category"], p.loc[need, "reported_at"],
@@ -180,7 +180,7 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
     ``outputs/网格排名通报_<period start>.xlsx`` (rank, grid, lead unit, indicators, change)."""
     p, grids, _ = load_problems(project)
     if not len(grids):
-        raise AnalysisError(f"{project.store.path}: layer 'grids' is empty; import the grids before ranking them")
+        raise AnalysisError(f"{project.store.location}: layer 'grids' is empty; import the grids before ranking them")
     st = project.store
     t = report_date(project, p, as_of)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -216,12 +215,8 @@ def with_overdue(frame: gpd.GeoDataFrame, *, as_of: datetime) -> gpd.GeoDataFram
 
 # ---------------------------------------------------------------- the point index and clusters
 def store_signature(store: Store) -> tuple[Any, ...]:
-    """Changes whenever the store file is replaced (every committed write renames a new file in)."""
-    path = getattr(store, "path", None)
-    if path is None or not os.path.exists(path):
-        return (None,)
-    st = os.stat(path)
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    """Changes whenever a write to the store is committed."""
+    return store.version()
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from geo.problems import CLOSED, HISTORY_TABLE, assign, deadline_for, history_record
 from layers.crs import to_wgs84
 from layers.project import Project
-from layers.store import GeoPackageStore
+from layers.store import Store
 from web._errors import Invalid, NotFound
 from web.auth import User
 
@@ -29,11 +28,8 @@ PHOTO_TABLE = "problem_photos"
 PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
-def _max_id(tx: GeoPackageStore) -> int:
-    if not tx.has("problems"):
-        return 0
-    got = pyogrio.read_dataframe(tx.path, sql='SELECT MAX("problem_id") AS m FROM "problems"', read_geometry=False)
-    v = got["m"].iloc[0] if len(got) else None
+def _max_id(tx: Store) -> int:
+    v = tx.max_value("problems", "problem_id")
     return 0 if v is None or pd.isna(v) else int(v)
 
 
