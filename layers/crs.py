@@ -141,6 +141,15 @@ def bd09_to_wgs84(
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat, tol_deg=tol_deg), tol_deg=tol_deg)
 
 
+def _convert(lon: ArrayLike, lat: ArrayLike, coords: str, table: dict) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # noqa: E501
+    key = coords.lower().replace("-", "").replace("_", "")
+    if key in ("wgs84", "cgcs2000", "4326", "4490"):
+        return _arrays(lon, lat)
+    if key in table:
+        return table[key](lon, lat)
+    raise CRSError(f"unknown coordinate system '{coords}'; use one of {', '.join(COORD_SYSTEMS)}")
+
+
 def to_wgs84(
     lon: ArrayLike, lat: ArrayLike, coords: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -148,28 +157,14 @@ def to_wgs84(
 
     CGCS2000 geographic coordinates are taken as WGS84 (they differ by centimetres).
     """
-    coords = coords.lower().replace("-", "")
-    if coords in ("wgs84", "cgcs2000", "4326", "4490"):
-        return _arrays(lon, lat)
-    if coords == "gcj02":
-        return gcj02_to_wgs84(lon, lat)
-    if coords == "bd09":
-        return bd09_to_wgs84(lon, lat)
-    raise CRSError(f"unknown coordinate system '{coords}'; use one of {', '.join(COORD_SYSTEMS)}")
+    return _convert(lon, lat, coords, {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84})
 
 
 def from_wgs84(
     lon: ArrayLike, lat: ArrayLike, coords: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Convert WGS84 lon/lat to ``coords`` (for display on GCJ-02 or BD-09 basemaps)."""
-    coords = coords.lower().replace("-", "")
-    if coords in ("wgs84", "cgcs2000"):
-        return _arrays(lon, lat)
-    if coords == "gcj02":
-        return wgs84_to_gcj02(lon, lat)
-    if coords == "bd09":
-        return wgs84_to_bd09(lon, lat)
-    raise CRSError(f"unknown coordinate system '{coords}'; use one of {', '.join(COORD_SYSTEMS)}")
+    return _convert(lon, lat, coords, {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09})
 
 
 def shift_geometries(geoms, coords: str):
