@@ -248,6 +248,7 @@ class GeoPackageStore:
             tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
             try:
                 if self.path.exists():
+                    self._checkpoint()
                     shutil.copyfile(self.path, tmp)
                 tx = GeoPackageStore(tmp, crs=self._configured_crs, _in_tx=True)
                 yield tx
@@ -259,6 +260,22 @@ class GeoPackageStore:
                 tmp.unlink(missing_ok=True)
                 for suffix in ("-journal", "-wal", "-shm"):
                     Path(str(tmp) + suffix).unlink(missing_ok=True)
+
+    def _checkpoint(self) -> None:
+        """Fold a write-ahead log (QGIS opens GeoPackages in WAL mode) into the file before it is copied,
+        so that no edit made elsewhere is lost and no stale log is left beside the new file."""
+        wal = Path(str(self.path) + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            con = sqlite3.connect(self.path, timeout=30)
+            try:
+                busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                con.close()
+            if busy:
+                raise StoreError(
+                    f"{self.path} is being written by another program (QGIS?); "
+                    "save or close its edits there and try again"
+                )
 
     # ---------------------------------------------------------------- sqlite helpers
     def _connect(self) -> sqlite3.Connection:

@@ -115,3 +115,44 @@ def test_mixed_geometry_layer(project):
     project.store.write("markets", pts)
     back = project.store.read("markets")
     assert sorted(back.geom_type) == ["Point", "Polygon"]
+
+
+def test_geopackage_is_plain_and_registered(project, toilets_wgs84):
+    """QGIS opens the file as it is: GPKG application id, intact, every table in gpkg_contents."""
+    import sqlite3
+
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    store.append_table("problem_history", pd.DataFrame({"problem_id": [1], "to_status": ["派遣"]}))
+    con = sqlite3.connect(store.path)
+    try:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47  # 'GPKG'
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        registered = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                  if not r[0].startswith(("gpkg_", "rtree_", "sqlite_"))}
+    finally:
+        con.close()
+    assert tables <= registered, tables - registered
+
+
+def test_write_ahead_log_of_another_editor_is_kept(project, toilets_wgs84):
+    """An edit committed by another program in WAL mode (as QGIS does) survives our next write."""
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    con = store._connect()  # plain sqlite3 plus the GeoPackage functions of the index triggers
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA wal_autocheckpoint=0")
+    con.execute("UPDATE toilets SET hours = '全天' WHERE name = '公厕2'")
+    con.commit()
+    con.close()  # closing the last connection may checkpoint; reopen to leave a live log behind
+    con = store._connect()  # plain sqlite3 plus the GeoPackage functions of the index triggers
+    con.execute("PRAGMA wal_autocheckpoint=0")
+    con.execute("UPDATE toilets SET seats = 12 WHERE name = '公厕3'")
+    con.commit()
+    store.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))
+    con.close()
+    back = store.read("toilets").set_index("name")
+    assert back.loc["公厕2", "hours"] == "全天"
+    assert back.loc["公厕3", "seats"] == 12
+    assert store.has("markets")
