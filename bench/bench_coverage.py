@@ -141,7 +141,7 @@ def siting_instance(nd, nc, r, seed=7):
     return D, C, w
 
 
-def bench_siting(nd, nc, p, r, spopt_limit):
+def bench_siting(nd, nc, p, r, spopt_limit, spopt=True):
     import pulp
     from spopt.locate import LSCP, MCLP
 
@@ -164,6 +164,8 @@ def bench_siting(nd, nc, p, r, spopt_limit):
     print(f"  ours exact:       {t_e:7.3f} s  covered {e.objective:,.0f}  bound {e.bound:,.1f}  {e.status}"
           f"  → greedy+swap is {100 * (e.objective - g.objective) / max(e.objective, 1):.3f} % below the optimum")
     print(f"  ours LSCP:        {t_l:7.3f} s  sites {ls.objective:.0f}  lower bound {ls.bound:.0f}  {ls.status}")
+    if not spopt:
+        return
     dm = np.sqrt(((D[:, None, :] - C[None, :, :]) ** 2).sum(-1))
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=spopt_limit)
 
@@ -189,6 +191,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="10^6-edge grid and 10,000 × 1,000 siting (slow: spopt)")
     ap.add_argument("--skip-siting", action="store_true")
     ap.add_argument("--skip-areas", action="store_true")
+    ap.add_argument("--no-spopt", action="store_true", help="siting: ours only (spopt takes ~20 min with --full)")
+    ap.add_argument("--p", type=int, default=None, help="number of new sites (default 10 quick, 20 full)")
     ap.add_argument("--spopt-time-limit", type=float, default=1200, help="seconds for each CBC solve")
     ap.add_argument("--spacing", type=float, default=85.0,
                     help="grid block size in metres (85 m = median edge length of the demo town's streets + alleys)")
@@ -205,9 +209,9 @@ def main() -> None:
         bench_service_areas(f"generated grid {n}×{n}", net, k, nx_max=200 if a.full else None)
     if not a.skip_siting:
         if a.full:
-            bench_siting(10_000, 1_000, 20, 500.0, a.spopt_time_limit)
+            bench_siting(10_000, 1_000, a.p or 20, 500.0, a.spopt_time_limit, spopt=not a.no_spopt)
         else:
-            bench_siting(2_000, 200, 10, 500.0, a.spopt_time_limit)
+            bench_siting(2_000, 200, a.p or 10, 500.0, a.spopt_time_limit, spopt=not a.no_spopt)
 
 
 if __name__ == "__main__":
