@@ -471,51 +471,73 @@ def _balls(network: Network, xy: np.ndarray, r: float) -> list:
 def reach(network: Network, sources: np.ndarray, *, limit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distances from each source to every node within ``limit_m`` metres along the network.
 
-    Each source is searched on the small subgraph of nodes within ``limit_m`` straight-line
-    metres (a path is never shorter than the straight line), so the cost grows with the size of
-    the neighbourhoods, not with sources × nodes.
+    All sources are searched at once: a label-correcting expansion (Bellman-Ford rounds over
+    (source, node) labels, vectorised with numpy) that only ever touches labels within the
+    limit, so the cost grows with the size of the neighbourhoods, not with sources × nodes, and
+    there is no Python loop over sources. Exact: a label stops changing once no shorter path
+    within the limit exists.
 
     Returns
     -------
     (k, node, dist) : flat arrays; ``k`` is the position of the source in ``sources``.
     """
     sources = np.asarray(sources, np.int64)
-    G = network.graph
-    ks, ns, ds = [], [], []
-    uniq = np.unique(sources[sources >= 0])
-    balls = _balls(network, network.nodes[uniq], limit_m * (1 + 1e-9) + 1e-6)
-    pos_of = {int(s): [] for s in uniq}
-    for k, s in enumerate(sources):
-        if s >= 0:
-            pos_of[int(s)].append(k)
-    local = np.full(network.n_nodes, -1, np.int64)  # global → local node id, reset after each source
-    indptr, indices, data = G.indptr, G.indices, G.data
-    for s, ball in zip(uniq, balls, strict=True):
-        ball = np.asarray(ball, np.int64)
-        if len(ball) == 1:
-            d = np.zeros(1)
-            loc = ball
-        else:
-            local[ball] = np.arange(len(ball))
-            cnt = indptr[ball + 1] - indptr[ball]
-            pos = np.repeat(indptr[ball] - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
-            col = local[indices[pos]]
-            row = np.repeat(np.arange(len(ball)), cnt)
-            ok = col >= 0
-            sub = sparse.csr_matrix((data[pos][ok], (row[ok], col[ok])), shape=(len(ball), len(ball)))
-            local[ball] = -1
-            i0 = int(np.flatnonzero(ball == s)[0])
-            d = csgraph.dijkstra(sub, directed=False, indices=i0, limit=limit_m)
-            fin = np.isfinite(d)
-            loc, d = ball[fin], d[fin]
-        for k in pos_of[int(s)]:
-            ks.append(np.full(len(loc), k, np.int64))
-            ns.append(loc)
-            ds.append(d)
-    if not ks:
+    ok = np.flatnonzero(sources >= 0)
+    if len(ok) == 0:
         e = np.array([], np.int64)
         return e, e, np.array([], float)
-    return np.concatenate(ks), np.concatenate(ns), np.concatenate(ds)
+    G = network.graph
+    indptr, indices, data = G.indptr, G.indices, G.data.astype(float)
+    N = np.int64(network.n_nodes)
+    # distinct source nodes searched once, results copied to every position that names them
+    uniq, inv = np.unique(sources[ok], return_inverse=True)
+    best_key = np.arange(len(uniq), dtype=np.int64) * N + uniq  # sorted: key = source index · N + node
+    best_d = np.zeros(len(uniq))
+    fk, fn, fd = np.arange(len(uniq), dtype=np.int64), uniq.copy(), np.zeros(len(uniq))
+    tol = 1e-9
+    while len(fn):
+        cnt = indptr[fn + 1] - indptr[fn]
+        tot = int(cnt.sum())
+        if tot == 0:
+            break
+        rep = np.repeat(np.arange(len(fn)), cnt)
+        pos = np.repeat(indptr[fn] - np.cumsum(cnt) + cnt, cnt) + np.arange(tot)
+        nd = fd[rep] + data[pos]
+        keep = nd <= limit_m
+        ck = fk[rep[keep]] * N + indices[pos[keep]]
+        cd = nd[keep]
+        if len(ck) == 0:
+            break
+        # best candidate per label
+        order = np.lexsort((cd, ck))
+        ck, cd = ck[order], cd[order]
+        first = np.r_[True, ck[1:] != ck[:-1]]
+        ck, cd = ck[first], cd[first]
+        # compare with the labels so far
+        at = np.searchsorted(best_key, ck)
+        at_c = np.minimum(at, len(best_key) - 1)
+        found = best_key[at_c] == ck
+        better = ~found | (cd < best_d[at_c] - tol)
+        if not better.any():
+            break
+        upd = found & better
+        best_d[at_c[upd]] = cd[upd]
+        new = ~found
+        if new.any():
+            best_key = np.r_[best_key, ck[new]]
+            best_d = np.r_[best_d, cd[new]]
+            o = np.argsort(best_key, kind="stable")
+            best_key, best_d = best_key[o], best_d[o]
+        fk, fn, fd = ck[better] // N, ck[better] % N, cd[better]
+    src_idx, node = best_key // N, best_key % N
+    # expand to every position of ``sources`` naming each distinct node
+    by_src = np.argsort(src_idx, kind="stable")
+    src_idx, node, dist = src_idx[by_src], node[by_src], best_d[by_src]
+    start = np.searchsorted(src_idx, np.arange(len(uniq) + 1))
+    cnt = np.diff(start)[inv]
+    take = np.repeat(start[:-1][inv] - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
+    k = np.repeat(ok, cnt)
+    return k, node[take], dist[take]
 
 
 def edge_reach(network: Network, node_dist: np.ndarray, *, radius_m: float

@@ -118,8 +118,13 @@ def test_distances_equal_networkx_on_the_demo_town(town):
 def test_reach_matches_one_search_per_source(town):
     rng = np.random.default_rng(1)
     src = rng.choice(town.n_nodes, 8, replace=False)
+    src[5] = src[2]  # a node named twice answers for both positions
+    src[6] = -1  # not attached: nothing
     k, node, dist = reach(town, src, limit_m=400)
+    assert not (k == 6).any()
     for i, s in enumerate(src):
+        if s < 0:
+            continue
         full, _ = nearest_distances(town, np.array([s]), limit_m=400)
         got = np.full(town.n_nodes, np.inf)
         got[node[k == i]] = dist[k == i]
