@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geo._checks import projected, same_projected_crs
@@ -73,7 +74,15 @@ class CoverageResult:
 def _reach_parts(network: Network, k: np.ndarray, node: np.ndarray, dist: np.ndarray, *, radius_m: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(source, edge, start, end) of every reached part of every edge, per source (metres along edges)."""
-    inc = network.incidence
+    if "incidence" in network.__dict__:
+        inc = network.incidence
+    else:  # only the edges at reached nodes matter: a small incidence matrix instead of the whole one
+        reached = np.zeros(network.n_nodes, bool)
+        reached[node] = True
+        ei = np.flatnonzero(reached[network.u] | reached[network.v])
+        inc = sparse.csr_matrix((np.r_[np.ones(len(ei)), np.full(len(ei), 2.0)],
+                                 (np.r_[network.u[ei], network.v[ei]], np.r_[ei, ei])),
+                                shape=(network.n_nodes, network.n_edges))
     deg = np.diff(inc.indptr)
     cnt = deg[node]
     rep = np.repeat(np.arange(len(node)), cnt)
