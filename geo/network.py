@@ -10,7 +10,7 @@ Main pieces
 :func:`snap_points`        nearest *edge* of each point, the offset along it, the snap distance
 :func:`insert_points`      split edges at snapped points, so every point is a node of its own
 :func:`nearest_distances`  one multi-source shortest-path pass (scipy.sparse.csgraph.dijkstra)
-:func:`reach`              per-source distances within a radius (local searches, no n×m matrix)
+:func:`reach`              per-source distances within a radius, all sources in one vectorised search
 :func:`components_frame`   connected components as a layer (islands are data errors to show)
 """
 
