@@ -299,8 +299,53 @@ def build_network(
     keep = length > _EPS
     net = Network(nodes=uniq, u=u[keep], v=v[keep], length=length[keep], geometry=geoms[keep],
                   line=line_id[keep].astype(np.int64), lines=lines, crs=crs)
+    if snap_tolerance_m > 0:
+        net = _join_dangles(net, snap_tolerance_m)
     log.info("network: %d nodes, %d edges, %.1f km", net.n_nodes, net.n_edges, net.length.sum() / 1000)
     return net
+
+
+def _join_dangles(net: Network, tol: float) -> Network:
+    """Join dead ends that stop short of another line (closer than ``tol`` metres) onto that line.
+
+    The line is split at the foot of the perpendicular and the dead end moved there (an
+    undershoot in surveyed data would otherwise cut the town into false islands).
+    """
+    deg = np.bincount(np.r_[net.u, net.v], minlength=net.n_nodes)
+    dang = np.flatnonzero(deg == 1)
+    if len(dang) == 0:
+        return net
+    pts = shapely.points(net.nodes[dang])
+    pi, ei = net.edge_tree.query(pts, predicate="dwithin", distance=tol)
+    own = (net.u[ei] == dang[pi]) | (net.v[ei] == dang[pi])
+    pi, ei = pi[~own], ei[~own]
+    if len(pi) == 0:
+        return net
+    d = shapely.distance(pts[pi], net.geometry[ei])
+    order = np.lexsort((d, pi))
+    pi, ei, d = pi[order], ei[order], d[order]
+    first = np.r_[True, pi[1:] != pi[:-1]]
+    pi, ei, d = pi[first], ei[first], d[first]
+    snaps = pd.DataFrame({"edge": ei, "offset_m": shapely.line_locate_point(net.geometry[ei], pts[pi]),
+                          "snap_m": d, "attached": np.ones(len(pi), bool)})
+    split, target = insert_points(net, snaps)
+    moved = dang[pi]
+    ok = target != moved
+    moved, target = moved[ok], target[ok]
+    relabel = np.arange(split.n_nodes)
+    relabel[moved] = target
+    u, v = relabel[split.u], relabel[split.v]
+    geoms = split.geometry
+    touch = np.flatnonzero((u != split.u) | (v != split.v))
+    if len(touch):
+        geoms = geoms.copy()
+        geoms[touch] = _set_endpoints(geoms[touch], split.nodes[u[touch]], split.nodes[v[touch]])
+    used = np.unique(np.r_[u, v])
+    new_id = np.full(split.n_nodes, -1, np.int64)
+    new_id[used] = np.arange(len(used))
+    log.info("joined %d dead ends onto lines within %.2f m", len(moved), tol)
+    return Network(nodes=split.nodes[used], u=new_id[u], v=new_id[v], length=shapely.length(geoms), geometry=geoms,
+                   line=split.line, lines=split.lines, crs=split.crs)
 
 
 def network_from_edges(nodes: np.ndarray, u: np.ndarray, v: np.ndarray, *, crs: Any,

@@ -151,3 +151,13 @@ def test_inserted_points_reuse_the_parent_graph_without_changing_distances(town)
         k, node, dist = reach(net2, np.array([s]), limit_m=300)
         np.testing.assert_allclose(dist, [theirs[int(n)] for n in node], rtol=1e-9)
         assert set(node.tolist()) == {n for n, d in theirs.items() if d <= 300}
+
+
+def test_dead_end_short_of_a_line_is_joined_onto_it():
+    # a T whose stem stops 0.6 m below the bar: joined with a 1 m tolerance, an island with 0.3 m
+    t = lines([(0, 0), (200, 0)], [(100, -100), (100, -0.6)])
+    net = build_network(t, snap_tolerance_m=1.0)
+    assert net.component.max() == 0 and net.n_nodes == 4 and net.n_edges == 3
+    d, _ = nearest_distances(net, np.array([node_at(net, 0, 0)]))
+    assert d[node_at(net, 100, -100)] == pytest.approx(200, abs=1e-6)  # 100 along the bar, 100 down the stem
+    assert build_network(t, snap_tolerance_m=0.3).component.max() == 1
