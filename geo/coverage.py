@@ -180,13 +180,36 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
     polys = _grouped_buffer(parts, src, network.nodes[node[disc]], k[disc], len(fac), buffer_m=buffer_m,
                             quad_segs=quad_segs)
     t3 = time.perf_counter()
-    dissolved = None
-    if dissolve:
-        have = np.array([p is not None for p in polys], bool)
-        dissolved = shapely.union_all(polys[have]) if have.any() else None
+    dissolved = _dissolve(polys) if dissolve else None
     t4 = time.perf_counter()
     return polys, dissolved, {"reached_parts": len(parts), "reached_pairs": len(k), "reach_s": t1 - t0,
                               "parts_s": t2 - t1, "polygons_s": t3 - t2, "dissolve_s": t4 - t3}
+
+
+def _dissolve(polys: np.ndarray) -> Any:
+    """Union of the polygons, overlaying only those that overlap (groups of intersecting ones).
+
+    Polygons that touch no other are taken as they are; each group of intersecting polygons is
+    united on its own; the disjoint results are assembled into one (Multi)Polygon.
+    """
+    from scipy.sparse import csgraph as _csgraph
+
+    have = np.flatnonzero([p is not None and not p.is_empty for p in polys])
+    if len(have) == 0:
+        return None
+    g = np.asarray(polys[have], dtype=object)
+    a, b = shapely.STRtree(g).query(g, predicate="intersects")
+    keep = a < b
+    n = len(g)
+    adj = sparse.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    ncomp, lab = _csgraph.connected_components(adj, directed=False)
+    order = np.argsort(lab, kind="stable")
+    bounds = np.r_[0, np.flatnonzero(np.diff(lab[order])) + 1, n]
+    pieces = [g[order[i]] if j - i == 1 else shapely.union_all(g[order[i:j]])
+              for i, j in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = shapely.get_parts(np.asarray(pieces, dtype=object))
+    parts = parts[shapely.get_type_id(parts) == 3]  # polygons only
+    return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
 
 
 def _covered_intervals(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
