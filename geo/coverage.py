@@ -15,6 +15,7 @@ Main pieces
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -122,8 +123,22 @@ def _reach_parts(network: Network, k: np.ndarray, node: np.ndarray, dist: np.nda
     return out_src[ok], out_edge[ok], out_s[ok], out_e[ok]
 
 
+def _threaded(func: Any, arr: np.ndarray, workers: int) -> np.ndarray:
+    """Apply a vectorised shapely function in chunks on threads (GEOS releases the GIL)."""
+    if workers <= 1 or len(arr) < 64:
+        return func(arr)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as ex:
+        return np.concatenate(list(ex.map(func, np.array_split(arr, workers * 4))))
+
+
+def _workers(workers: int | None) -> int:
+    return max(1, min(4, os.cpu_count() or 1)) if workers is None else max(1, int(workers))
+
+
 def _grouped_buffer(parts: np.ndarray, groups: np.ndarray, disc_xy: np.ndarray, disc_groups: np.ndarray,
-                    n_groups: int, *, buffer_m: float, quad_segs: int) -> np.ndarray:
+                    n_groups: int, *, buffer_m: float, quad_segs: int, workers: int = 1) -> np.ndarray:
     """Per group: flat-capped buffer of its line parts united with round discs at its nodes."""
     out = np.full(n_groups, None, dtype=object)
     if len(parts):
@@ -131,7 +146,8 @@ def _grouped_buffer(parts: np.ndarray, groups: np.ndarray, disc_xy: np.ndarray, 
         g = groups[o]
         ug = np.unique(g)
         multi = shapely.multilinestrings(parts[o], indices=np.searchsorted(ug, g))
-        out[ug] = shapely.buffer(multi, buffer_m, quad_segs=quad_segs, cap_style="flat", join_style="round")
+        out[ug] = _threaded(lambda a: shapely.buffer(a, buffer_m, quad_segs=quad_segs, cap_style="flat",
+                                                     join_style="round"), multi, workers)
     if len(disc_xy):
         o = np.argsort(disc_groups, kind="stable")
         g = disc_groups[o]
@@ -142,13 +158,15 @@ def _grouped_buffer(parts: np.ndarray, groups: np.ndarray, disc_xy: np.ndarray, 
         has = np.array([c is not None for c in cur], bool)
         merged = discs.copy()
         if has.any():
-            merged[has] = shapely.union(cur[has].astype(object), discs[has])
+            pair = np.stack([cur[has].astype(object), discs[has]], axis=1)
+            merged[has] = _threaded(lambda a: shapely.union(a[:, 0], a[:, 1]), pair, workers)
         out[ug] = merged
     return out
 
 
 def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: float, buffer_m: float,
-                  dissolve: bool = True, quad_segs: int = 2) -> tuple[np.ndarray, Any, dict[str, Any]]:
+                  dissolve: bool = True, quad_segs: int = 2, workers: int | None = None
+                  ) -> tuple[np.ndarray, Any, dict[str, Any]]:
     """Service-area polygons that never extend past the reachable network.
 
     Each facility's area is a flat-capped buffer (``buffer_m`` metres each side) of the street
@@ -163,6 +181,7 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
     network : the network with the facilities inserted as nodes (:func:`geo.network.insert_points`).
     facility_nodes : node id of each facility (-1 = not attached: its polygon is None).
     quad_segs : segments per quarter circle of the round joins and discs.
+    workers : threads for the polygon step (GEOS releases the GIL); default: CPUs, at most 4.
 
     Returns
     -------
@@ -178,7 +197,7 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
     t2 = time.perf_counter()
     disc = radius_m - dist >= buffer_m
     polys = _grouped_buffer(parts, src, network.nodes[node[disc]], k[disc], len(fac), buffer_m=buffer_m,
-                            quad_segs=quad_segs)
+                            quad_segs=quad_segs, workers=_workers(workers))
     t3 = time.perf_counter()
     dissolved = _dissolve(polys) if dissolve else None
     t4 = time.perf_counter()

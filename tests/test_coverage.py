@@ -142,3 +142,15 @@ def test_run_coverage_writes_layers_and_xlsx(project):
     kinds = st.read("service_areas")["facility_kind"].tolist()
     assert "toilets" in kinds and "markets" in kinds
     assert set(st.meta("coverage_gaps")["params"]) == {"toilets", "markets"}
+
+
+def test_threaded_polygons_equal_single_threaded():
+    rng = np.random.default_rng(0)
+    rows = [[(0, y), (3000, y)] for y in range(0, 3001, 150)] + [[(x, 0), (x, 3000)] for x in range(0, 3001, 150)]
+    net = build_network(lines(*rows))
+    pts = gpd.GeoSeries(shapely.points(rng.uniform(0, 3000, (120, 2))), crs=CRS)
+    net2, nodes = insert_points(net, snap_points(net, pts, max_snap_m=100))
+    one, d1, _ = service_areas(net2, nodes, radius_m=300, buffer_m=25, workers=1)
+    two, d2, _ = service_areas(net2, nodes, radius_m=300, buffer_m=25, workers=2)
+    assert all(a.equals(b) for a, b in zip(one, two, strict=True))
+    assert d1.symmetric_difference(d2).area < 1e-6 and d1.is_valid
