@@ -140,7 +140,6 @@ def render_map(
         FigureCanvasAgg(fig)
         scale = w_mm / 297.0  # type sizes grow with the paper
         ax = fig.add_axes((0.04, 0.10, 0.70, 0.78))
-        ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
         handles: list = []
@@ -159,6 +158,8 @@ def render_map(
         if bbox is None and frames:
             b = np.array([f.total_bounds for f in frames.values()])
             bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+        # metres equal both ways; the frame keeps its size on the paper and the extent grows to fill it
+        ax.set_aspect("equal", adjustable="datalim")
         if bbox is not None:
             _set_extent(ax, bbox, margin=0.05)
         fig.text(0.04, 0.95, title, fontsize=18 * scale, fontweight="bold", va="center")
