@@ -311,7 +311,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("rebound_rate", "float", "反弹率(收缩)", "Rebound rate (shrunk)"),
          _f("coverage", "float", "设施覆盖率", "Facility coverage"),
          _f("hardening_rate", "float", "背街小巷硬化率", "Alley hardening rate")),
-        Style(color="#333333", weight=1, fill_opacity=0.55), role="analysis", label_field="code",
+        Style(color="#333333", weight=1, fill_opacity=0.4), role="analysis", label_field="code",
     ),
     LayerSpec(
         "sample_candidates", "样本候选点", "Sample candidates", ("Point",),
