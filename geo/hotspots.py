@@ -722,9 +722,9 @@ def hot_spots(problems: gpd.GeoDataFrame, *, study_area: shapely.Geometry | None
             tidx = (n_weeks - 1 - wk[ok]).astype("int64")  # oldest first
             cube = np.bincount((tidx * kr + rr) * kc + cc, minlength=n_weeks * kr * kc)
             cube = cube.astype("float64").reshape(n_weeks, kr, kc)
-            cmask = np.zeros((kr * k, kc * k), dtype=bool)
-            cmask[:nr, :nc] = net.mask
-            cmask = cmask.reshape(kr, k, kc, k).any(axis=(1, 3))
+            fine = np.zeros((kr * k, kc * k), dtype=bool)
+            fine[:nr, :nc] = net.mask
+            cmask = np.asarray(fine.reshape(kr, k, kc, k).any(axis=(1, 3)))
             if street_km is not None:  # rates per km of street in each bin
                 skm = np.zeros((kr * k, kc * k))
                 skm[:nr, :nc] = np.where(net.mask, street_km, 0.0)

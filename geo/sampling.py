@@ -637,9 +637,9 @@ def simulate_draws(fail_loss: np.ndarray, n_places: int, n_drawn: int, *, draws:
     # ... shuffled (Fisher-Yates, one column at a time), so that its first k form a uniform k-subset
     rows = np.arange(draws)
     for col in range(m - 1, 0, -1):
-        j = rng.integers(0, col + 1, size=draws)
-        a, b = chosen[rows, j], chosen[:, col].copy()
-        chosen[:, col], chosen[rows, j] = a, b
+        swap = rng.integers(0, col + 1, size=draws)
+        a, b = chosen[rows, swap], chosen[:, col].copy()
+        chosen[:, col], chosen[rows, swap] = a, b
     cum = np.cumsum(fail_loss[chosen], axis=1)
     loss = np.where(k > 0, cum[np.arange(draws), np.maximum(k, 1) - 1], 0.0)
     return k > 0, loss

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -74,7 +75,7 @@ class ScorecardResult:
     grids: gpd.GeoDataFrame
     period: tuple[pd.Timestamp, pd.Timestamp]
     previous: tuple[pd.Timestamp, pd.Timestamp]
-    params: dict[str, object]
+    params: dict[str, Any]
 
 
 def period_bounds(as_of: datetime, period: str = "month") -> tuple[pd.Timestamp, pd.Timestamp]:

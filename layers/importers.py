@@ -526,7 +526,7 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
         for col, arr in ((match.lon, xs), (match.lat, ys)):
             cells = data[col]
             arr[:] = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            for i in np.flatnonzero(np.isnan(arr)):  # the rest, one by one: DMS, 117.2E, blanks, errors
+            for i in np.flatnonzero(np.isnan(arr)).tolist():  # the rest, one by one: DMS, 117.2E, blanks, errors
                 v = cells.iloc[i]
                 try:
                     arr[i] = parse_coordinate(v)

@@ -414,7 +414,7 @@ class GeoPackageStore:
             m = self.meta(kind)
             out.append(LayerInfo(
                 kind=kind, title=f"{s.zh} {s.en}", count=int(pinfo["features"]), crs=pinfo.get("crs"),
-                bounds=tuple(float(b) for b in bounds) if bounds is not None and pinfo["features"] else None,
+                bounds=_bounds(bounds) if bounds is not None and pinfo["features"] else None,
                 updated_at=m.get("updated_at"), synthetic=m.get("synthetic", False),
                 params=m.get("params", {}),
             ))
@@ -508,6 +508,10 @@ class GeoPackageStore:
     def _check_table_name(name: str) -> None:
         if name in CATALOGUE or name in _SYSTEM_TABLES:
             raise StoreError(f"'{name}' is a layer or system table, not a free table name")
+
+
+def _bounds(b: Sequence[float]) -> tuple[float, float, float, float]:
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}

@@ -6,6 +6,7 @@ times them and reports a line per step, so the demo map shows every analysis lay
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
         ("问题状态与责任清单 problems", lambda: problems.run_problems(project)),
     ]
     for kind in project.settings.facilities:
-        steps.append((f"覆盖分析 coverage {kind}", lambda k=kind: coverage.run_coverage(project, k)))
+        steps.append((f"覆盖分析 coverage {kind}", functools.partial(coverage.run_coverage, project, kind)))
     steps.append(("公厕选址 siting toilets", lambda: coverage.run_siting(project, "toilets", new=5)))
     steps += [
         ("热点与反弹 hotspots", lambda: problems.run_hotspots(project)),

@@ -54,7 +54,7 @@ def vendor_dir(v: Vendor) -> Path:
         pkg = "XStatic-" + v.module.rsplit(".", 1)[-1].replace("_", "-")
         raise WebError(f"the map needs the Python package {pkg}; install it with `pip install {pkg}`") from None
     base = getattr(mod, "BASE_DIR", None)
-    return Path(base) if base else Path(mod.__file__).parent / "static"
+    return Path(base) if base else Path(str(mod.__file__)).parent / "static"
 
 
 def js_urls() -> list[tuple[str, str]]:

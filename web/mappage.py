@@ -22,7 +22,7 @@ import folium
 import geopandas as gpd
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
@@ -127,7 +127,7 @@ def _rank_ramp(spec: LayerSpec) -> dict[str, Any] | None:
 def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -> dict[str, Any]:
     """What the browser needs to draw, style, explain and pop up a layer: all from the catalogue."""
     st = spec.style
-    by = None
+    by: dict[str, Any] | None = None
     by_spec = st.by or _rank_ramp(spec)
     if by_spec:
         f = spec.field(by_spec["field"])
@@ -152,8 +152,9 @@ _INLINE_CACHE: dict[tuple[Any, ...], str] = {}
 _INLINE_LOCK = threading.Lock()
 
 
-def _inline_data(project: Project, spec: LayerSpec, coords: str, bbox: tuple[float, ...] | None) -> str:
-    key = (str(getattr(project.store, "path", "")), spec.kind, coords, bbox, store_signature(project.store))
+def _inline_data(project: Project, spec: LayerSpec, coords: str,
+                 bbox: tuple[float, float, float, float] | None) -> str:
+    key = (project.store.location, spec.kind, coords, bbox, store_signature(project.store))
     with _INLINE_LOCK:
         hit = _INLINE_CACHE.get(key)
     if hit is not None:
@@ -267,6 +268,7 @@ def _num(v: Any) -> float | int:
 def page_html(m: folium.Map, *, title: str, extra_html: str = "", lang: str = "zh") -> str:
     """Render a map (plus optional side HTML) as a complete page with a title and language."""
     root = m.get_root()
+    assert isinstance(root, Figure)
     root.header.add_child(Element(f"<title>{_escape(title)}</title>"), name="sanigrid_title")
     if extra_html:
         root.html.add_child(Element(extra_html), name="sanigrid_side")
