@@ -28,8 +28,10 @@ demo: setup
 
 lint: setup-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
-# 2. install everything the tests need and run them (lint included)
+# 2. install everything the tests need and run them (lint and type check included)
 test: setup-test browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

@@ -575,7 +575,8 @@ def toilet_spacing(
             for j in np.flatnonzero(gaps > limit):
                 out.append({"name": row["_name"], "busy": bool(row["busy"]), "length_m": round(float(gaps[j]), 1),
                             "max_m": float(limit), "from_toilet": labels[j], "to_toilet": labels[j + 1],
-                            "geometry": substrings(np.array([part], dtype=object), [stops[j]], [stops[j + 1]])[0]})
+                            "geometry": substrings(np.array([part], dtype=object), np.array([stops[j]]),
+                                                         np.array([stops[j + 1]]))[0]})
     return gpd.GeoDataFrame(out, columns=[*cols, "geometry"], geometry="geometry", crs=streets.crs)
 
 

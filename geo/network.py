@@ -86,6 +86,7 @@ class Network:
         # split edges stay in the graph: each is exactly as long as the chain of its pieces, so no
         # distance changes, and the big matrix is reused as it is.
         P, n = self.parent, self.n_nodes
+        assert P is not None and self.split_edges is not None
         G = P.graph
         indptr = np.r_[G.indptr, np.full(n - P.n_nodes, G.indptr[-1])]
         padded = sparse.csr_matrix((G.data, G.indices, indptr), shape=(n, n))

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -163,7 +167,8 @@ def _greedy(A: sparse.csc_matrix, w: np.ndarray, p: int, covered: np.ndarray | N
     gain0 = np.asarray(A.T @ wu).ravel()
     heap = [(-g, j) for j, g in enumerate(gain0) if g > 0]
     heapq.heapify(heap)
-    chosen, gains = [], []
+    chosen: list[int] = []
+    gains: list[float] = []
     while heap and len(chosen) < p:
         negg, j = heapq.heappop(heap)
         r = ix[ip[j]:ip[j + 1]]
@@ -363,12 +368,32 @@ def _lscp_model(A: sparse.csc_matrix) -> tuple:
     return np.ones(nc), A, np.ones(nd), np.full(nd, np.inf), np.ones(nc, bool), False
 
 
+@contextmanager
+def _silent_stdout() -> Iterator[None]:
+    """Send what C code writes to file descriptor 1 to /dev/null for the duration."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _highs(cost: np.ndarray, M: sparse.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, *, maximize: bool,
            time_limit_s: float, integ: np.ndarray | None = None) -> Any:
     """A HiGHS instance holding the model, passed in one step from the sparse matrix."""
     import highspy
 
-    h = highspy.Highs()
+    with _silent_stdout():  # HiGHS prints its banner when constructed, before options can be set
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", 1)
@@ -672,6 +697,7 @@ def suggest_sites(
     else:
         d0_for_streets = d0
     if use_res:
+        assert residents is not None
         demand = residents.copy()
         demand["weight"] = _households(residents)
         demand["name"] = _names(residents, "residents")

@@ -50,7 +50,7 @@ def _inputs(project: Project, kind: str) -> dict[str, gpd.GeoDataFrame | None]:
     st = project.store
     streets = st.read("streets")
     if not len(streets):
-        raise AnalysisError(f"{st.path}: layer 'streets' is empty; import streets first "
+        raise AnalysisError(f"{st.location}: layer 'streets' is empty; import streets first "
                             "(or run `sanigrid demo`), or use --euclidean")
     out: dict[str, gpd.GeoDataFrame | None] = {"streets": streets}
     for k in ("alleys", "residents", "grids", kind, "markets", "toilets"):
