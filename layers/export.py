@@ -28,6 +28,34 @@ def zh_headers(kind: str | None = None, extra: Mapping[str, str] | None = None) 
     return out
 
 
+#: Chinese names of the parameters and totals that analyses record (summary sheets, layer metadata)
+PARAM_ZH: dict[str, str] = {
+    "facility_kind": "设施类型", "radius_m": "服务半径(米)", "source": "依据", "method": "距离度量",
+    "buffer_m": "服务范围缓冲(米)", "max_snap_m": "最大接入距离(米)", "date": "计算时间", "facilities": "设施数",
+    "attached": "接入路网设施数", "street_km": "道路总长(公里)", "covered_km": "已覆盖长度(公里)",
+    "uncovered_km": "未覆盖长度(公里)", "coverage_pct": "覆盖率(%)", "components": "路网连通分量数",
+    "households": "户数", "households_uncovered": "未覆盖户数", "new": "新增设施数", "solver": "求解方法",
+    "candidate_spacing_m": "候选点间距(米)", "min_distance_to_existing_m": "距现有设施最小距离(米)",
+    "demand_unit": "需求单位", "demand_total": "需求总量", "demand_served_now": "现已覆盖需求",
+    "demand_open": "未覆盖需求", "newly_served": "新增覆盖需求", "newly_served_pct": "新增覆盖占未覆盖(%)",
+    "bound": "最优值上界", "gap_pct": "距最优至多(%)", "status": "求解状态", "candidates": "候选点数",
+    "candidates_usable": "可用候选点数", "unreachable": "不可达需求", "seconds": "用时(秒)",
+    "cell_size_m": "格网边长(米)", "band_m": "距离带(米)", "cells": "格网数",
+    "neighbours_incl_self": "邻域格网数(含自身)",
+    "weeks": "周数", "trend_cell_m": "趋势分析格网(米)", "fdr": "错误发现率校正", "reports": "问题数",
+    "value": "统计量", "piles": "重复坐标堆点数", "pile_reports": "堆点问题数", "piles_excluded": "堆点已排除",
+    "eps_m": "聚类距离(米)", "min_samples": "最少问题数", "clusters": "聚集区数", "as_of": "统计截至",
+    "since": "起始日期", "categories": "问题类别",
+}
+
+
+def params_table(params: Mapping[str, object]) -> pd.DataFrame:
+    """A two-column sheet (项目, 数值) of an analysis's parameters and totals, with Chinese item names
+    (the English key stays in brackets so a number can be traced to the settings)."""
+    items = [f"{PARAM_ZH[k]} ({k})" if k in PARAM_ZH else k for k in params]
+    return pd.DataFrame({"项目": items, "数值": [str(v) for v in params.values()]})
+
+
 def table_with_lonlat(frame: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
     """Drop the geometry; points (or centroids) become WGS84 columns 经度 and 纬度."""
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:

@@ -18,7 +18,7 @@ from geo._errors import AnalysisError
 from geo.coverage import coverage, toilet_class_check, toilet_spacing
 from geo.network import build_network, components_frame
 from geo.siting import suggest_sites
-from layers.export import write_xlsx, zh_headers
+from layers.export import params_table, write_xlsx, zh_headers
 from layers.project import Project
 from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
@@ -77,8 +77,7 @@ def _replace_kind(tx: Any, layer: str, kind: str, frame: gpd.GeoDataFrame, param
 
 
 def _summary_sheet(summary: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
-    rows = [{"item": k, "value": str(v)} for k, v in {**params, **summary}.items()]
-    return pd.DataFrame(rows)
+    return params_table({**params, **summary})
 
 
 def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, euclidean: bool = False

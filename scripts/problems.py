@@ -34,7 +34,7 @@ from geo.problems import (
     responsibility_list,
 )
 from geo.rebound import rebounds
-from layers.export import write_xlsx, zh_headers
+from layers.export import params_table, write_xlsx, zh_headers
 from layers.project import Project
 from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
@@ -165,7 +165,7 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     if xlsx:
         path = project.output_path(f"热点分析_{pd.Timestamp(t):%Y%m%d}.xlsx")
         sig = res.cells[(res.cells["label"] != gh.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
-        info = pd.DataFrame({"item": list(params), "value": [str(v) for v in params.values()]})
+        info = params_table(params)
         write_xlsx({
             "说明": info, "聚集区": res.clusters, "显著冷热点": sig, "重复坐标堆点": res.piles,
             "反弹": rb.pairs, "反弹率_网格": rb.by_grid, "反弹率_类别": rb.by_category, "多次反弹地点": rb.places,

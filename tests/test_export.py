@@ -1,0 +1,41 @@
+"""Excel exports: Chinese headers, WGS84 coordinates, legal sheet names, parameter sheets."""
+
+from __future__ import annotations
+
+import io
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+import shapely
+
+from layers.export import params_table, sheet_name, write_xlsx, zh_headers
+
+
+def test_write_xlsx_chinese_headers_and_lonlat():
+    pts = gpd.GeoDataFrame({"name": ["东门公厕"], "seats": [6]}, geometry=[shapely.Point(117.22, 28.30)],
+                           crs=4326).to_crs(4548)
+    buf = io.BytesIO()
+    write_xlsx({"公厕/清单": pts, "说明": params_table({"radius_m": 300, "custom": "x"})}, buf,
+               headers=zh_headers("toilets"))
+    wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))
+    assert wb.sheetnames == ["公厕_清单", "说明"]
+    rows = list(wb["公厕_清单"].iter_rows(values_only=True))
+    assert rows[0] == ("名称", "厕位数", "经度", "纬度")
+    assert rows[1][:2] == ("东门公厕", 6)
+    assert rows[1][2] == pytest.approx(117.22, abs=1e-6) and rows[1][3] == pytest.approx(28.30, abs=1e-6)
+    items = [r[0] for r in wb["说明"].iter_rows(values_only=True)]
+    assert items == ["项目", "服务半径(米) (radius_m)", "custom"]
+
+
+def test_sheet_names_are_legal():
+    assert sheet_name("a[b]:c*?/d\\e") == "a_b__c___d_e"
+    assert len(sheet_name("网" * 40)) == 31
+
+
+def test_plain_frame_passes_through():
+    buf = io.BytesIO()
+    write_xlsx({"t": pd.DataFrame({"a": [1, 2]})}, buf)
+    ws = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))["t"]
+    assert [r for r in ws.iter_rows(values_only=True)] == [("a",), (1,), (2,)]
