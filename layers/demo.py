@@ -163,6 +163,18 @@ def _along(lines: np.ndarray, rng: np.random.Generator, n: int, weights: np.ndar
     return shapely.get_x(pts), shapely.get_y(pts), idx
 
 
+def _beside(lines: np.ndarray, rng: np.random.Generator, n: int, *, offset_m: float | np.ndarray,
+            inside: shapely.Geometry | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random points along ``lines``, moved ``offset_m`` to the side (kept only ``inside``)."""
+    x, y, idx = _along(lines, rng, n)
+    nx, ny = _normal_at(lines, idx, x, y)
+    x, y = x + nx * offset_m, y + ny * offset_m
+    if inside is None:
+        return x, y
+    ok = _within(x, y, inside)
+    return x[ok], y[ok]
+
+
 def _normal_at(lines: np.ndarray, idx: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unit normal of ``lines[idx]`` at the points (x, y) on them."""
     d = shapely.line_locate_point(lines[idx], shapely.points(x, y))
@@ -515,11 +527,7 @@ def _toilets(net: np.ndarray, main: np.ndarray, markets: gpd.GeoDataFrame, town:
     mxy = np.column_stack([shapely.get_x(mk), shapely.get_y(mk)])
     # a toilet by most markets first, then spaced ones along the network
     near_mk = _snap(mxy[:5] + rng.normal(0, 25, (5, 2)), net, offset_m=8)
-    x, y, idx = _along(net, rng, 4000)
-    nx, ny = _normal_at(net, idx, x, y)
-    x, y = x + nx * 8, y + ny * 8
-    ok = _within(x, y, town)
-    x, y = x[ok], y[ok]
+    x, y = _beside(net, rng, 4000, offset_m=8, inside=town)
     spacing = np.where(_in_gap(x, y, gaps), 5000.0, rng.uniform(300, 420, len(x)))
     allx = np.concatenate([near_mk[:, 0], [village[0]], x])
     ally = np.concatenate([near_mk[:, 1], [village[1]], y])
@@ -578,11 +586,7 @@ def _transfer_stations(points: gpd.GeoDataFrame, net: np.ndarray, streets: gpd.G
 
 def _collection_points(net: np.ndarray, town: shapely.Geometry, gaps: np.ndarray, streets: gpd.GeoDataFrame,
                        rng: np.random.Generator) -> gpd.GeoDataFrame:
-    x, y, idx = _along(net, rng, 6000)
-    nx, ny = _normal_at(net, idx, x, y)
-    x, y = x + nx * 4, y + ny * 4
-    ok = _within(x, y, town)
-    x, y = x[ok], y[ok]
+    x, y = _beside(net, rng, 6000, offset_m=4, inside=town)
     spacing = np.where(_in_gap(x, y, gaps), 450.0, rng.uniform(130, 200, len(x)))
     keep = _greedy_spaced(x, y, spacing, 180)
     x, y = x[keep], y[keep]
@@ -882,10 +886,7 @@ def _problems(n_total: int, grids: gpd.GeoDataFrame, net: np.ndarray, anchors: d
 
     # background along the network, thinned by grid heat
     cand = 4 * n_bg + 200
-    x, y, idx = _along(net, rng, cand)
-    nx, ny = _normal_at(net, idx, x, y)
-    off = rng.normal(0, 6, cand)
-    x, y = x + nx * off, y + ny * off
+    x, y = _beside(net, rng, cand, offset_m=rng.normal(0, 6, cand))
     g = _grid_of(x, y, grids)
     keep = (g >= 0) & (rng.random(cand) < np.where(g >= 0, heat[np.maximum(g, 0)], 0) / heat.max())
     sel = np.flatnonzero(keep)
