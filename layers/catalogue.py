@@ -44,7 +44,8 @@ class Style:
     fill_opacity: float = 0.2
     radius: float = 5.0
     dash: str | None = None
-    # optional: colour by a field's values, e.g. {"field": "status", "values": {"结案": "#999"}}
+    # optional: colour by a field's values, e.g. {"field": "status", "values": {"结案": "#999"}}, or along a
+    # colour ramp from the field's smallest to its largest value: {"field": "rank", "ramp": ("#1a9850", …)}
     by: dict[str, Any] | None = None
 
 
@@ -95,6 +96,7 @@ GRID_CODE = _f("grid_code", "str", "网格编码", "Grid code", aliases=("网格
 NOTE = _f("note", "str", "备注", "Note", aliases=("备注", "说明"))
 YES_NO = ("是", "否")
 
+RANK_RAMP = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")  # rank 1 (best) green → last red
 ROAD_CLASSES = ("主干路", "次干路", "支路", "街巷", "其他")
 TOILET_CLASSES = ("一类", "二类", "三类", "旱厕")
 PROBLEM_SOURCES = ("暗访", "督查", "巡查", "群众举报", "12345", "其他")
@@ -311,7 +313,8 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("rebound_rate", "float", "反弹率(收缩)", "Rebound rate (shrunk)"),
          _f("coverage", "float", "设施覆盖率", "Facility coverage"),
          _f("hardening_rate", "float", "背街小巷硬化率", "Alley hardening rate")),
-        Style(color="#333333", weight=1, fill_opacity=0.4), role="analysis", label_field="code",
+        Style(color="#333333", weight=1, fill_opacity=0.4, by={"field": "rank", "ramp": RANK_RAMP}),
+        role="analysis", label_field="code",
     ),
     LayerSpec(
         "sample_candidates", "样本候选点", "Sample candidates", ("Point",),

@@ -532,7 +532,7 @@ def _toilets(net: np.ndarray, main: np.ndarray, markets: gpd.GeoDataFrame, town:
     allx = np.concatenate([near_mk[:, 0], [village[0]], x])
     ally = np.concatenate([near_mk[:, 1], [village[1]], y])
     sp = np.concatenate([np.full(6, 300.0), spacing])
-    keep = _greedy_spaced(allx, ally, sp, 34)
+    keep = _greedy_spaced(allx, ally, sp, 60)
     tx, ty = allx[keep], ally[keep]
     n = len(tx)
     pts = shapely.points(tx, ty)

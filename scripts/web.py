@@ -66,6 +66,27 @@ def serve_command(
     serve(load(project).root, host=host, port=port)
 
 
+@app.command("print")
+def print_command(
+    theme: Annotated[str, typer.Argument(help="ranking 排名 | coverage 覆盖 | problems 冷热点 | alleys 背街小巷")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    paper: Annotated[str, typer.Option(help="A3 or A4 (landscape)")] = "A3",
+    fmt: Annotated[str, typer.Option("--format", help="pdf or png")] = "pdf",
+    kind: Annotated[str, typer.Option(help="facility kind of the coverage theme")] = "toilets",
+    out: Annotated[Path | None, typer.Option(help="file to write (default: outputs/全县_THEME_PAPER.FORMAT)")] = None,
+) -> None:
+    """打印全县专题地图 / a county-wide printable map (title, legend, north arrow, scale bar, date, attribution)."""
+    from web.prints import county_print
+
+    if paper not in ("A3", "A4") or fmt not in ("pdf", "png"):
+        raise typer.BadParameter("paper is A3 or A4, format is pdf or png")
+    p = load(project)
+    data = county_print(p, theme=theme, paper=paper, fmt=fmt, facility_kind=kind)
+    target = out or p.output_path(f"全县_{theme}_{paper}.{fmt}")
+    target.write_bytes(data)
+    console.print(f"打印地图 printable map → {target}")
+
+
 def _accounts(project: Project) -> list:
     from web.auth import list_users
 

@@ -38,7 +38,7 @@ def problems(demo: Project) -> gpd.GeoDataFrame:
 def test_layers_counts_and_crs(demo: Project) -> None:
     counts = {li.kind: li.count for li in demo.store.info()}
     expected = {  # kind: (min, max)
-        "streets": (100, 400), "alleys": (200, 800), "grids": (40, 60), "toilets": (25, 40),
+        "streets": (100, 400), "alleys": (200, 800), "grids": (40, 60), "toilets": (45, 70),
         "transfer_stations": (3, 5), "collection_points": (100, 200), "markets": (5, 8),
         "residents": (80, 150), "sample_points": (200, 800), "problems": (N_PROBLEMS, N_PROBLEMS),
     }

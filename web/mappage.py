@@ -36,13 +36,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "legend": "图例", "search": "搜索网格编码或地名", "no_results": "没有找到", "yes": "是", "no": "否",
         "open_page": "网格页面", "overdue": "逾期 (黑边)", "days_overdue": "逾期天数",
         "clusters": "聚合 (数字为问题数)", "cluster": "{n} 件问题, 未结案 {open} 件, 逾期 {late} 件",
-        "basemap": "底图", "logout": "退出", "loading": "正在读取…", "api": "接口文档", "map": "全县地图",
+        "basemap": "底图", "logout": "退出", "loading": "正在读取…", "api": "接口文档",
+        "print": "打印排名图(A3)", "map": "全县地图",
     },
     "en": {
         "legend": "Legend", "search": "Grid code or place name", "no_results": "Nothing found", "yes": "yes",
         "no": "no", "open_page": "grid page", "overdue": "overdue (black outline)", "days_overdue": "Days overdue",
         "clusters": "clusters (number of reports)", "cluster": "{n} reports, {open} open, {late} overdue",
-        "basemap": "Basemap", "logout": "log out", "loading": "loading…", "api": "API docs", "map": "County map",
+        "basemap": "Basemap", "logout": "log out", "loading": "loading…", "api": "API docs",
+        "print": "Print ranking map (A3)", "map": "County map",
     },
 }
 # layers that start switched off (the user turns them on in the layer control)
@@ -113,22 +115,11 @@ def _value_label(value: Any, lang: str) -> str:
     return str(value)
 
 
-RANK_RAMP = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")  # rank 1 (best) green → last red
-
-
-def _rank_ramp(spec: LayerSpec) -> dict[str, Any] | None:
-    """Areas ranked by an integer ``rank`` field and given no colours: shade them by rank."""
-    names = {f.name: f.dtype for f in spec.fields}
-    if geometry_class(spec) == "polygon" and names.get("rank") == "int":
-        return {"field": "rank", "ramp": RANK_RAMP}
-    return None
-
-
 def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -> dict[str, Any]:
     """What the browser needs to draw, style, explain and pop up a layer: all from the catalogue."""
     st = spec.style
     by: dict[str, Any] | None = None
-    by_spec = st.by or _rank_ramp(spec)
+    by_spec = st.by
     if by_spec:
         f = spec.field(by_spec["field"])
         by = {"field": f.name, "label": f.zh if lang == "zh" else f.en}

@@ -211,6 +211,8 @@ def _set_extent(ax, bbox: tuple[float, float, float, float], *, margin: float) -
 
 def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_cls, *, field_zh: str) -> list:
     """Plot one layer; returns its legend handles."""
+    if style.by and "ramp" in style.by and style.by.get("field") in frame:
+        return _draw_ramp(ax, frame, style, name, patch_cls, field_zh=field_zh)
     geom_type = frame.geometry.geom_type.fillna("").str.replace("Multi", "")
     groups: list[tuple[str, gpd.GeoDataFrame, str]] = []
     by = style.by or {}
@@ -252,6 +254,25 @@ def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_
             handles.append(line_cls([], [], marker="o", linestyle="", markerfacecolor=_rgba(fill, 0.9),
                                     markeredgecolor=color, markersize=style.radius * 1.4, label=label))
     return handles
+
+
+def _draw_ramp(ax, frame: gpd.GeoDataFrame, style: Style, name: str, patch_cls, *, field_zh: str) -> list:
+    """Areas (or any geometry) coloured along the style's ramp by a numeric field; a legend stop per colour."""
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+
+    by = style.by or {}
+    values = pd.to_numeric(frame[by["field"]], errors="coerce")
+    ok = values.notna().to_numpy()
+    if not ok.any():
+        return []
+    lo, hi = float(values[ok].min()), float(values[ok].max())
+    cmap = LinearSegmentedColormap.from_list("ramp", list(by["ramp"]))
+    norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1)
+    colours = [cmap(norm(v), alpha=max(style.fill_opacity, 0.5)) for v in values[ok]]
+    frame[ok].plot(ax=ax, color=colours, edgecolor=style.color, linewidth=style.weight * 0.5)
+    stops = np.linspace(lo, hi, len(by["ramp"]))
+    return [patch_cls(facecolor=cmap(norm(v), alpha=max(style.fill_opacity, 0.5)), edgecolor=style.color,
+                      label=f"{field_zh or name} {v:.0f}") for v in stops]
 
 
 def _same(v: object, value: object) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from web.auth import ROLE_ZH
 from web.deps import CurrentUser, ProjectDep
 from web.mappage import TEXTS, build_map, page_html
+from web.prints import THEMES, county_print
 
 router = APIRouter(tags=["pages 页面"])
 
@@ -15,8 +19,21 @@ router = APIRouter(tags=["pages 页面"])
 @router.get("/", response_class=HTMLResponse, summary="全县地图 (the county map)")
 def county_map(project: ProjectDep, user: CurrentUser) -> str:
     t = TEXTS[project.settings.project.language]
-    links = [(t["api"], "/docs"), (t["logout"], "/logout")]
+    links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["api"], "/docs"), (t["logout"], "/logout")]
     if user.role == "grid_head" and user.grid_code:
         links.insert(0, (f"{t['open_page']} {user.grid_code}", f"/grids/{user.grid_code}"))
     m = build_map(project, user_label=f"{user.name} ({ROLE_ZH[user.role]})", links=links)
     return page_html(m, title=project.settings.project.name, lang=project.settings.project.language)
+
+
+@router.get("/map.{fmt}", summary="全县专题打印地图 (A3/A4 横向 PDF 或 PNG): 排名、覆盖、热点、背街小巷")
+async def county_print_map(
+    fmt: Literal["png", "pdf"], project: ProjectDep, user: CurrentUser,
+    theme: Annotated[Literal[tuple(THEMES)], Query(description="ranking | coverage | problems | alleys")] = "ranking",  # type: ignore[valid-type]
+    paper: Annotated[Literal["A4", "A3"], Query()] = "A3",
+    kind: Annotated[str, Query(description="facility kind of the coverage theme")] = "toilets",
+) -> Response:
+    data = await run_in_threadpool(county_print, project, theme=theme, paper=paper, fmt=fmt, facility_kind=kind)
+    media = "image/png" if fmt == "png" else "application/pdf"
+    return Response(data, media_type=media,
+                    headers={"Content-Disposition": f"inline; filename=county_{theme}_{paper}.{fmt}"})
