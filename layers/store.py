@@ -596,12 +596,13 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sql_value(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    """A Python value as SQLite stores it in a GeoPackage (datetimes as ISO text, missing as NULL)."""
+    if isinstance(v, str | bytes):
+        return v
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
         return None
     if isinstance(v, pd.Timestamp | datetime):
         return pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S")
     if isinstance(v, np.generic):
-        return v.item()
-    if pd.isna(v) if not isinstance(v, str | bytes | list | dict) else False:
-        return None
+        return None if pd.isna(v) else v.item()
     return v
