@@ -110,3 +110,72 @@ def write_xlsx(
                 values = [str(col)] + [str(v) for v in table[col].head(200).tolist()]
                 width = max(len(v.encode("gbk", errors="replace")) for v in values)
                 ws.column_dimensions[get_column_letter(i)].width = min(max(8, width + 2), 60)
+
+
+#: file endings :func:`export_layer` writes, and how
+EXPORT_FORMATS = {".xlsx": "Excel (中文表头, 经纬度 WGS84)", ".csv": "CSV (UTF-8 with BOM, 中文表头, 经纬度 WGS84)",
+                  ".geojson": "GeoJSON (WGS84)", ".gpkg": "GeoPackage (project CRS)",
+                  ".shp": "Shapefile (project CRS, .prj, GBK attributes with a .cpg)"}
+
+
+def export_layer(frame: gpd.GeoDataFrame, kind: str, path: str | Path, *, encoding: str = "GBK") -> Path:
+    """Write one layer for people and programs outside sanigrid, by the file's ending.
+
+    Tables (.xlsx, .csv) get Chinese headers and WGS84 经度/纬度 columns; GeoJSON is WGS84 (RFC 7946);
+    GeoPackage and Shapefile keep the project CRS. Shapefiles carry ``encoding`` (GBK by default, as
+    ArcGIS and most Chinese GIS desktops expect) and name it in a .cpg file; a DBF field name holds
+    at most 10 bytes, so fields get their Chinese name where it fits (名称, 类别, 厕位数 …), else a
+    unique short form of the English one. sanigrid's importer reads both back.
+    """
+    import pyogrio
+
+    from layers._errors import SanigridError
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        raise SanigridError(f"{path.name}: cannot write '{suffix or 'no ending'}'; use one of "
+                            + ", ".join(f"{k} ({v})" for k, v in EXPORT_FORMATS.items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    headers = zh_headers(kind)
+    if suffix == ".xlsx":
+        spec = CATALOGUE.get(kind)
+        write_xlsx({spec.zh if spec else kind: frame}, path, headers=headers)
+    elif suffix == ".csv":
+        table_with_lonlat(frame).rename(columns=headers).to_csv(path, index=False, encoding="utf-8-sig")
+    elif suffix == ".geojson":
+        pyogrio.write_dataframe(frame.to_crs(4326), path, driver="GeoJSON")
+    elif suffix == ".gpkg":
+        pyogrio.write_dataframe(frame, path, layer=kind, driver="GPKG")
+    else:
+        out = frame.copy()
+        for col in out.columns:  # the DBF format has no datetime with time of day: write ISO text
+            if pd.api.types.is_datetime64_any_dtype(out[col]):
+                out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M:%S").where(out[col].notna(), None)
+        out = out.rename(columns=_dbf_names([c for c in out.columns if c != out.geometry.name], headers,
+                                            encoding))
+        pyogrio.write_dataframe(out, path, driver="ESRI Shapefile", encoding=encoding)
+    return path
+
+
+def _cut(text: str, n_bytes: int, encoding: str) -> str:
+    """The longest start of ``text`` that takes at most ``n_bytes`` in ``encoding``."""
+    while len(text.encode(encoding, errors="replace")) > n_bytes:
+        text = text[:-1]
+    return text
+
+
+def _dbf_names(columns: list[str], headers: Mapping[str, str], encoding: str) -> dict[str, str]:
+    """Field names of at most 10 bytes in ``encoding``: the Chinese header if it fits, else the name cut short."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for col in columns:
+        zh = headers.get(col, "")
+        name = zh if zh and len(zh.encode(encoding, errors="replace")) <= 10 else _cut(col, 10, encoding)
+        k = 1
+        while name.lower() in used:  # a clash: the column name, cut to leave room for a number
+            name = _cut(col, 10 - len(str(k)), encoding) + str(k)
+            k += 1
+        used.add(name.lower())
+        out[col] = name
+    return out

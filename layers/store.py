@@ -479,13 +479,14 @@ class GeoPackageStore:
         with self.transaction() as tx:
             if tx.has(kind):
                 with tx._connect() as con:
-                    con.execute(f'DROP TABLE "{kind}"')
-                    for t in ("gpkg_contents", "gpkg_geometry_columns"):
-                        con.execute(f"DELETE FROM {t} WHERE table_name=?", (kind,))
+                    # the spatial index is a virtual table (its shadow tables go with it) plus triggers
                     for (name,) in con.execute(
-                            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ?",
-                            (f"rtree_{kind}_%",)).fetchall():
+                            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ? "
+                            "AND sql LIKE 'CREATE VIRTUAL TABLE%'", (f"rtree_{kind}_%",)).fetchall():
                         con.execute(f'DROP TABLE "{name}"')
+                    con.execute(f'DROP TABLE "{kind}"')  # its triggers go with it
+                    for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions"):
+                        con.execute(f"DELETE FROM {t} WHERE table_name=?", (kind,))
                     con.execute(f"DELETE FROM {META_TABLE} WHERE kind=?", (kind,))
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None:

@@ -162,3 +162,21 @@ def validate_cmd(
                   highlight=False)
     if len(v.rejects):
         raise typer.Exit(1)
+
+
+@app.command("export")
+def export_cmd(
+    kind: Annotated[str, typer.Argument(help="layer kind, e.g. problems, grids, coverage_gaps")],
+    file: Annotated[Path, typer.Argument(help="target: .xlsx .csv .geojson .gpkg or .shp")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    encoding: Annotated[str, typer.Option(help="Shapefile attribute encoding (GBK, or UTF-8)")] = "GBK",
+) -> None:
+    """Export one layer for Excel, QGIS/ArcGIS or another system (导出图层)."""
+    from layers.catalogue import spec
+    from layers.export import export_layer
+
+    spec(kind)
+    p = load(project)
+    frame = p.store.read(kind)
+    path = export_layer(frame, kind, file, encoding=encoding)
+    console.print(f"已导出 exported {len(frame)} {kind} → {path}")

@@ -39,3 +39,45 @@ def test_plain_frame_passes_through():
     write_xlsx({"t": pd.DataFrame({"a": [1, 2]})}, buf)
     ws = openpyxl.load_workbook(io.BytesIO(buf.getvalue()))["t"]
     assert [r for r in ws.iter_rows(values_only=True)] == [("a",), (1,), (2,)]
+
+
+def _toilets_in_project(project, toilets_wgs84):
+    project.store.write("toilets", toilets_wgs84)
+    return project.store.read("toilets")
+
+
+@pytest.mark.parametrize("ending", [".xlsx", ".csv", ".geojson", ".gpkg", ".shp"])
+def test_export_then_import_round_trips(project, toilets_wgs84, tmp_path, ending):
+    """What sanigrid writes, sanigrid (and so Excel/QGIS users' tools) reads back unchanged."""
+    from layers.export import export_layer
+    from layers.importers import import_file
+
+    stored = _toilets_in_project(project, toilets_wgs84)
+    path = export_layer(stored, "toilets", tmp_path / f"公厕{ending}")
+    if ending == ".shp":
+        assert path.with_suffix(".cpg").read_text().strip().upper() in ("GBK", "CP936", "936")
+        assert "公厕".encode("gbk") in path.with_suffix(".dbf").read_bytes()
+    project.store.drop("toilets")
+    rep = import_file(project, "toilets", path)
+    assert rep.rejected == 0
+    back = project.store.read("toilets")
+    assert list(back["name"]) == list(stored["name"])
+    assert list(back["toilet_class"]) == list(stored["toilet_class"])
+    assert back.geometry.distance(stored.geometry).max() < 0.05  # metres (tables keep 6 decimals of degrees)
+
+
+def test_export_refuses_unknown_ending(project, toilets_wgs84, tmp_path):
+    from layers._errors import SanigridError
+    from layers.export import export_layer
+
+    with pytest.raises(SanigridError, match=r"\.xlsx"):
+        export_layer(_toilets_in_project(project, toilets_wgs84), "toilets", tmp_path / "t.docx")
+
+
+def test_dbf_names_fit_ten_bytes_and_stay_unique():
+    from layers.export import _dbf_names
+
+    names = _dbf_names(["name", "toilet_class", "toilet_classes", "最近设施距离"], {"name": "名称"}, "GBK")
+    assert names["name"] == "名称"
+    assert names["toilet_class"] == "toilet_cla" and names["toilet_classes"] == "toilet_cl1"
+    assert all(len(v.encode("gbk")) <= 10 for v in names.values())

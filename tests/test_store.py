@@ -156,3 +156,21 @@ def test_write_ahead_log_of_another_editor_is_kept(project, toilets_wgs84):
     assert back.loc["公厕2", "hours"] == "全天"
     assert back.loc["公厕3", "seats"] == 12
     assert store.has("markets")
+
+
+def test_drop_removes_layer_and_its_index(project, toilets_wgs84):
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    store.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))
+    store.drop("toilets")
+    assert not store.has("toilets") and store.has("markets")
+    con = store._connect()
+    try:
+        left = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE name LIKE '%toilets%'")]
+        assert left == []
+        assert con.execute("SELECT COUNT(*) FROM gpkg_extensions WHERE table_name='toilets'").fetchone()[0] == 0
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    store.write("toilets", toilets_wgs84)  # and it can be written again
+    assert len(store.read("toilets")) == 5
