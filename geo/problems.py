@@ -173,8 +173,18 @@ def assign(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Set
     return out
 
 
-def as_of_default(problems: pd.DataFrame) -> datetime:
-    """The "as of" date when none is given: now, or the last report if the data are older."""
+def as_of_default(problems: pd.DataFrame, *, recorded: str | None = None) -> datetime:
+    """The "as of" instant when none is given.
+
+    ``recorded`` is the instant the data were taken, when the layer's maker recorded one (the demo
+    does: its statuses are as at the end of its six months); otherwise now, or the day after the last
+    report if the data are more than 30 days old.
+    """
+    if recorded:
+        try:
+            return pd.Timestamp(recorded).to_pydatetime()
+        except (ValueError, TypeError):
+            pass
     now = datetime.now()
     if len(problems) and "reported_at" in problems:
         last = pd.to_datetime(problems["reported_at"]).max()

@@ -90,13 +90,7 @@ def report_date(project: Project, problems: pd.DataFrame, as_of: datetime | None
     (an import or the demo states when its data were taken), else :func:`as_of_default`."""
     if as_of is not None:
         return as_of
-    recorded = project.store.meta("problems").get("params", {}).get("as_of")
-    if recorded:
-        try:
-            return pd.Timestamp(recorded).to_pydatetime()
-        except ValueError:
-            pass
-    return as_of_default(problems)
+    return as_of_default(problems, recorded=project.store.meta("problems").get("params", {}).get("as_of"))
 
 
 def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool = True) -> ProblemsReport:

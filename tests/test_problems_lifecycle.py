@@ -119,3 +119,12 @@ def test_assign_routes_category_or_grid_lead_unit(settings):
     assert out["grid_code"].tolist() == ["A", "B", None]
     assert out["unit"].tolist() == ["县卫健委", "县城管局", None]
     assert "grid_code" not in probs.columns  # input untouched
+
+
+def test_as_of_recorded_with_the_data_wins():
+    from geo.problems import as_of_default
+
+    p = pd.DataFrame({"reported_at": pd.to_datetime(["2020-01-01 08:00", "2020-03-01 09:00"])})
+    assert as_of_default(p, recorded="2020-02-15T00:00:00") == datetime(2020, 2, 15)
+    assert as_of_default(p) == datetime(2020, 3, 2)  # old data: the day after the last report
+    assert as_of_default(p, recorded="not a date") == datetime(2020, 3, 2)

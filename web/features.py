@@ -205,6 +205,11 @@ def feature_collection(frame: gpd.GeoDataFrame, spec: LayerSpec, *, coords: str 
     return json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"features":[' + feats + "]}"
 
 
+def problems_as_of(store: Store, problems: pd.DataFrame) -> datetime:
+    """The instant overdue is counted at, the same as the command line's (see ``as_of_default``)."""
+    return as_of_default(problems, recorded=store.meta("problems").get("params", {}).get("as_of"))
+
+
 def with_overdue(frame: gpd.GeoDataFrame, *, as_of: datetime) -> gpd.GeoDataFrame:
     """Add ``overdue`` (bool) and ``days_overdue`` (days) to a problems frame."""
     out = frame.copy()
@@ -252,7 +257,7 @@ def point_index(store: Store, spec: LayerSpec, coords: str) -> PointIndex:
     lon, lat = shapely.get_x(pts), shapely.get_y(pts)
     n = len(frame)
     if "status" in frame:
-        as_of = as_of_default(frame)
+        as_of = problems_as_of(store, frame)
         open_ = frame["status"].ne("结案").to_numpy(dtype=bool, na_value=True)
         overdue = (is_overdue(frame, as_of=as_of).to_numpy(dtype=bool, na_value=False)
                    if "deadline" in frame else np.zeros(n, bool))

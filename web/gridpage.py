@@ -10,12 +10,11 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from geo.problems import as_of_default
 from layers.catalogue import CATALOGUE
 from layers.export import zh_headers
 from layers.project import Project
 from web._errors import NotFound
-from web.features import with_overdue
+from web.features import problems_as_of, with_overdue
 
 #: layers drawn on a grid's printed map, bottom to top (those present in the store)
 PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
@@ -43,7 +42,7 @@ def open_list(project: Project, code: str) -> pd.DataFrame:
     if not store.has("problems"):
         return pd.DataFrame(columns=list(LIST_COLUMNS) + ["overdue"])
     frame = store.read("problems", where=f"\"grid_code\" = '{_safe(code)}' AND \"status\" <> '结案'")
-    everything_as_of = as_of_default(store.read("problems", columns=["reported_at"]))
+    everything_as_of = problems_as_of(store, store.read("problems", columns=["reported_at"]))
     frame = with_overdue(frame, as_of=everything_as_of)
     frame = frame.sort_values(["days_overdue", "deadline", "problem_id"], ascending=[False, True, True])
     return frame
@@ -77,7 +76,7 @@ def responsibility_sheets(project: Project, code: str | None = None) -> tuple[di
     store = project.store
     if fn is not None:
         problems = store.read("problems")
-        as_of = as_of_default(problems)
+        as_of = problems_as_of(store, problems)
         grids = store.read("grids")
         if code is not None:
             problems = problems[problems["grid_code"] == code]
