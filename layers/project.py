@@ -41,7 +41,7 @@ def init_project(root: str | Path, *, settings: Settings | None = None, overwrit
     gpkg = root / STORE_NAME
     if overwrite and gpkg.exists():
         gpkg.unlink()
-    store = GeoPackageStore(gpkg, crs=settings.project.crs)
+    store = _open_store(root, settings)
     if settings.project.crs:
         store.set_crs(settings.project.crs)
     return Project(root, settings, store)
@@ -57,4 +57,13 @@ def open_project(root: str | Path) -> Project:
             "run `sanigrid init` there, or `sanigrid demo` for the demo county, or pass --project DIR"
         )
     settings = load_settings(spath)
-    return Project(root, settings, GeoPackageStore(root / STORE_NAME, crs=settings.project.crs))
+    return Project(root, settings, _open_store(root, settings))
+
+
+def _open_store(root: Path, settings: Settings) -> Store:
+    """The GeoPackage beside the settings, or the shared PostGIS store when ``project.store_url`` is set."""
+    if settings.project.store_url:
+        from layers.postgis import PostGISStore
+
+        return PostGISStore(settings.project.store_url, crs=settings.project.crs)
+    return GeoPackageStore(root / STORE_NAME, crs=settings.project.crs)

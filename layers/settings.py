@@ -28,6 +28,8 @@ class ProjectSettings(_Model):
     name: str = "示例县城"
     county_code: str = Field("000000", pattern=r"^\d{6}$", description="6-digit county code (GB/T 2260)")
     crs: str | None = Field(None, description="projected CRS in metres; blank = CGCS2000 GK zone from the data")
+    store_url: str = Field("", description="postgresql://user@host/db for a shared PostGIS store; "
+                           "blank = the GeoPackage beside the settings")
     language: Literal["zh", "en"] = "zh"
     population: int = Field(300_000, description="county population; picks the sampling quota class")
     attribution: str = ""

@@ -1,0 +1,658 @@
+"""The PostGIS store: the shared-server backend behind the same :class:`~layers.store.Store` interface.
+
+Every table lives in one schema (``sanigrid`` unless told otherwise): one table per layer (a
+``fid`` key, the catalogue's columns with their SQL types, any extra columns, and a ``geom``
+column typed by the catalogue, with a GiST index), the ``sanigrid_meta`` table (kind,
+updated_at, synthetic, params jsonb), the ``sanigrid_project`` key/value table (CRS, version)
+and any free attribute tables.
+
+Writes are atomic: :meth:`PostGISStore.transaction` is one SQL transaction that first takes a
+transaction-level advisory lock on the schema, so concurrent writers (threads, processes or
+other machines) are serialised, and a failure half-way rolls everything back. Readers see the
+last committed state.
+
+>>> store = PostGISStore("postgresql://sanigrid@db.example/county")   # doctest: +SKIP
+>>> store.write("toilets", toilets)                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from layers._errors import CRSError, StoreError
+from layers.catalogue import CATALOGUE, LayerSpec, spec
+from layers.crs import project_crs
+from layers.store import (
+    _SYSTEM_TABLES,
+    META_TABLE,
+    PROJECT_TABLE,
+    LayerInfo,
+    _coerce,
+    _geometry_type,
+    _multi,
+    _pandas_dtype,
+    _plain,
+    _prepare,
+    empty_frame,
+)
+
+try:  # an optional extra: pip install 'sanigrid[postgis]'
+    import psycopg
+    from psycopg import sql
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg = None  # type: ignore[assignment]
+    sql = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCHEMA = "sanigrid"
+GEOM = "geom"  # the geometry column of every layer table
+FID = "fid"  # the primary key of every table
+
+_SQL_TYPES = {"str": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
+              "date": "timestamp", "datetime": "timestamp"}
+_TO_MULTI = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings,
+             "Polygon": shapely.multipolygons}
+_READ_BATCH = 20_000
+
+
+def _require_psycopg() -> None:
+    if psycopg is None:
+        raise StoreError("the PostGIS store needs psycopg: pip install 'sanigrid[postgis]' (psycopg[binary])")
+
+
+def _public_url(url: str) -> str:
+    """``url`` without its password (for messages and :attr:`PostGISStore.location`)."""
+    parts = urlsplit(url)
+    if parts.scheme and parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username}@{host}" if parts.username else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    if not parts.scheme:  # a key=value conninfo string
+        return " ".join(w for w in url.split() if not w.lower().startswith("password="))
+    return url
+
+
+class PostGISStore:
+    """A store in one schema of a PostGIS database.
+
+    Parameters
+    ----------
+    url
+        A libpq connection string, e.g. ``postgresql://user:password@host:5432/db``.
+    schema
+        The schema that holds this project's tables (created on the first write; default
+        :data:`DEFAULT_SCHEMA`, ``sanigrid``).
+    crs
+        The project CRS to use when the schema has none recorded yet (``None``: pick the
+        CGCS2000 Gauss-Kruger zone from the longitude of the first layer written).
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, crs: CRS | str | None = None,
+                 _conn: Any = None):
+        _require_psycopg()
+        self.url = url
+        self.schema = schema or DEFAULT_SCHEMA
+        self._configured_crs = CRS.from_user_input(crs) if crs else None
+        self._conn = _conn  # set inside a transaction: every call uses this connection
+        self._dirty = False
+
+    def __repr__(self) -> str:
+        return f"PostGISStore({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        return f"{_public_url(self.url)} (schema {self.schema})"
+
+    # ---------------------------------------------------------------- connections
+    def _connect(self) -> Any:
+        try:
+            return psycopg.connect(self.url, connect_timeout=10)
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to the PostGIS store {self.location}: {e}") from None
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor on the transaction's connection, or on a fresh read connection."""
+        if self._conn is not None:
+            with self._conn.cursor() as cur:
+                yield cur
+            return
+        with self._connect() as con, con.cursor() as cur:
+            try:
+                yield cur
+            except psycopg.Error as e:
+                raise StoreError(f"{self.location}: {e}".strip()) from None
+
+    def _t(self, name: str) -> Any:
+        return sql.Identifier(self.schema, name)
+
+    # ---------------------------------------------------------------- transactions
+    @contextmanager
+    def transaction(self) -> Iterator[PostGISStore]:
+        """All writes inside land together or not at all (one SQL transaction).
+
+        >>> with store.transaction() as tx:   # doctest: +SKIP
+        ...     tx.write("service_areas", areas)
+        ...     tx.write("coverage_gaps", gaps)
+        """
+        if self._conn is not None:
+            yield self
+            return
+        con = self._connect()
+        try:
+            with con.transaction():
+                con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                            (f"sanigrid:{self.schema}",))
+                tx = PostGISStore(self.url, schema=self.schema, crs=self._configured_crs, _conn=con)
+                yield tx
+                if tx._dirty:
+                    tx._bump_version()
+        except psycopg.Error as e:
+            raise StoreError(f"{self.location}: {e}".strip()) from None
+        finally:
+            con.close()
+
+    def _require_tx(self) -> None:
+        if self._conn is None:
+            raise StoreError("internal: a write outside a transaction")
+        self._dirty = True
+
+    def _ensure_system_tables(self) -> None:
+        self._require_tx()
+        con = self._conn
+        con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+        con.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, value text)").format(
+            self._t(PROJECT_TABLE)))
+        con.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (kind text PRIMARY KEY, updated_at timestamp, "
+            "synthetic boolean NOT NULL DEFAULT false, params jsonb NOT NULL DEFAULT '{{}}'::jsonb)"
+        ).format(self._t(META_TABLE)))
+
+    def _bump_version(self) -> None:
+        self._ensure_system_tables()
+        self._conn.execute(sql.SQL(
+            "INSERT INTO {} (key, value) VALUES ('version', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = ({}.value::bigint + 1)::text"
+        ).format(self._t(PROJECT_TABLE), sql.Identifier(PROJECT_TABLE)))
+
+    def version(self) -> tuple[Any, ...]:
+        """A counter bumped by every committed write transaction."""
+        v = self._project_value("version")
+        return (self.schema, int(v)) if v is not None else (None,)
+
+    # ---------------------------------------------------------------- catalog helpers
+    def _tables(self) -> set[str]:
+        with self._cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                        (self.schema,))
+            return {r[0] for r in cur.fetchall()}
+
+    def _columns(self, name: str) -> dict[str, str]:
+        """Column name → SQL data type of a table, in table order."""
+        with self._cursor() as cur:
+            cur.execute("SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                        (self.schema, name))
+            return {r[0]: r[1] for r in cur.fetchall()}
+
+    def has(self, kind: str) -> bool:
+        return kind in self._tables()
+
+    def max_value(self, kind: str, field: str) -> Any:
+        if not self.has(kind):
+            return None
+        if field not in self._columns(kind):
+            raise StoreError(f"{self.location}: layer '{kind}' has no field '{field}'")
+        with self._cursor() as cur:
+            cur.execute(sql.SQL("SELECT MAX({}) FROM {}").format(sql.Identifier(field), self._t(kind)))
+            return cur.fetchone()[0]
+
+    # ---------------------------------------------------------------- project CRS
+    def _project_value(self, key: str) -> str | None:
+        if PROJECT_TABLE not in self._tables():
+            return None
+        with self._cursor() as cur:
+            cur.execute(sql.SQL("SELECT value FROM {} WHERE key = %s").format(self._t(PROJECT_TABLE)), (key,))
+            row = cur.fetchone()
+        return row[0] if row else None
+
+    def _set_project_value(self, key: str, value: str) -> None:
+        self._ensure_system_tables()
+        self._conn.execute(sql.SQL(
+            "INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        ).format(self._t(PROJECT_TABLE)), (key, value))
+
+    @property
+    def crs(self) -> CRS | None:
+        recorded = self._project_value("crs")
+        if recorded:
+            return CRS.from_user_input(recorded)
+        return self._configured_crs
+
+    def set_crs(self, crs: CRS | str) -> None:
+        crs = CRS.from_user_input(crs)
+        with self.transaction() as tx:
+            current = tx._project_value("crs")
+            if current and CRS.from_user_input(current) != crs:
+                raise CRSError(
+                    f"{self.location}: the store is already in {current}; it cannot switch to "
+                    f"{crs.to_string()} (export and re-import into a new project instead)"
+                )
+            tx._set_project_value("crs", crs.to_string())
+
+    def _srid(self, crs: CRS) -> int:
+        epsg = crs.to_epsg()
+        if epsg is None:
+            raise CRSError(f"{self.location}: the store CRS {crs.to_string()} has no EPSG code; "
+                           "PostGIS needs one (set project.crs to an EPSG code)")
+        return int(epsg)
+
+    def _ensure_crs(self, frame: gpd.GeoDataFrame) -> CRS:
+        crs = self.crs
+        if crs is None:
+            if frame.crs is None:
+                raise CRSError("the first layer written to a store must have a CRS")
+            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
+            crs = project_crs(lon, None)
+            log.info("project CRS chosen from the data: %s", crs.to_string())
+        self._set_project_value("crs", crs.to_string())
+        return crs
+
+    def _to_store_crs(self, kind: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        if frame.crs is None:
+            raise CRSError(
+                f"layer '{kind}' has no CRS; set one (e.g. frame.set_crs(4326)) before writing it"
+            )
+        crs = self._ensure_crs(frame)
+        if not frame.crs.equals(crs):
+            log.info("reprojecting '%s' from %s to the store CRS %s", kind, frame.crs.to_string(),
+                     crs.to_string())
+            frame = frame.to_crs(crs)
+        return frame
+
+    # ---------------------------------------------------------------- reading
+    def read(
+        self,
+        kind: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Read a layer (empty, with the catalogue's columns, when it was never written).
+
+        ``bbox`` is in the store CRS (features intersecting it); ``where`` is an SQL filter on
+        attributes (trusted text, as for the GeoPackage store: never pass user input unescaped).
+        """
+        s = CATALOGUE.get(kind)
+        present = self._columns(kind)
+        if not present:
+            if s is None:
+                raise StoreError(f"{self.location}: no layer '{kind}'")
+            return empty_frame(kind, self.crs)
+        attrs = [c for c in present if c not in (FID, GEOM)]
+        if columns is not None:
+            bad = [c for c in columns if c not in attrs]
+            if bad:
+                raise StoreError(f"{self.location}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
+            attrs = [c for c in attrs if c in set(columns)]
+        crs = self.crs
+        query = sql.SQL("SELECT {}, ST_AsBinary({}) FROM {}").format(
+            sql.SQL(", ").join([sql.Identifier(c) for c in attrs] + [sql.SQL("NULL")]) if attrs
+            else sql.SQL("NULL"), sql.Identifier(GEOM), self._t(kind))
+        conds: list[Any] = []
+        args: list[Any] = []
+        if bbox is not None:
+            conds.append(sql.SQL("ST_Intersects({}, ST_MakeEnvelope(%s, %s, %s, %s, %s))").format(
+                sql.Identifier(GEOM)))
+            args += [float(v) for v in bbox] + [self._srid(crs) if crs else 0]
+        if where:
+            # trusted SQL text; a literal % must not be taken for a parameter
+            conds.append(sql.SQL("(") + sql.SQL(where.replace("%", "%%")) + sql.SQL(")"))  # type: ignore[arg-type]
+        if conds:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)
+        query += sql.SQL(" ORDER BY {}").format(sql.Identifier(FID))
+        try:
+            rows = self._fetch(query, args)
+        except StoreError as e:
+            raise StoreError(f"cannot read layer '{kind}': {e}") from None
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (len(attrs) + 2)
+        data = {c: _column(cols[i], present[c], s, c) for i, c in enumerate(attrs)}
+        geoms = shapely.from_wkb(np.asarray(cols[-1], dtype=object)) if rows else np.array([], dtype=object)
+        frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+        if s is not None:
+            frame = _coerce(frame, s)
+        return frame
+
+    def _fetch(self, query: Any, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run a query through a server-side cursor and return every row."""
+        name = f"sanigrid_{uuid.uuid4().hex[:12]}"
+
+        def run(con: Any) -> list[tuple[Any, ...]]:
+            with con.cursor(name=name) as cur:
+                cur.itersize = _READ_BATCH
+                cur.execute(query, args)
+                return list(cur.fetchall())
+
+        if self._conn is not None:
+            # a failed statement must not spoil the caller's transaction: run it in a savepoint
+            try:
+                with self._conn.transaction():
+                    return run(self._conn)
+            except psycopg.Error as e:
+                raise StoreError(f"{self.location}: {e}".strip()) from None
+        with self._connect() as con:
+            try:
+                return run(con)
+            except psycopg.Error as e:
+                raise StoreError(f"{self.location}: {e}".strip()) from None
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        present = self._columns(name)
+        if not present:
+            return pd.DataFrame()
+        attrs = [c for c in present if c not in (FID, GEOM)]
+        query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in attrs), self._t(name), sql.Identifier(FID))
+        rows = self._fetch(query, ())
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(attrs)
+        return pd.DataFrame({c: _column(cols[i], present[c], None, c) for i, c in enumerate(attrs)})
+
+    def meta(self, kind: str) -> dict[str, Any]:
+        if META_TABLE not in self._tables():
+            return {}
+        with self._cursor() as cur:
+            cur.execute(sql.SQL("SELECT updated_at, synthetic, params FROM {} WHERE kind = %s").format(
+                self._t(META_TABLE)), (kind,))
+            row = cur.fetchone()
+        if not row:
+            return {}
+        updated = row[0].isoformat(timespec="seconds") if row[0] is not None else None
+        return {"updated_at": updated, "synthetic": bool(row[1]), "params": dict(row[2] or {})}
+
+    def info(self) -> list[LayerInfo]:
+        """One row per layer in the store (catalogue order)."""
+        present = self._tables()
+        crs = self.crs
+        out = []
+        for kind in [k for k in CATALOGUE if k in present]:
+            s = CATALOGUE[kind]
+            with self._cursor() as cur:
+                cur.execute(sql.SQL(
+                    "SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT COUNT(*) AS n, ST_Extent({})::box3d AS e FROM {}) x"
+                ).format(sql.Identifier(GEOM), self._t(kind)))
+                row = cur.fetchone()
+            count = int(row[0]) if row else 0
+            bounds = (float(row[1]), float(row[2]), float(row[3]), float(row[4])) \
+                if row and row[1] is not None else None
+            m = self.meta(kind)
+            out.append(LayerInfo(
+                kind=kind, title=f"{s.zh} {s.en}", count=count, crs=crs.to_string() if crs else None,
+                bounds=bounds, updated_at=m.get("updated_at"), synthetic=m.get("synthetic", False),
+                params=m.get("params", {}),
+            ))
+        return out
+
+    # ---------------------------------------------------------------- writing
+    def _touch(self, kind: str, *, params: Mapping[str, Any] | None = None,
+               synthetic: bool | None = None) -> None:
+        self._ensure_system_tables()
+        p = json.dumps(dict(params), ensure_ascii=False, default=str) if params is not None else None
+        now = datetime.now().replace(microsecond=0)  # local time, as the GeoPackage store records it
+        self._conn.execute(sql.SQL(
+            "INSERT INTO {} (kind, updated_at, synthetic, params) "
+            "VALUES (%s, %s, COALESCE(%s, false), COALESCE(%s::jsonb, '{{}}'::jsonb)) "
+            "ON CONFLICT (kind) DO UPDATE SET updated_at = excluded.updated_at, "
+            "synthetic = COALESCE(%s, {m}.synthetic), params = COALESCE(%s::jsonb, {m}.params)"
+        ).format(self._t(META_TABLE), m=sql.Identifier(META_TABLE)), (kind, now, synthetic, p, synthetic, p))
+
+    def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
+              synthetic: bool = False) -> None:
+        """Replace layer ``kind`` with ``frame`` (reprojected to the store CRS)."""
+        with self.transaction() as tx:
+            tx._write(kind, frame, params=params, synthetic=synthetic)
+
+    def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
+               synthetic: bool) -> None:
+        s = spec(kind)
+        self._ensure_system_tables()
+        frame = _prepare(self._to_store_crs(kind, frame), s)
+        srid = self._srid(self.crs)  # type: ignore[arg-type]
+        attrs = [c for c in frame.columns if c != frame.geometry.name]
+        _check_names(kind, attrs)
+        types = {f.name: _SQL_TYPES[f.dtype] for f in s.fields}
+        gtype = _geometry_type(s)
+        defs = [sql.SQL("{} bigserial PRIMARY KEY").format(sql.Identifier(FID))]
+        defs += [sql.SQL("{} " + (types.get(c) or _sql_type(frame[c]))).format(sql.Identifier(c))  # type: ignore[arg-type]
+                 for c in attrs]
+        defs.append(sql.SQL("{} geometry(" + ("Geometry" if gtype == "Unknown" else gtype)  # type: ignore[arg-type]
+                            + f", {srid})").format(sql.Identifier(GEOM)))
+        con = self._conn
+        con.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t(kind)))
+        con.execute(sql.SQL("CREATE TABLE {} ({})").format(self._t(kind), sql.SQL(", ").join(defs)))
+        con.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
+            sql.Identifier(f"{kind}_{GEOM}_gist"), self._t(kind), sql.Identifier(GEOM)))
+        con.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(self._t(kind), sql.Literal(f"{s.zh} {s.en}")))
+        self._copy(kind, frame, attrs, s)
+        self._touch(kind, params=params, synthetic=synthetic)
+
+    def _copy(self, name: str, frame: pd.DataFrame, attrs: list[str], s: LayerSpec | None) -> None:
+        """Bulk-insert ``frame`` (geometry as WKB, SRID taken from the column) with COPY."""
+        cols = [_py_values(frame[c]) for c in attrs]
+        names = list(attrs)
+        if s is not None:
+            geoms = np.asarray(frame.geometry.array, dtype=object)
+            if _multi(s):
+                geoms = _promote(geoms)
+            cols.append(list(shapely.to_wkb(geoms, hex=True, output_dimension=2, include_srid=False)))
+            names.append(GEOM)
+        if not names or not len(frame):
+            return
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self._t(name), sql.SQL(", ").join(sql.Identifier(c) for c in names))
+        with self._conn.cursor() as cur, cur.copy(stmt) as copy:
+            for row in zip(*cols, strict=True):
+                copy.write_row(row)
+
+    def append(self, kind: str, frame: gpd.GeoDataFrame) -> None:
+        """Add rows to layer ``kind`` (created if absent)."""
+        with self.transaction() as tx:
+            if not tx.has(kind):
+                tx._write(kind, frame, params=None, synthetic=False)
+                return
+            s = spec(kind)
+            frame = _prepare(tx._to_store_crs(kind, frame), s)
+            attrs = [c for c in frame.columns if c != frame.geometry.name]
+            _check_names(kind, attrs)
+            tx._add_missing_columns(kind, frame[attrs])
+            tx._copy(kind, frame, attrs, s)
+            tx._touch(kind)
+
+    def _add_missing_columns(self, name: str, frame: pd.DataFrame) -> None:
+        present = self._columns(name)
+        for c in frame.columns:
+            if c not in present:
+                self._conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} " + _sql_type(frame[c])).format(  # type: ignore[arg-type]
+                    self._t(name), sql.Identifier(c)))
+
+    def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int:
+        """Change attribute values of existing rows, found by ``key`` (e.g. ``problem_id``).
+
+        ``changes`` maps a key value to ``{field: new value}``. Returns the number of rows changed;
+        unknown keys or fields raise :class:`StoreError` and nothing is written.
+        """
+        with self.transaction() as tx:
+            cols = tx._columns(kind)
+            if not cols:
+                raise StoreError(f"{self.location}: no layer '{kind}'")
+            if key not in cols:
+                raise StoreError(f"layer '{kind}' has no field '{key}'")
+            tx._touch(kind)
+            n = 0
+            with tx._conn.cursor() as cur:
+                for k, values in changes.items():
+                    bad = set(values) - set(cols) | ({GEOM, FID} & set(values))
+                    if bad:
+                        raise StoreError(f"layer '{kind}' has no field(s) {', '.join(sorted(bad))}")
+                    if not values:
+                        continue
+                    sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
+                    cur.execute(sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
+                        tx._t(kind), sets, sql.Identifier(key)),
+                        [_py(v) for v in values.values()] + [_py(k)])
+                    if cur.rowcount == 0:
+                        raise StoreError(f"layer '{kind}': no row with {key} = {k}")
+                    n += cur.rowcount
+            return n
+
+    def drop(self, kind: str) -> None:
+        """Remove a layer (its index and metadata go with it)."""
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            tx._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tx._t(kind)))
+            tx._conn.execute(sql.SQL("DELETE FROM {} WHERE kind = %s").format(tx._t(META_TABLE)), (kind,))
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
+        """Replace a non-spatial table (e.g. problem history, accounts)."""
+        self._check_table_name(name)
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            tx._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tx._t(name)))
+            tx._append_table(name, _plain(frame))
+            tx._touch(name)
+
+    def append_table(self, name: str, frame: pd.DataFrame) -> None:
+        self._check_table_name(name)
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            tx._append_table(name, _plain(frame))
+            tx._touch(name)
+
+    def _append_table(self, name: str, frame: pd.DataFrame) -> None:
+        attrs = [str(c) for c in frame.columns]
+        frame.columns = attrs
+        _check_names(name, attrs)
+        if not self._columns(name):
+            self._conn.execute(sql.SQL("CREATE TABLE {} ({} bigserial PRIMARY KEY)").format(
+                self._t(name), sql.Identifier(FID)))
+        self._add_missing_columns(name, frame)
+        self._copy(name, frame, attrs, None)
+
+    @staticmethod
+    def _check_table_name(name: str) -> None:
+        if name in CATALOGUE or name in _SYSTEM_TABLES:
+            raise StoreError(f"'{name}' is a layer or system table, not a free table name")
+
+
+# -------------------------------------------------------------------- values
+def _check_names(kind: str, attrs: Sequence[str]) -> None:
+    clash = {FID, GEOM} & set(attrs)
+    if clash:
+        raise StoreError(f"layer '{kind}': column(s) {', '.join(sorted(clash))} are reserved by the "
+                         "PostGIS store; rename them before writing")
+
+
+def _sql_type(col: pd.Series) -> str:
+    """The SQL type of a column that the catalogue does not type."""
+    dt = col.dtype
+    if pd.api.types.is_bool_dtype(dt):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(dt):
+        return "bigint"
+    if pd.api.types.is_float_dtype(dt):
+        return "double precision"
+    if isinstance(dt, pd.DatetimeTZDtype):
+        return "timestamptz"
+    if pd.api.types.is_datetime64_dtype(dt):
+        return "timestamp"
+    return "text"
+
+
+def _py(v: Any) -> Any:
+    """A Python value psycopg can send (missing values as NULL)."""
+    if isinstance(v, str | bytes | bool | int | float) and not (isinstance(v, float) and np.isnan(v)):
+        return v
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    if isinstance(v, np.datetime64):
+        return None if np.isnat(v) else pd.Timestamp(v).to_pydatetime()
+    if isinstance(v, np.generic):
+        return None if pd.isna(v) else v.item()
+    if isinstance(v, datetime | date):
+        return v
+    return str(v)
+
+
+def _py_values(col: pd.Series) -> list[Any]:
+    """A column as a list of Python values for COPY (text columns as ``str``)."""
+    dt = col.dtype
+    if pd.api.types.is_datetime64_any_dtype(dt):
+        return [None if pd.isna(v) else v.to_pydatetime() for v in col]
+    if pd.api.types.is_float_dtype(dt) and not isinstance(dt, pd.api.extensions.ExtensionDtype):
+        arr = col.to_numpy()
+        return [None if v != v else v for v in arr.tolist()]
+    if pd.api.types.is_bool_dtype(dt) or pd.api.types.is_integer_dtype(dt) or pd.api.types.is_float_dtype(dt):
+        return [None if v is None or v is pd.NA or v != v else v
+                for v in col.astype(object).tolist()]
+    out = [_py(v) for v in col.tolist()]
+    if _sql_type(col) == "text":
+        out = [v if v is None or isinstance(v, str) else str(v) for v in out]
+    return out
+
+
+def _promote(geoms: np.ndarray) -> np.ndarray:
+    """Single parts as one-part Multi geometries (the layer's column is Multi*)."""
+    out = geoms.copy()
+    types = shapely.get_type_id(geoms)
+    for type_id, name in ((0, "Point"), (1, "LineString"), (3, "Polygon")):
+        mask = types == type_id
+        if mask.any():
+            out[mask] = _TO_MULTI[name](geoms[mask], indices=np.arange(int(mask.sum())))
+    return out
+
+
+def _column(values: Sequence[Any], sql_type: str, s: LayerSpec | None, name: str) -> pd.Series:
+    """A column read from the database with the dtype the GeoPackage store would give it."""
+    f = None
+    if s is not None and name in s.field_names:
+        f = s.field(name)
+    if f is not None:
+        dtype = _pandas_dtype(f.dtype)
+        if f.dtype == "str":
+            return pd.Series(list(values), dtype="str")
+        if f.dtype == "float":
+            return pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+        return pd.Series(list(values), dtype=dtype)
+    if sql_type.startswith("timestamp"):
+        return pd.Series(pd.to_datetime(list(values)), dtype=None).astype(
+            "datetime64[ms, UTC]" if "with time zone" in sql_type else "datetime64[ms]")
+    if sql_type in ("bigint", "integer", "smallint"):
+        return pd.Series(list(values), dtype="Int64" if None in values else "int64")
+    if sql_type == "double precision":
+        return pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+    if sql_type == "boolean":
+        return pd.Series(list(values), dtype="boolean" if None in values else "bool")
+    if sql_type == "text":
+        return pd.Series(list(values), dtype="str")
+    return pd.Series(list(values))

@@ -1,0 +1,343 @@
+"""The PostGIS store keeps the GeoPackage store's contract (tests/test_store.py), against a real server.
+
+Needs a PostGIS database: ``export SANIGRID_TEST_PG=$(scripts/postgis_test_server.sh | tail -1)``.
+Without it (or when the server is unreachable) every test here is skipped. Each test works in a
+fresh schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+
+from layers._errors import CatalogueError, CRSError, StoreError
+from layers.project import Project, init_project, open_project
+from layers.settings import Settings
+from layers.store import GeoPackageStore
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'sanigrid[postgis]')")
+
+from layers.postgis import PostGISStore  # noqa: E402
+
+URL = os.environ.get("SANIGRID_TEST_PG", "")
+
+
+def _server_problem() -> str | None:
+    if not URL:
+        return ("SANIGRID_TEST_PG is not set; run `export SANIGRID_TEST_PG=$(scripts/postgis_test_server.sh "
+                "| tail -1)` to test the PostGIS store")
+    try:
+        with psycopg.connect(URL, connect_timeout=3) as con:
+            if con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
+                return "the database of SANIGRID_TEST_PG has no postgis extension (CREATE EXTENSION postgis)"
+    except psycopg.Error as e:
+        return f"the PostGIS server of SANIGRID_TEST_PG is unreachable: {str(e).strip().splitlines()[0]}"
+    return None
+
+
+_PROBLEM = _server_problem()
+pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")
+
+
+def _drop_schema(schema: str) -> None:
+    with psycopg.connect(URL) as con:
+        con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    yield name
+    _drop_schema(name)
+
+
+@pytest.fixture
+def store(schema: str) -> PostGISStore:
+    return PostGISStore(URL, schema=schema)
+
+
+def _snapshot(store: PostGISStore) -> dict[str, object]:
+    """Every table of the schema, row by row (geometry as WKB), for 'exactly as it was' checks."""
+    out: dict[str, object] = {}
+    with psycopg.connect(URL) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+            (store.schema,))]
+        for t in tables:
+            q = psycopg.sql.SQL("SELECT * FROM {} ORDER BY 1").format(psycopg.sql.Identifier(store.schema, t))
+            out[t] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in con.execute(q)]
+    return out
+
+
+# ------------------------------------------------------------------ the contract of tests/test_store.py
+def test_first_write_picks_gauss_kruger_zone(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84)
+    assert store.crs.to_epsg() == 4548
+    back = store.read("toilets")
+    assert back.crs.to_epsg() == 4548
+    assert list(back["name"]) == list(toilets_wgs84["name"])
+    again = back.to_crs(4326)
+    assert (again.geometry.x - toilets_wgs84.geometry.x).abs().max() < 1e-9
+    assert (again.geometry.y - toilets_wgs84.geometry.y).abs().max() < 1e-9
+
+
+def test_read_missing_layer_gives_empty_catalogue_frame(store):
+    frame = store.read("markets")
+    assert len(frame) == 0
+    assert {"name", "stalls", "standardized"} <= set(frame.columns)
+    assert store.version() == (None,) and store.crs is None
+
+
+def test_configured_crs_is_kept(schema, toilets_wgs84):
+    store = PostGISStore(URL, schema=schema, crs="EPSG:4527")
+    store.write("toilets", toilets_wgs84)
+    assert store.crs.to_epsg() == 4527
+    assert PostGISStore(URL, schema=schema).crs.to_epsg() == 4527  # recorded in the schema
+    with pytest.raises(CRSError, match="already in"):
+        store.set_crs("EPSG:4548")
+
+
+def test_frame_without_crs_refused(store, toilets_wgs84):
+    with pytest.raises(CRSError, match="no CRS"):
+        store.write("toilets", toilets_wgs84.set_crs(None, allow_override=True))
+    assert not store.has("toilets")
+
+
+def test_failed_transaction_leaves_store_exactly_as_it_was(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84)
+    before, version = _snapshot(store), store.version()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as tx:
+            tx.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))
+            tx.update("toilets", "name", {"公厕0": {"seats": 99}})
+            assert tx.read("toilets")["seats"].tolist()[0] == 99  # the transaction sees its own writes
+            assert not store.has("markets")  # ... nobody else does
+            raise RuntimeError("fail half-way on purpose")
+    assert _snapshot(store) == before
+    assert store.version() == version
+    assert not store.has("markets")
+    assert store.read("toilets")["seats"].tolist() == [4, 6, 8, 2, 10]
+
+
+def test_committed_transaction_lands_together(store, toilets_wgs84):
+    with store.transaction() as tx:
+        tx.write("toilets", toilets_wgs84)
+        with tx.transaction() as inner:  # nested: the same connection, the same transaction
+            assert inner is tx
+            inner.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))
+        assert not store.has("toilets")
+    assert store.has("toilets") and store.has("markets")
+    assert store.version()[1] == 1  # one commit
+
+
+def test_update_unknown_key_changes_nothing(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84)
+    with pytest.raises(StoreError, match="no row"):
+        store.update("toilets", "name", {"公厕1": {"seats": 1}, "没有这个": {"seats": 2}})
+    assert store.read("toilets")["seats"].tolist() == [4, 6, 8, 2, 10]
+    assert store.update("toilets", "name", {"公厕1": {"seats": 1, "hours": "全天"}}) == 1
+    back = store.read("toilets")
+    assert back["seats"].tolist() == [4, 1, 8, 2, 10] and back["hours"].tolist()[1] == "全天"
+
+
+def test_unknown_kinds_and_fields_refused(store, toilets_wgs84):
+    with pytest.raises(CatalogueError, match="unknown layer kind"):  # as the GeoPackage store
+        store.write("no_such_kind", toilets_wgs84)
+    with pytest.raises(StoreError, match="no layer"):
+        store.read("no_such_kind")
+    store.write("toilets", toilets_wgs84)
+    with pytest.raises(StoreError, match="no field"):
+        store.update("toilets", "name", {"公厕1": {"nope": 1}})
+    with pytest.raises(StoreError, match="no field"):
+        store.update("toilets", "name", {"公厕1": {'seats" = 0; DROP TABLE toilets; --': 1}})
+    with pytest.raises(StoreError, match="no field"):
+        store.read("toilets", columns=["name", "nope"])
+    with pytest.raises(StoreError, match="no field"):
+        store.max_value("toilets", "nope")
+    with pytest.raises(StoreError, match="cannot read"):
+        store.read("toilets", where="nope = 1")
+    with pytest.raises(StoreError, match="free table"):
+        store.write_table("toilets", pd.DataFrame({"a": [1]}))
+    assert len(store.read("toilets")) == 5
+    assert store.max_value("toilets", "seats") == 10
+
+
+def test_concurrent_appends_lose_nothing(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84.iloc[:0])
+    errors: list[BaseException] = []
+
+    def add(i: int) -> None:
+        one = toilets_wgs84.iloc[[i % 5]].copy()
+        one["name"] = f"t{i}"
+        try:
+            PostGISStore(URL, schema=store.schema).append("toilets", one)  # its own connection
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(store.read("toilets")["name"]) == sorted(f"t{i}" for i in range(12))
+    assert store.version()[1] == 13
+
+
+def test_tables_and_meta(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84, params={"source": "test", "n": [1, 2]}, synthetic=True)
+    store.append_table("problem_history", pd.DataFrame({"problem_id": [1], "to_status": ["派遣"]}))
+    store.append_table("problem_history", pd.DataFrame({"problem_id": [1], "to_status": ["处置"]}))
+    assert store.read_table("problem_history")["to_status"].tolist() == ["派遣", "处置"]
+    store.write_table("problem_history", pd.DataFrame({"problem_id": [7], "to_status": ["结案"]}))
+    assert store.read_table("problem_history").to_dict("list") == {"problem_id": [7], "to_status": ["结案"]}
+    assert store.read_table("never_written").empty
+    meta = store.meta("toilets")
+    assert meta["synthetic"] is True and meta["params"] == {"source": "test", "n": [1, 2]}
+    store.append("toilets", toilets_wgs84.iloc[:1])  # an append keeps how the layer was made
+    assert store.meta("toilets")["params"] == {"source": "test", "n": [1, 2]}
+    info = {i.kind: i for i in store.info()}
+    assert info["toilets"].count == 6 and "4548" in info["toilets"].crs
+    assert info["toilets"].bounds is not None and info["toilets"].synthetic
+    # a plain PostGIS table: typed geometry with the store SRID and a GiST index (QGIS lists it)
+    with psycopg.connect(URL) as con:
+        gtype, srid = con.execute("SELECT type, srid FROM geometry_columns WHERE f_table_schema = %s "
+                                  "AND f_table_name = 'toilets'", (store.schema,)).fetchone()
+        index = con.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'toilets' "
+                            "AND indexdef LIKE '%%gist%%'", (store.schema,)).fetchone()
+    assert (gtype, srid) == ("POINT", 4548) and index is not None
+
+
+def test_bbox_read(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84)
+    full = store.read("toilets")
+    x, y = full.geometry.x.iloc[0], full.geometry.y.iloc[0]
+    part = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10))
+    assert part["name"].tolist() == ["公厕0"]
+    both = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10), where="seats > 100", columns=["name"])
+    assert len(both) == 0 and list(both.columns) == ["name", "geometry"]
+
+
+def test_mixed_geometry_layer(store):
+    pts = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[
+        shapely.Point(117.2, 28.3), shapely.Point(117.21, 28.3).buffer(0.001)], crs=4326)
+    store.write("markets", pts)
+    assert sorted(store.read("markets").geom_type) == ["Point", "Polygon"]
+
+
+def test_drop_removes_layer_and_its_index(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84)
+    store.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))
+    store.drop("toilets")
+    assert not store.has("toilets") and store.has("markets")
+    assert store.meta("toilets") == {}
+    with psycopg.connect(URL) as con:
+        left = con.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'toilets'",
+                           (store.schema,)).fetchall()
+    assert left == []
+    store.write("toilets", toilets_wgs84)
+    assert len(store.read("toilets")) == 5
+
+
+def test_location_hides_the_password(store):
+    assert "sanigrid:sanigrid@" not in PostGISStore("postgresql://sanigrid:sanigrid@db:5432/x").location
+    assert ":" not in store.location.split("@")[0].removeprefix("postgresql:")
+
+
+# ------------------------------------------------------------------ the same writes, the same frames
+def _layers() -> dict[str, gpd.GeoDataFrame]:
+    rng = np.random.default_rng(7)
+    n = 40
+    lon, lat = 117.22 + rng.uniform(0, 0.02, n), 28.30 + rng.uniform(0, 0.02, n)
+    problems = gpd.GeoDataFrame({
+        "problem_id": np.arange(1, n + 1), "category": rng.choice(["暴露垃圾", "乱堆乱放"], n),
+        "status": ["受理"] * n,
+        "reported_at": pd.Timestamp("2026-06-01 08:30") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
+        "extra_score": rng.normal(size=n),  # a column the catalogue does not know
+    }, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    cells = [shapely.box(117.22 + 0.01 * i, 28.30, 117.23 + 0.01 * i, 28.31) for i in range(3)]
+    grids = gpd.GeoDataFrame({"code": ["G1", "G2", "G3"], "name": ["一", "二", None]},
+                             geometry=[cells[0], shapely.MultiPolygon([cells[1]]), cells[2]], crs=4326)
+    streets = gpd.GeoDataFrame({"name": ["大街", "小巷"]}, geometry=[
+        shapely.LineString([(117.22, 28.30), (117.23, 28.31)]),
+        shapely.LineString([(117.23, 28.30), (117.24, 28.30)])], crs=4326)
+    markets = gpd.GeoDataFrame({"name": ["a", "b"], "stalls": [12, None]}, geometry=[
+        shapely.Point(117.2, 28.3), shapely.Point(117.21, 28.3).buffer(0.001)], crs=4326)
+    return {"problems": problems, "grids": grids, "streets": streets, "markets": markets}
+
+
+def test_geopackage_and_postgis_give_equal_frames(store, tmp_path, toilets_wgs84):
+    gpkg = GeoPackageStore(tmp_path / "x.gpkg")
+    layers = _layers()
+    for s in (gpkg, store):
+        with s.transaction() as tx:
+            for kind, frame in layers.items():
+                tx.write(kind, frame)
+            tx.write("toilets", toilets_wgs84)
+        s.append("toilets", toilets_wgs84.iloc[:2])
+        s.update("problems", "problem_id", {3: {"status": "结案", "closed_at": pd.Timestamp("2026-07-01 10:00")}})
+        s.write_table("problem_history", pd.DataFrame({"problem_id": [1, 2], "to_status": ["派遣", "处置"]}))
+    assert store.crs == gpkg.crs
+    for kind in [*layers, "toilets"]:
+        assert_geodataframe_equal(store.read(kind), gpkg.read(kind), check_less_precise=True)
+    box = (gpkg.read("grids").total_bounds[:2] + 0).tolist() * 2
+    box[2], box[3] = box[0] + 800, box[1] + 800
+    for kwargs in ({"bbox": tuple(box)}, {"where": "status = '结案'"}, {"columns": ["problem_id", "status"]}):
+        assert_geodataframe_equal(store.read("problems", **kwargs), gpkg.read("problems", **kwargs),
+                                  check_less_precise=True)
+    pd.testing.assert_frame_equal(store.read_table("problem_history"), gpkg.read_table("problem_history"))
+    assert store.max_value("problems", "problem_id") == gpkg.max_value("problems", "problem_id") == 40
+    assert [i.count for i in store.info()] == [i.count for i in gpkg.info()]
+    assert [i.kind for i in store.info()] == [i.kind for i in gpkg.info()]
+
+
+# ------------------------------------------------------------------ projects on PostGIS
+def test_project_with_store_url_opens_postgis(tmp_path, schema, monkeypatch):
+    import layers.postgis
+
+    monkeypatch.setattr(layers.postgis, "DEFAULT_SCHEMA", schema)  # not the shared default 'sanigrid'
+    settings = Settings()
+    settings.project.store_url = URL
+    settings.project.crs = "EPSG:4548"
+    project = init_project(tmp_path / "county", settings=settings)
+    assert isinstance(project.store, PostGISStore) and project.store.crs.to_epsg() == 4548
+    again = open_project(tmp_path / "county")
+    assert isinstance(again.store, PostGISStore) and again.store.schema == schema
+    assert not (tmp_path / "county" / "sanigrid.gpkg").exists()
+    assert isinstance(open_project(init_project(tmp_path / "plain").root).store, GeoPackageStore)
+
+
+def test_analyses_run_on_postgis(tmp_path, store):
+    """The demo county copied into PostGIS: the problem and coverage analyses read and write it there."""
+    from scripts import coverage, problems
+    from scripts.demo import build_demo
+
+    demo = build_demo(tmp_path / "demo", n_problems=300)
+    with store.transaction() as tx:
+        for li in demo.store.info():
+            tx.write(li.kind, demo.store.read(li.kind), params=li.params, synthetic=li.synthetic)
+        tx.write_table("problem_history", demo.store.read_table("problem_history"))
+    pg = Project(Path(tmp_path / "demo"), demo.settings, store)
+    problems.run_problems(pg)
+    coverage.run_coverage(pg, "toilets")
+    # the same analyses on the GeoPackage give the same layers
+    problems.run_problems(demo)
+    coverage.run_coverage(demo, "toilets")
+    for kind in ("problems", "service_areas", "coverage_gaps"):
+        a, b = store.read(kind), demo.store.read(kind)
+        assert len(a) > 0, kind
+        assert_geodataframe_equal(a, b, check_less_precise=True)
+    def undated(params: dict) -> dict:
+        return {k: undated(v) if isinstance(v, dict) else v for k, v in params.items() if k != "date"}
+
+    assert undated(store.meta("service_areas")["params"]) == undated(demo.store.meta("service_areas")["params"])
