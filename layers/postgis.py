@@ -17,13 +17,14 @@ last committed state.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import geopandas as gpd
@@ -90,6 +91,22 @@ def _public_url(url: str) -> str:
     return url
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_connection(method: _F) -> _F:
+    """Run a reading method on one connection (the transaction's, or one opened for the call)."""
+
+    @functools.wraps(method)
+    def wrapper(self: PostGISStore, *args: Any, **kwargs: Any) -> Any:
+        if self._conn is not None:
+            return method(self, *args, **kwargs)
+        with self._reader() as view:
+            return method(view, *args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
 class PostGISStore:
     """A store in one schema of a PostGIS database.
 
@@ -113,6 +130,7 @@ class PostGISStore:
         self._configured_crs = CRS.from_user_input(crs) if crs else None
         self._conn = _conn  # set inside a transaction: every call uses this connection
         self._dirty = False
+        self._read_only = False  # a read view: one connection for the calls of one read
 
     def __repr__(self) -> str:
         return f"PostGISStore({self.location!r})"
@@ -138,6 +156,20 @@ class PostGISStore:
         with self._connect() as con, con.cursor() as cur:
             try:
                 yield cur
+            except psycopg.Error as e:
+                raise StoreError(f"{self.location}: {e}".strip()) from None
+
+    @contextmanager
+    def _reader(self) -> Iterator[PostGISStore]:
+        """This store on one connection, for the several queries of one read."""
+        if self._conn is not None:
+            yield self
+            return
+        with self._connect() as con:
+            view = PostGISStore(self.url, schema=self.schema, crs=self._configured_crs, _conn=con)
+            view._read_only = True
+            try:
+                yield view
             except psycopg.Error as e:
                 raise StoreError(f"{self.location}: {e}".strip()) from None
 
@@ -171,7 +203,7 @@ class PostGISStore:
             con.close()
 
     def _require_tx(self) -> None:
-        if self._conn is None:
+        if self._conn is None or self._read_only:
             raise StoreError("internal: a write outside a transaction")
         self._dirty = True
 
@@ -193,6 +225,7 @@ class PostGISStore:
             "ON CONFLICT (key) DO UPDATE SET value = ({}.value::bigint + 1)::text"
         ).format(self._t(PROJECT_TABLE), sql.Identifier(PROJECT_TABLE)))
 
+    @_one_connection
     def version(self) -> tuple[Any, ...]:
         """A counter bumped by every committed write transaction."""
         v = self._project_value("version")
@@ -213,9 +246,11 @@ class PostGISStore:
                         (self.schema, name))
             return {r[0]: r[1] for r in cur.fetchall()}
 
+    @_one_connection
     def has(self, kind: str) -> bool:
         return kind in self._tables()
 
+    @_one_connection
     def max_value(self, kind: str, field: str) -> Any:
         if not self.has(kind):
             return None
@@ -226,6 +261,7 @@ class PostGISStore:
             return cur.fetchone()[0]
 
     # ---------------------------------------------------------------- project CRS
+    @_one_connection
     def _project_value(self, key: str) -> str | None:
         if PROJECT_TABLE not in self._tables():
             return None
@@ -289,6 +325,7 @@ class PostGISStore:
         return frame
 
     # ---------------------------------------------------------------- reading
+    @_one_connection
     def read(
         self,
         kind: str,
@@ -365,6 +402,7 @@ class PostGISStore:
             except psycopg.Error as e:
                 raise StoreError(f"{self.location}: {e}".strip()) from None
 
+    @_one_connection
     def read_table(self, name: str) -> pd.DataFrame:
         present = self._columns(name)
         if not present:
@@ -376,6 +414,7 @@ class PostGISStore:
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(attrs)
         return pd.DataFrame({c: _column(cols[i], present[c], None, c) for i, c in enumerate(attrs)})
 
+    @_one_connection
     def meta(self, kind: str) -> dict[str, Any]:
         if META_TABLE not in self._tables():
             return {}
@@ -388,6 +427,7 @@ class PostGISStore:
         updated = row[0].isoformat(timespec="seconds") if row[0] is not None else None
         return {"updated_at": updated, "synthetic": bool(row[1]), "params": dict(row[2] or {})}
 
+    @_one_connection
     def info(self) -> list[LayerInfo]:
         """One row per layer in the store (catalogue order)."""
         present = self._tables()
@@ -615,7 +655,7 @@ def _py_values(col: pd.Series) -> list[Any]:
     if pd.api.types.is_bool_dtype(dt) or pd.api.types.is_integer_dtype(dt) or pd.api.types.is_float_dtype(dt):
         return [None if v is None or v is pd.NA or v != v else v
                 for v in col.astype(object).tolist()]
-    out = [_py(v) for v in col.tolist()]
+    out = [v if type(v) is str else _py(v) for v in col.tolist()]
     if _sql_type(col) == "text":
         out = [v if v is None or isinstance(v, str) else str(v) for v in out]
     return out
