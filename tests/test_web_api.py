@@ -465,11 +465,17 @@ def test_county_map_page_is_catalogue_driven_and_local(env):
 def test_map_page_in_english_when_configured(env):
     project = env["project"]
     project.settings.project.language = "en"
+    code = env["codes"][0]
     try:
         html = env["client"].get("/", headers=auth(env, "viewer")).text
+        page = env["client"].get(f"/grids/{code}", headers=auth(env, "office")).text
     finally:
         project.settings.project.language = "zh"
     assert '"title": "Public toilets"' in html and '"legend": "Legend"' in html
+    assert "(viewer)" in html
+    # the grid head's side panel follows the setting too: headings, field names, role
+    assert "Downloads" in page and "Lead unit" in page and "<th>Reported at</th>" in page
+    assert "(campaign office)" in page and "下载" not in page
 
 
 def test_grid_page_lists_open_problems_most_overdue_first(env):

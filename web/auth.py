@@ -32,6 +32,7 @@ from web._errors import Forbidden, Invalid, NotFound, Unauthorized
 USERS_TABLE = "sanigrid_users"
 ROLES: tuple[str, ...] = ("office", "grid_head", "viewer")
 ROLE_ZH = {"office": "创卫办", "grid_head": "网格长", "viewer": "只读"}
+ROLE_NAMES = {"zh": ROLE_ZH, "en": {"office": "campaign office", "grid_head": "grid head", "viewer": "viewer"}}
 Role = Literal["office", "grid_head", "viewer"]
 _COLUMNS = ("name", "role", "grid_code", "password_hash", "token_hash", "created_at")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}

@@ -117,51 +117,74 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+SIDE_TEXTS: dict[str, dict[str, str]] = {
+    "zh": {"map": "← 全县地图", "logout": "退出", "grid": "网格", "ranking": "网格排名", "rank": "排名",
+           "score": "综合得分", "no_rank": "尚无网格排名 (运行 <code>sanigrid analyse</code> 生成)",
+           "downloads": "下载", "duty": "责任清单 (.xlsx)", "png": "打印地图 A4 PNG", "pdf": "打印地图 A3 PDF",
+           "open": "未结案问题 {n} 件, 其中逾期 <span class='sg-late'>{late}</span> 件",
+           "more": "共 {n} 件, 仅列出前 300 件; 完整清单请下载 Excel.", "none": "本网格没有未结案的问题.",
+           "days": "逾期天数", "yes": "是", "no": "否"},
+    "en": {"map": "← County map", "logout": "log out", "grid": "Grid", "ranking": "Ranking", "rank": "Rank",
+           "score": "score", "no_rank": "No ranking yet (run <code>sanigrid analyse</code>)",
+           "downloads": "Downloads", "duty": "Responsibility list (.xlsx)", "png": "Printable map A4 PNG",
+           "pdf": "Printable map A3 PDF", "open": "{n} open problems, <span class='sg-late'>{late}</span> overdue",
+           "more": "{n} in all, the first 300 listed; download the Excel file for all.",
+           "none": "No open problems in this grid.", "days": "Days overdue", "yes": "yes", "no": "no"},
+}
+_LIST_FIELDS = ("problem_id", "category", "description", "status", "reported_at", "deadline")
+
+
 def side_html(project: Project, code: str, *, user_label: str) -> str:
-    """The right-hand panel of the grid page."""
+    """The right-hand panel of the grid page (in the project's language)."""
+    lang = project.settings.project.language
+    t = SIDE_TEXTS[lang]
     g = grid_row(project, code)
     spec = CATALOGUE["grids"]
-    kv = "".join(f"<tr><td>{html.escape(f.zh)}</td><td>{html.escape(_show(g.get(f.name)))}</td></tr>"
+    kv = "".join(f"<tr><td>{html.escape(f.zh if lang == 'zh' else f.en)}</td>"
+                 f"<td>{html.escape(_show(g.get(f.name), t))}</td></tr>"
                  for f in spec.fields if f.popup and f.name != "code")
     sc = scorecard_row(project, code)
     if sc:
         score = "—" if sc["score"] is None else f"{sc['score']:.1f}"
-        sc_html = (f"<p>排名 <span class='sg-rank'>{sc['rank']}</span> / {sc['of']} &nbsp; "
-                   f"综合得分 <b>{score}</b></p>")
+        sc_html = (f"<p>{t['rank']} <span class='sg-rank'>{sc['rank']}</span> / {sc['of']} &nbsp; "
+                   f"{t['score']} <b>{score}</b></p>")
     else:
-        sc_html = "<p>尚无网格排名 (运行 <code>sanigrid analyse</code> 生成)</p>"
+        sc_html = f"<p>{t['no_rank']}</p>"
     frame = open_list(project, code)
     late = frame[frame["overdue"]] if "overdue" in frame else frame.iloc[0:0]
     rows = []
     for _, r in frame.head(300).iterrows():
         cls = " class='late'" if r.get("overdue") else ""
         rows.append(
-            f"<tr{cls}><td>{int(r['problem_id'])}</td><td>{html.escape(_show(r['category']))}</td>"
-            f"<td>{html.escape(_show(r['description']))}</td><td>{html.escape(_show(r['status']))}</td>"
+            f"<tr{cls}><td>{int(r['problem_id'])}</td><td>{html.escape(_show(r['category'], t))}</td>"
+            f"<td>{html.escape(_show(r['description'], t))}</td><td>{html.escape(_show(r['status'], t))}</td>"
             f"<td>{_when(r['reported_at'])}</td><td>{_when(r['deadline'])}</td>"
             f"<td class='days'>{_days(r)}</td></tr>")
-    more = f"<p>共 {len(frame)} 件, 仅列出前 300 件; 完整清单请下载 Excel.</p>" if len(frame) > 300 else ""
-    table = ("<table class='sg-list'><thead><tr><th>编号</th><th>类别</th><th>描述</th><th>状态</th><th>上报时间</th>"
-             "<th>处置时限</th><th>逾期天数</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-             if rows else "<p>本网格没有未结案的问题.</p>")
+    more = f"<p>{t['more'].format(n=len(frame))}</p>" if len(frame) > 300 else ""
+    pspec = CATALOGUE["problems"]
+    heads = "".join(f"<th>{html.escape(pspec.field(n).zh if lang == 'zh' else pspec.field(n).en)}</th>"
+                    for n in _LIST_FIELDS)
+    table = (f"<table class='sg-list'><thead><tr>{heads}<th>{t['days']}</th></tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table>" if rows else f"<p>{t['none']}</p>")
     dl = (f"<p class='sg-dl'><a href='/grids/{code}/responsibility.xlsx'><i class='fa-solid fa-file-excel'></i> "
-          f"责任清单 (.xlsx)</a><a href='/grids/{code}/map.png?paper=A4'><i class='fa-solid fa-image'></i> "
-          "打印地图 A4 PNG</a>"
-          f"<a href='/grids/{code}/map.pdf?paper=A3'><i class='fa-solid fa-file-pdf'></i> 打印地图 A3 PDF</a></p>")
-    return (f"<div class='sg-side sg-page'><p><a href='/'>← 全县地图</a> · {html.escape(user_label)} · "
-            f"<a href='/logout'>退出</a></p><h1>网格 {html.escape(code)} {html.escape(_show(g.get('name')))}</h1>"
-            f"<table class='sg-kv'>{kv}</table><h2>网格排名</h2>{sc_html}<h2>下载</h2>{dl}"
-            f"<h2 id='open-list'>未结案问题 {len(frame)} 件, 其中逾期 <span class='sg-late'>{len(late)}</span> 件</h2>"
+          f"{t['duty']}</a><a href='/grids/{code}/map.png?paper=A4'><i class='fa-solid fa-image'></i> "
+          f"{t['png']}</a><a href='/grids/{code}/map.pdf?paper=A3'><i class='fa-solid fa-file-pdf'></i> "
+          f"{t['pdf']}</a></p>")
+    return (f"<div class='sg-side sg-page'><p><a href='/'>{t['map']}</a> · {html.escape(user_label)} · "
+            f"<a href='/logout'>{t['logout']}</a></p>"
+            f"<h1>{t['grid']} {html.escape(code)} {html.escape(_show(g.get('name'), t))}</h1>"
+            f"<table class='sg-kv'>{kv}</table><h2>{t['ranking']}</h2>{sc_html}<h2>{t['downloads']}</h2>{dl}"
+            f"<h2 id='open-list'>{t['open'].format(n=len(frame), late=len(late))}</h2>"
             f"{more}{table}</div>")
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, t: dict[str, str] = SIDE_TEXTS["zh"]) -> str:
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return "—"
     if v is True:
-        return "是"
+        return t["yes"]
     if v is False:
-        return "否"
+        return t["no"]
     return str(v)
 
 

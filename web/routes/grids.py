@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from web import gridpage
-from web.auth import ROLE_ZH
+from web.auth import ROLE_NAMES
 from web.deps import CurrentUser, ProjectDep
 from web.features import records
 from web.mappage import build_map, page_html
@@ -22,7 +22,7 @@ router = APIRouter(tags=["grids 网格"])
 def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
     user.check_grid_page(code)
     g = gridpage.grid_row(project, code)
-    label = f"{user.name} ({ROLE_ZH[user.role]})"
+    label = f"{user.name} ({ROLE_NAMES[project.settings.project.language][user.role]})"
     side = gridpage.side_html(project, code, user_label=label)
     m = build_map(project, grid=code, width="58%", user_label=label, title=f"网格 {code} {g.get('name') or ''}")
     return page_html(m, title=f"网格 {code} · {project.settings.project.name}", extra_html=side,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from web.auth import ROLE_ZH
+from web.auth import ROLE_NAMES
 from web.deps import CurrentUser, ProjectDep
 from web.mappage import TEXTS, build_map, page_html
 from web.prints import THEMES, county_print
@@ -22,7 +22,8 @@ def county_map(project: ProjectDep, user: CurrentUser) -> str:
     links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["api"], "/docs"), (t["logout"], "/logout")]
     if user.role == "grid_head" and user.grid_code:
         links.insert(0, (f"{t['open_page']} {user.grid_code}", f"/grids/{user.grid_code}"))
-    m = build_map(project, user_label=f"{user.name} ({ROLE_ZH[user.role]})", links=links)
+    role = ROLE_NAMES[project.settings.project.language][user.role]
+    m = build_map(project, user_label=f"{user.name} ({role})", links=links)
     return page_html(m, title=project.settings.project.name, lang=project.settings.project.language)
 
 
