@@ -491,6 +491,9 @@ class PostGISStore:
         con.execute(sql.SQL("CREATE TABLE {} ({})").format(self._t(kind), sql.SQL(", ").join(defs)))
         con.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
             sql.Identifier(f"{kind}_{GEOM}_gist"), self._t(kind), sql.Identifier(GEOM)))
+        if s.key and s.key in attrs:  # updates find rows by it
+            con.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                sql.Identifier(f"{kind}_{s.key}_idx"), self._t(kind), sql.Identifier(s.key)))
         con.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(self._t(kind), sql.Literal(f"{s.zh} {s.en}")))
         self._copy(kind, frame, attrs, s)
         self._touch(kind, params=params, synthetic=synthetic)
