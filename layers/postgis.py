@@ -512,9 +512,13 @@ class PostGISStore:
             return
         stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
             self._t(name), sql.SQL(", ").join(sql.Identifier(c) for c in names))
-        with self._conn.cursor() as cur, cur.copy(stmt) as copy:
-            for row in zip(*cols, strict=True):
-                copy.write_row(row)
+        try:
+            with self._conn.cursor() as cur, cur.copy(stmt) as copy:
+                for row in zip(*cols, strict=True):
+                    copy.write_row(row)
+        except psycopg.Error as e:
+            what = f"; layer '{name}' takes {' or '.join(s.geometry)} geometries" if s is not None else ""
+            raise StoreError(f"{self.location}: cannot write '{name}': {e.diag.message_primary or e}{what}") from None
 
     def append(self, kind: str, frame: gpd.GeoDataFrame) -> None:
         """Add rows to layer ``kind`` (created if absent)."""

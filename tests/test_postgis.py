@@ -172,6 +172,14 @@ def test_unknown_kinds_and_fields_refused(store, toilets_wgs84):
     assert store.max_value("toilets", "seats") == 10
 
 
+def test_wrong_geometry_type_refused_and_nothing_written(store, toilets_wgs84):
+    store.write("toilets", toilets_wgs84)
+    before = _snapshot(store)
+    with pytest.raises(StoreError, match="Polygon or MultiPolygon"):
+        store.write("grids", toilets_wgs84.rename(columns={"name": "code"}))
+    assert _snapshot(store) == before and not store.has("grids")
+
+
 def test_concurrent_appends_lose_nothing(store, toilets_wgs84):
     store.write("toilets", toilets_wgs84.iloc[:0])
     errors: list[BaseException] = []
