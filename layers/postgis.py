@@ -122,6 +122,8 @@ class PostGISStore:
         CGCS2000 Gauss-Kruger zone from the longitude of the first layer written).
     """
 
+    lock_timeout_s: float = 300.0  # how long a write waits for another writer before giving up
+
     def __init__(self, url: str, *, schema: str | None = None, crs: CRS | str | None = None,
                  _conn: Any = None):
         _require_psycopg()
@@ -191,8 +193,19 @@ class PostGISStore:
         con = self._connect()
         try:
             with con.transaction():
-                con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                            (f"sanigrid:{self.schema}",))
+                # wait for other writers, but not for ever (e.g. a write on the store itself,
+                # instead of on ``tx``, inside a transaction would wait for its own lock)
+                con.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(f"{int(self.lock_timeout_s * 1000)}ms")))
+                try:
+                    con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                                (f"sanigrid:{self.schema}",))
+                except psycopg.errors.LockNotAvailable:
+                    raise StoreError(
+                        f"{self.location} is busy: another write has held it for more than "
+                        f"{self.lock_timeout_s:g} s; try again later (inside `with store.transaction() as tx:` "
+                        "write through tx, not through store)") from None
+                con.execute("SET LOCAL lock_timeout = 0")
                 tx = PostGISStore(self.url, schema=self.schema, crs=self._configured_crs, _conn=con)
                 yield tx
                 if tx._dirty:

@@ -140,6 +140,16 @@ def test_committed_transaction_lands_together(store, toilets_wgs84):
     assert store.version()[1] == 1  # one commit
 
 
+def test_writer_waiting_too_long_gives_up(store, toilets_wgs84, monkeypatch):
+    monkeypatch.setattr(PostGISStore, "lock_timeout_s", 0.3)
+    with store.transaction() as tx:
+        tx.write("toilets", toilets_wgs84)
+        with pytest.raises(StoreError, match="busy"):  # a second writer waits for the first
+            PostGISStore(URL, schema=store.schema).write("markets", toilets_wgs84)
+    assert store.has("toilets") and not store.has("markets")
+    store.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))  # free again
+
+
 def test_update_unknown_key_changes_nothing(store, toilets_wgs84):
     store.write("toilets", toilets_wgs84)
     with pytest.raises(StoreError, match="no row"):
