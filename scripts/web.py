@@ -98,17 +98,23 @@ def user_add(
     name: Annotated[str, typer.Argument(help="账号名 account name")],
     role: Annotated[str, typer.Option("--role", help="office (创卫办) | grid_head (网格长) | viewer (只读)")],
     grid: Annotated[str | None, typer.Option("--grid", help="网格编码 (grid heads)")] = None,
-    password: Annotated[str | None, typer.Option("--password", help="登录密码 (omit: API token only)")] = None,
+    password: Annotated[str | None, typer.Option("--password", help="登录密码 (omit: one is made)")] = None,
+    api_only: Annotated[bool, typer.Option("--api-only", help="API token only, no password")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="replace an existing account")] = False,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
-    """新增账号, 打印其 API 令牌 (只显示一次) / add an account and print its API token once."""
+    """新增账号, 打印其初始密码和 API 令牌 (只显示一次) / add an account; its password and API token print once."""
     from web.auth import add_user
 
     p = load(project)
-    token = add_user(p.store, name, role=role, grid_code=grid, password=password, grids=_grid_codes(p),
-                     replace=replace)
+    generated = password is None and not api_only
+    if generated:
+        password = secrets.token_urlsafe(9)
+    token = add_user(p.store, name, role=role, grid_code=grid, password=None if api_only else password,
+                     grids=_grid_codes(p), replace=replace)
     console.print(f"账号 [bold]{name}[/] ({role}{' ' + grid if grid else ''}) 已创建.")
+    if generated:
+        console.print(f"初始密码 password (只显示这一次, 请转告本人): [bold]{password}[/]", highlight=False)
     console.print(f"API 令牌 (只显示这一次): [bold]{token}[/]", highlight=False)
 
 

@@ -551,6 +551,14 @@ def test_user_commands_and_demo_accounts(tmp_path):
     assert c.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).json()["grid_code"] == code
     r = run(app, ["user", "add", "x", "--role", "grid_head", "--project", str(project.root)])
     assert r.exit_code != 0
+    # no --password: one is made and printed once, and it logs in; --api-only has none
+    r = run(app, ["user", "add", "赵六", "--role", "viewer", "--project", str(project.root)])
+    made = re.search(r"password \(只显示这一次, 请转告本人\): (\S+)", r.output).group(1)
+    assert c.post("/api/auth/token", data={"username": "赵六", "password": made}).status_code == 200
+    r = run(app, ["user", "add", "接口", "--role", "viewer", "--api-only", "--project", str(project.root)])
+    assert r.exit_code == 0 and "password" not in r.output
+    for name in ("赵六", "接口"):
+        assert run(app, ["user", "remove", name, "--project", str(project.root)]).exit_code == 0
     r = run(app, ["user", "remove", "王五", "--project", str(project.root)])
     assert r.exit_code == 0
     assert c.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
