@@ -658,3 +658,14 @@ def test_gcj02_basemap_shifts_the_page_data(tmp_path):
     toilet = project.store.read("toilets").to_crs(4326).geometry.iloc[0]
     gx, gy = (float(v) for v in wgs84_to_gcj02(toilet.x, toilet.y))
     assert f"[{round(gx, 6)},{round(gy, 6)}]" in html.replace(" ", "")
+
+
+def test_static_assets_are_cached_by_the_browser(env):
+    """A slow intranet PC fetches the libraries once a day; our own files revalidate (304 when unchanged)."""
+    c = env["client"]
+    r = c.get("/static/vendor/leaflet/leaflet.js")
+    assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=86400"
+    r = c.get("/static/sanigrid/sanigrid.js")
+    assert r.headers["cache-control"] == "no-cache"
+    again = c.get("/static/sanigrid/sanigrid.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304

@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
 
 STATIC_URL = "/static"
 OWN_DIR = Path(__file__).parent / "static"
@@ -69,18 +71,42 @@ def css_urls() -> list[tuple[str, str]]:
     return out + [(f"sanigrid_{Path(f).stem}_css", f"{STATIC_URL}/sanigrid/{f}") for f in OWN_CSS]
 
 
+class CachedStatic(StaticFiles):
+    """Static files with a ``Cache-Control`` header, so a slow intranet PC fetches them once.
+
+    Third-party assets change only when their package is upgraded (a day's caching is safe); ours are
+    revalidated on every load (``no-cache``: a 304 from the ETag when unchanged).
+    """
+
+    def __init__(self, *, directory: str | Path, cache_control: str):
+        super().__init__(directory=directory)
+        self.cache_control = cache_control
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = self.cache_control
+        return response
+
+
+VENDOR_CACHE = "public, max-age=86400"
+OWN_CACHE = "no-cache"
+
+
 def mount_static(app: FastAPI) -> None:
     """Serve each XStatic package under ``/static/vendor/<name>/`` and ours under ``/static/sanigrid/``."""
     for v in VENDORS:
-        app.mount(f"{STATIC_URL}/vendor/{v.name}", StaticFiles(directory=vendor_dir(v)), name=f"vendor-{v.name}")
-    app.mount(f"{STATIC_URL}/sanigrid", StaticFiles(directory=OWN_DIR), name="sanigrid-static")
+        app.mount(f"{STATIC_URL}/vendor/{v.name}", CachedStatic(directory=vendor_dir(v), cache_control=VENDOR_CACHE),
+                  name=f"vendor-{v.name}")
+    app.mount(f"{STATIC_URL}/sanigrid", CachedStatic(directory=OWN_DIR, cache_control=OWN_CACHE),
+              name="sanigrid-static")
 
 
 def mount_docs(app: FastAPI, *, title: str) -> None:
     """``/docs`` (Swagger UI) with its script and stylesheet served by the app, not a CDN."""
     from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 
-    app.mount(SWAGGER_URL, StaticFiles(directory=vendor_dir(SWAGGER)), name="vendor-swagger")
+    app.mount(SWAGGER_URL, CachedStatic(directory=vendor_dir(SWAGGER), cache_control=VENDOR_CACHE),
+              name="vendor-swagger")
 
     @app.get("/docs", include_in_schema=False)
     def docs():
