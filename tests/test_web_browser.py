@@ -168,3 +168,115 @@ def test_grid_head_sees_only_their_grid_page(site):
     assert page.goto(f"{site['url']}/grids/{own}").status == 200
     assert page.goto(f"{site['url']}/grids/{other}").status == 403
     page.close()
+
+
+def _click_map(page, lon: float, lat: float) -> None:
+    """A real mouse click on the map at a point in display coordinates."""
+    x, y = page.evaluate("""([lat, lon]) => { const p = sanigrid.map.latLngToContainerPoint([lat, lon]);
+        const r = sanigrid.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""",
+                         [lat, lon])
+    page.mouse.click(x, y)
+
+
+def _inside(project, code: str) -> tuple[float, float]:
+    """A point inside grid ``code`` in the map's display coordinates (settings.basemap.coords)."""
+    from web.features import to_display
+
+    g = project.store.read("grids", where=f"\"code\" = '{code}'")
+    pt = to_display(g.set_geometry(g.geometry.representative_point()), project.settings.basemap.coords)
+    return float(pt.geometry.iloc[0].x), float(pt.geometry.iloc[0].y)
+
+
+def _status_only(errors: list[str]) -> list[str]:
+    """Console errors other than Chromium's own line for a 4xx answer the page expected and showed."""
+    return [e for e in errors if "the server responded with a status of 4" not in e]
+
+
+def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
+    project, own = site["project"], site["codes"][0]
+    store = project.store
+    page, watch = login(site, "head", next_url=f"/grids/{own}")
+    form = page.locator("#sg-report")
+    assert form.count() == 1
+    cats = [c.name for c in project.settings.problems.categories]
+    assert page.locator("#sg-report select[name=category] option").all_inner_texts() == cats
+    # submit before picking a place: told to pick one, nothing sent
+    form.locator("button[type=submit]").click()
+    assert "地图上点选" in form.locator(".sg-msg").inner_text()
+    # pick a place in the grid on the map, choose a category, report
+    form.locator("button.sg-pick").click()
+    _click_map(page, *_inside(project, own))
+    assert page.locator("#sg-report input[name=lon]").input_value() != ""
+    before = int(store.read("problems", columns=["problem_id"])["problem_id"].max())
+    page.select_option("#sg-report select[name=category]", cats[1])
+    page.select_option("#sg-report select[name=source]", "巡查")
+    page.fill("#sg-report textarea[name=description]", "浏览器测试 <b>不转义就加粗</b>")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#sg-report .sg-msg.sg-ok:has-text('已受理')", timeout=10000)
+    row = store.read("problems", where=f"\"problem_id\" > {before}")
+    assert len(row) == 1
+    pid = int(row["problem_id"].iloc[0])
+    assert row["grid_code"].iloc[0] == own and row["category"].iloc[0] == cats[1] and row["source"].iloc[0] == "巡查"
+    assert f"已受理 编号 {pid}" in form.locator(".sg-msg").inner_text()
+    page.wait_for_selector(f"button.sg-step[data-id='{pid}']", timeout=5000)  # the open list was reloaded
+    tr = page.locator("table.sg-list tbody tr", has=page.locator(f"button.sg-step[data-id='{pid}']"))
+    assert "<b>不转义就加粗</b>" in tr.inner_text()  # shown as text, not markup
+    page.screenshot(path=str(ARTIFACTS / "grid-report.png"))
+    # the next status, with a note: 立案 → 派遣, recorded under the grid head's name
+    tr.locator(".sg-note").fill("已派环卫所")
+    tr.locator("button.sg-step[data-to='派遣']").click()
+    page.wait_for_selector("#sg-step-msg.sg-ok", timeout=10000)
+    assert store.read("problems", where=f"\"problem_id\" = {pid}")["status"].iloc[0] == "派遣"
+    hist = store.read_table("problem_history")
+    last = hist[hist["problem_id"] == pid].iloc[-1]
+    got = (last["from_status"], last["to_status"], last["actor"], last["note"])
+    assert got == ("立案", "派遣", "head", "已派环卫所")
+    assert page.locator(f"button.sg-step[data-id='{pid}']").all_inner_texts() == ["→ 处置"]
+    assert watch.errors == [] and watch.foreign == []
+    page.screenshot(path=str(ARTIFACTS / "grid-step.png"))
+    page.close()
+
+
+def test_grid_page_shows_the_apis_refusals(site):
+    from web.auth import User
+    from web.intake import transition
+
+    project, own, other = site["project"], site["codes"][0], site["codes"][1]
+    page, watch = login(site, "head", next_url=f"/grids/{own}")
+    form = page.locator("#sg-report")
+    # a place outside the county: the API's 422 text, shown in the form; nothing stored
+    n = len(project.store.read("problems", columns=[]))
+    form.locator("button.sg-pick").click()
+    page.evaluate("() => sanigrid.map.fire('preclick', {latlng: L.latLng(30.0, 110.0)})")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#sg-report .sg-msg.sg-error:has-text('不在本县任何网格内')", timeout=10000)
+    # a place in another grid: 403, a grid head reports only in their own grid
+    form.locator("button.sg-pick").click()
+    lon, lat = _inside(project, other)
+    page.evaluate("([lat, lon]) => sanigrid.map.fire('preclick', {latlng: L.latLng(lat, lon)})", [lat, lon])
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(f"#sg-report .sg-msg.sg-error:has-text('{other}')", timeout=10000)
+    assert len(project.store.read("problems", columns=[])) == n
+    # a stale button (someone else moved the case meanwhile): the 409 text; the status is unchanged
+    btn = page.locator("button.sg-step").first
+    pid = int(btn.get_attribute("data-id"))
+    to = btn.get_attribute("data-to")
+    transition(project, pid, to_status=to, user=User("office", "office"))
+    page.locator(f"button.sg-step[data-id='{pid}'][data-to='{to}']").click()
+    page.wait_for_selector("#sg-step-msg.sg-error", timeout=10000)
+    text = page.locator("#sg-step-msg").inner_text()
+    assert f"#{pid}" in text and "不能从" in text
+    assert project.store.read("problems", where=f"\"problem_id\" = {pid}")["status"].iloc[0] == to
+    assert _status_only(watch.errors) == [] and watch.foreign == []
+    page.close()
+
+
+def test_viewer_sees_no_report_form_or_buttons(site):
+    from web.auth import add_user
+
+    add_user(site["project"].store, "viewer", role="viewer", password=PASSWORD)
+    page, watch = login(site, "viewer", next_url=f"/grids/{site['codes'][0]}")
+    assert page.locator(".sg-side table.sg-list, .sg-side h2#open-list").count() >= 1
+    assert page.locator("#sg-report").count() == 0 and page.locator("button.sg-step").count() == 0
+    assert watch.errors == [] and watch.foreign == []
+    page.close()

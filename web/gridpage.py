@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import html
 import io
+import json
 from datetime import date
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
-from layers.catalogue import CATALOGUE
+from geo.problems import TRANSITIONS
+from layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from layers.export import zh_headers
 from layers.project import Project
 from web._errors import NotFound
@@ -123,19 +125,36 @@ SIDE_TEXTS: dict[str, dict[str, str]] = {
            "downloads": "下载", "duty": "责任清单 (.xlsx)", "png": "打印地图 A4 PNG", "pdf": "打印地图 A3 PDF",
            "open": "未结案问题 {n} 件, 其中逾期 <span class='sg-late'>{late}</span> 件",
            "more": "共 {n} 件, 仅列出前 300 件; 完整清单请下载 Excel.", "none": "本网格没有未结案的问题.",
-           "days": "逾期天数", "yes": "是", "no": "否"},
+           "days": "逾期天数", "yes": "是", "no": "否",
+           "report": "上报问题", "category": "问题类别", "description": "问题描述", "source": "来源",
+           "where": "位置", "pick": "在地图上点选", "picking": "请在左侧地图上点击问题所在位置",
+           "no_where": "尚未选择位置", "submit": "上报", "sending": "正在提交…",
+           "accepted": "已受理 编号 {id}, 处置时限 {deadline}", "dups": "可能重复: {ids}",
+           "need_where": "请先在地图上点选问题位置", "step": "办理", "note": "办理意见",
+           "stepped": "编号 {id}: {from} → {to}", "failed": "提交失败"},
     "en": {"map": "← County map", "logout": "log out", "grid": "Grid", "ranking": "Ranking", "rank": "Rank",
            "score": "score", "no_rank": "No ranking yet (run <code>sanigrid analyse</code>)",
            "downloads": "Downloads", "duty": "Responsibility list (.xlsx)", "png": "Printable map A4 PNG",
            "pdf": "Printable map A3 PDF", "open": "{n} open problems, <span class='sg-late'>{late}</span> overdue",
            "more": "{n} in all, the first 300 listed; download the Excel file for all.",
-           "none": "No open problems in this grid.", "days": "Days overdue", "yes": "yes", "no": "no"},
+           "none": "No open problems in this grid.", "days": "Days overdue", "yes": "yes", "no": "no",
+           "report": "Report a problem", "category": "Category", "description": "Description",
+           "source": "Source", "where": "Location", "pick": "Pick on the map",
+           "picking": "Click the problem's location on the map", "no_where": "no location chosen yet",
+           "submit": "Report", "sending": "sending…", "accepted": "Accepted: no. {id}, deadline {deadline}",
+           "dups": "possible duplicates: {ids}", "need_where": "Pick the problem's location on the map first",
+           "step": "Action", "note": "note", "stepped": "No. {id}: {from} → {to}",
+           "failed": "failed"},
 }
 _LIST_FIELDS = ("problem_id", "category", "description", "status", "reported_at", "deadline")
 
 
-def side_html(project: Project, code: str, *, user_label: str) -> str:
-    """The right-hand panel of the grid page (in the project's language)."""
+def side_html(project: Project, code: str, *, user_label: str, can_write: bool = False) -> str:
+    """The right-hand panel of the grid page (in the project's language).
+
+    ``can_write``: the account may change this grid's problems, so the panel has the report form and,
+    on each open problem, a button per legal next status (``sanigrid.js`` posts them to the JSON API).
+    """
     lang = project.settings.project.language
     t = SIDE_TEXTS[lang]
     g = grid_row(project, code)
@@ -159,23 +178,60 @@ def side_html(project: Project, code: str, *, user_label: str) -> str:
             f"<tr{cls}><td>{int(r['problem_id'])}</td><td>{html.escape(_show(r['category'], t))}</td>"
             f"<td>{html.escape(_show(r['description'], t))}</td><td>{html.escape(_show(r['status'], t))}</td>"
             f"<td>{_when(r['reported_at'])}</td><td>{_when(r['deadline'])}</td>"
-            f"<td class='days'>{_days(r)}</td></tr>")
+            f"<td class='days'>{_days(r)}</td>" + (_step_cell(r, t) if can_write else "") + "</tr>")
     more = f"<p>{t['more'].format(n=len(frame))}</p>" if len(frame) > 300 else ""
     pspec = CATALOGUE["problems"]
     heads = "".join(f"<th>{html.escape(pspec.field(n).zh if lang == 'zh' else pspec.field(n).en)}</th>"
                     for n in _LIST_FIELDS)
-    table = (f"<table class='sg-list'><thead><tr>{heads}<th>{t['days']}</th></tr></thead><tbody>"
+    step_head = f"<th>{t['step']}</th>" if can_write else ""
+    table = (f"<table class='sg-list'><thead><tr>{heads}<th>{t['days']}</th>{step_head}</tr></thead><tbody>"
              + "".join(rows) + "</tbody></table>" if rows else f"<p>{t['none']}</p>")
     dl = (f"<p class='sg-dl'><a href='/grids/{code}/responsibility.xlsx'><i class='fa-solid fa-file-excel'></i> "
           f"{t['duty']}</a><a href='/grids/{code}/map.png?paper=A4'><i class='fa-solid fa-image'></i> "
           f"{t['png']}</a><a href='/grids/{code}/map.pdf?paper=A3'><i class='fa-solid fa-file-pdf'></i> "
           f"{t['pdf']}</a></p>")
-    return (f"<div class='sg-side sg-page'><p><a href='/'>{t['map']}</a> · {html.escape(user_label)} · "
+    form = _report_form(project, t) if can_write else ""
+    texts = html.escape(json.dumps({k: t[k] for k in _JS_TEXTS}, ensure_ascii=False))
+    return (f"<div class='sg-side sg-page' data-t='{texts}'><p><a href='/'>{t['map']}</a> · "
+            f"{html.escape(user_label)} · "
             f"<a href='/logout'>{t['logout']}</a></p>"
             f"<h1>{t['grid']} {html.escape(code)} {html.escape(_show(g.get('name'), t))}</h1>"
             f"<table class='sg-kv'>{kv}</table><h2>{t['ranking']}</h2>{sc_html}<h2>{t['downloads']}</h2>{dl}"
-            f"<h2 id='open-list'>{t['open'].format(n=len(frame), late=len(late))}</h2>"
-            f"{more}{table}</div>")
+            f"{form}<div id='sg-open'><h2 id='open-list'>{t['open'].format(n=len(frame), late=len(late))}</h2>"
+            f"<p id='sg-step-msg' class='sg-msg' role='status'></p>{more}{table}</div></div>")
+
+
+_JS_TEXTS = ("picking", "no_where", "sending", "accepted", "dups", "need_where", "stepped", "failed")
+
+
+def _report_form(project: Project, t: dict[str, str]) -> str:
+    """上报问题: category, description, source; the location is picked on the map (sanigrid.js)."""
+    def options(values: Any) -> str:
+        return "".join(f"<option value='{html.escape(v)}'>{html.escape(v)}</option>" for v in values)
+
+    cats = options(c.name for c in project.settings.problems.categories)
+    sources = options(PROBLEM_SOURCES)
+    return (f"<h2>{t['report']}</h2><form id='sg-report' class='sg-form' novalidate>"
+            f"<label>{t['category']} <select name='category' required>{cats}</select></label>"
+            f"<label>{t['source']} <select name='source'>{sources}</select></label>"
+            f"<label class='sg-wide'>{t['description']} <textarea name='description' rows='2' maxlength='2000'>"
+            f"</textarea></label>"
+            f"<div class='sg-wide'>{t['where']}: <span class='sg-where'>{t['no_where']}</span> "
+            f"<button type='button' class='sg-pick'>{t['pick']}</button></div>"
+            f"<input type='hidden' name='lon'><input type='hidden' name='lat'>"
+            f"<div class='sg-wide'><button type='submit'>{t['submit']}</button> "
+            f"<span class='sg-msg' role='status'></span></div></form>")
+
+
+def _step_cell(r: pd.Series, t: dict[str, str]) -> str:
+    """Buttons for each legal next status of one open problem (geo.problems.TRANSITIONS) and a note."""
+    pid = int(r["problem_id"])
+    buttons = "".join(f"<button type='button' class='sg-step' data-id='{pid}' data-to='{html.escape(s)}'>"
+                      f"→ {html.escape(s)}</button>" for s in TRANSITIONS.get(str(r["status"]), ()))
+    if not buttons:
+        return "<td></td>"
+    return (f"<td class='sg-act'><input class='sg-note' data-id='{pid}' maxlength='2000' "
+            f"placeholder='{html.escape(t['note'])}' aria-label='{html.escape(t['note'])}'>{buttons}</td>")
 
 
 def _show(v: Any, t: dict[str, str] = SIDE_TEXTS["zh"]) -> str:

@@ -23,7 +23,7 @@ def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
     user.check_grid_page(code)
     g = gridpage.grid_row(project, code)
     label = f"{user.name} ({ROLE_NAMES[project.settings.project.language][user.role]})"
-    side = gridpage.side_html(project, code, user_label=label)
+    side = gridpage.side_html(project, code, user_label=label, can_write=user.can_write and user.may_write_grid(code))
     m = build_map(project, grid=code, width="58%", user_label=label, title=f"网格 {code} {g.get('name') or ''}")
     return page_html(m, title=f"网格 {code} · {project.settings.project.name}", extra_html=side,
                      lang=project.settings.project.language)

@@ -227,6 +227,109 @@
     return c;
   }
 
+
+  /* ------------------------------------------------------------ grid page: report a problem, next status */
+  /* The side panel (web/gridpage.py) has the form and the step buttons only for accounts that may write;
+   * the API checks again. Texts come from the panel's data-t (the project's language). */
+  function show(el, text, isError) {
+    if (!el) return;
+    el.textContent = text;
+    el.classList.toggle("sg-error", !!isError);
+    el.classList.toggle("sg-ok", !isError);
+  }
+  function fill(s, vals) {
+    return String(s).replace(/\{(\w+)\}/g, function (_, k) { return vals[k] === undefined ? "" : String(vals[k]); });
+  }
+  function postJson(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "Accept": "application/json" }
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) {
+          var d = data && data.detail;
+          throw new Error(d ? (typeof d === "string" ? d : JSON.stringify(d)) : r.status + " " + r.statusText);
+        }
+        return data;
+      });
+    });
+  }
+  /* the open list again, from the page itself (the panel's HTML is made on the server) */
+  function reloadOpen() {
+    return fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.text(); })
+      .then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("sg-open");
+        var old = document.getElementById("sg-open");
+        if (fresh && old) old.replaceWith(document.importNode(fresh, true));
+      });
+  }
+  function gridPanel(map) {
+    var side = document.querySelector(".sg-side[data-t]");
+    if (!side) return;
+    var T = JSON.parse(side.getAttribute("data-t")), prefix = (SG.opts.search_url || "").replace(/\/api\/search$/, "");
+    var form = document.getElementById("sg-report");
+    if (form) {
+      var f = form.elements, where = form.querySelector(".sg-where"), msg = form.querySelector(".sg-msg");
+      var picking = false, marker = null;
+      form.querySelector(".sg-pick").addEventListener("click", function () {
+        picking = true;
+        L.DomUtil.addClass(map.getContainer(), "sg-picking");
+        where.textContent = T.picking;
+      });
+      /* preclick: a feature's popup stops the click itself from reaching the map */
+      map.on("preclick", function (ev) {
+        if (!picking) return;
+        picking = false;
+        L.DomUtil.removeClass(map.getContainer(), "sg-picking");
+        setTimeout(function () { map.closePopup(); }, 0);  /* the click picked a place: no feature popup */
+        f.lon.value = ev.latlng.lng.toFixed(7);
+        f.lat.value = ev.latlng.lat.toFixed(7);
+        where.textContent = f.lon.value + ", " + f.lat.value + " (" + SG.opts.coords + ")";
+        if (marker) marker.setLatLng(ev.latlng);
+        else marker = L.circleMarker(ev.latlng, { radius: 9, color: "#d50000", weight: 3, fillColor: "#fff",
+          fillOpacity: 0.8, interactive: false, pane: map.getPane("sgfocus") ? "sgfocus" : "overlayPane" }).addTo(map);
+      });
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        if (!f.lon.value) { show(msg, T.need_where, true); return; }
+        var btn = form.querySelector("button[type=submit]");
+        btn.disabled = true;
+        show(msg, T.sending, false);
+        /* the map is drawn in the basemap's coordinates: the click is in them too */
+        postJson(prefix + "/api/problems", { category: f.category.value, description: f.description.value,
+          source: f.source.value, lon: +f.lon.value, lat: +f.lat.value, coords: SG.opts.coords })
+          .then(function (p) {
+            var text = fill(T.accepted, { id: p.problem_id, deadline: String(p.deadline).slice(0, 16) });
+            if (p.possible_duplicates && p.possible_duplicates.length)
+              text += "; " + fill(T.dups, { ids: p.possible_duplicates.map(function (i) { return "#" + i; }).join(", ") });
+            show(msg, text, false);
+            f.description.value = "";
+            return reloadOpen();
+          })
+          .catch(function (e) { show(msg, e.message, true); })
+          .finally(function () { btn.disabled = false; });
+      });
+    }
+    side.addEventListener("click", function (ev) {
+      var b = ev.target.closest ? ev.target.closest("button.sg-step") : null;
+      if (!b) return;
+      var id = b.getAttribute("data-id"), row = b.closest("tr"), note = row.querySelector(".sg-note");
+      var buttons = row.querySelectorAll("button.sg-step");
+      Array.prototype.forEach.call(buttons, function (x) { x.disabled = true; });
+      postJson(prefix + "/api/problems/" + encodeURIComponent(id) + "/transitions",
+        { to_status: b.getAttribute("data-to"), note: note ? note.value : "" })
+        .then(function (rec) {
+          var text = fill(T.stepped, { id: rec.problem_id, from: rec.from_status, to: rec.to_status });
+          return reloadOpen().then(function () { show(document.getElementById("sg-step-msg"), text, false); });
+        })
+        .catch(function (e) {
+          show(document.getElementById("sg-step-msg"), "#" + id + ": " + e.message, true);
+          Array.prototype.forEach.call(buttons, function (x) { x.disabled = false; });
+        });
+    });
+  }
+
   /* ------------------------------------------------------------ init */
   SG.init = function (map, opts) {
     SG.map = map; SG.opts = opts; SG.t = opts.t;
@@ -263,6 +366,7 @@
         style: { color: "#d50000", weight: 4, fill: false, opacity: 0.9 } }).addTo(map);
     }
     if (opts.bounds) map.fitBounds([[opts.bounds[1], opts.bounds[0]], [opts.bounds[3], opts.bounds[2]]]);
+    gridPanel(map);
   };
   /* called after every layer was added to the map */
   SG.ready = function () {
