@@ -669,3 +669,29 @@ def test_static_assets_are_cached_by_the_browser(env):
     assert r.headers["cache-control"] == "no-cache"
     again = c.get("/static/sanigrid/sanigrid.js", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
+    from geo.problems import TRANSITIONS
+
+    c, project, code = env["client"], env["project"], env["codes"][0]
+    office = c.get(f"/grids/{code}", headers=auth(env, "office")).text
+    head = c.get(f"/grids/{code}", headers=auth(env, "head")).text
+    viewer = c.get(f"/grids/{code}", headers=auth(env, "viewer")).text
+    for page in (office, head):
+        assert "id='sg-report'" in page and "上报问题" in page
+        cats = re.findall(r"<option value='([^']*)'>", page.split("name='category'")[1].split("</select>")[0])
+        assert cats == [k.name for k in project.settings.problems.categories]
+    assert "id='sg-report'" not in viewer and "class='sg-step'" not in viewer and "上报问题" not in viewer
+    # one button per legal next status, on every open row
+    rows = c.get(f"/api/grids/{code}/open", headers=auth(env, "viewer")).json()
+    assert rows
+    for r in rows:
+        got = re.findall(rf"data-id='{r['problem_id']}' data-to='([^']*)'", head)
+        assert got == list(TRANSITIONS[r["status"]])
+    project.settings.project.language = "en"
+    try:
+        en = c.get(f"/grids/{code}", headers=auth(env, "head")).text
+    finally:
+        project.settings.project.language = "zh"
+    assert "Report a problem" in en and "上报问题" not in en and "Pick on the map" in en

@@ -211,7 +211,10 @@ def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
     page.select_option("#sg-report select[name=category]", cats[1])
     page.select_option("#sg-report select[name=source]", "巡查")
     page.fill("#sg-report textarea[name=description]", "浏览器测试 <b>不转义就加粗</b>")
-    form.locator("button[type=submit]").click()
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/api/problems")) as sent:
+        form.locator("button[type=submit]").click()
+    # the map is drawn in the basemap's coordinates, and the click is sent in them
+    assert sent.value.post_data_json["coords"] == project.settings.basemap.coords
     page.wait_for_selector("#sg-report .sg-msg.sg-ok:has-text('已受理')", timeout=10000)
     row = store.read("problems", where=f"\"problem_id\" > {before}")
     assert len(row) == 1

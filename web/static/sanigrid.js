@@ -254,8 +254,10 @@
       });
     });
   }
-  /* the open list again, from the page itself (the panel's HTML is made on the server) */
+  /* the open list again, from the page itself (the panel's HTML is made on the server); the map's
+   * layers fetched from the server are fetched again (inline ones are as the page was made) */
   function reloadOpen() {
+    refreshAll();
     return fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status + " " + r.statusText); return r.text(); })
       .then(function (text) {
