@@ -283,3 +283,26 @@ def test_viewer_sees_no_report_form_or_buttons(site):
     assert page.locator("#sg-report").count() == 0 and page.locator("button.sg-step").count() == 0
     assert watch.errors == [] and watch.foreign == []
     page.close()
+
+
+def test_report_from_a_gcj02_map_lands_where_clicked(site):
+    """With a GCJ-02 basemap the map is drawn shifted (~500 m here): the click is sent as gcj02."""
+    project, own = site["project"], site["codes"][0]
+    store = project.store
+    g = store.read("grids", where=f"\"code\" = '{own}'")
+    target = g.geometry.representative_point().iloc[0]  # in the store's CRS, metres
+    project.settings.basemap.coords = "gcj02"
+    try:
+        page, watch = login(site, "head", next_url=f"/grids/{own}")
+        page.locator("#sg-report button.sg-pick").click()
+        _click_map(page, *_inside(project, own))
+        before = int(store.read("problems", columns=["problem_id"])["problem_id"].max())
+        page.locator("#sg-report button[type=submit]").click()
+        page.wait_for_selector("#sg-report .sg-msg.sg-ok:has-text('已受理')", timeout=10000)
+    finally:
+        project.settings.basemap.coords = "wgs84"
+    row = store.read("problems", where=f"\"problem_id\" > {before}")
+    assert len(row) == 1 and row["grid_code"].iloc[0] == own
+    assert row.geometry.iloc[0].distance(target) < 5  # a pixel or two at this zoom, not the 500 m shift
+    assert watch.errors == [] and watch.foreign == []
+    page.close()

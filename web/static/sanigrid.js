@@ -234,8 +234,8 @@
   function show(el, text, isError) {
     if (!el) return;
     el.textContent = text;
-    el.classList.toggle("sg-error", !!isError);
-    el.classList.toggle("sg-ok", !isError);
+    el.classList.toggle("sg-error", isError === true);
+    el.classList.toggle("sg-ok", isError === false);  /* null: neither (in progress) */
   }
   function fill(s, vals) {
     return String(s).replace(/\{(\w+)\}/g, function (_, k) { return vals[k] === undefined ? "" : String(vals[k]); });
@@ -297,7 +297,7 @@
         if (!f.lon.value) { show(msg, T.need_where, true); return; }
         var btn = form.querySelector("button[type=submit]");
         btn.disabled = true;
-        show(msg, T.sending, false);
+        show(msg, T.sending, null);
         /* the map is drawn in the basemap's coordinates: the click is in them too */
         postJson(prefix + "/api/problems", { category: f.category.value, description: f.description.value,
           source: f.source.value, lon: +f.lon.value, lat: +f.lat.value, coords: SG.opts.coords })
