@@ -242,9 +242,12 @@ def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
 
 def test_grid_page_shows_the_apis_refusals(site):
     from web.auth import User
-    from web.intake import transition
+    from web.intake import intake, transition
 
     project, own, other = site["project"], site["codes"][0], site["codes"][1]
+    g = project.store.read("grids", where=f"\"code\" = '{own}'").to_crs(4326).representative_point().iloc[0]
+    office = User("office", "office")
+    mine = intake(project, category=project.settings.problems.categories[0].name, lon=g.x, lat=g.y, user=office)
     page, watch = login(site, "head", next_url=f"/grids/{own}")
     form = page.locator("#sg-report")
     # a place outside the county: the API's 422 text, shown in the form; nothing stored
@@ -261,14 +264,15 @@ def test_grid_page_shows_the_apis_refusals(site):
     page.wait_for_selector(f"#sg-report .sg-msg.sg-error:has-text('{other}')", timeout=10000)
     assert len(project.store.read("problems", columns=[])) == n
     # a stale button (someone else moved the case meanwhile): the 409 text; the status is unchanged
-    btn = page.locator("button.sg-step").first
-    pid = int(btn.get_attribute("data-id"))
-    to = btn.get_attribute("data-to")
-    transition(project, pid, to_status=to, user=User("office", "office"))
+    pid, to = mine["problem_id"], "派遣"
+    transition(project, pid, to_status=to, user=office)
     page.locator(f"button.sg-step[data-id='{pid}'][data-to='{to}']").click()
     page.wait_for_selector("#sg-step-msg.sg-error", timeout=10000)
     text = page.locator("#sg-step-msg").inner_text()
     assert f"#{pid}" in text and "不能从" in text
+    # and the list was read again: the row shows the case's status now, and its next step
+    assert page.locator(f"button.sg-step[data-id='{pid}']").all_inner_texts() == ["→ 处置"]
+    page.screenshot(path=str(ARTIFACTS / "grid-refusal.png"))
     assert project.store.read("problems", where=f"\"problem_id\" = {pid}")["status"].iloc[0] == to
     assert _status_only(watch.errors) == [] and watch.foreign == []
     page.close()

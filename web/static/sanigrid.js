@@ -326,8 +326,11 @@
           return reloadOpen().then(function () { show(document.getElementById("sg-step-msg"), text, false); });
         })
         .catch(function (e) {
-          show(document.getElementById("sg-step-msg"), "#" + id + ": " + e.message, true);
+          /* refused (e.g. someone else moved the case meanwhile): the message, over the list as it is now */
+          var text = "#" + id + ": " + e.message;
           Array.prototype.forEach.call(buttons, function (x) { x.disabled = false; });
+          return reloadOpen().catch(function () { return null; })
+            .then(function () { show(document.getElementById("sg-step-msg"), text, true); });
         });
     });
   }
