@@ -235,8 +235,12 @@ def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
     got = (last["from_status"], last["to_status"], last["actor"], last["note"])
     assert got == ("立案", "派遣", "head", "已派环卫所")
     assert page.locator(f"button.sg-step[data-id='{pid}']").all_inner_texts() == ["→ 处置"]
-    assert watch.errors == [] and watch.foreign == []
     page.screenshot(path=str(ARTIFACTS / "grid-step.png"))
+    # the same category at the same place again: accepted, and the earlier case named as a possible duplicate
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(f"#sg-report .sg-msg.sg-ok:has-text('#{pid}')", timeout=10000)
+    assert "可能重复" in form.locator(".sg-msg").inner_text()
+    assert watch.errors == [] and watch.foreign == []
     page.close()
 
 
