@@ -19,6 +19,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+TMP = tempfile.gettempdir()  # label files passed between the benchmark and its child processes
 sys.path.insert(0, str(ROOT))
 
 
@@ -86,7 +88,7 @@ def child(method: str, n: int, eps: float, min_samples: int) -> None:
     dt = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu = ru.ru_utime + ru.ru_stime - cpu0
-    np.save(f"/tmp/bench_problems_{method}_{n}.npy", lab)
+    np.save(f"{TMP}/bench_problems_{method}_{n}.npy", lab)
     print(json.dumps({"seconds": dt, "cpu": cpu, "peak_mb": _rss_mb() - base, "rss_mb": _rss_mb(),
                       "clusters": int(lab.max() + 1)}))
 
@@ -172,15 +174,15 @@ def bench_clusters(sizes: list[int], full: bool, eps: float, min_samples: int) -
             print(f"{n:>9} {method:<16} {res['seconds']:>8.2f} {res['cpu']:>7.2f} {res['peak_mb']:>9.0f} "
                   f"{res['rss_mb']:>9.0f} {res['clusters']:>8}")
         if "ours" in results and "sklearn_dbscan" in results:
-            a = np.load(f"/tmp/bench_problems_ours_{n}.npy")
-            b = np.load(f"/tmp/bench_problems_sklearn_dbscan_{n}.npy")
+            a = np.load(f"{TMP}/bench_problems_ours_{n}.npy")
+            b = np.load(f"{TMP}/bench_problems_sklearn_dbscan_{n}.npy")
             ratio = results["sklearn_dbscan"]["seconds"] / results["ours"]["seconds"]
             print(f"{'':>9} ours vs sklearn DBSCAN: {ratio:.1f}× faster, ARI {adjusted_rand_score(a, b):.6f}, "
                   f"same noise points: {bool(np.array_equal(a == -1, b == -1))}")
         if not have_pkg and n == sizes[0]:
             print(f"{'':>9} (the hdbscan package is not installed: skipped)")
         for method in results:
-            Path(f"/tmp/bench_problems_{method}_{n}.npy").unlink(missing_ok=True)
+            Path(f"{TMP}/bench_problems_{method}_{n}.npy").unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ the weekly pipeline
