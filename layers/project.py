@@ -65,5 +65,6 @@ def _open_store(root: Path, settings: Settings) -> Store:
     if settings.project.store_url:
         from layers.postgis import PostGISStore
 
-        return PostGISStore(settings.project.store_url, crs=settings.project.crs)
+        return PostGISStore(settings.project.store_url, schema=settings.project.store_schema,
+                            crs=settings.project.crs)
     return GeoPackageStore(root / STORE_NAME, crs=settings.project.crs)

@@ -30,6 +30,8 @@ class ProjectSettings(_Model):
     crs: str | None = Field(None, description="projected CRS in metres; blank = CGCS2000 GK zone from the data")
     store_url: str = Field("", description="postgresql://user@host/db for a shared PostGIS store; "
                            "blank = the GeoPackage beside the settings")
+    store_schema: str = Field("sanigrid", pattern=r"^[a-z_][a-z0-9_]*$",
+                              description="PostGIS schema of this county (one per county on a shared database)")
     language: Literal["zh", "en"] = "zh"
     population: int = Field(300_000, description="county population; picks the sampling quota class")
     attribution: str = ""

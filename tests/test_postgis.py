@@ -321,12 +321,10 @@ def test_geopackage_and_postgis_give_equal_frames(store, tmp_path, toilets_wgs84
 
 
 # ------------------------------------------------------------------ projects on PostGIS
-def test_project_with_store_url_opens_postgis(tmp_path, schema, monkeypatch):
-    import layers.postgis
-
-    monkeypatch.setattr(layers.postgis, "DEFAULT_SCHEMA", schema)  # not the shared default 'sanigrid'
+def test_project_with_store_url_opens_postgis(tmp_path, schema):
     settings = Settings()
     settings.project.store_url = URL
+    settings.project.store_schema = schema  # one schema per county on a shared database
     settings.project.crs = "EPSG:4548"
     project = init_project(tmp_path / "county", settings=settings)
     assert isinstance(project.store, PostGISStore) and project.store.crs.to_epsg() == 4548
