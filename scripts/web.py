@@ -132,7 +132,10 @@ def user_list(project: ProjectOpt = DEFAULT_PROJECT) -> None:
 @user_app.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(help="账号名")], project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """删除账号 / remove an account."""
-    from web.auth import remove_user
+    from web.auth import SESSIONS_FILE, Sessions, remove_user
 
-    remove_user(load(project).store, name)
+    p = load(project)
+    remove_user(p.store, name)
+    if (p.root / SESSIONS_FILE).exists():  # and end its logins on a running server
+        Sessions(hours=p.settings.web.session_hours, path=p.root / SESSIONS_FILE).revoke_user(name)
     console.print(f"账号 {name} 已删除.")

@@ -695,3 +695,28 @@ def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
     finally:
         project.settings.project.language = "zh"
     assert "Report a problem" in en and "上报问题" not in en and "Pick on the map" in en
+
+
+def test_logins_survive_a_restart_and_end_with_logout_or_removal(tmp_path):
+    """Password logins are kept (hashed) beside the project: a new app (a restarted server) honours them."""
+    from typer.testing import CliRunner
+
+    from scripts.cli import app
+    from web.auth import SESSIONS_FILE
+
+    project = synthetic_project(tmp_path / "t", n_problems=0)
+    add_user(project.store, "甲", role="viewer", password=PW)
+    add_user(project.store, "乙", role="viewer", password=PW)
+    first = TestClient(create_app(project))
+    tokens = {n: first.post("/api/auth/token", data={"username": n, "password": PW}).json()["access_token"]
+              for n in ("甲", "乙")}
+    restarted = TestClient(create_app(project))
+    for name, token in tokens.items():
+        me = restarted.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["name"] == name
+    assert tokens["甲"].encode() not in (project.root / SESSIONS_FILE).read_bytes()  # only hashes are kept
+    restarted.get("/logout", headers={"Authorization": f"Bearer {tokens['甲']}"}, follow_redirects=False)
+    assert first.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['甲']}"}).status_code == 401
+    r = CliRunner().invoke(app, ["user", "remove", "乙", "--project", str(project.root)])
+    assert r.exit_code == 0
+    assert first.get("/api/auth/me", headers={"Authorization": f"Bearer {tokens['乙']}"}).status_code == 401

@@ -23,7 +23,7 @@ from layers._errors import CatalogueError, SanigridError
 from layers.project import Project, open_project
 from web._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from web.assets import mount_docs, mount_static
-from web.auth import Sessions
+from web.auth import SESSIONS_FILE, Sessions
 from web.routes import auth, downloads, grids, layers, pages, problems
 from web.settings import AppSettings
 
@@ -64,7 +64,7 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
         version="0.1.0", docs_url=None, redoc_url=None,
     )
     app.state.project = project
-    app.state.sessions = Sessions(hours=project.settings.web.session_hours)
+    app.state.sessions = Sessions(hours=project.settings.web.session_hours, path=project.root / SESSIONS_FILE)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     mount_static(app)
     mount_docs(app, title=app.title)

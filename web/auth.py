@@ -3,7 +3,8 @@
 Accounts live in a non-spatial table of the store (:data:`USERS_TABLE`), managed from the command
 line (``sanigrid user add/list/remove``). Passwords are kept as salted scrypt hashes; API tokens as
 SHA-256 hashes (a token is printed once, when made). A password login gives a bearer token that
-lasts ``settings.web.session_hours`` and lives in the server's memory.
+lasts ``settings.web.session_hours``; it is kept (hashed) in ``sessions.sqlite`` beside the project,
+so it survives a restart of the server (:class:`Sessions`).
 
 Roles:
 
@@ -18,10 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -30,6 +33,7 @@ from layers.store import Store
 from web._errors import Forbidden, Invalid, NotFound, Unauthorized
 
 USERS_TABLE = "sanigrid_users"
+SESSIONS_FILE = "sessions.sqlite"  # beside the project's settings
 ROLES: tuple[str, ...] = ("office", "grid_head", "viewer")
 ROLE_ZH = {"office": "创卫办", "grid_head": "网格长", "viewer": "只读"}
 ROLE_NAMES = {"zh": ROLE_ZH, "en": {"office": "campaign office", "grid_head": "grid head", "viewer": "viewer"}}
@@ -170,28 +174,68 @@ def user_for_api_token(store: Store, token: str) -> User | None:
 
 
 class Sessions:
-    """Bearer tokens handed out by a password login, kept in memory until they expire."""
+    """Bearer tokens handed out by a password login, valid for ``hours``.
 
-    def __init__(self, *, hours: float):
+    With ``path`` they are kept (as SHA-256 hashes, with the account's role and grid) in a small SQLite
+    file beside the project, so logins survive a restart of the server and are shared by its workers;
+    without it, in memory. The file is not the GeoPackage: a login must not rewrite the store.
+    """
+
+    def __init__(self, *, hours: float, path: str | Path | None = None):
         self.seconds = hours * 3600
+        self.path = Path(path) if path is not None else None
         self._tokens: dict[str, tuple[User, float]] = {}
         self._lock = threading.Lock()
+        if self.path is not None:
+            with self._db() as con:
+                con.execute("CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                            "role TEXT NOT NULL, grid_code TEXT, expires REAL NOT NULL)")
+
+    def _db(self) -> sqlite3.Connection:
+        assert self.path is not None
+        return sqlite3.connect(self.path, timeout=30)
 
     def issue(self, user: User) -> str:
         token = new_token()
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
-            self._tokens[hash_token(token)] = (user, now + self.seconds)
+        now = time.time()
+        if self.path is None:
+            with self._lock:
+                self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+                self._tokens[hash_token(token)] = (user, now + self.seconds)
+            return token
+        with self._db() as con:
+            con.execute("DELETE FROM sessions WHERE expires < ?", (now,))
+            con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                        (hash_token(token), user.name, user.role, user.grid_code, now + self.seconds))
         return token
 
     def get(self, token: str) -> User | None:
-        with self._lock:
-            hit = self._tokens.get(hash_token(token))
-        if hit is None or hit[1] < time.monotonic():
+        if self.path is None:
+            with self._lock:
+                hit = self._tokens.get(hash_token(token))
+            if hit is None or hit[1] < time.time():
+                return None
+            return hit[0]
+        with self._db() as con:
+            row = con.execute("SELECT name, role, grid_code, expires FROM sessions WHERE token_hash = ?",
+                              (hash_token(token),)).fetchone()
+        if row is None or row[3] < time.time():
             return None
-        return hit[0]
+        return User(row[0], row[1], row[2])
 
     def revoke(self, token: str) -> None:
-        with self._lock:
-            self._tokens.pop(hash_token(token), None)
+        if self.path is None:
+            with self._lock:
+                self._tokens.pop(hash_token(token), None)
+            return
+        with self._db() as con:
+            con.execute("DELETE FROM sessions WHERE token_hash = ?", (hash_token(token),))
+
+    def revoke_user(self, name: str) -> None:
+        """End every login of an account (it was removed or changed)."""
+        if self.path is None:
+            with self._lock:
+                self._tokens = {k: v for k, v in self._tokens.items() if v[0].name != name}
+            return
+        with self._db() as con:
+            con.execute("DELETE FROM sessions WHERE name = ?", (name,))
