@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from _timing import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -48,15 +48,6 @@ def make_csv(path: Path, n: int, seed: int = 2026) -> None:
     }).to_csv(path, index=False, encoding="utf-8-sig")
 
 
-def timed(fn, repeat: int = 1):
-    best = float("inf")
-    out = None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,11 +62,11 @@ def main() -> None:
 
         rng = np.random.default_rng(1)
         glon, glat = wgs84_to_gcj02(rng.uniform(74, 134, n), rng.uniform(19, 53, n))
-        t_ours, _ = timed(lambda: gcj02_to_wgs84(glon, glat), repeat=3)
+        t_ours, _ = best_of(lambda: gcj02_to_wgs84(glon, glat), repeat=3)
         try:
             import eviltransform
             m = min(n, 20_000)
-            t_evil, _ = timed(lambda: [eviltransform.gcj2wgs_exact(b, a) for a, b in zip(glon[:m], glat[:m],
+            t_evil, _ = best_of(lambda: [eviltransform.gcj2wgs_exact(b, a) for a, b in zip(glon[:m], glat[:m],
                                                                                            strict=True)])
             t_evil *= n / m
             print(f"GCJ-02 → WGS84, {n:,} points: ours {t_ours * 1e3:.1f} ms, eviltransform.gcj2wgs_exact "
@@ -87,19 +78,19 @@ def main() -> None:
             f = pd.read_csv(csv, encoding="utf-8-sig")
             return gpd.GeoDataFrame(f, geometry=gpd.points_from_xy(f["经度"], f["纬度"]), crs=4326)
 
-        t_bare, _ = timed(bare)
-        t_read, raw = timed(lambda: read_file(csv, kind="problems", coords="gcj02"))
-        t_val, rep = timed(lambda: validate("problems", raw))
+        t_bare, _ = best_of(bare)
+        t_read, raw = best_of(lambda: read_file(csv, kind="problems", coords="gcj02"))
+        t_val, rep = best_of(lambda: validate("problems", raw))
         print(f"read_file {t_read:.2f} s + validate {t_val:.2f} s = {t_read + t_val:.2f} s "
               f"({(t_read + t_val) / n * 1e6:.0f} µs/row); bare pandas+geopandas read without checks "
               f"{t_bare:.2f} s → checks cost {(t_read + t_val) / t_bare:.1f}×")
         print(f"  accepted {len(rep.accepted):,}, rejected {len(rep.rejects):,}, warnings {len(rep.warnings):,}")
 
         project = init_project(tmp / "county")
-        t_imp, irep = timed(lambda: import_file(project, "problems", csv, coords="gcj02"))
+        t_imp, irep = best_of(lambda: import_file(project, "problems", csv, coords="gcj02"))
         print(f"import_file (read, validate, write GeoPackage in one transaction): {t_imp:.2f} s, "
               f"{irep.imported:,} rows written")
-        t_again, irep2 = timed(lambda: import_file(project, "problems", csv, coords="gcj02"))
+        t_again, irep2 = best_of(lambda: import_file(project, "problems", csv, coords="gcj02"))
         print(f"the same file again (every row a duplicate of the store, refused): {t_again:.2f} s, "
               f"rejected {irep2.rejected:,}")
 

@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 ROOT = Path(__file__).resolve().parents[1]
 TMP = tempfile.gettempdir()  # label files passed between the benchmark and its child processes
@@ -40,14 +41,6 @@ def _reports_xy(n: int, seed: int = 1) -> np.ndarray:
     return np.vstack([rng.uniform(0, side, (half, 2)),
                       centres[rng.integers(0, 40, n - half)] + rng.normal(0, 150, (n - half, 2))])
 
-
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _rss_mb() -> float:
@@ -121,10 +114,10 @@ def bench_gi(sizes: list[int], esda_max: int, repeat: int) -> None:
         net = make_fishnet(area, cell_m=cell)
         counts = rng.poisson(2.0, net.shape).astype(float)
         band = cell * np.sqrt(2.0)
-        t_lat, z = _best(lambda net=net, counts=counts, band=band: gi_star_lattice(
+        t_lat, z = best_of(lambda net=net, counts=counts, band=band: gi_star_lattice(
             counts, net.mask, lattice_kernel(cell, band)), repeat)
         z = z[net.mask]
-        t_sp, _ = _best(lambda net=net, counts=counts, band=band: gi_star(
+        t_sp, _ = best_of(lambda net=net, counts=counts, band=band: gi_star(
             counts[net.mask], lattice_weights(net, band_m=band)), repeat)
         m = int(net.mask.sum())
         if m <= esda_max:

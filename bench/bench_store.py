@@ -17,15 +17,13 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from _timing import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -47,14 +45,6 @@ def make_problems(n: int, seed: int = 2026) -> gpd.GeoDataFrame:
         "address": [f"城关镇某路{i % 500}号" for i in range(n)],
     }, geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(4548)
 
-
-def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:
@@ -86,8 +76,8 @@ def main() -> None:
             ("append 1 %", lambda s: s.append("problems", extra), 1),
             ("update 100 by key", lambda s: s.update("problems", "problem_id", changes), 3),
         ]:
-            t_pg, r_pg = timed(lambda fn=fn: fn(pg), repeat)
-            t_gp, r_gp = timed(lambda fn=fn: fn(gp), repeat)
+            t_pg, r_pg = best_of(lambda fn=fn: fn(pg), repeat)
+            t_gp, r_gp = best_of(lambda fn=fn: fn(gp), repeat)
             if isinstance(r_pg, pd.DataFrame):
                 assert len(r_pg) == len(r_gp), (label, len(r_pg), len(r_gp))
             rows.append((label, t_pg, t_gp))

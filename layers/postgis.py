@@ -35,12 +35,11 @@ from pyproj import CRS
 
 from layers._errors import CRSError, StoreError
 from layers.catalogue import CATALOGUE, LayerSpec, spec
-from layers.crs import project_crs
 from layers.store import (
-    _SYSTEM_TABLES,
     META_TABLE,
     PROJECT_TABLE,
     LayerInfo,
+    StoreBase,
     _coerce,
     _geometry_type,
     _multi,
@@ -107,7 +106,7 @@ def _one_connection(method: _F) -> _F:
     return cast(_F, wrapper)
 
 
-class PostGISStore:
+class PostGISStore(StoreBase):
     """A store in one schema of a PostGIS database.
 
     Parameters
@@ -289,53 +288,12 @@ class PostGISStore:
             "INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         ).format(self._t(PROJECT_TABLE)), (key, value))
 
-    @property
-    def crs(self) -> CRS | None:
-        recorded = self._project_value("crs")
-        if recorded:
-            return CRS.from_user_input(recorded)
-        return self._configured_crs
-
-    def set_crs(self, crs: CRS | str) -> None:
-        crs = CRS.from_user_input(crs)
-        with self.transaction() as tx:
-            current = tx._project_value("crs")
-            if current and CRS.from_user_input(current) != crs:
-                raise CRSError(
-                    f"{self.location}: the store is already in {current}; it cannot switch to "
-                    f"{crs.to_string()} (export and re-import into a new project instead)"
-                )
-            tx._set_project_value("crs", crs.to_string())
-
     def _srid(self, crs: CRS) -> int:
         epsg = crs.to_epsg()
         if epsg is None:
             raise CRSError(f"{self.location}: the store CRS {crs.to_string()} has no EPSG code; "
                            "PostGIS needs one (set project.crs to an EPSG code)")
         return int(epsg)
-
-    def _ensure_crs(self, frame: gpd.GeoDataFrame) -> CRS:
-        crs = self.crs
-        if crs is None:
-            if frame.crs is None:
-                raise CRSError("the first layer written to a store must have a CRS")
-            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
-            crs = project_crs(lon, None)
-            log.info("project CRS chosen from the data: %s", crs.to_string())
-        self._set_project_value("crs", crs.to_string())
-        return crs
-
-    def _to_store_crs(self, kind: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        if frame.crs is None:
-            raise CRSError(
-                f"layer '{kind}' has no CRS; set one (e.g. frame.set_crs(4326)) before writing it"
-            )
-        crs = self._ensure_crs(frame)
-        if not frame.crs.equals(crs):
-            log.info("reprojecting '%s' from %s to the store CRS %s", kind, frame.crs.to_string(),
-                     crs.to_string())
-            frame = frame.to_crs(crs)
-        return frame
 
     # ---------------------------------------------------------------- reading
     @_one_connection
@@ -617,10 +575,6 @@ class PostGISStore:
         self._add_missing_columns(name, frame)
         self._copy(name, frame, attrs, None)
 
-    @staticmethod
-    def _check_table_name(name: str) -> None:
-        if name in CATALOGUE or name in _SYSTEM_TABLES:
-            raise StoreError(f"'{name}' is a layer or system table, not a free table name")
 
 
 # -------------------------------------------------------------------- values

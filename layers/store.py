@@ -138,7 +138,76 @@ def _thread_lock(path: Path) -> threading.RLock:
         return _LOCKS.setdefault(str(path.resolve()), threading.RLock())
 
 
-class GeoPackageStore:
+class StoreBase:
+    """What every backend shares: the project CRS (chosen once, then kept) and free-table names.
+
+    A backend provides ``location``, ``transaction()``, ``_project_value`` and ``_set_project_value``
+    (the latter inside a transaction) and sets ``_configured_crs``.
+    """
+
+    _configured_crs: CRS | None
+
+    @property
+    def location(self) -> str:
+        raise NotImplementedError
+
+    def transaction(self) -> Any:
+        raise NotImplementedError
+
+    def _project_value(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def _set_project_value(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    @property
+    def crs(self) -> CRS | None:
+        recorded = self._project_value("crs")
+        if recorded:
+            return CRS.from_user_input(recorded)
+        return self._configured_crs
+
+    def set_crs(self, crs: CRS | str) -> None:
+        crs = CRS.from_user_input(crs)
+        with self.transaction() as tx:
+            current = tx._project_value("crs")
+            if current and CRS.from_user_input(current) != crs:
+                raise CRSError(
+                    f"{self.location}: the store is already in {current}; it cannot switch to "
+                    f"{crs.to_string()} (export and re-import into a new project instead)"
+                )
+            tx._set_project_value("crs", crs.to_string())
+
+    def _ensure_crs(self, frame: gpd.GeoDataFrame) -> CRS:
+        crs = self.crs
+        if crs is None:
+            if frame.crs is None:
+                raise CRSError("the first layer written to a store must have a CRS")
+            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
+            crs = project_crs(lon, None)
+            log.info("project CRS chosen from the data: %s", crs.to_string())
+        self._set_project_value("crs", crs.to_string())
+        return crs
+
+    def _to_store_crs(self, kind: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        if frame.crs is None:
+            raise CRSError(
+                f"layer '{kind}' has no CRS; set one (e.g. frame.set_crs(4326)) before writing it"
+            )
+        crs = self._ensure_crs(frame)
+        if not frame.crs.equals(crs):
+            log.info("reprojecting '%s' from %s to the store CRS %s", kind, frame.crs.to_string(),
+                     crs.to_string())
+            frame = frame.to_crs(crs)
+        return frame
+
+    @staticmethod
+    def _check_table_name(name: str) -> None:
+        if name in CATALOGUE or name in _SYSTEM_TABLES:
+            raise StoreError(f"'{name}' is a layer or system table, not a free table name")
+
+
+class GeoPackageStore(StoreBase):
     """A store in one GeoPackage file.
 
     Parameters
@@ -178,48 +247,6 @@ class GeoPackageStore:
             if field not in cols:
                 raise StoreError(f"{self.path}: layer '{kind}' has no field '{field}'")
             return con.execute(f'SELECT MAX("{field}") FROM "{kind}"').fetchone()[0]
-
-    # ---------------------------------------------------------------- project CRS
-    @property
-    def crs(self) -> CRS | None:
-        recorded = self._project_value("crs")
-        if recorded:
-            return CRS.from_user_input(recorded)
-        return self._configured_crs
-
-    def set_crs(self, crs: CRS | str) -> None:
-        crs = CRS.from_user_input(crs)
-        current = self._project_value("crs")
-        if current and CRS.from_user_input(current) != crs:
-            raise CRSError(
-                f"{self.path}: the store is already in {current}; it cannot switch to "
-                f"{crs.to_string()} (export and re-import into a new project instead)"
-            )
-        with self.transaction() as tx:
-            tx._set_project_value("crs", crs.to_string())
-
-    def _ensure_crs(self, frame: gpd.GeoDataFrame) -> CRS:
-        crs = self.crs
-        if crs is None:
-            if frame.crs is None:
-                raise CRSError("the first layer written to a store must have a CRS")
-            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
-            crs = project_crs(lon, None)
-            log.info("project CRS chosen from the data: %s", crs.to_string())
-        self._set_project_value("crs", crs.to_string())
-        return crs
-
-    def _to_store_crs(self, kind: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        if frame.crs is None:
-            raise CRSError(
-                f"layer '{kind}' has no CRS; set one (e.g. frame.set_crs(4326)) before writing it"
-            )
-        crs = self._ensure_crs(frame)
-        if not frame.crs.equals(crs):
-            log.info("reprojecting '%s' from %s to the store CRS %s", kind, frame.crs.to_string(),
-                     crs.to_string())
-            frame = frame.to_crs(crs)
-        return frame
 
     # ---------------------------------------------------------------- transactions
     @contextmanager
@@ -505,10 +532,6 @@ class GeoPackageStore:
                                     append=tx.has(name))
             tx._touch(name)
 
-    @staticmethod
-    def _check_table_name(name: str) -> None:
-        if name in CATALOGUE or name in _SYSTEM_TABLES:
-            raise StoreError(f"'{name}' is a layer or system table, not a free table name")
 
 
 def _bounds(b: Sequence[float]) -> tuple[float, float, float, float]:

@@ -66,7 +66,7 @@ _CRS: dict[str, CRS] = {}
 
 def store_crs(store: Store) -> CRS:
     """The store's CRS (fixed once set, so remembered per store file)."""
-    key = str(getattr(store, "path", id(store)))
+    key = store.location
     crs = _CRS.get(key)
     if crs is None:
         crs = store.crs
@@ -219,11 +219,6 @@ def with_overdue(frame: gpd.GeoDataFrame, *, as_of: datetime) -> gpd.GeoDataFram
 
 
 # ---------------------------------------------------------------- the point index and clusters
-def store_signature(store: Store) -> tuple[Any, ...]:
-    """Changes whenever a write to the store is committed."""
-    return store.version()
-
-
 @dataclass(frozen=True)
 class PointIndex:
     """Display coordinates and the few attributes clusters summarise, for one point layer."""
@@ -243,7 +238,7 @@ _INDEX_TTL_S = 300.0  # overdue status changes with the clock, not only with the
 
 def point_index(store: Store, spec: LayerSpec, coords: str) -> PointIndex:
     """The cached index of a point layer (rebuilt after any write to the store, or after 5 minutes)."""
-    key = (str(getattr(store, "path", id(store))), spec.kind, coords, store_signature(store))
+    key = (store.location, spec.kind, coords, store.version())
     now = time.monotonic()
     with _INDEX_LOCK:
         hit = _INDEX.get(key)

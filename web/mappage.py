@@ -29,7 +29,7 @@ from jinja2 import Template
 from layers.catalogue import CATALOGUE, LayerSpec
 from layers.project import Project
 from web.assets import css_urls, js_urls
-from web.features import feature_collection, store_signature, to_display
+from web.features import feature_collection, to_display
 
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
@@ -145,7 +145,7 @@ _INLINE_LOCK = threading.Lock()
 
 def _inline_data(project: Project, spec: LayerSpec, coords: str,
                  bbox: tuple[float, float, float, float] | None) -> str:
-    key = (project.store.location, spec.kind, coords, bbox, store_signature(project.store))
+    key = (project.store.location, spec.kind, coords, bbox, project.store.version())
     with _INLINE_LOCK:
         hit = _INLINE_CACHE.get(key)
     if hit is not None:
@@ -164,7 +164,7 @@ _INFO_CACHE: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}
 
 def store_info(store: Any) -> list[Any]:
     """``store.info()``, remembered until the store file changes."""
-    key, sig = str(getattr(store, "path", id(store))), store_signature(store)
+    key, sig = store.location, store.version()
     with _INLINE_LOCK:
         hit = _INFO_CACHE.get(key)
     if hit and hit[0] == sig:
