@@ -436,12 +436,6 @@ class PostGISStore(StoreBase):
             "synthetic = COALESCE(%s, {m}.synthetic), params = COALESCE(%s::jsonb, {m}.params)"
         ).format(self._t(META_TABLE), m=sql.Identifier(META_TABLE)), (kind, now, synthetic, p, synthetic, p))
 
-    def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
-              synthetic: bool = False) -> None:
-        """Replace layer ``kind`` with ``frame`` (reprojected to the store CRS)."""
-        with self.transaction() as tx:
-            tx._write(kind, frame, params=params, synthetic=synthetic)
-
     def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
                synthetic: bool) -> None:
         s = spec(kind)

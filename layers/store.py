@@ -201,6 +201,16 @@ class StoreBase:
             frame = frame.to_crs(crs)
         return frame
 
+    def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
+              synthetic: bool = False) -> None:
+        """Replace layer ``kind`` with ``frame`` (reprojected to the store CRS)."""
+        with self.transaction() as tx:
+            tx._write(kind, frame, params=params, synthetic=synthetic)
+
+    def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
+               synthetic: bool) -> None:
+        raise NotImplementedError
+
     @staticmethod
     def _check_table_name(name: str) -> None:
         if name in CATALOGUE or name in _SYSTEM_TABLES:
@@ -448,12 +458,6 @@ class GeoPackageStore(StoreBase):
         return out
 
     # ---------------------------------------------------------------- writing
-    def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
-              synthetic: bool = False) -> None:
-        """Replace layer ``kind`` with ``frame`` (reprojected to the store CRS)."""
-        with self.transaction() as tx:
-            tx._write(kind, frame, params=params, synthetic=synthetic)
-
     def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
                synthetic: bool) -> None:
         s = spec(kind)
