@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROJECT ?= demo
 
-.PHONY: demo test setup setup-test browser lint
+.PHONY: demo test setup setup-test browser lint typecheck-links
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,15 +26,20 @@ browser:
 demo: setup
 	$(BIN)/sanigrid demo --project $(PROJECT) --serve
 
-lint: setup-test
+# mypy checks the installed names (sanigrid.layers, …) through links to the repository folders.
+typecheck-links:
+	@mkdir -p build/typecheck/sanigrid
+	@for d in layers geo web scripts; do ln -sfn ../../../$$d build/typecheck/sanigrid/$$d; done
+
+lint: setup-test typecheck-links
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 # 2. install everything the tests need and run them (lint and type check included). A local PostGIS
 #    (Debian's postgresql-15-postgis-3, started here) runs the PostGIS store tests; without one they skip.
-test: setup-test browser
+test: setup-test browser typecheck-links
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	PG="$$(bash scripts/postgis_test_server.sh | tail -n 1)" || PG=""; \
 	  case "$$PG" in postgresql://*) ;; *) echo "no local PostGIS: its tests will be skipped"; PG="";; esac; \
-	  SANIGRID_TEST_PG="$$PG" $(BIN)/python -m pytest -q
+	  SANIGRID_TEST_PG="$$PG" $(BIN)/pytest -q --durations=15

@@ -26,15 +26,15 @@ from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.coverage import service_areas
-from geo.network import (
+from sanigrid.geo.coverage import service_areas
+from sanigrid.geo.network import (
     build_network,
     insert_points,
     nearest_distances,
     network_from_edges,
     snap_points,
 )
-from geo.siting import lscp, mclp_exact, mclp_greedy
+from sanigrid.geo.siting import lscp, mclp_exact, mclp_greedy
 
 CRS = "EPSG:4548"
 OSM = Path(__file__).resolve().parents[1] / "layers" / "data" / "guixi-center.osm"

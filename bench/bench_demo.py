@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geo.problems import deadlines, history_record
-from layers import demo as ld
-from layers.demo import demo_settings, make_demo_layers
-from scripts.demo import build_demo
+from sanigrid.geo.problems import deadlines, history_record
+from sanigrid.layers import demo as ld
+from sanigrid.layers.demo import demo_settings, make_demo_layers
+from sanigrid.scripts.demo import build_demo
 
 
 def _loop_history(problems: pd.DataFrame, hist: pd.DataFrame) -> pd.DataFrame:

@@ -25,10 +25,10 @@ from _timing import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from layers.importers import import_file, read_file
-from layers.project import init_project
-from layers.validation import validate
+from sanigrid.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from sanigrid.layers.importers import import_file, read_file
+from sanigrid.layers.project import init_project
+from sanigrid.layers.validation import validate
 
 
 def make_csv(path: Path, n: int, seed: int = 2026) -> None:

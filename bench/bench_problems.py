@@ -60,7 +60,7 @@ def child(method: str, n: int, eps: float, min_samples: int) -> None:
     xy = _reports_xy(n)
     import sklearn.cluster  # noqa: F401  (imports before the baseline)
 
-    from geo.hotspots import dbscan_labels
+    from sanigrid.geo.hotspots import dbscan_labels
     base = _rss_mb()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = ru.ru_utime + ru.ru_stime
@@ -101,7 +101,7 @@ def bench_gi(sizes: list[int], esda_max: int, repeat: int) -> None:
     import libpysal
     import shapely
 
-    from geo.hotspots import gi_star, gi_star_lattice, lattice_kernel, lattice_weights, make_fishnet
+    from sanigrid.geo.hotspots import gi_star, gi_star_lattice, lattice_kernel, lattice_weights, make_fishnet
 
     print("\n== Gi* (binary distance band = cell·√2, self included; analytical z) ==")
     print(f"{'cells':>8} {'ours lattice':>13} {'ours sparse':>12} {'esda W':>9} {'esda G':>9} "
@@ -184,11 +184,11 @@ def bench_pipeline(n: int) -> None:
     import pandas as pd
     import shapely
 
-    from geo import hotspots as gh
-    from geo.problems import assign, deadlines, is_overdue
-    from geo.rebound import rebounds
-    from geo.scorecard import scorecard
-    from layers.settings import Settings
+    from sanigrid.geo import hotspots as gh
+    from sanigrid.geo.problems import assign, deadlines, is_overdue
+    from sanigrid.geo.rebound import rebounds
+    from sanigrid.geo.scorecard import scorecard
+    from sanigrid.layers.settings import Settings
 
     print(f"\n== weekly pipeline on {n:,} reports (50 grids, 26 weeks) ==")
     s = Settings()

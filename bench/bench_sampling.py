@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo import sampling as gs
-from layers.crs import project_crs
-from layers.settings import Settings
+from sanigrid.geo import sampling as gs
+from sanigrid.layers.crs import project_crs
+from sanigrid.layers.settings import Settings
 
 OSM = Path(__file__).resolve().parents[1] / "layers" / "data" / "guixi-center.osm"
 AS_OF = datetime(2026, 11, 1)

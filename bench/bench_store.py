@@ -27,8 +27,8 @@ from _timing import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from layers.postgis import PostGISStore
-from layers.store import GeoPackageStore
+from sanigrid.layers.postgis import PostGISStore
+from sanigrid.layers.store import GeoPackageStore
 
 
 def make_problems(n: int, seed: int = 2026) -> gpd.GeoDataFrame:

@@ -46,7 +46,7 @@ def build(root: Path, n: int, *, synthetic: bool):
     if synthetic:
         project = synthetic_project(root, n_problems=n)
     else:
-        from scripts.demo import build_demo
+        from sanigrid.scripts.demo import build_demo
 
         project = build_demo(root, n_problems=n)
     print(f"store with {n:,} problems built in {time.perf_counter() - t0:.1f} s "
@@ -58,7 +58,7 @@ def baseline_html(project) -> tuple[str, int, int]:
     """A plain folium map with every problem inlined (tooltip + popup), and its CDN files and hosts."""
     import folium
 
-    from layers.catalogue import CATALOGUE
+    from sanigrid.layers.catalogue import CATALOGUE
 
     spec = CATALOGUE["problems"]
     pts = project.store.read("problems").to_crs(4326)
@@ -135,7 +135,7 @@ def bench_api(url: str, token: str, project, zooms=(12, 14, 16, 17, 18), n_req: 
     """Print p50/p95 per zoom; return the worst p95 (ms)."""
     import httpx
 
-    from web.features import bbox_to_store
+    from sanigrid.web.features import bbox_to_store
 
     rng = np.random.default_rng(1)
     pts = project.store.read("problems", columns=[]).to_crs(4326)
@@ -181,8 +181,8 @@ def main() -> None:
     n = args.n or (100_000 if args.full else 10_000)
     from playwright.sync_api import sync_playwright
 
-    from web.app import create_app
-    from web.auth import add_user
+    from sanigrid.web.app import create_app
+    from sanigrid.web.auth import add_user
 
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: install Debian's chromium (make browser)")
@@ -191,7 +191,7 @@ def main() -> None:
         if not synthetic:
             import importlib.util
 
-            synthetic = importlib.util.find_spec("layers.demo") is None
+            synthetic = importlib.util.find_spec("sanigrid.layers.demo") is None
         project = build(Path(tmp) / "county", n, synthetic=synthetic)
         token = add_user(project.store, "bench", role="office", password=PASSWORD)
         t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 
-from geo._errors import AnalysisCRSError
+from sanigrid.geo._errors import AnalysisCRSError
 
 
 def projected(frame: gpd.GeoDataFrame, name: str = "input") -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layers._errors import SanigridError
+from sanigrid.layers._errors import SanigridError
 
 
 class AnalysisError(SanigridError):

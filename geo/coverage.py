@@ -28,10 +28,10 @@ import shapely
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from geo._checks import projected, same_projected_crs
-from geo._errors import AnalysisError
-from geo.grids import assign_grid
-from geo.network import (
+from sanigrid.geo._checks import projected, same_projected_crs
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.network import (
     Network,
     build_network,
     edge_reach,

@@ -75,11 +75,11 @@ from scipy import ndimage, sparse, stats
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from geo._checks import projected, same_projected_crs
-from geo._errors import AnalysisError
-from geo.grids import assign_grid
-from geo.problems import is_open
-from layers.settings import Settings
+from sanigrid.geo._checks import projected, same_projected_crs
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.problems import is_open
+from sanigrid.layers.settings import Settings
 
 log = logging.getLogger(__name__)
 

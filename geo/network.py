@@ -29,8 +29,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from geo._checks import projected, same_projected_crs
-from geo._errors import AnalysisError
+from sanigrid.geo._checks import projected, same_projected_crs
+from sanigrid.geo._errors import AnalysisError
 
 log = logging.getLogger(__name__)
 

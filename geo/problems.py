@@ -25,9 +25,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo._errors import AnalysisError
-from geo.grids import assign_grid
-from layers.settings import Settings
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.grids import assign_grid
+from sanigrid.layers.settings import Settings
 
 STATES: tuple[str, ...] = ("立案", "派遣", "处置", "核查", "返工", "结案")
 OPEN_STATES: tuple[str, ...] = ("立案", "派遣", "处置", "核查", "返工")

@@ -26,7 +26,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from geo._checks import projected
+from sanigrid.geo._checks import projected
 
 PAIR_COLUMNS = ["category", "closed_id", "new_id", "closed_at", "reported_at", "days", "distance_m", "grid_code"]
 

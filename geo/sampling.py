@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo._checks import projected
-from geo._errors import AnalysisError
-from geo.grids import assign_grid
-from geo.problems import is_overdue
-from layers.settings import Settings
+from sanigrid.geo._checks import projected
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.problems import is_overdue
+from sanigrid.layers.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -45,12 +45,12 @@ import pandas as pd
 import shapely
 from scipy import stats
 
-from geo._checks import projected
-from geo._errors import AnalysisError
-from geo.grids import assign_grid
-from geo.problems import closed_on_time, deadlines, is_overdue
-from geo.rebound import rebound_pairs
-from layers.settings import Settings
+from sanigrid.geo._checks import projected
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.problems import closed_on_time, deadlines, is_overdue
+from sanigrid.geo.rebound import rebound_pairs
+from sanigrid.layers.settings import Settings
 
 INDICATORS = ("problems_per_km", "on_time_rate", "overdue", "rebound_rate", "coverage", "hardening_rate")
 INTERVAL = 0.90

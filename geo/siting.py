@@ -35,11 +35,11 @@ import shapely
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from geo._checks import same_projected_crs
-from geo._errors import AnalysisError
-from geo.coverage import _households, _names, _points_xy, edge_parts
-from geo.grids import assign_grid
-from geo.network import Network, build_network, insert_points, nearest_distances, reach, snap_points
+from sanigrid.geo._checks import same_projected_crs
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.coverage import _households, _names, _points_xy, edge_parts
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.network import Network, build_network, insert_points, nearest_distances, reach, snap_points
 
 log = logging.getLogger(__name__)
 

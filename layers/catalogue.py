@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from layers._errors import CatalogueError
+from sanigrid.layers._errors import CatalogueError
 
 FieldType = Literal["str", "int", "float", "bool", "date", "datetime"]
 Role = Literal["input", "analysis"]

@@ -18,8 +18,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from layers._errors import ImportError_
-from layers.catalogue import LayerSpec
+from sanigrid.layers._errors import ImportError_
+from sanigrid.layers.catalogue import LayerSpec
 
 LON_NAMES = ("经度", "东经", "lon", "lng", "long", "longitude", "x", "x坐标", "横坐标", "东坐标",
              "point_x", "gps经度", "坐标x")

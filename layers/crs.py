@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pyproj import CRS
 
-from layers._errors import CRSError
+from sanigrid.layers._errors import CRSError
 
 WGS84 = "EPSG:4326"
 CGCS2000 = "EPSG:4490"

@@ -44,7 +44,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.ops import substring
 
-from layers.settings import Settings
+from sanigrid.layers.settings import Settings
 
 log = logging.getLogger(__name__)
 

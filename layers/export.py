@@ -13,7 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from layers.catalogue import CATALOGUE
+from sanigrid.layers.catalogue import CATALOGUE
 
 _MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = str.maketrans({c: "_" for c in "[]:*?/\\"})
@@ -129,7 +129,7 @@ def export_layer(frame: gpd.GeoDataFrame, kind: str, path: str | Path, *, encodi
     """
     import pyogrio
 
-    from layers._errors import SanigridError
+    from sanigrid.layers._errors import SanigridError
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -61,15 +61,15 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from layers._errors import CRSError, ImportError_
-from layers.catalogue import LayerSpec, spec
-from layers.columns import ColumnMatch, bracket_note, header_score, match_columns
-from layers.crs import COORD_SYSTEMS
-from layers.settings import ImportSettings
-from layers.validation import Issue, ValidationReport, validate
+from sanigrid.layers._errors import CRSError, ImportError_
+from sanigrid.layers.catalogue import LayerSpec, spec
+from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, match_columns
+from sanigrid.layers.crs import COORD_SYSTEMS
+from sanigrid.layers.settings import ImportSettings
+from sanigrid.layers.validation import Issue, ValidationReport, validate
 
 if TYPE_CHECKING:
-    from layers.project import Project
+    from sanigrid.layers.project import Project
 
 log = logging.getLogger(__name__)
 

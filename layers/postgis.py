@@ -33,9 +33,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from layers._errors import CRSError, StoreError
-from layers.catalogue import CATALOGUE, LayerSpec, spec
-from layers.store import (
+from sanigrid.layers._errors import CRSError, StoreError
+from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
+from sanigrid.layers.store import (
     META_TABLE,
     PROJECT_TABLE,
     LayerInfo,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from layers._errors import SettingsError
-from layers.settings import SETTINGS_NAME, Settings, load_settings, save_settings
-from layers.store import STORE_NAME, GeoPackageStore, Store
+from sanigrid.layers._errors import SettingsError
+from sanigrid.layers.settings import SETTINGS_NAME, Settings, load_settings, save_settings
+from sanigrid.layers.store import STORE_NAME, GeoPackageStore, Store
 
 
 @dataclass
@@ -63,7 +63,7 @@ def open_project(root: str | Path) -> Project:
 def _open_store(root: Path, settings: Settings) -> Store:
     """The GeoPackage beside the settings, or the shared PostGIS store when ``project.store_url`` is set."""
     if settings.project.store_url:
-        from layers.postgis import PostGISStore
+        from sanigrid.layers.postgis import PostGISStore
 
         return PostGISStore(settings.project.store_url, schema=settings.project.store_schema,
                             crs=settings.project.crs)

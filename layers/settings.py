@@ -15,7 +15,7 @@ from typing import Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from layers._errors import SettingsError
+from sanigrid.layers._errors import SettingsError
 
 SETTINGS_NAME = "sanigrid.toml"
 

@@ -37,9 +37,9 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from layers._errors import CRSError, StoreError
-from layers.catalogue import CATALOGUE, LayerSpec, spec
-from layers.crs import project_crs
+from sanigrid.layers._errors import CRSError, StoreError
+from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
+from sanigrid.layers.crs import project_crs
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from layers.catalogue import Field, LayerSpec, spec
-from layers.crs import project_crs, to_wgs84
-from layers.settings import Settings
+from sanigrid.layers.catalogue import Field, LayerSpec, spec
+from sanigrid.layers.crs import project_crs, to_wgs84
+from sanigrid.layers.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from layers.project import Project, open_project
+from sanigrid.layers.project import Project, open_project
 
 app = typer.Typer(
     name="sanigrid",

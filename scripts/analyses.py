@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 import typer
 
-from layers.project import Project
-from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.layers.project import Project
+from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 
 def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
-    from scripts import coverage, problems, sampling
+    from sanigrid.scripts import coverage, problems, sampling
 
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("问题状态与责任清单 problems", lambda: problems.run_problems(project)),

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 import sys
 
-from layers._errors import SanigridError
-from scripts._app import app, err_console
+import sanigrid.scripts
+from sanigrid.layers._errors import SanigridError
+from sanigrid.scripts._app import app, err_console
 
-# one module per concern; each registers its commands on the shared app
-_COMMAND_MODULES = ("project", "demo", "coverage", "problems", "sampling", "web", "analyses")
-for _name in _COMMAND_MODULES:
-    importlib.import_module(f"scripts.{_name}")
+# One module per concern; each registers its commands on the shared app when imported. Every public module of
+# this package is a command module, so a new one cannot be forgotten.
+COMMAND_MODULES = sorted(m.name for m in pkgutil.iter_modules(sanigrid.scripts.__path__)
+                         if not m.name.startswith("_") and m.name != "cli")
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"sanigrid.scripts.{_name}")
 
 
 def main() -> None:

@@ -14,13 +14,13 @@ import geopandas as gpd
 import pandas as pd
 import typer
 
-from geo._errors import AnalysisError
-from geo.coverage import coverage, toilet_class_check, toilet_spacing
-from geo.network import build_network, components_frame
-from geo.siting import suggest_sites
-from layers.export import params_table, write_xlsx, zh_headers
-from layers.project import Project
-from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.coverage import coverage, toilet_class_check, toilet_spacing
+from sanigrid.geo.network import build_network, components_frame
+from sanigrid.geo.siting import suggest_sites
+from sanigrid.layers.export import params_table, write_xlsx, zh_headers
+from sanigrid.layers.project import Project
+from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 FACILITY_KINDS = ("toilets", "collection_points", "transfer_stations", "markets")
 

@@ -16,16 +16,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from geo.grids import assign_grid
-from geo.problems import HISTORY_TABLE, deadlines
-from layers._errors import SettingsError
-from layers.demo import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE, demo_settings, make_demo_layers
-from layers.project import Project, init_project
-from layers.settings import SETTINGS_NAME, load_settings
-from scripts._app import app, console
-from scripts.analyses import run_demo_analyses
-from scripts.web import demo_accounts
-from scripts.web import serve as web_serve
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.problems import HISTORY_TABLE, deadlines
+from sanigrid.layers._errors import SettingsError
+from sanigrid.layers.demo import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE, demo_settings, make_demo_layers
+from sanigrid.layers.project import Project, init_project
+from sanigrid.layers.settings import SETTINGS_NAME, load_settings
+from sanigrid.scripts._app import app, console
+from sanigrid.scripts.analyses import run_demo_analyses
+from sanigrid.scripts.web import demo_accounts
+from sanigrid.scripts.web import serve as web_serve
 
 DEMO_FOLDER = Path("demo")
 _OSM_KINDS = ("streets",)  # derived from OpenStreetMap; every other layer is synthetic
@@ -66,7 +66,7 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
     problems = data.layers["problems"]
     # the grid of each problem as every analysis computes it (same rule as the generator's join)
     problems["grid_code"] = assign_grid(problems, data.layers["grids"]).to_numpy()
-    base = {"seed": seed, "source": OSM_SOURCE, "attribution": ATTRIBUTION, "generator": "layers.demo"}
+    base = {"seed": seed, "source": OSM_SOURCE, "attribution": ATTRIBUTION, "generator": "sanigrid.layers.demo"}
     with project.store.transaction() as tx:
         for kind, frame in data.layers.items():
             synthetic = kind not in _OSM_KINDS

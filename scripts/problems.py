@@ -18,10 +18,10 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from geo import hotspots as gh
-from geo import scorecard as gs
-from geo._errors import AnalysisError
-from geo.problems import (
+from sanigrid.geo import hotspots as gh
+from sanigrid.geo import scorecard as gs
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.problems import (
     CLOSED,
     OPEN_STATES,
     RESPONSIBILITY_HEADERS,
@@ -33,10 +33,10 @@ from geo.problems import (
     is_overdue,
     responsibility_list,
 )
-from geo.rebound import rebounds
-from layers.export import params_table, write_xlsx, zh_headers
-from layers.project import Project
-from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.geo.rebound import rebounds
+from sanigrid.layers.export import params_table, write_xlsx, zh_headers
+from sanigrid.layers.project import Project
+from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 _HEADERS = {
     "status": "状态", "count": "数量", "item": "项目", "value": "数值", "pile": "堆点", "categories": "主要类别",

@@ -9,10 +9,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from layers._errors import SettingsError
-from layers.project import init_project
-from layers.settings import Settings
-from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.layers._errors import SettingsError
+from sanigrid.layers.project import init_project
+from sanigrid.layers.settings import Settings
+from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 
 @app.command()
@@ -68,7 +68,7 @@ _SHOW_ISSUES = 15
 
 def _print_validation(report, *, title: str) -> None:
     """Summary table, notes and the first messages of a validation report."""
-    from layers.validation import ValidationReport
+    from sanigrid.layers.validation import ValidationReport
 
     assert isinstance(report, ValidationReport)
     table = Table(title=title)
@@ -102,8 +102,8 @@ def import_cmd(
     fix: FixOpt = False,
 ) -> None:
     """Import a file as a layer: check every row, import the good ones, write the rest to a rejects file."""
-    from layers.columns import parse_mapping
-    from layers.importers import import_file
+    from sanigrid.layers.columns import parse_mapping
+    from sanigrid.layers.importers import import_file
 
     p = load(project)
     rep = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, strict=strict,
@@ -139,16 +139,16 @@ def validate_cmd(
     fix: FixOpt = False,
 ) -> None:
     """Check a file as a layer without importing it (exit status 1 if any row would be rejected)."""
-    from layers.columns import parse_mapping
-    from layers.importers import import_file
+    from sanigrid.layers.columns import parse_mapping
+    from sanigrid.layers.importers import import_file
 
     try:
         p = load(project)
     except SettingsError:
         p = None
     if p is None:  # no project here: default settings, no county boundary
-        from layers.importers import read_file
-        from layers.validation import validate
+        from sanigrid.layers.importers import read_file
+        from sanigrid.layers.validation import validate
 
         v = validate(kind, read_file(file, kind=kind, coords=coords, mapping=parse_mapping(map_), layer=layer),
                      settings=Settings(), fix=fix)
@@ -172,8 +172,8 @@ def export_cmd(
     encoding: Annotated[str, typer.Option(help="Shapefile attribute encoding (GBK, or UTF-8)")] = "GBK",
 ) -> None:
     """Export one layer for Excel, QGIS/ArcGIS or another system (导出图层)."""
-    from layers.catalogue import spec
-    from layers.export import export_layer
+    from sanigrid.layers.catalogue import spec
+    from sanigrid.layers.export import export_layer
 
     spec(kind)
     p = load(project)

@@ -19,12 +19,12 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from geo import sampling as gs
-from geo._errors import AnalysisError
-from geo.problems import as_of_default
-from layers.export import write_xlsx, zh_headers
-from layers.project import Project
-from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.geo import sampling as gs
+from sanigrid.geo._errors import AnalysisError
+from sanigrid.geo.problems import as_of_default
+from sanigrid.layers.export import write_xlsx, zh_headers
+from sanigrid.layers.project import Project
+from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
 def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *, seed: int,
           as_of: datetime) -> list[Path]:
     """One printable A4 map per category with candidates: grids and streets for context."""
-    from web.printmap import render_map
+    from sanigrid.web.printmap import render_map
 
     context = {k: v for k in ("grids", "streets") if (v := _read(project, k)) is not None}
     s = project.settings

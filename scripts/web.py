@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from layers.project import Project, open_project
-from scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.layers.project import Project, open_project
+from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 user_app = typer.Typer(help="管理网页账号 / manage web accounts (office | grid_head | viewer).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -20,7 +20,7 @@ def serve(project_root: str | Path, *, host: str = "127.0.0.1", port: int = 8000
     """Serve the project's map and API with uvicorn until interrupted (blocking)."""
     import uvicorn
 
-    from web.app import create_app
+    from sanigrid.web.app import create_app
 
     project = open_project(project_root)
     if not _accounts(project):
@@ -42,7 +42,7 @@ def demo_accounts(project: Project) -> list[tuple[str, str, str]]:
 
     The grid head gets the first grid (by code). Passwords are random; print them once.
     """
-    from web.auth import add_user
+    from sanigrid.web.auth import add_user
 
     codes = sorted(_grid_codes(project))
     out = []
@@ -76,7 +76,7 @@ def print_command(
     out: Annotated[Path | None, typer.Option(help="file to write (default: outputs/全县_THEME_PAPER.FORMAT)")] = None,
 ) -> None:
     """打印全县专题地图 / a county-wide printable map (title, legend, north arrow, scale bar, date, attribution)."""
-    from web.prints import county_print
+    from sanigrid.web.prints import county_print
 
     if paper not in ("A3", "A4") or fmt not in ("pdf", "png"):
         raise typer.BadParameter("paper is A3 or A4, format is pdf or png")
@@ -88,7 +88,7 @@ def print_command(
 
 
 def _accounts(project: Project) -> list:
-    from web.auth import list_users
+    from sanigrid.web.auth import list_users
 
     return list_users(project.store)
 
@@ -104,7 +104,7 @@ def user_add(
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """新增账号, 打印其初始密码和 API 令牌 (只显示一次) / add an account; its password and API token print once."""
-    from web.auth import add_user
+    from sanigrid.web.auth import add_user
 
     p = load(project)
     generated = password is None and not api_only
@@ -121,7 +121,7 @@ def user_add(
 @user_app.command("list")
 def user_list(project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """列出账号 / list accounts."""
-    from web.auth import ROLE_ZH
+    from sanigrid.web.auth import ROLE_ZH
 
     t = Table("账号 name", "角色 role", "网格 grid")
     for u in _accounts(load(project)):
@@ -132,7 +132,7 @@ def user_list(project: ProjectOpt = DEFAULT_PROJECT) -> None:
 @user_app.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(help="账号名")], project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """删除账号 / remove an account."""
-    from web.auth import SESSIONS_FILE, Sessions, remove_user
+    from sanigrid.web.auth import SESSIONS_FILE, Sessions, remove_user
 
     p = load(project)
     remove_user(p.store, name)

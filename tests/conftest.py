@@ -8,7 +8,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from layers.project import Project, init_project
+from sanigrid.layers.project import Project, init_project
 
 # a point in the demo town (贵溪, 117.22E 28.30N), CGCS2000 GK zone 39 → EPSG:4548
 TOWN_LON, TOWN_LAT = 117.22, 28.30

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.coverage import coverage, service_areas, toilet_class_check, toilet_spacing
-from geo.network import build_network, insert_points, snap_points
+from sanigrid.geo.coverage import coverage, service_areas, toilet_class_check, toilet_spacing
+from sanigrid.geo.network import build_network, insert_points, snap_points
 
 CRS = "EPSG:4548"
 
@@ -117,7 +117,7 @@ def test_toilet_class_on_main_roads_and_at_markets():
 
 
 def test_run_coverage_writes_layers_and_xlsx(project):
-    from scripts.coverage import run_coverage
+    from sanigrid.scripts.coverage import run_coverage
 
     st = project.store
     base = gpd.GeoDataFrame({"name": ["东西路", "南北路"], "road_class": ["主干路", "支路"]},

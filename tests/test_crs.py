@@ -21,8 +21,8 @@ import pytest
 from numpy.testing import assert_allclose
 from pyproj import Geod
 
-from layers._errors import CRSError
-from layers.crs import (
+from sanigrid.layers._errors import CRSError
+from sanigrid.layers.crs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,

@@ -12,11 +12,11 @@ import pytest
 from scipy.spatial import cKDTree
 from typer.testing import CliRunner
 
-from geo.grids import assign_grid
-from geo.problems import HISTORY_TABLE, TRANSITIONS, deadlines
-from layers.demo import AS_OF, ATTRIBUTION, COUNTY_CODE, END, START, demo_settings, make_demo_layers
-from layers.project import Project, open_project
-from scripts.demo import build_demo
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.problems import HISTORY_TABLE, TRANSITIONS, deadlines
+from sanigrid.layers.demo import AS_OF, ATTRIBUTION, COUNTY_CODE, END, START, demo_settings, make_demo_layers
+from sanigrid.layers.project import Project, open_project
+from sanigrid.scripts.demo import build_demo
 
 SEED = 2026
 N_PROBLEMS = 5000
@@ -251,11 +251,11 @@ def test_deterministic(problems: gpd.GeoDataFrame) -> None:
 
 
 def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import scripts.demo
-    from scripts.cli import app  # the whole command line, every module registered
+    import sanigrid.scripts.demo as demo_cli
+    from sanigrid.scripts.cli import app  # the whole command line, every module registered
 
     called: dict[str, object] = {}
-    monkeypatch.setattr(scripts.demo, "run_demo_analyses",
+    monkeypatch.setattr(demo_cli, "run_demo_analyses",
                         lambda project: called.setdefault("analyses", project.root))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["demo", "--problems", "400", "--seed", "7", "--no-serve"])
@@ -264,7 +264,7 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "problems" in result.output and "400" in result.output
     assert called["analyses"] == Path("demo")
     # one login per role is printed, and each works
-    from web.auth import check_password
+    from sanigrid.web.auth import check_password
 
     p = open_project(tmp_path / "demo")
     for name in ("demo-office", "demo-grid", "demo-viewer"):
@@ -274,7 +274,7 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(p.store.read("problems")) == 400
     # --serve serves the built project
     served: dict[str, object] = {}
-    monkeypatch.setattr(scripts.demo, "web_serve",
+    monkeypatch.setattr(demo_cli, "web_serve",
                         lambda root, host, port: served.update(root=root, host=host, port=port))
     result = CliRunner().invoke(app, ["demo", "-p", "d2", "--problems", "300", "--no-analyses", "--serve",
                                       "--port", "8765"])
@@ -283,7 +283,7 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_demo_never_replaces_a_real_project(project: Project) -> None:
-    from layers._errors import SettingsError
+    from sanigrid.layers._errors import SettingsError
 
     with pytest.raises(SettingsError, match="not the demo"):
         build_demo(project.root, n_problems=300)

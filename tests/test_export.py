@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from layers.export import params_table, sheet_name, write_xlsx, zh_headers
+from sanigrid.layers.export import params_table, sheet_name, write_xlsx, zh_headers
 
 
 def test_write_xlsx_chinese_headers_and_lonlat():
@@ -49,8 +49,8 @@ def _toilets_in_project(project, toilets_wgs84):
 @pytest.mark.parametrize("ending", [".xlsx", ".csv", ".geojson", ".gpkg", ".shp"])
 def test_export_then_import_round_trips(project, toilets_wgs84, tmp_path, ending):
     """What sanigrid writes, sanigrid (and so Excel/QGIS users' tools) reads back unchanged."""
-    from layers.export import export_layer
-    from layers.importers import import_file
+    from sanigrid.layers.export import export_layer
+    from sanigrid.layers.importers import import_file
 
     stored = _toilets_in_project(project, toilets_wgs84)
     path = export_layer(stored, "toilets", tmp_path / f"公厕{ending}")
@@ -67,15 +67,15 @@ def test_export_then_import_round_trips(project, toilets_wgs84, tmp_path, ending
 
 
 def test_export_refuses_unknown_ending(project, toilets_wgs84, tmp_path):
-    from layers._errors import SanigridError
-    from layers.export import export_layer
+    from sanigrid.layers._errors import SanigridError
+    from sanigrid.layers.export import export_layer
 
     with pytest.raises(SanigridError, match=r"\.xlsx"):
         export_layer(_toilets_in_project(project, toilets_wgs84), "toilets", tmp_path / "t.docx")
 
 
 def test_dbf_names_fit_ten_bytes_and_stay_unique():
-    from layers.export import _dbf_names
+    from sanigrid.layers.export import _dbf_names
 
     names = _dbf_names(["name", "toilet_class", "toilet_classes", "最近设施距离"], {"name": "名称"}, "GBK")
     assert names["name"] == "名称"

@@ -16,7 +16,7 @@ from scipy import sparse, stats
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
-from geo.hotspots import (
+from sanigrid.geo.hotspots import (
     analyse,
     clusters,
     dbscan_labels,
@@ -31,7 +31,7 @@ from geo.hotspots import (
     mann_kendall,
     significance,
 )
-from layers.settings import Settings
+from sanigrid.layers.settings import Settings
 
 CRS = "EPSG:4548"
 Z_TOL = 1e-9
@@ -64,7 +64,7 @@ def test_dbscan_equals_sklearn(seed):
 
 
 def test_dbscan_dense_data_uses_count_bounds_and_still_equals_sklearn(monkeypatch):
-    import geo.hotspots as gh
+    import sanigrid.geo.hotspots as gh
     calls = []
     real = gh._count_bounds
     monkeypatch.setattr(gh, "_count_bounds", lambda *a, **k: calls.append(1) or real(*a, **k))

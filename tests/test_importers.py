@@ -13,11 +13,11 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from layers._errors import CRSError, ImportError_
-from layers.catalogue import spec
-from layers.columns import match_columns, parse_mapping
-from layers.crs import wgs84_to_bd09, wgs84_to_gcj02
-from layers.importers import (
+from sanigrid.layers._errors import CRSError, ImportError_
+from sanigrid.layers.catalogue import spec
+from sanigrid.layers.columns import match_columns, parse_mapping
+from sanigrid.layers.crs import wgs84_to_bd09, wgs84_to_gcj02
+from sanigrid.layers.importers import (
     OSM_ROAD_CLASS,
     guess_crs,
     import_file,

@@ -11,7 +11,7 @@ import pyogrio
 import pytest
 import shapely
 
-from geo.network import (
+from sanigrid.geo.network import (
     build_network,
     components_frame,
     insert_points,

@@ -20,14 +20,14 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from layers._errors import CatalogueError, CRSError, StoreError
-from layers.project import Project, init_project, open_project
-from layers.settings import Settings
-from layers.store import GeoPackageStore
+from sanigrid.layers._errors import CatalogueError, CRSError, StoreError
+from sanigrid.layers.project import Project, init_project, open_project
+from sanigrid.layers.settings import Settings
+from sanigrid.layers.store import GeoPackageStore
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'sanigrid[postgis]')")
 
-from layers.postgis import PostGISStore  # noqa: E402
+from sanigrid.layers.postgis import PostGISStore  # noqa: E402
 
 URL = os.environ.get("SANIGRID_TEST_PG", "")
 
@@ -336,8 +336,8 @@ def test_project_with_store_url_opens_postgis(tmp_path, schema):
 
 def test_analyses_run_on_postgis(tmp_path, store):
     """The demo county copied into PostGIS: the problem and coverage analyses read and write it there."""
-    from scripts import coverage, problems
-    from scripts.demo import build_demo
+    from sanigrid.scripts import coverage, problems
+    from sanigrid.scripts.demo import build_demo
 
     demo = build_demo(tmp_path / "demo", n_problems=300)
     with store.transaction() as tx:

@@ -13,10 +13,10 @@ from matplotlib.colors import to_rgba
 from PIL import Image
 from webproject import synthetic_project
 
-from layers.catalogue import CATALOGUE, RANK_RAMP
-from web.app import create_app
-from web.auth import add_user
-from web.printmap import _draw_ramp
+from sanigrid.layers.catalogue import CATALOGUE, RANK_RAMP
+from sanigrid.web.app import create_app
+from sanigrid.web.auth import add_user
+from sanigrid.web.printmap import _draw_ramp
 
 PW = "pw-打印"
 

@@ -12,10 +12,10 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from geo.problems import responsibility_list
-from layers.project import Project
-from scripts.cli import app
-from scripts.problems import run_hotspots, run_problems, run_rank
+from sanigrid.geo.problems import responsibility_list
+from sanigrid.layers.project import Project
+from sanigrid.scripts.cli import app
+from sanigrid.scripts.problems import run_hotspots, run_problems, run_rank
 
 CRS = "EPSG:4548"
 X0, Y0 = 523_000.0, 3_131_000.0

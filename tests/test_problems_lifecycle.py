@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.problems import (
+from sanigrid.geo.problems import (
     IllegalTransition,
     assign,
     check_transition,
@@ -21,7 +21,7 @@ from geo.problems import (
     is_overdue,
     workday,
 )
-from layers.settings import ProblemCategory, Settings
+from sanigrid.layers.settings import ProblemCategory, Settings
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_assign_routes_category_or_grid_lead_unit(settings):
 
 
 def test_as_of_recorded_with_the_data_wins():
-    from geo.problems import as_of_default
+    from sanigrid.geo.problems import as_of_default
 
     p = pd.DataFrame({"reported_at": pd.to_datetime(["2020-01-01 08:00", "2020-03-01 09:00"])})
     assert as_of_default(p, recorded="2020-02-15T00:00:00") == datetime(2020, 2, 15)

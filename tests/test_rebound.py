@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.rebound import rebound_pairs, rebounds
+from sanigrid.geo.rebound import rebound_pairs, rebounds
 
 CRS = "EPSG:4548"
 T = pd.Timestamp

@@ -12,8 +12,8 @@ import pytest
 import shapely
 from scipy.stats import hypergeom
 
-from geo import sampling as gs
-from layers.settings import Settings
+from sanigrid.geo import sampling as gs
+from sanigrid.layers.settings import Settings
 
 CRS = "EPSG:4548"  # CGCS2000 GK CM 117E, metres
 X0, Y0 = 500_000.0, 3_130_000.0
@@ -321,7 +321,7 @@ def test_repairs_go_to_riskiest_category_first():
 
 # ------------------------------------------------------------------ print map
 def test_render_map_png(town):
-    from web.printmap import cjk_font, render_map
+    from sanigrid.web.printmap import cjk_font, render_map
 
     buf = io.BytesIO()
     render_map({"grids": town["grids"], "streets": town["streets"], "toilets": town["toilets"]},
@@ -333,7 +333,7 @@ def test_render_map_png(town):
 
 # ------------------------------------------------------------------ the run, end to end
 def test_run_sample_and_mock_check(project, town):
-    from scripts.sampling import run_mock_check, run_sample
+    from sanigrid.scripts.sampling import run_mock_check, run_sample
 
     with project.store.transaction() as tx:
         for kind, frame in town.items():
@@ -359,7 +359,7 @@ def test_run_sample_and_mock_check(project, town):
 def test_cli_sample_and_mock_check(project, town):
     from typer.testing import CliRunner
 
-    from scripts.cli import app
+    from sanigrid.scripts.cli import app
 
     with project.store.transaction() as tx:
         for kind in ("grids", "toilets", "markets", "problems"):
@@ -414,12 +414,12 @@ def test_strata_balanced_and_spaced_over_seeds(seed):
 def test_cjk_font_fallback_logs_warning(monkeypatch, caplog):
     from matplotlib import font_manager
 
-    from web import printmap
+    from sanigrid.web import printmap
 
     printmap.cjk_font.cache_clear()
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
     try:
-        with caplog.at_level("WARNING", logger="web.printmap"):
+        with caplog.at_level("WARNING", logger="sanigrid.web.printmap"):
             assert printmap.cjk_font() is None
         assert "fonts-noto-cjk" in caplog.text
     finally:
@@ -427,7 +427,7 @@ def test_cjk_font_fallback_logs_warning(monkeypatch, caplog):
 
 
 def test_render_map_a3_pdf_with_bbox(tmp_path, town):
-    from web.printmap import render_map
+    from sanigrid.web.printmap import render_map
 
     path = tmp_path / "grid.pdf"
     render_map({"grids": town["grids"], "alleys": town["alleys"]}, title="网格 G1", paper="A3",
@@ -453,7 +453,7 @@ def test_toilet_class_required_only_on_main_roads_and_at_markets(town):
 
 
 def test_render_map_geographic_input(toilets_wgs84):
-    from web.printmap import render_map
+    from sanigrid.web.printmap import render_map
 
     buf = io.BytesIO()
     render_map({"toilets": toilets_wgs84}, title="WGS84", path_or_buffer=buf, dpi=30,

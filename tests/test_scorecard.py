@@ -9,14 +9,14 @@ import pytest
 import shapely
 from scipy import stats
 
-from geo.scorecard import (
+from sanigrid.geo.scorecard import (
     period_bounds,
     report_table,
     scorecard,
     shrink_proportion,
     shrink_rate,
 )
-from layers.settings import Settings
+from sanigrid.layers.settings import Settings
 
 CRS = "EPSG:4548"
 

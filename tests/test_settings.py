@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from layers._errors import SettingsError
-from layers.settings import Settings, load_settings, save_settings
+from sanigrid.layers._errors import SettingsError
+from sanigrid.layers.settings import Settings, load_settings, save_settings
 
 
 def test_written_file_round_trips_with_comments(tmp_path):

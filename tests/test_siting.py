@@ -10,7 +10,7 @@ import shapely
 from scipy import sparse
 from scipy.spatial.distance import cdist
 
-from geo.siting import lscp, mclp_exact, mclp_greedy, reduce_instance, suggest_sites
+from sanigrid.geo.siting import lscp, mclp_exact, mclp_greedy, reduce_instance, suggest_sites
 
 CRS = "EPSG:4548"
 
@@ -122,7 +122,7 @@ def test_households_and_lscp_with_unreachable_demand():
 def test_run_siting_writes_sites_and_xlsx(project):
     import pandas as pd
 
-    from scripts.coverage import run_siting
+    from sanigrid.scripts.coverage import run_siting
 
     st = project.store
     st.write("streets", gpd.GeoDataFrame({"name": ["东西路"]}, crs=4326,
@@ -140,7 +140,7 @@ def test_run_siting_writes_sites_and_xlsx(project):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_lscp_reductions_keep_the_optimum(seed):
-    from geo.siting import _lscp_model, _solve
+    from sanigrid.geo.siting import _lscp_model, _solve
 
     _, A, _ = instance(seed, nd=120, nc=30, r=20)
     cov = np.asarray(A.sum(axis=1)).ravel() > 0

@@ -10,8 +10,8 @@ import pyogrio
 import pytest
 import shapely
 
-from layers._errors import CRSError, StoreError
-from layers.store import GeoPackageStore
+from sanigrid.layers._errors import CRSError, StoreError
+from sanigrid.layers.store import GeoPackageStore
 
 
 def test_first_write_picks_gauss_kruger_zone(project, toilets_wgs84):

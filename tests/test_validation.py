@@ -12,10 +12,10 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from layers.importers import import_file, read_file
-from layers.store import GeoPackageStore
-from layers.validation import parse_bool, parse_datetime, parse_number, validate
-from scripts.cli import app
+from sanigrid.layers.importers import import_file, read_file
+from sanigrid.layers.store import GeoPackageStore
+from sanigrid.layers.validation import parse_bool, parse_datetime, parse_number, validate
+from sanigrid.scripts.cli import app
 
 TOWN = (117.22, 28.30)
 HEADER = ["名称", "类别", "经度", "纬度"]
@@ -135,7 +135,7 @@ def test_unknown_category_and_unknown_toilet_class(tmp_path, project):
     msg = rep.validation.errors[0].message
     assert "'乱扔果皮' is not an allowed value" in msg and "problem_categories" in msg and "暴露垃圾" in msg
     # a county adds the category in its settings and the row passes
-    from layers.settings import ProblemCategory
+    from sanigrid.layers.settings import ProblemCategory
     project.settings.problems.categories.append(ProblemCategory(name="乱扔果皮"))
     assert not validate("problems", read_file(f, kind="problems"), settings=project.settings).errors
 
@@ -256,7 +256,7 @@ def test_outside_the_county_grids(tmp_path, project):
 
 
 def test_validate_a_geodataframe_in_gcj02():
-    from layers.crs import wgs84_to_gcj02
+    from sanigrid.layers.crs import wgs84_to_gcj02
     lon, lat = wgs84_to_gcj02(np.array([117.22, 117.23]), np.array([28.30, 28.31]))
     frame = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
     rep = validate("toilets", frame, coords="gcj02", source="upload.geojson")

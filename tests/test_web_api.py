@@ -19,12 +19,12 @@ with warnings.catch_warnings():
 
 from webproject import synthetic_project
 
-from geo.grids import assign_grid
-from geo.problems import HISTORY_TABLE, deadline_for
-from layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from web.app import create_app
-from web.auth import add_user, hash_password, verify_password
-from web.intake import PHOTO_TABLE
+from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.problems import HISTORY_TABLE, deadline_for
+from sanigrid.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from sanigrid.web.app import create_app
+from sanigrid.web.auth import add_user, hash_password, verify_password
+from sanigrid.web.intake import PHOTO_TABLE
 
 PW = "pw-测试-1"
 
@@ -453,7 +453,7 @@ def test_county_map_page_is_catalogue_driven_and_local(env):
     assert srcs and all(s.startswith("/static/") for s in srcs)
     for s in srcs:  # every asset the page names is served by the app
         assert c.get(s).status_code == 200, s
-    from layers.catalogue import CATALOGUE
+    from sanigrid.layers.catalogue import CATALOGUE
 
     for info in project.store.info():
         assert f'"title": "{CATALOGUE[info.kind].zh}"' in html
@@ -535,8 +535,8 @@ def test_openapi_docs_are_served_locally(env):
 def test_user_commands_and_demo_accounts(tmp_path):
     from typer.testing import CliRunner
 
-    from scripts.cli import app
-    from scripts.web import demo_accounts
+    from sanigrid.scripts.cli import app
+    from sanigrid.scripts.web import demo_accounts
 
     project = synthetic_project(tmp_path / "t", n_problems=0)
     code = sorted(project.store.read("grids")["code"])[2]
@@ -567,14 +567,14 @@ def test_user_commands_and_demo_accounts(tmp_path):
     for name, _, password in accounts:
         assert c.post("/api/auth/token", data={"username": name, "password": password}).status_code == 200
     assert len(demo_accounts(project)) == 3  # run again: replaced, not duplicated
-    from web.auth import list_users
+    from sanigrid.web.auth import list_users
 
     assert sorted(u.name for u in list_users(project.store)) == ["demo-grid", "demo-office", "demo-viewer"]
 
 
 def test_cluster_counts_match_numpy_histogram():
     """Server-side clusters against an independent binning (numpy.histogram2d on the same lattice)."""
-    from web.features import PointIndex, clusters
+    from sanigrid.web.features import PointIndex, clusters
 
     rng = np.random.default_rng(7)
     lon, lat = rng.uniform(117.20, 117.24, 5000), rng.uniform(28.28, 28.31, 5000)
@@ -642,7 +642,7 @@ def test_edit_and_reroute_a_problem(env):
 
 
 def test_gcj02_basemap_shifts_the_page_data(tmp_path):
-    from layers.settings import save_settings
+    from sanigrid.layers.settings import save_settings
 
     project = synthetic_project(tmp_path / "t", n_problems=0)
     project.settings.basemap.url = "https://t{s}.tianditu.gov.cn/vec_w/wmts?tk={tk}&x={x}&y={y}&l={z}"
@@ -672,7 +672,7 @@ def test_static_assets_are_cached_by_the_browser(env):
 
 
 def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
-    from geo.problems import TRANSITIONS
+    from sanigrid.geo.problems import TRANSITIONS
 
     c, project, code = env["client"], env["project"], env["codes"][0]
     office = c.get(f"/grids/{code}", headers=auth(env, "office")).text
@@ -701,8 +701,8 @@ def test_logins_survive_a_restart_and_end_with_logout_or_removal(tmp_path):
     """Password logins are kept (hashed) beside the project: a new app (a restarted server) honours them."""
     from typer.testing import CliRunner
 
-    from scripts.cli import app
-    from web.auth import SESSIONS_FILE
+    from sanigrid.scripts.cli import app
+    from sanigrid.web.auth import SESSIONS_FILE
 
     project = synthetic_project(tmp_path / "t", n_problems=0)
     add_user(project.store, "甲", role="viewer", password=PW)

@@ -26,15 +26,15 @@ PASSWORD = "browser-测试"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from web.app import create_app
-    from web.auth import add_user
+    from sanigrid.web.app import create_app
+    from sanigrid.web.auth import add_user
 
     project = web_project(tmp_path_factory.mktemp("browser") / "demo", n_problems=600)
     project.settings.web.map_max_points = 150  # so the county view shows server-side clusters
     grids = project.store.read("grids").sort_values("code").reset_index(drop=True)
     codes = list(grids["code"])
     # every analysis layer on the map, as in the demo: the pages must load all of them cleanly
-    from scripts.analyses import run_demo_analyses
+    from sanigrid.scripts.analyses import run_demo_analyses
 
     run_demo_analyses(project)
     add_user(project.store, "office", role="office", password=PASSWORD)
@@ -87,7 +87,7 @@ def test_map_loads_offline_with_legend_layers_and_clusters(site):
     assert any("/api/map/problems" in u for u in watch.requests)
     assert any("/static/vendor/leaflet/leaflet.js" in u for u in watch.requests)
     overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
-    from layers.catalogue import CATALOGUE
+    from sanigrid.layers.catalogue import CATALOGUE
 
     present = [i.kind for i in site["project"].store.info() if i.count]
     assert sorted(t.strip() for t in overlays) == sorted(CATALOGUE[k].zh for k in present)
@@ -180,7 +180,7 @@ def _click_map(page, lon: float, lat: float) -> None:
 
 def _inside(project, code: str) -> tuple[float, float]:
     """A point inside grid ``code`` in the map's display coordinates (settings.basemap.coords)."""
-    from web.features import to_display
+    from sanigrid.web.features import to_display
 
     g = project.store.read("grids", where=f"\"code\" = '{code}'")
     pt = to_display(g.set_geometry(g.geometry.representative_point()), project.settings.basemap.coords)
@@ -245,8 +245,8 @@ def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
 
 
 def test_grid_page_shows_the_apis_refusals(site):
-    from web.auth import User
-    from web.intake import intake, transition
+    from sanigrid.web.auth import User
+    from sanigrid.web.intake import intake, transition
 
     project, own, other = site["project"], site["codes"][0], site["codes"][1]
     g = project.store.read("grids", where=f"\"code\" = '{own}'").to_crs(4326).representative_point().iloc[0]
@@ -283,7 +283,7 @@ def test_grid_page_shows_the_apis_refusals(site):
 
 
 def test_viewer_sees_no_report_form_or_buttons(site):
-    from web.auth import add_user
+    from sanigrid.web.auth import add_user
 
     add_user(site["project"].store, "viewer", role="viewer", password=PASSWORD)
     page, watch = login(site, "viewer", next_url=f"/grids/{site['codes'][0]}")

@@ -16,9 +16,9 @@ import pyogrio
 import shapely
 from typer.testing import CliRunner
 
-from layers.crs import wgs84_to_gcj02
-from layers.project import open_project
-from scripts.cli import app
+from sanigrid.layers.crs import wgs84_to_gcj02
+from sanigrid.layers.project import open_project
+from sanigrid.scripts.cli import app
 
 OSM = Path(__file__).resolve().parents[1] / "layers" / "data" / "guixi-center.osm"
 # the old town of the demo extract (WGS84), cut into 3 × 2 grids

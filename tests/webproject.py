@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.problems import assign, deadlines
-from layers.project import Project, init_project
+from sanigrid.geo.problems import assign, deadlines
+from sanigrid.layers.project import Project, init_project
 
 TOWN_LON, TOWN_LAT = 117.22, 28.30
 CRS = "EPSG:4548"
@@ -102,8 +102,8 @@ def synthetic_problems(project: Project, grids: gpd.GeoDataFrame, n: int,
 
 def web_project(root: str | Path, *, n_problems: int = 300, seed: int = 2026) -> Project:
     """The demo county (``scripts.demo.build_demo``) when ``layers/demo.py`` exists, else the synthetic town."""
-    if importlib.util.find_spec("layers.demo") is not None:
-        from scripts.demo import build_demo
+    if importlib.util.find_spec("sanigrid.layers.demo") is not None:
+        from sanigrid.scripts.demo import build_demo
 
         return build_demo(root, seed=seed, n_problems=max(n_problems, 300))
     return synthetic_project(root, n_problems=n_problems, seed=seed)

@@ -18,14 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from geo.problems import IllegalTransition
-from layers._errors import CatalogueError, SanigridError
-from layers.project import Project, open_project
-from web._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from web.assets import mount_docs, mount_static
-from web.auth import SESSIONS_FILE, Sessions
-from web.routes import auth, downloads, grids, layers, pages, problems
-from web.settings import AppSettings
+from sanigrid.geo.problems import IllegalTransition
+from sanigrid.layers._errors import CatalogueError, SanigridError
+from sanigrid.layers.project import Project, open_project
+from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from sanigrid.web.assets import mount_docs, mount_static
+from sanigrid.web.auth import SESSIONS_FILE, Sessions
+from sanigrid.web.routes import auth, downloads, grids, layers, pages, problems
+from sanigrid.web.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,9 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
 
 def warm_caches(project: Project) -> None:
     """Build the map's caches (page layers, point indexes of big layers) so the first view is fast."""
-    from layers.catalogue import CATALOGUE
-    from web.features import point_index
-    from web.mappage import build_map
+    from sanigrid.layers.catalogue import CATALOGUE
+    from sanigrid.web.features import point_index
+    from sanigrid.web.mappage import build_map
 
     try:
         build_map(project)

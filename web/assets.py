@@ -51,7 +51,7 @@ def vendor_dir(v: Vendor) -> Path:
     try:
         mod = importlib.import_module(v.module)
     except ModuleNotFoundError:
-        from web._errors import WebError
+        from sanigrid.web._errors import WebError
 
         pkg = "XStatic-" + v.module.rsplit(".", 1)[-1].replace("_", "-")
         raise WebError(f"the map needs the Python package {pkg}; install it with `pip install {pkg}`") from None

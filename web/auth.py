@@ -29,8 +29,8 @@ from typing import Literal
 
 import pandas as pd
 
-from layers.store import Store
-from web._errors import Forbidden, Invalid, NotFound, Unauthorized
+from sanigrid.layers.store import Store
+from sanigrid.web._errors import Forbidden, Invalid, NotFound, Unauthorized
 
 USERS_TABLE = "sanigrid_users"
 SESSIONS_FILE = "sessions.sqlite"  # beside the project's settings

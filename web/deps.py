@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from layers.project import Project
-from web._errors import Forbidden, Unauthorized
-from web.auth import Sessions, User, user_for_api_token
+from sanigrid.layers.project import Project
+from sanigrid.web._errors import Forbidden, Unauthorized
+from sanigrid.web.auth import Sessions, User, user_for_api_token
 
 COOKIE = "sanigrid_token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)

@@ -29,12 +29,12 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from geo.problems import as_of_default, days_overdue, is_overdue
-from layers.catalogue import PROBLEM_STATUSES, LayerSpec
-from layers.crs import shift_geometries, to_wgs84
-from layers.settings import Settings
-from layers.store import Store
-from web._errors import Invalid
+from sanigrid.geo.problems import as_of_default, days_overdue, is_overdue
+from sanigrid.layers.catalogue import PROBLEM_STATUSES, LayerSpec
+from sanigrid.layers.crs import shift_geometries, to_wgs84
+from sanigrid.layers.settings import Settings
+from sanigrid.layers.store import Store
+from sanigrid.web._errors import Invalid
 
 BBox = tuple[float, float, float, float]
 _DECIMALS = 6  # 1e-6 degree ≈ 0.1 m

@@ -11,12 +11,12 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from geo.problems import TRANSITIONS
-from layers.catalogue import CATALOGUE, PROBLEM_SOURCES
-from layers.export import zh_headers
-from layers.project import Project
-from web._errors import NotFound
-from web.features import problems_as_of, with_overdue
+from sanigrid.geo.problems import TRANSITIONS
+from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
+from sanigrid.layers.export import zh_headers
+from sanigrid.layers.project import Project
+from sanigrid.web._errors import NotFound
+from sanigrid.web.features import problems_as_of, with_overdue
 
 #: layers drawn on a grid's printed map, bottom to top (those present in the store)
 PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
@@ -70,7 +70,7 @@ def responsibility_sheets(project: Project, code: str | None = None) -> tuple[di
     Uses ``geo.problems.responsibility_list`` (summary sheet + one sheet per grid) when that exists;
     otherwise one sheet of the grid's open problems, most overdue first.
     """
-    import geo.problems as gp
+    import sanigrid.geo.problems as gp
 
     fn = getattr(gp, "responsibility_list", None)
     headers = dict(getattr(gp, "RESPONSIBILITY_HEADERS", None) or zh_headers(
@@ -94,7 +94,7 @@ def responsibility_sheets(project: Project, code: str | None = None) -> tuple[di
 
 def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     """The grid's printable map (PNG or PDF, landscape A4/A3), made with matplotlib."""
-    from web.printmap import render_map
+    from sanigrid.web.printmap import render_map
 
     g = grid_row(project, code)
     box = tuple(gpd.GeoSeries([g.geometry], crs=project.store.crs).buffer(60).total_bounds)

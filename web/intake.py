@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.problems import CLOSED, HISTORY_TABLE, assign, deadline_for, history_record
-from layers.crs import to_wgs84
-from layers.project import Project
-from layers.store import Store
-from web._errors import Invalid, NotFound
-from web.auth import User
+from sanigrid.geo.problems import CLOSED, HISTORY_TABLE, assign, deadline_for, history_record
+from sanigrid.layers.crs import to_wgs84
+from sanigrid.layers.project import Project
+from sanigrid.layers.store import Store
+from sanigrid.web._errors import Invalid, NotFound
+from sanigrid.web.auth import User
 
 PHOTO_TABLE = "problem_photos"
 PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
@@ -126,7 +126,7 @@ def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: Us
     Moving a problem to another grid is for the campaign office: a grid head may edit only
     problems of their own grid and cannot move one out of it (:class:`Forbidden`).
     """
-    from web._errors import Forbidden
+    from sanigrid.web._errors import Forbidden
 
     changes = {k: v for k, v in changes.items() if v is not None}
     bad = set(changes) - set(EDITABLE)

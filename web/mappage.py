@@ -26,10 +26,10 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
-from layers.catalogue import CATALOGUE, LayerSpec
-from layers.project import Project
-from web.assets import css_urls, js_urls
-from web.features import feature_collection, to_display
+from sanigrid.layers.catalogue import CATALOGUE, LayerSpec
+from sanigrid.layers.project import Project
+from sanigrid.web.assets import css_urls, js_urls
+from sanigrid.web.features import feature_collection, to_display
 
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {

@@ -22,7 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.catalogue import CATALOGUE, Style
+from sanigrid.layers.catalogue import CATALOGUE, Style
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from datetime import date
 
 import geopandas as gpd
 
-from layers.catalogue import CATALOGUE
-from layers.project import Project
-from web._errors import Invalid
+from sanigrid.layers.catalogue import CATALOGUE
+from sanigrid.layers.project import Project
+from sanigrid.web._errors import Invalid
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _layer(project: Project, kind: str, facility_kind: str) -> gpd.GeoDataFrame:
 def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = "pdf",
                  facility_kind: str = "toilets") -> bytes:
     """The county map of ``theme`` as PDF or PNG bytes (landscape ``paper``)."""
-    from web.printmap import render_map
+    from sanigrid.web.printmap import render_map
 
     if theme not in THEMES:
         raise Invalid(f"未知专题「{theme}」; 可选: {', '.join(THEMES)} (unknown theme)")

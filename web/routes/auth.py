@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from web._errors import Unauthorized
-from web.auth import ROLE_ZH, check_password
-from web.deps import COOKIE, CurrentUser, ProjectDep, SessionsDep, oauth2_scheme, request_token
+from sanigrid.web._errors import Unauthorized
+from sanigrid.web.auth import ROLE_ZH, check_password
+from sanigrid.web.deps import COOKIE, CurrentUser, ProjectDep, SessionsDep, oauth2_scheme, request_token
 
 router = APIRouter(tags=["auth 登录"])
 

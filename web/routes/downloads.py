@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from layers.export import zh_headers
-from web import gridpage
-from web._errors import NotFound
-from web.deps import CurrentUser, ProjectDep
-from web.routes.layers import present_spec, xlsx_response
+from sanigrid.layers.export import zh_headers
+from sanigrid.web import gridpage
+from sanigrid.web._errors import NotFound
+from sanigrid.web.deps import CurrentUser, ProjectDep
+from sanigrid.web.routes.layers import present_spec, xlsx_response
 
 router = APIRouter(prefix="/api/downloads", tags=["downloads 下载"])
 

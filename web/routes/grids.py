@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from web import gridpage
-from web.auth import ROLE_NAMES
-from web.deps import CurrentUser, ProjectDep
-from web.features import records
-from web.mappage import build_map, page_html
-from web.routes.layers import xlsx_response
+from sanigrid.web import gridpage
+from sanigrid.web.auth import ROLE_NAMES
+from sanigrid.web.deps import CurrentUser, ProjectDep
+from sanigrid.web.features import records
+from sanigrid.web.mappage import build_map, page_html
+from sanigrid.web.routes.layers import xlsx_response
 
 router = APIRouter(tags=["grids 网格"])
 
@@ -31,7 +31,7 @@ def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
 
 @router.get("/api/grids/{code}/open", summary="网格未结案问题清单 (most overdue first)")
 def grid_open(code: str, project: ProjectDep, user: CurrentUser) -> list[dict]:
-    from layers.catalogue import CATALOGUE
+    from sanigrid.layers.catalogue import CATALOGUE
 
     gridpage.grid_row(project, code)
     frame = gridpage.open_list(project, code)

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from geo.problems import as_of_default
-from layers.catalogue import CATALOGUE, LayerSpec, spec
-from layers.export import write_xlsx, zh_headers
-from web._errors import NotFound
-from web.deps import CurrentUser, ProjectDep
-from web.features import (
+from sanigrid.geo.problems import as_of_default
+from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
+from sanigrid.layers.export import write_xlsx, zh_headers
+from sanigrid.web._errors import NotFound
+from sanigrid.web.deps import CurrentUser, ProjectDep
+from sanigrid.web.features import (
     bbox_to_store,
     clusters,
     feature_collection,

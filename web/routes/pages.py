@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from web.auth import ROLE_NAMES
-from web.deps import CurrentUser, ProjectDep
-from web.mappage import TEXTS, build_map, page_html
-from web.prints import THEMES, county_print
+from sanigrid.web.auth import ROLE_NAMES
+from sanigrid.web.deps import CurrentUser, ProjectDep
+from sanigrid.web.mappage import TEXTS, build_map, page_html
+from sanigrid.web.prints import THEMES, county_print
 
 router = APIRouter(tags=["pages 页面"])
 

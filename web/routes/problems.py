@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, UploadFile
 from pydantic import BaseModel, Field
 
-from layers.catalogue import PROBLEM_SOURCES, PROBLEM_STATUSES
-from web import intake as svc
-from web.deps import CurrentUser, ProjectDep, Writer
-from web.features import records
+from sanigrid.layers.catalogue import PROBLEM_SOURCES, PROBLEM_STATUSES
+from sanigrid.web import intake as svc
+from sanigrid.web.deps import CurrentUser, ProjectDep, Writer
+from sanigrid.web.features import records
 
 router = APIRouter(prefix="/api/problems", tags=["problems 问题"])
 
@@ -70,7 +70,7 @@ def create_problem(body: ProblemCreate, project: ProjectDep, user: Writer) -> Pr
 
 @router.get("/{problem_id}", summary="问题详情, 含办理记录与照片")
 def get_problem(problem_id: int, project: ProjectDep, user: CurrentUser) -> dict:
-    from layers.catalogue import CATALOGUE
+    from sanigrid.layers.catalogue import CATALOGUE
 
     rows = svc.read_problem(project.store, problem_id)
     s = CATALOGUE["problems"]
