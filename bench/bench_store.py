@@ -27,6 +27,7 @@ from _timing import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sanigrid.layers.filters import eq
 from sanigrid.layers.postgis import PostGISStore
 from sanigrid.layers.store import GeoPackageStore
 
@@ -72,7 +73,7 @@ def main() -> None:
             ("write", lambda s: s.write("problems", frame), 3),
             ("read all", lambda s: s.read("problems"), 3),
             ("read bbox 1/16", lambda s: s.read("problems", bbox=box), 3),
-            ("read where", lambda s: s.read("problems", where="status = '受理'"), 3),
+            ("read where", lambda s: s.read("problems", where=eq("status", "受理")), 3),
             ("append 1 %", lambda s: s.append("problems", extra), 1),
             ("update 100 by key", lambda s: s.update("problems", "problem_id", changes), 3),
         ]:

@@ -35,6 +35,7 @@ from pyproj import CRS
 
 from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
+from sanigrid.layers.filters import Where, as_where, check_fields
 from sanigrid.layers.store import (
     META_TABLE,
     PROJECT_TABLE,
@@ -302,14 +303,15 @@ class PostGISStore(StoreBase):
         kind: str,
         *,
         bbox: tuple[float, float, float, float] | None = None,
-        where: str | None = None,
+        where: Where | None = None,
         columns: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """Read a layer (empty, with the catalogue's columns, when it was never written).
 
-        ``bbox`` is in the store CRS (features intersecting it); ``where`` is an SQL filter on
-        attributes (trusted text, as for the GeoPackage store: never pass user input unescaped).
+        ``bbox`` is in the store CRS (features intersecting it); ``where`` is a typed filter
+        (:mod:`sanigrid.layers.filters`), compiled to a parameterised query.
         """
+        where = as_where(where)
         s = CATALOGUE.get(kind)
         present = self._columns(kind)
         if not present:
@@ -333,8 +335,10 @@ class PostGISStore(StoreBase):
                 sql.Identifier(GEOM)))
             args += [float(v) for v in bbox] + [self._srid(crs) if crs else 0]
         if where:
-            # trusted SQL text; a literal % must not be taken for a parameter
-            conds.append(sql.SQL("(") + sql.SQL(where.replace("%", "%%")) + sql.SQL(")"))  # type: ignore[arg-type]
+            check_fields(where, present, layer=kind, location=self.location)
+            wconds, wargs = _pg_where(where)
+            conds += wconds
+            args += wargs
         if conds:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)
         query += sql.SQL(" ORDER BY {}").format(sql.Identifier(FID))
@@ -572,6 +576,38 @@ class PostGISStore(StoreBase):
 
 
 # -------------------------------------------------------------------- values
+def _pg_where(where: Where) -> tuple[list[Any], list[Any]]:
+    """``where`` as SQL conditions with ``%s`` placeholders, and their parameters."""
+    conds: list[Any] = []
+    args: list[Any] = []
+    for c in where.conds:
+        col = sql.Identifier(c.field)
+        if c.op == "eq":
+            if c.values[0] is None:
+                conds.append(sql.SQL("{} IS NULL").format(col))
+            else:
+                conds.append(sql.SQL("{} = %s").format(col))
+                args.append(_py(c.values[0]))
+        elif c.op == "ne":
+            conds.append(sql.SQL("{} IS DISTINCT FROM %s").format(col))
+            args.append(_py(c.values[0]))
+        elif c.op == "in":
+            if not c.values:
+                conds.append(sql.SQL("false"))
+            else:
+                conds.append(sql.SQL("{} IN ({})").format(col, sql.SQL(", ").join(sql.SQL("%s") for _ in c.values)))
+                args += [_py(v) for v in c.values]
+        else:
+            lo, hi = c.values
+            if lo is not None:
+                conds.append(sql.SQL("{} >= %s").format(col))
+                args.append(_py(lo))
+            if hi is not None:
+                conds.append(sql.SQL("{} <= %s").format(col))
+                args.append(_py(hi))
+    return conds, args
+
+
 def _check_names(kind: str, attrs: Sequence[str]) -> None:
     clash = {FID, GEOM} & set(attrs)
     if clash:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ from pyproj import CRS
 from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
 from sanigrid.layers.crs import project_crs
+from sanigrid.layers.filters import Where, as_where, check_fields
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,11 @@ class Store(Protocol):
         kind: str,
         *,
         bbox: tuple[float, float, float, float] | None = None,
-        where: str | None = None,
+        where: Where | None = None,
         columns: Sequence[str] | None = None,
-    ) -> gpd.GeoDataFrame: ...
+    ) -> gpd.GeoDataFrame:
+        """Rows of ``kind`` intersecting ``bbox`` (store CRS) that satisfy the typed filter ``where``."""
+        ...
 
     def write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None = None,
               synthetic: bool = False) -> None: ...
@@ -400,21 +403,25 @@ class GeoPackageStore(StoreBase):
         kind: str,
         *,
         bbox: tuple[float, float, float, float] | None = None,
-        where: str | None = None,
+        where: Where | None = None,
         columns: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """Read a layer (empty, with the catalogue's columns, when it was never written).
 
-        ``bbox`` is in the store CRS; ``where`` is an SQL filter on attributes.
+        ``bbox`` is in the store CRS (features whose envelope meets it); ``where`` is a typed
+        filter (:mod:`sanigrid.layers.filters`), run as a parameterised SQLite query that picks
+        the matching feature ids.
         """
+        where = as_where(where)
         s = CATALOGUE.get(kind)
         if not self.has(kind):
             if s is None:
                 raise StoreError(f"{self.path}: no layer '{kind}'")
             return empty_frame(kind, self.crs)
+        fids = self._matching_fids(kind, where, bbox) if where else None
         try:
             frame = pyogrio.read_dataframe(
-                self.path, layer=kind, bbox=bbox, where=where,
+                self.path, layer=kind, bbox=bbox if fids is None else None, fids=fids,
                 columns=list(columns) if columns is not None else None, use_arrow=True,
             )
         except Exception as e:  # pyogrio raises its own DataSourceError/FieldError
@@ -422,6 +429,34 @@ class GeoPackageStore(StoreBase):
         if s is not None:
             frame = _coerce(frame, s)
         return frame
+
+    def _matching_fids(self, kind: str, where: Where,
+                       bbox: tuple[float, float, float, float] | None) -> list[int]:
+        """Feature ids of ``kind`` that satisfy ``where`` (and meet ``bbox``), in id order."""
+        with self._connect() as con:
+            info = con.execute(f"PRAGMA table_info({_ident(kind)})").fetchall()
+            check_fields(where, [r[1] for r in info], layer=kind, location=str(self.path))
+            conds, args = _sqlite_where(where)
+            if bbox is not None:
+                row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?",
+                                  (kind,)).fetchone()
+                geom = row[0] if row else "geom"
+                rtree = f"rtree_{kind}_{geom}"
+                box = [float(bbox[2]), float(bbox[0]), float(bbox[3]), float(bbox[1])]
+                if con.execute("SELECT 1 FROM sqlite_master WHERE name=?", (rtree,)).fetchone():
+                    conds.append(f"fid IN (SELECT id FROM {_ident(rtree)} "
+                                 "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")
+                else:
+                    g = _ident(geom)
+                    conds.append(f"(ST_MinX({g}) <= ? AND ST_MaxX({g}) >= ? AND ST_MinY({g}) <= ? "
+                                 f"AND ST_MaxY({g}) >= ?)")
+                args += box
+            pk = next((r[1] for r in info if r[5]), "fid")
+            query = f"SELECT {_ident(pk)} FROM {_ident(kind)} WHERE {' AND '.join(conds)} ORDER BY 1"
+            try:
+                return [int(r[0]) for r in con.execute(query, args)]
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
 
     def read_table(self, name: str) -> pd.DataFrame:
         if not self.has(name):
@@ -623,6 +658,43 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _ident(name: str) -> str:
+    """An SQLite identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sqlite_where(where: Where) -> tuple[list[str], list[Any]]:
+    """``where`` as SQLite conditions with ``?`` placeholders, and their parameters."""
+    conds: list[str] = []
+    args: list[Any] = []
+    for c in where.conds:
+        col = _ident(c.field)
+        if c.op == "eq":
+            if c.values[0] is None:
+                conds.append(f"{col} IS NULL")
+            else:
+                conds.append(f"{col} = ?")
+                args.append(_sql_value(c.values[0]))
+        elif c.op == "ne":
+            conds.append(f"{col} IS NOT ?")  # null-safe: a missing value is "not equal"
+            args.append(_sql_value(c.values[0]))
+        elif c.op == "in":
+            if not c.values:
+                conds.append("0")
+            else:
+                conds.append(f"{col} IN ({', '.join('?' * len(c.values))})")
+                args += [_sql_value(v) for v in c.values]
+        else:
+            lo, hi = c.values
+            if lo is not None:
+                conds.append(f"{col} >= ?")
+                args.append(_sql_value(lo))
+            if hi is not None:
+                conds.append(f"{col} <= ?")
+                args.append(_sql_value(hi))
+    return conds, args
+
+
 def _sql_value(v: Any) -> Any:
     """A Python value as SQLite stores it in a GeoPackage (datetimes as ISO text, missing as NULL)."""
     if isinstance(v, str | bytes):
@@ -631,6 +703,8 @@ def _sql_value(v: Any) -> Any:
         return None
     if isinstance(v, pd.Timestamp | datetime):
         return pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(v, date):
+        return v.isoformat()
     if isinstance(v, np.generic):
         return None if pd.isna(v) else v.item()
     return v

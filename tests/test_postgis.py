@@ -21,6 +21,7 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 
 from sanigrid.layers._errors import CatalogueError, CRSError, StoreError
+from sanigrid.layers.filters import between, eq, ne
 from sanigrid.layers.project import Project, init_project, open_project
 from sanigrid.layers.settings import Settings
 from sanigrid.layers.store import GeoPackageStore
@@ -175,7 +176,7 @@ def test_unknown_kinds_and_fields_refused(store, toilets_wgs84):
     with pytest.raises(StoreError, match="no field"):
         store.max_value("toilets", "nope")
     with pytest.raises(StoreError, match="cannot read"):
-        store.read("toilets", where="nope = 1")
+        store.read("toilets", where=eq("nope", 1))
     with pytest.raises(StoreError, match="free table"):
         store.write_table("toilets", pd.DataFrame({"a": [1]}))
     assert len(store.read("toilets")) == 5
@@ -242,7 +243,8 @@ def test_bbox_read(store, toilets_wgs84):
     x, y = full.geometry.x.iloc[0], full.geometry.y.iloc[0]
     part = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10))
     assert part["name"].tolist() == ["公厕0"]
-    both = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10), where="seats > 100", columns=["name"])
+    both = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10), where=between("seats", lo=101),
+                      columns=["name"])
     assert len(both) == 0 and list(both.columns) == ["name", "geometry"]
 
 
@@ -310,7 +312,8 @@ def test_geopackage_and_postgis_give_equal_frames(store, tmp_path, toilets_wgs84
         assert_geodataframe_equal(store.read(kind), gpkg.read(kind), check_less_precise=True)
     box = (gpkg.read("grids").total_bounds[:2] + 0).tolist() * 2
     box[2], box[3] = box[0] + 800, box[1] + 800
-    for kwargs in ({"bbox": tuple(box)}, {"where": "status = '结案'"}, {"where": "category LIKE '暴露%'"},
+    for kwargs in ({"bbox": tuple(box)}, {"where": eq("status", "结案")},
+                   {"where": ne("category", "暴露垃圾") & between("problem_id", lo=5)},
                    {"columns": ["problem_id", "status"]}):
         assert_geodataframe_equal(store.read("problems", **kwargs), gpkg.read("problems", **kwargs),
                                   check_less_precise=True)

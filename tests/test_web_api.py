@@ -22,6 +22,7 @@ from webproject import synthetic_project
 from sanigrid.geo.grids import assign_grid
 from sanigrid.geo.problems import HISTORY_TABLE, deadline_for
 from sanigrid.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from sanigrid.layers.filters import eq
 from sanigrid.web.app import create_app
 from sanigrid.web.auth import add_user, hash_password, verify_password
 from sanigrid.web.intake import PHOTO_TABLE
@@ -187,12 +188,22 @@ def test_bbox_filter_matches_a_geometric_oracle(env):
 
 @pytest.mark.parametrize("params,needle", [
     ({"bbox": "1,2,3"}, "bbox"), ({"bbox": "a,b,c,d"}, "bbox"), ({"bbox": "118,28,117,29"}, "bbox"),
-    ({"category": "不存在的类别"}, "未知类别"), ({"status": "完成"}, "未知状态"), ({"grid": "x' OR 1=1"}, "网格编码"),
+    ({"category": "不存在的类别"}, "未知类别"), ({"status": "完成"}, "未知状态"),
     ({"limit": 0}, "limit"),
 ])
 def test_bad_filters_are_422(env, params, needle):
     r = env["client"].get("/api/layers/problems", params=params, headers=auth(env, "viewer"))
     assert r.status_code == 422 and needle in r.json()["detail"]
+
+
+@pytest.mark.parametrize("grid", ["x' OR 1=1", "x' OR '1'='1", '" OR ""="', "%s"])
+def test_injected_grid_codes_match_nothing(env, grid):
+    """Filter values are query parameters: SQL in a grid code is just a code no grid has."""
+    c = env["client"]
+    every = c.get("/api/layers/problems", params={"limit": 1}, headers=auth(env, "viewer")).json()
+    assert every["numberMatched"] > 0
+    r = c.get("/api/layers/problems", params={"grid": grid}, headers=auth(env, "viewer"))
+    assert r.status_code == 200 and r.json()["numberMatched"] == 0
 
 
 def test_filter_on_a_layer_without_that_field_is_422(env):
@@ -276,7 +287,7 @@ def test_intake_assigns_grid_deadline_and_history(env):
     assert body["grid_code"] == code and body["status"] == "立案"
     want = deadline_for("乱堆物料", pd.Timestamp("2026-11-27 09:30").to_pydatetime(), settings=project.settings)
     assert pd.Timestamp(body["deadline"]) == pd.Timestamp(want)
-    row = project.store.read("problems", where=f"problem_id = {body['problem_id']}")
+    row = project.store.read("problems", where=eq("problem_id", body['problem_id']))
     assert row["grid_code"].iloc[0] == code and row["unit"].iloc[0] == body["unit"]
     hist = project.store.read_table(HISTORY_TABLE)
     assert (pd.to_numeric(hist["problem_id"]) == body["problem_id"]).sum() == 1
@@ -296,7 +307,7 @@ def test_intake_converts_gcj02_coordinates(env):
     assert (body["lon"], body["lat"]) == pytest.approx((lon, lat), abs=1e-6)
     back = gcj02_to_wgs84(glon, glat)
     assert (body["lon"], body["lat"]) == pytest.approx((float(back[0]), float(back[1])), abs=1e-6)
-    pt = project.store.read("problems", where=f"problem_id = {body['problem_id']}")
+    pt = project.store.read("problems", where=eq("problem_id", body['problem_id']))
     assert assign_grid(pt, env["grids"]).iloc[0] == code
 
 
@@ -363,7 +374,7 @@ def test_legal_transitions_are_recorded_with_note_and_actor(env):
     hist = c.get(f"/api/problems/{pid}/history", headers=auth(env, "viewer")).json()
     assert [h["to_status"] for h in hist] == ["立案", "派遣", "处置", "核查", "返工", "处置", "核查", "结案"]
     assert hist[2]["actor"] == "李四 (head)" and hist[2]["note"] == "到处置"
-    row = project.store.read("problems", where=f"problem_id = {pid}")
+    row = project.store.read("problems", where=eq("problem_id", pid))
     assert row["status"].iloc[0] == "结案" and pd.notna(row["closed_at"].iloc[0])
 
 
@@ -373,7 +384,7 @@ def test_illegal_transition_is_409_and_changes_nothing(env):
     n_hist = len(project.store.read_table(HISTORY_TABLE))
     r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": "结案"}, headers=auth(env, "office"))
     assert r.status_code == 409 and "不能从「立案」变为「结案」" in r.json()["detail"]
-    assert project.store.read("problems", where=f"problem_id = {pid}")["status"].iloc[0] == "立案"
+    assert project.store.read("problems", where=eq("problem_id", pid))["status"].iloc[0] == "立案"
     assert len(project.store.read_table(HISTORY_TABLE)) == n_hist
 
 
@@ -621,7 +632,7 @@ def test_edit_and_reroute_a_problem(env):
     r = c.patch(f"/api/problems/{pid}", json={"description": "路面坑洼", "category": "乱堆物料"},
                 headers=auth(env, "head"))
     assert r.status_code == 200, r.text
-    row = project.store.read("problems", where=f"problem_id = {pid}").iloc[0]
+    row = project.store.read("problems", where=eq("problem_id", pid)).iloc[0]
     assert row["description"] == "路面坑洼" and row["category"] == "乱堆物料"
     assert pd.Timestamp(row["deadline"]) == pd.Timestamp(deadline_for(
         "乱堆物料", pd.Timestamp(row["reported_at"]).to_pydatetime(), settings=project.settings))
@@ -630,7 +641,7 @@ def test_edit_and_reroute_a_problem(env):
     assert r.status_code == 403 and "移出本网格" in r.json()["detail"]
     assert c.patch(f"/api/problems/{pid}", json={"grid_code": "nope"}, headers=auth(env, "office")).status_code == 422
     assert c.patch(f"/api/problems/{pid}", json={"grid_code": other}, headers=auth(env, "office")).status_code == 200
-    assert project.store.read("problems", where=f"problem_id = {pid}")["grid_code"].iloc[0] == other
+    assert project.store.read("problems", where=eq("problem_id", pid))["grid_code"].iloc[0] == other
     # now in another grid: the first grid's head can no longer touch it
     r = c.patch(f"/api/problems/{pid}", json={"description": "x"}, headers=auth(env, "head"))
     assert r.status_code == 403

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 import pytest
 from webproject import CHROMIUM, CHROMIUM_ARGS, LiveServer, web_project
 
+from sanigrid.layers.filters import between, eq
+
 pytestmark = pytest.mark.browser
 
 if not os.path.exists(CHROMIUM):
@@ -182,7 +184,7 @@ def _inside(project, code: str) -> tuple[float, float]:
     """A point inside grid ``code`` in the map's display coordinates (settings.basemap.coords)."""
     from sanigrid.web.features import to_display
 
-    g = project.store.read("grids", where=f"\"code\" = '{code}'")
+    g = project.store.read("grids", where=eq("code", code))
     pt = to_display(g.set_geometry(g.geometry.representative_point()), project.settings.basemap.coords)
     return float(pt.geometry.iloc[0].x), float(pt.geometry.iloc[0].y)
 
@@ -216,7 +218,7 @@ def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
     # the map is drawn in the basemap's coordinates, and the click is sent in them
     assert sent.value.post_data_json["coords"] == project.settings.basemap.coords
     page.wait_for_selector("#sg-report .sg-msg.sg-ok:has-text('已受理')", timeout=10000)
-    row = store.read("problems", where=f"\"problem_id\" > {before}")
+    row = store.read("problems", where=between("problem_id", lo=before + 1))
     assert len(row) == 1
     pid = int(row["problem_id"].iloc[0])
     assert row["grid_code"].iloc[0] == own and row["category"].iloc[0] == cats[1] and row["source"].iloc[0] == "巡查"
@@ -229,7 +231,7 @@ def test_grid_head_reports_and_moves_a_case_from_the_grid_page(site):
     tr.locator(".sg-note").fill("已派环卫所")
     tr.locator("button.sg-step[data-to='派遣']").click()
     page.wait_for_selector("#sg-step-msg.sg-ok", timeout=10000)
-    assert store.read("problems", where=f"\"problem_id\" = {pid}")["status"].iloc[0] == "派遣"
+    assert store.read("problems", where=eq("problem_id", pid))["status"].iloc[0] == "派遣"
     hist = store.read_table("problem_history")
     last = hist[hist["problem_id"] == pid].iloc[-1]
     got = (last["from_status"], last["to_status"], last["actor"], last["note"])
@@ -249,7 +251,7 @@ def test_grid_page_shows_the_apis_refusals(site):
     from sanigrid.web.intake import intake, transition
 
     project, own, other = site["project"], site["codes"][0], site["codes"][1]
-    g = project.store.read("grids", where=f"\"code\" = '{own}'").to_crs(4326).representative_point().iloc[0]
+    g = project.store.read("grids", where=eq("code", own)).to_crs(4326).representative_point().iloc[0]
     office = User("office", "office")
     mine = intake(project, category=project.settings.problems.categories[0].name, lon=g.x, lat=g.y, user=office)
     page, watch = login(site, "head", next_url=f"/grids/{own}")
@@ -277,7 +279,7 @@ def test_grid_page_shows_the_apis_refusals(site):
     # and the list was read again: the row shows the case's status now, and its next step
     assert page.locator(f"button.sg-step[data-id='{pid}']").all_inner_texts() == ["→ 处置"]
     page.screenshot(path=str(ARTIFACTS / "grid-refusal.png"))
-    assert project.store.read("problems", where=f"\"problem_id\" = {pid}")["status"].iloc[0] == to
+    assert project.store.read("problems", where=eq("problem_id", pid))["status"].iloc[0] == to
     assert _status_only(watch.errors) == [] and watch.foreign == []
     page.close()
 
@@ -297,7 +299,7 @@ def test_report_from_a_gcj02_map_lands_where_clicked(site):
     """With a GCJ-02 basemap the map is drawn shifted (~500 m here): the click is sent as gcj02."""
     project, own = site["project"], site["codes"][0]
     store = project.store
-    g = store.read("grids", where=f"\"code\" = '{own}'")
+    g = store.read("grids", where=eq("code", own))
     target = g.geometry.representative_point().iloc[0]  # in the store's CRS, metres
     project.settings.basemap.coords = "gcj02"
     try:
@@ -309,7 +311,7 @@ def test_report_from_a_gcj02_map_lands_where_clicked(site):
         page.wait_for_selector("#sg-report .sg-msg.sg-ok:has-text('已受理')", timeout=10000)
     finally:
         project.settings.basemap.coords = "wgs84"
-    row = store.read("problems", where=f"\"problem_id\" > {before}")
+    row = store.read("problems", where=between("problem_id", lo=before + 1))
     assert len(row) == 1 and row["grid_code"].iloc[0] == own
     assert row.geometry.iloc[0].distance(target) < 5  # a pixel or two at this zoom, not the 500 m shift
     assert watch.errors == [] and watch.foreign == []

@@ -29,9 +29,10 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from sanigrid.geo.problems import as_of_default, days_overdue, is_overdue
+from sanigrid.geo.problems import CLOSED, as_of_default, days_overdue, is_overdue
 from sanigrid.layers.catalogue import PROBLEM_STATUSES, LayerSpec
 from sanigrid.layers.crs import shift_geometries, to_wgs84
+from sanigrid.layers.filters import Where, between, eq, ne
 from sanigrid.layers.settings import Settings
 from sanigrid.layers.store import Store
 from sanigrid.web._errors import Invalid
@@ -100,17 +101,15 @@ def parse_bbox(text: str | None) -> BBox | None:
 # ---------------------------------------------------------------- filters
 def where_clause(spec: LayerSpec, settings: Settings, *, grid: str | None = None, category: str | None = None,
                  status: str | None = None, date_from: datetime | None = None,
-                 date_to: datetime | None = None, open_only: bool = False) -> str | None:
-    """An SQL filter on the layer's attributes (values checked first, so the SQL is safe)."""
+                 date_to: datetime | None = None, open_only: bool = False) -> Where:
+    """A typed filter on the layer's attributes (the store sends the values as query parameters)."""
     names = set(spec.field_names)
-    parts: list[str] = []
+    where = Where()
     if grid:
         col = "grid_code" if "grid_code" in names else "code" if spec.kind in ("grids", "scorecard") else None
         if col is None:
             raise Invalid(f"图层「{spec.zh}」没有网格字段, 不能按网格筛选 (layer {spec.kind} has no grid field)")
-        if not all(c.isalnum() or c in "-_" for c in grid):
-            raise Invalid(f"网格编码 '{grid}' 含有非法字符 (grid codes are letters and digits)")
-        parts.append(f"\"{col}\" = '{grid}'")
+        where &= eq(col, grid)
     if category:
         if "category" not in names:
             raise Invalid(f"图层「{spec.zh}」没有类别字段 (layer {spec.kind} has no category)")
@@ -118,27 +117,23 @@ def where_clause(spec: LayerSpec, settings: Settings, *, grid: str | None = None
         allowed = list(f.allowed) if f.allowed else (settings.allowed(f.allowed_from) if f.allowed_from else [])
         if allowed and category not in allowed:
             raise Invalid(f"未知类别「{category}」; 可选: {'、'.join(allowed)} (unknown category)")
-        if "'" in category:
-            raise Invalid("类别不能含单引号")
-        parts.append(f"\"category\" = '{category}'")
+        where &= eq("category", category)
     if status or open_only:
         if "status" not in names:
             raise Invalid(f"图层「{spec.zh}」没有状态字段 (layer {spec.kind} has no status)")
         if status:
             if status not in PROBLEM_STATUSES:
                 raise Invalid(f"未知状态「{status}」; 可选: {'、'.join(PROBLEM_STATUSES)}")
-            parts.append(f"\"status\" = '{status}'")
+            where &= eq("status", status)
         if open_only:
-            parts.append("\"status\" <> '结案'")
+            where &= ne("status", CLOSED)
     date_field = next((f.name for f in spec.fields if f.dtype in ("datetime", "date") and f.required), None)
     if date_from or date_to:
         if date_field is None:
             raise Invalid(f"图层「{spec.zh}」没有日期字段, 不能按日期筛选 (layer {spec.kind} has no date)")
-        if date_from:
-            parts.append(f"\"{date_field}\" >= '{pd.Timestamp(date_from):%Y-%m-%dT%H:%M:%S}'")
-        if date_to:
-            parts.append(f"\"{date_field}\" <= '{pd.Timestamp(date_to):%Y-%m-%dT%H:%M:%S}'")
-    return " AND ".join(parts) or None
+        where &= between(date_field, lo=pd.Timestamp(date_from) if date_from else None,
+                         hi=pd.Timestamp(date_to) if date_to else None)
+    return where
 
 
 # ---------------------------------------------------------------- properties and GeoJSON

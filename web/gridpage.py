@@ -11,9 +11,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from sanigrid.geo.problems import TRANSITIONS
+from sanigrid.geo.problems import CLOSED, TRANSITIONS
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from sanigrid.layers.export import zh_headers
+from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import NotFound
 from sanigrid.web.features import problems_as_of, with_overdue
@@ -26,16 +27,10 @@ LIST_COLUMNS = {"problem_id": "编号", "category": "问题类别", "description
 
 
 def grid_row(project: Project, code: str) -> pd.Series:
-    g = project.store.read("grids", where=f"\"code\" = '{_safe(code)}'")
+    g = project.store.read("grids", where=eq("code", code))
     if g.empty:
         raise NotFound(f"没有网格「{code}」(no grid with this code)")
     return g.iloc[0]
-
-
-def _safe(code: str) -> str:
-    if not all(c.isalnum() or c in "-_" for c in code):
-        raise NotFound(f"网格编码「{code}」不合法")
-    return code
 
 
 def open_list(project: Project, code: str) -> pd.DataFrame:
@@ -43,7 +38,7 @@ def open_list(project: Project, code: str) -> pd.DataFrame:
     store = project.store
     if not store.has("problems"):
         return pd.DataFrame(columns=list(LIST_COLUMNS) + ["overdue"])
-    frame = store.read("problems", where=f"\"grid_code\" = '{_safe(code)}' AND \"status\" <> '结案'")
+    frame = store.read("problems", where=eq("grid_code", code) & ne("status", CLOSED))
     everything_as_of = problems_as_of(store, store.read("problems", columns=["reported_at"]))
     frame = with_overdue(frame, as_of=everything_as_of)
     frame = frame.sort_values(["days_overdue", "deadline", "problem_id"], ascending=[False, True, True])

@@ -19,6 +19,7 @@ import shapely
 
 from sanigrid.geo.problems import CLOSED, HISTORY_TABLE, assign, deadline_for, history_record
 from sanigrid.layers.crs import to_wgs84
+from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
 from sanigrid.layers.store import Store
 from sanigrid.web._errors import Invalid, NotFound
@@ -69,7 +70,7 @@ def intake(project: Project, *, category: str, lon: float, lat: float, coords: s
         dups: list[int] = []
         if radius > 0 and tx.has("problems"):
             near = tx.read("problems", bbox=(x - radius, y - radius, x + radius, y + radius),
-                           where=f"\"category\" = '{category}' AND \"status\" <> '{CLOSED}'",
+                           where=eq("category", category) & ne("status", CLOSED),
                            columns=["problem_id"])
             if len(near):
                 d = near.distance(pt.geometry.iloc[0])
@@ -92,7 +93,7 @@ def intake(project: Project, *, category: str, lon: float, lat: float, coords: s
 
 
 def read_problem(store: Any, problem_id: int) -> gpd.GeoDataFrame:
-    rows = store.read("problems", where=f"\"problem_id\" = {int(problem_id)}")
+    rows = store.read("problems", where=eq("problem_id", int(problem_id)))
     if rows.empty:
         raise NotFound(f"没有编号为 {problem_id} 的问题 (no problem {problem_id})")
     return rows

@@ -27,6 +27,7 @@ from folium.map import Layer
 from jinja2 import Template
 
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec
+from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
 from sanigrid.web.assets import css_urls, js_urls
 from sanigrid.web.features import feature_collection, to_display
@@ -191,7 +192,7 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
     store_bbox = None
     focus = None
     if grid:
-        g = store.read("grids", where=f"\"code\" = '{grid}'")
+        g = store.read("grids", where=eq("code", grid))
         if len(g):
             store_bbox = tuple(g.buffer(150).total_bounds)
             gd = to_display(g, coords)

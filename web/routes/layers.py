@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sanigrid.geo.problems import as_of_default
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
 from sanigrid.layers.export import write_xlsx, zh_headers
+from sanigrid.layers.filters import eq
 from sanigrid.web._errors import NotFound
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import (
@@ -129,13 +130,12 @@ def layer_feature(kind: str, key: str, project: ProjectDep, user: CurrentUser, c
     s = present_spec(project, kind)
     if not s.key:
         raise NotFound(f"图层「{s.zh}」没有编号字段, 不能按编号取要素 (layer {kind} has no key field)")
+    value: int | str = key
     if s.field(s.key).dtype == "int":
         if not key.lstrip("-").isdigit():
             raise NotFound(f"「{s.zh}」编号应为整数: {key}")
-        where = f'"{s.key}" = {int(key)}'
-    else:
-        where = f"\"{s.key}\" = '{key.replace(chr(39), chr(39) * 2)}'"
-    frame = project.store.read(kind, where=where)
+        value = int(key)
+    frame = project.store.read(kind, where=eq(s.key, value))
     if frame.empty:
         raise NotFound(f"图层「{s.zh}」没有编号为 {key} 的要素 (no feature {key})")
     if "deadline" in frame.columns and "status" in frame.columns:

@@ -1,0 +1,128 @@
+"""Typed row filters for :meth:`Store.read`: no SQL text crosses the store's interface.
+
+A :class:`Where` is a conjunction of conditions on a layer's attribute fields. Each backend
+compiles it to parameterised SQL (the values travel as parameters, the field names are checked
+against the table's columns and quoted as identifiers), so a value typed into a web form can
+never change the query.
+
+>>> from sanigrid.layers.filters import eq, ne, between, one_of
+>>> w = eq("grid_code", "G01") & ne("status", "结案") & between("reported_at", lo=pd.Timestamp("2024-01-01"))
+>>> store.read("problems", where=w)        # doctest: +SKIP
+
+The bounding box is the typed ``bbox=`` argument of :meth:`Store.read` (store CRS, metres).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from sanigrid.layers._errors import StoreError
+
+Op = Literal["eq", "ne", "in", "range"]
+Value = str | int | float | bool | datetime | date | None
+
+
+@dataclass(frozen=True)
+class Cond:
+    """One condition: ``field`` compared with ``values`` by ``op``.
+
+    - ``eq``: equal to ``values[0]`` (``None``: the field is missing);
+    - ``ne``: not equal to ``values[0]`` (missing values count as not equal);
+    - ``in``: equal to one of ``values`` (none given: nothing matches);
+    - ``range``: ``values[0] <= field <= values[1]``, either bound ``None`` for open.
+    """
+
+    field: str
+    op: Op
+    values: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Where:
+    """All of ``conds`` hold (an empty ``Where`` matches every row). Combine with ``&``."""
+
+    conds: tuple[Cond, ...] = ()
+
+    def __and__(self, other: Where) -> Where:
+        return Where(self.conds + other.conds)
+
+    def __bool__(self) -> bool:
+        return bool(self.conds)
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(c.field for c in self.conds))
+
+
+def _value(v: Any) -> Value:
+    """A plain Python value (numpy scalars and pandas timestamps unwrapped; NaN/NaT/NA as ``None``)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    if isinstance(v, np.datetime64):
+        return None if np.isnat(v) else pd.Timestamp(v).to_pydatetime()
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, str | bool | int | float | datetime | date):
+        return v
+    raise StoreError(f"a filter value must be text, a number, a boolean or a date, not {type(v).__name__}: {v!r}")
+
+
+def _field(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"a filter field must be a non-empty field name, not {name!r}")
+    return name
+
+
+def eq(field: str, value: Any) -> Where:
+    """``field`` equals ``value`` (``None``: the field is missing)."""
+    return Where((Cond(_field(field), "eq", (_value(value),)),))
+
+
+def ne(field: str, value: Any) -> Where:
+    """``field`` differs from ``value`` (rows where it is missing are kept)."""
+    return Where((Cond(_field(field), "ne", (_value(value),)),))
+
+
+def one_of(field: str, values: Iterable[Any]) -> Where:
+    """``field`` equals one of ``values`` (an empty list matches nothing)."""
+    vals = tuple(_value(v) for v in values)
+    if any(v is None for v in vals):
+        raise StoreError(f"one_of('{field}', …): missing values cannot be listed; use eq('{field}', None)")
+    return Where((Cond(_field(field), "in", vals),))
+
+
+def between(field: str, lo: Any = None, hi: Any = None) -> Where:
+    """``lo <= field <= hi``; leave a bound out for an open range."""
+    lo_v, hi_v = _value(lo), _value(hi)
+    if lo_v is None and hi_v is None:
+        raise StoreError(f"between('{field}'): give lo, hi or both")
+    return Where((Cond(_field(field), "range", (lo_v, hi_v)),))
+
+
+def check_fields(where: Where, columns: Iterable[str], *, layer: str, location: str) -> None:
+    """Refuse a filter on a field the table does not have (naming the store, layer and field)."""
+    present = set(columns)
+    bad = [f for f in where.fields if f not in present]
+    if bad:
+        raise StoreError(f"{location}: cannot read layer '{layer}': no field(s) {', '.join(bad)} to filter on")
+
+
+def as_where(where: Where | None) -> Where:
+    """``where`` checked to be a :class:`Where` (SQL text is refused)."""
+    if where is None:
+        return Where()
+    if not isinstance(where, Where):
+        raise StoreError(
+            f"the store takes a typed filter (sanigrid.layers.filters: eq, ne, one_of, between), "
+            f"not {type(where).__name__}: {where!r}")
+    return where
