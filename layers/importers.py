@@ -885,46 +885,63 @@ def import_file(
         grids = store.read("grids")
         if len(grids):
             boundary = gpd.GeoSeries([grids.union_all()], crs=grids.crs)
+    seen = store.version()  # the store as validated (checked again inside the write transaction)
     existing = store.read(kind) if (not replace and store.has(kind)) else None
     report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
-    refused, reason = False, ""
-    if len(report.accepted) == 0:
-        refused, reason = True, "no row of the file can be imported"
-    elif strict and len(report.rejects):
-        refused, reason = True, f"--strict: {len(report.rejects)} row(s) rejected, so the whole file is refused"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = re.sub(r"[^\w\-]+", "_", path.stem)
-    rejects_path = issues_path = None
-    if write and len(report.rejects):
-        rejects_path = project.output_path(f"rejects_{kind}_{stem}_{stamp}.csv")
-        report.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
-    if write and report.issues:
-        issues_path = project.output_path(f"issues_{kind}_{stem}_{stamp}.csv")
-        report.issues_frame().to_csv(issues_path, index=False, encoding="utf-8-sig")
+
+    def outcome(report: ValidationReport) -> tuple[bool, str, Path | None, Path | None]:
+        refused, reason = False, ""
+        if len(report.accepted) == 0:
+            refused, reason = True, "no row of the file can be imported"
+        elif strict and len(report.rejects):
+            refused, reason = True, f"--strict: {len(report.rejects)} row(s) rejected, so the whole file is refused"
+        rejects_path = issues_path = None
+        if write and len(report.rejects):
+            rejects_path = project.output_path(f"rejects_{kind}_{stem}_{stamp}.csv")
+            report.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
+        if write and report.issues:
+            issues_path = project.output_path(f"issues_{kind}_{stem}_{stamp}.csv")
+            report.issues_frame().to_csv(issues_path, index=False, encoding="utf-8-sig")
+        return refused, reason, rejects_path, issues_path
+
+    refused, reason, rejects_path, issues_path = outcome(report)
     imported = 0
     if write and not refused:
-        accepted = _assign_keys(report.accepted, s, existing)
-        log_row = pd.DataFrame({
-            "imported_at": [datetime.now().isoformat(timespec="seconds")], "kind": [kind], "file": [path.name],
-            "coords": [coords], "accepted": [len(accepted)], "rejected": [len(report.rejects)],
-            "warnings": [len(report.warnings)], "replace": [bool(replace)],
-            "rejects_file": [rejects_path.name if rejects_path else ""],
-        })
-        params = {"source": path.name, "coords": coords, "imported_at": log_row["imported_at"].iloc[0]}
         with store.transaction() as tx:
-            if replace:
-                tx.write(kind, accepted, params=params)
-            else:
-                tx.append(kind, accepted)
-            tx.append_table(IMPORT_LOG, log_row)
-        imported = len(accepted)
+            if not replace and tx.version() != seen:
+                # another writer (e.g. the web desk taking reports) changed the store while the file
+                # was checked: run the store-side checks (keys, exact copies) again on the store as it
+                # is now, under the write lock, so that nothing slips in between the check and the write
+                existing = tx.read(kind) if tx.has(kind) else None
+                report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
+                refused, reason, rejects_path, issues_path = outcome(report)
+            if not refused:
+                # keys are numbered from the store as it is inside the transaction
+                top = None if replace or not tx.has(kind) or not s.key else tx.max_value(kind, s.key)
+                accepted = _assign_keys(report.accepted, s, top)
+                log_row = pd.DataFrame({
+                    "imported_at": [datetime.now().isoformat(timespec="seconds")], "kind": [kind],
+                    "file": [path.name], "coords": [coords], "accepted": [len(accepted)],
+                    "rejected": [len(report.rejects)], "warnings": [len(report.warnings)],
+                    "replace": [bool(replace)], "rejects_file": [rejects_path.name if rejects_path else ""],
+                })
+                params = {"source": path.name, "coords": coords, "imported_at": log_row["imported_at"].iloc[0]}
+                if replace:
+                    tx.write(kind, accepted, params=params)
+                else:
+                    tx.append(kind, accepted)
+                tx.append_table(IMPORT_LOG, log_row)
+                imported = len(accepted)
     return ImportReport(kind=kind, path=path, validation=report, imported=imported, refused=refused,
                         replaced=replace and not refused and write, rejects_path=rejects_path,
                         issues_path=issues_path, reason=reason)
 
 
-def _assign_keys(frame: gpd.GeoDataFrame, s: LayerSpec, existing: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
-    """Give rows without an integer key (e.g. ``problem_id``) the next free numbers."""
+def _assign_keys(frame: gpd.GeoDataFrame, s: LayerSpec, stored_max: Any) -> gpd.GeoDataFrame:
+    """Give rows without an integer key (e.g. ``problem_id``) the next free numbers, above both the
+    file's own keys and ``stored_max`` (the store's largest key, read inside the write transaction)."""
     if not s.key or s.field(s.key).dtype != "int" or not len(frame):
         return frame
     out = frame.copy()
@@ -932,10 +949,9 @@ def _assign_keys(frame: gpd.GeoDataFrame, s: LayerSpec, existing: gpd.GeoDataFra
     missing = col.isna()
     if not missing.any():
         return out
-    start = 0
-    for values in (col, existing[s.key] if existing is not None and s.key in existing.columns else None):
-        if values is not None and values.notna().any():
-            start = max(start, int(pd.to_numeric(values, errors="coerce").max()))
+    start = 0 if stored_max is None or pd.isna(stored_max) else int(stored_max)
+    if col.notna().any():
+        start = max(start, int(pd.to_numeric(col, errors="coerce").max()))
     new = pd.Series(np.arange(start + 1, start + 1 + int(missing.sum())), index=out.index[missing])
     out[s.key] = col.astype("Int64").where(~missing, new.reindex(out.index)).astype("Int64")
     return out

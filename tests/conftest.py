@@ -79,3 +79,42 @@ def any_store(request, tmp_path: Path) -> Iterator[Store]:
         yield PostGISStore(PG_URL, schema=schema)
     finally:
         drop_pg_schema(schema)
+
+
+def reopen(store: Store, **kwargs) -> Store:
+    """Another store object on the same file or schema (its own connections), e.g. for another thread."""
+    if isinstance(store, GeoPackageStore):
+        return GeoPackageStore(store.path, **kwargs)
+    from sanigrid.layers.postgis import PostGISStore
+
+    assert isinstance(store, PostGISStore)
+    return PostGISStore(store.url, schema=store.schema, **kwargs)
+
+
+def snapshot(store: Store) -> dict[str, list[tuple]]:
+    """Every table of the store, row by row (geometry as bytes), for "exactly as it was" checks."""
+    def plain(row) -> tuple:
+        return tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+
+    if isinstance(store, GeoPackageStore):
+        import sqlite3
+
+        if not store.path.exists():
+            return {}
+        con = sqlite3.connect(store.path)
+        try:
+            names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY 1")]
+            return {n: [plain(r) for r in con.execute(f'SELECT * FROM "{n}" ORDER BY 1')] for n in names}
+        finally:
+            con.close()
+    import psycopg
+
+    out: dict[str, list[tuple]] = {}
+    with psycopg.connect(PG_URL) as con:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1",
+            (store.schema,))]  # type: ignore[attr-defined]
+        for n in names:
+            q = psycopg.sql.SQL("SELECT * FROM {} ORDER BY 1").format(psycopg.sql.Identifier(store.schema, n))  # type: ignore[attr-defined]
+            out[n] = [plain(r) for r in con.execute(q)]
+    return out
