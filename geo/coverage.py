@@ -137,30 +137,32 @@ def _workers(workers: int | None) -> int:
     return max(1, min(4, os.cpu_count() or 1)) if workers is None else max(1, int(workers))
 
 
-def _grouped_buffer(parts: np.ndarray, groups: np.ndarray, disc_xy: np.ndarray, disc_groups: np.ndarray,
-                    n_groups: int, *, buffer_m: float, quad_segs: int, workers: int = 1) -> np.ndarray:
-    """Per group: flat-capped buffer of its line parts united with round discs at its nodes."""
+def _union_groups(pieces: np.ndarray, groups: np.ndarray, n_groups: int, *, workers: int = 1) -> np.ndarray:
+    """Per group, the union of its pieces (None for a group without pieces), groups on threads."""
     out = np.full(n_groups, None, dtype=object)
-    if len(parts):
-        o = np.argsort(groups, kind="stable")
-        g = groups[o]
-        ug = np.unique(g)
-        multi = shapely.multilinestrings(parts[o], indices=np.searchsorted(ug, g))
-        out[ug] = _threaded(lambda a: shapely.buffer(a, buffer_m, quad_segs=quad_segs, cap_style="flat",
-                                                     join_style="round"), multi, workers)
-    if len(disc_xy):
-        o = np.argsort(disc_groups, kind="stable")
-        g = disc_groups[o]
-        ug = np.unique(g)
-        mp = shapely.multipoints(disc_xy[o], indices=np.searchsorted(ug, g))
-        discs = shapely.buffer(mp, buffer_m, quad_segs=quad_segs)
-        cur = out[ug]
-        has = np.array([c is not None for c in cur], bool)
-        merged = discs.copy()
-        if has.any():
-            pair = np.stack([cur[has].astype(object), discs[has]], axis=1)
-            merged[has] = _threaded(lambda a: shapely.union(a[:, 0], a[:, 1]), pair, workers)
-        out[ug] = merged
+    if not len(pieces):
+        return out
+    o = np.argsort(groups, kind="stable")
+    g = groups[o]
+    cut = np.r_[0, np.flatnonzero(np.diff(g)) + 1, len(g)]
+    slices = [pieces[o[i:j]] for i, j in zip(cut[:-1], cut[1:], strict=True)]
+
+    def unite(chunk: list[np.ndarray]) -> list[Any]:
+        return [a[0] if len(a) == 1 else shapely.union_all(a) for a in chunk]
+
+    if workers <= 1 or len(slices) < 8:
+        res = unite(slices)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        n = workers * 4
+        chunks = [slices[i::n] for i in range(n)]
+        with ThreadPoolExecutor(workers) as ex:
+            done = list(ex.map(unite, chunks))
+        res = [None] * len(slices)
+        for i, d in enumerate(done):
+            res[i::n] = d
+    out[g[cut[:-1]]] = res
     return out
 
 
@@ -172,15 +174,18 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
     Each facility's area is a flat-capped buffer (``buffer_m`` metres each side) of the street
     parts it reaches within ``radius_m`` metres along the network, cut exactly at the cut-off
     point, united with discs at the junctions it reaches with at least ``buffer_m`` to spare
-    (so corners are filled but no disc reaches past the cut-off along any street). The
-    dissolved area is the union of the facilities' areas (the same as buffering every covered
-    street part).
+    (so corners are filled but no disc reaches past the cut-off along any street). Each area is
+    one union of simple pieces (a band per part, a disc per junction): one buffer of all the
+    parts at once costs GEOS far more where streets and footways run close together (it nodes
+    every offset curve against every other one). The dissolved area is the union of the
+    facilities' areas.
 
     Parameters
     ----------
     network : the network with the facilities inserted as nodes (:func:`geo.network.insert_points`).
     facility_nodes : node id of each facility (-1 = not attached: its polygon is None).
-    quad_segs : segments per quarter circle of the round joins and discs.
+    quad_segs : segments per quarter circle of the round joins and discs (2: an octagon of 25 m
+        radius departs from the circle by under 2 m, under 0.4 mm on a 1:5,000 print).
     workers : threads for the polygon step (GEOS releases the GIL); default: CPUs, at most 4.
 
     Returns
@@ -196,8 +201,12 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
     parts = substrings(network.geometry[edge], s, e)
     t2 = time.perf_counter()
     disc = radius_m - dist >= buffer_m
-    polys = _grouped_buffer(parts, src, network.nodes[node[disc]], k[disc], len(fac), buffer_m=buffer_m,
-                            quad_segs=quad_segs, workers=_workers(workers))
+    n_workers = _workers(workers)
+    bands = _threaded(lambda a: shapely.buffer(a, buffer_m, quad_segs=quad_segs, cap_style="flat",
+                                               join_style="round"), parts, n_workers)
+    discs = shapely.buffer(shapely.points(network.nodes[node[disc]]), buffer_m, quad_segs=quad_segs)
+    pieces = np.concatenate([bands, np.asarray(discs, dtype=object).reshape(-1)])
+    polys = _union_groups(pieces, np.r_[src, k[disc]], len(fac), workers=n_workers)
     t3 = time.perf_counter()
     dissolved = _dissolve(polys) if dissolve else None
     t4 = time.perf_counter()
