@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sanigrid.layers._errors import SettingsError
 from sanigrid.layers.settings import SETTINGS_NAME, Settings, load_settings, save_settings
-from sanigrid.layers.store import STORE_NAME, GeoPackageStore, Store
+
+if TYPE_CHECKING:  # the store (and its GIS libraries) is imported when a project is opened
+    from sanigrid.layers.store import Store
 
 
 @dataclass
@@ -38,6 +41,8 @@ def init_project(root: str | Path, *, settings: Settings | None = None, overwrit
         raise SettingsError(f"{spath} already exists; open the project, or pass overwrite to start again")
     settings = settings or Settings()
     save_settings(settings, spath)
+    from sanigrid.layers.store import STORE_NAME
+
     gpkg = root / STORE_NAME
     if overwrite and gpkg.exists():
         gpkg.unlink()
@@ -67,4 +72,6 @@ def _open_store(root: Path, settings: Settings) -> Store:
 
         return PostGISStore(settings.project.store_url, schema=settings.project.store_schema,
                             crs=settings.project.crs)
+    from sanigrid.layers.store import STORE_NAME, GeoPackageStore
+
     return GeoPackageStore(root / STORE_NAME, crs=settings.project.crs)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from sanigrid.layers.project import Project, open_project
+if TYPE_CHECKING:
+    from sanigrid.layers.project import Project
 
 app = typer.Typer(
     name="sanigrid",
@@ -35,4 +36,6 @@ DEFAULT_PROJECT = Path(os.environ.get("SANIGRID_PROJECT", "."))
 
 def load(project: Path) -> Project:
     """Open the project named on the command line."""
+    from sanigrid.layers.project import open_project
+
     return open_project(project)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sanigrid.layers.project import Project
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+if TYPE_CHECKING:
+    from sanigrid.layers.project import Project
 
 
 def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:

@@ -8,19 +8,18 @@ and an .xlsx table (Chinese headers) to ``outputs/``; the typer commands only pa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import geopandas as gpd
-import pandas as pd
 import typer
 
 from sanigrid.geo._errors import AnalysisError
-from sanigrid.geo.coverage import coverage, toilet_class_check, toilet_spacing
-from sanigrid.geo.network import build_network, components_frame
-from sanigrid.geo.siting import suggest_sites
-from sanigrid.layers.export import params_table, write_xlsx, zh_headers
-from sanigrid.layers.project import Project
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
+    import geopandas as gpd
+    import pandas as pd
+
+    from sanigrid.layers.project import Project
 
 FACILITY_KINDS = ("toilets", "collection_points", "transfer_stations", "markets")
 
@@ -66,6 +65,9 @@ def _replace_kind(tx: Any, layer: str, kind: str, frame: gpd.GeoDataFrame, param
 
     The layer's parameters hold one entry per facility kind (``{kind: params}``).
     """
+    import geopandas as gpd
+    import pandas as pd
+
     old = tx.read(layer) if tx.has(layer) else None
     meta = tx.meta(layer).get("params", {}) if old is not None else {}
     kept = {k: v for k, v in meta.items() if k in FACILITY_KINDS and k != kind}
@@ -77,6 +79,8 @@ def _replace_kind(tx: Any, layer: str, kind: str, frame: gpd.GeoDataFrame, param
 
 
 def _summary_sheet(summary: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+    from sanigrid.layers.export import params_table
+
     return params_table({**params, **summary})
 
 
@@ -88,6 +92,12 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
     transaction, with the settings that produced them) and ``outputs/coverage_<kind>.xlsx``.
     Returns the summary (with ``xlsx`` = the table's path).
     """
+    import pandas as pd
+
+    from sanigrid.geo.coverage import coverage, toilet_class_check, toilet_spacing
+    from sanigrid.geo.network import build_network, components_frame
+    from sanigrid.layers.export import write_xlsx, zh_headers
+
     s = project.settings
     preset = _preset(project, kind)
     radius = float(radius_m if radius_m is not None else preset.radius_m)
@@ -138,6 +148,8 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
 def _read_optional(path: Path | None, project: Project, what: str) -> gpd.GeoDataFrame | None:
     if path is None:
         return None
+    import geopandas as gpd
+
     try:
         f = gpd.read_file(path)
     except Exception as e:  # pyogrio raises its own errors
@@ -158,6 +170,11 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
     ``exclusion`` are optional vector files (candidate points; polygons where no site may go).
     Returns the summary (with ``xlsx``).
     """
+    import pandas as pd
+
+    from sanigrid.geo.siting import suggest_sites
+    from sanigrid.layers.export import write_xlsx, zh_headers
+
     s = project.settings
     preset = _preset(project, kind)
     radius = float(radius_m if radius_m is not None else preset.radius_m)

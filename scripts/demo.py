@@ -11,21 +11,19 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import HISTORY_TABLE, deadlines
 from sanigrid.layers._errors import SettingsError
-from sanigrid.layers.demo import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE, demo_settings, make_demo_layers
-from sanigrid.layers.project import Project, init_project
-from sanigrid.layers.settings import SETTINGS_NAME, load_settings
 from sanigrid.scripts._app import app, console
 from sanigrid.scripts.analyses import run_demo_analyses
 from sanigrid.scripts.web import demo_accounts
 from sanigrid.scripts.web import serve as web_serve
+
+if TYPE_CHECKING:  # the generator and the analyses are imported when the demo is built
+    from sanigrid.layers.project import Project
 
 DEMO_FOLDER = Path("demo")
 _OSM_KINDS = ("streets",)  # derived from OpenStreetMap; every other layer is synthetic
@@ -52,6 +50,19 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         The project, its store holding every input layer in EPSG:4548 (metres) and the
         ``problem_history`` table. A copy of the OSM extract sits beside the store.
     """
+    from sanigrid.geo.grids import assign_grid
+    from sanigrid.geo.problems import HISTORY_TABLE, deadlines
+    from sanigrid.layers.demo import (
+        ATTRIBUTION,
+        COUNTY_NAME,
+        OSM_PATH,
+        OSM_SOURCE,
+        demo_settings,
+        make_demo_layers,
+    )
+    from sanigrid.layers.project import init_project
+    from sanigrid.layers.settings import SETTINGS_NAME, load_settings
+
     root = Path(root)
     spath = root / SETTINGS_NAME
     if overwrite and spath.exists() and load_settings(spath).project.name != COUNTY_NAME:
@@ -93,6 +104,8 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
 
 def summary_table(project: Project) -> Table:
     """Layer, features and origin of every layer in the project's store."""
+    from sanigrid.geo.problems import HISTORY_TABLE
+
     table = Table(title=f"{project.settings.project.name} · {project.root}")
     table.add_column("图层 layer")
     table.add_column("要素 features", justify="right")

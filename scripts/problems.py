@@ -11,32 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import geopandas as gpd
-import pandas as pd
 import typer
 from rich.table import Table
 
-from sanigrid.geo import hotspots as gh
-from sanigrid.geo import scorecard as gs
 from sanigrid.geo._errors import AnalysisError
-from sanigrid.geo.problems import (
-    CLOSED,
-    OPEN_STATES,
-    RESPONSIBILITY_HEADERS,
-    as_of_default,
-    assign,
-    days_overdue,
-    deadlines,
-    is_open,
-    is_overdue,
-    responsibility_list,
-)
-from sanigrid.geo.rebound import rebounds
-from sanigrid.layers.export import params_table, write_xlsx, zh_headers
-from sanigrid.layers.project import Project
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
+    import geopandas as gpd
+    import pandas as pd
+
+    from sanigrid.geo import hotspots as gh
+    from sanigrid.geo import scorecard as gs
+    from sanigrid.layers.project import Project
 
 _HEADERS = {
     "status": "状态", "count": "数量", "item": "项目", "value": "数值", "pile": "堆点", "categories": "主要类别",
@@ -61,6 +50,10 @@ class ProblemsReport:
 def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
     """Problems and grids from the store; missing deadlines, grids and units filled in memory
     (the stored layer is not changed). Returns ``(problems, grids, filled counts)``."""
+    import geopandas as gpd
+
+    from sanigrid.geo.problems import assign, deadlines
+
     st = project.store
     problems = st.read("problems")
     if not len(problems):
@@ -88,6 +81,8 @@ def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
 def report_date(project: Project, problems: pd.DataFrame, as_of: datetime | None = None) -> datetime:
     """The "as of" instant: the one given, else the ``as_of`` recorded with the problems layer
     (an import or the demo states when its data were taken), else :func:`as_of_default`."""
+    from sanigrid.geo.problems import as_of_default
+
     if as_of is not None:
         return as_of
     return as_of_default(problems, recorded=project.store.meta("problems").get("params", {}).get("as_of"))
@@ -95,6 +90,19 @@ def report_date(project: Project, problems: pd.DataFrame, as_of: datetime | None
 
 def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool = True) -> ProblemsReport:
     """Status summary, overdue cases and the 责任清单 (.xlsx in ``outputs/`` when ``xlsx``)."""
+    import pandas as pd
+
+    from sanigrid.geo.problems import (
+        CLOSED,
+        OPEN_STATES,
+        RESPONSIBILITY_HEADERS,
+        days_overdue,
+        is_open,
+        is_overdue,
+        responsibility_list,
+    )
+    from sanigrid.layers.export import write_xlsx, zh_headers
+
     p, grids, filled = load_problems(project)
     t = report_date(project, p, as_of)
     reported = pd.to_datetime(p["reported_at"]) <= pd.Timestamp(t)
@@ -133,6 +141,13 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     Writes layers ``hotspot_clusters``, ``gi_cells`` and ``rebounds`` (one transaction) and
     ``outputs/热点分析_<date>.xlsx``.
     """
+    import geopandas as gpd
+    import pandas as pd
+
+    from sanigrid.geo import hotspots as gh
+    from sanigrid.geo.rebound import rebounds
+    from sanigrid.layers.export import params_table, write_xlsx, zh_headers
+
     s = project.settings
     st = project.store
     p, grids, _ = load_problems(project)
@@ -172,6 +187,11 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
              xlsx: bool = True) -> tuple[gs.ScorecardResult, Path | None]:
     """The grid ranking for the period ending at ``as_of``: layer ``scorecard`` and
     ``outputs/网格排名通报_<period start>.xlsx`` (rank, grid, lead unit, indicators, change)."""
+    import pandas as pd
+
+    from sanigrid.geo import scorecard as gs
+    from sanigrid.layers.export import write_xlsx
+
     p, grids, _ = load_problems(project)
     if not len(grids):
         raise AnalysisError(f"{project.store.location}: layer 'grids' is empty; import the grids before ranking them")
@@ -204,6 +224,8 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
 def _date(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
+    import pandas as pd
+
     try:
         return pd.Timestamp(value).to_pydatetime()
     except ValueError:
@@ -217,6 +239,8 @@ AsOf = Annotated[str | None, typer.Option("--as-of", help="date of the report (d
 def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
              xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="write the 责任清单 .xlsx")] = True) -> None:
     """问题状态汇总、超期清单和责任清单 / status summary, overdue cases and the responsibility list."""
+    import pandas as pd
+
     with console.status("问题状态 problems …"):
         rep = run_problems(load(project), as_of=_date(as_of, "as-of"), xlsx=xlsx)
     table = Table(title=f"问题状态 截至 {pd.Timestamp(rep.as_of):%Y-%m-%d %H:%M}")
@@ -278,6 +302,8 @@ def rank(
     as_of: AsOf = None,
 ) -> None:
     """网格排名通报 / rank the grids (scorecard layer and .xlsx)."""
+    import pandas as pd
+
     with console.status("网格排名 rank …"):
         res, path = run_rank(load(project), period=period, as_of=_date(as_of, "as-of"))
     start, end = res.period

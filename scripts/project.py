@@ -10,8 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from sanigrid.layers._errors import SettingsError
-from sanigrid.layers.project import init_project
-from sanigrid.layers.settings import Settings
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 
@@ -24,6 +22,9 @@ def init(
     overwrite: Annotated[bool, typer.Option(help="start again if a project is already there")] = False,
 ) -> None:
     """Create a project: an empty GeoPackage store and a settings file with the defaults."""
+    from sanigrid.layers.project import init_project
+    from sanigrid.layers.settings import Settings
+
     settings = Settings()
     settings.project.name = name
     settings.project.county_code = county_code
@@ -148,6 +149,7 @@ def validate_cmd(
         p = None
     if p is None:  # no project here: default settings, no county boundary
         from sanigrid.layers.importers import read_file
+        from sanigrid.layers.settings import Settings
         from sanigrid.layers.validation import validate
 
         v = validate(kind, read_file(file, kind=kind, coords=coords, mapping=parse_mapping(map_), layer=layer),

@@ -11,20 +11,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
 import typer
 from rich.table import Table
 
-from sanigrid.geo import sampling as gs
 from sanigrid.geo._errors import AnalysisError
-from sanigrid.geo.problems import as_of_default
-from sanigrid.layers.export import write_xlsx, zh_headers
-from sanigrid.layers.project import Project
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
+    import geopandas as gpd
+    import pandas as pd
+
+    from sanigrid.geo import sampling as gs
+    from sanigrid.layers.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ def _read(project: Project, kind: str) -> gpd.GeoDataFrame | None:
 def build_candidates(project: Project, *, as_of: datetime | None = None) -> tuple[gpd.GeoDataFrame, list[str],
                                                                                    datetime]:
     """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``."""
+    from sanigrid.geo import sampling as gs
+    from sanigrid.geo.problems import as_of_default
+
     layers = {k: _read(project, k) for k in SOURCE_KINDS}
     grids = _read(project, "grids")
     evidence = {k: _read(project, k) for k in EVIDENCE_KINDS}
@@ -98,6 +101,8 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
 
 def _as_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Point geometry and the catalogue columns plus the problem counts (readiness attributes dropped)."""
+    from sanigrid.geo import sampling as gs
+
     out = frame.drop(columns=[c for c in gs._ATTRS if c in frame])
     out = out.set_geometry(out.geometry.representative_point())
     return out
@@ -106,6 +111,8 @@ def _as_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _min_spacing(picks: gpd.GeoDataFrame) -> float:
     if len(picks) < 2:
         return float("nan")
+    import numpy as np
+
     xy = np.column_stack([picks.geometry.x, picks.geometry.y])
     d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     d[np.diag_indices_from(d)] = np.inf
@@ -114,6 +121,8 @@ def _min_spacing(picks: gpd.GeoDataFrame) -> float:
 
 def compare(stratified: gs.Selection, random: gs.Selection) -> pd.DataFrame:
     """Per category and mode: mean readiness, share ready, strata covered, smallest spacing of the picks."""
+    import pandas as pd
+
     rows = []
     for mode, sel in (("分层", stratified), ("随机", random)):
         rep = sel.report.set_index("category")
@@ -129,7 +138,7 @@ def compare(stratified: gs.Selection, random: gs.Selection) -> pd.DataFrame:
 
 
 def run_sample(project: Project, *, seed: int | None = None, random_mode: bool = False,
-               as_of: datetime | None = None, maps: bool = True) -> SampleRun:
+               as_of: datetime | None = None, maps: bool = False) -> SampleRun:
     """Build candidates with readiness, select the sample points, write layers, the list and the maps.
 
     Writes the layers ``sample_candidates`` and ``sample_selection`` and the table ``sample_quota_report``
@@ -137,6 +146,9 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     and candidates, ``outputs/样本点图_<类别>.png``. ``random_mode`` stores the strictly random picks instead of the
     stratified ones (the other mode is always computed for the comparison sheet).
     """
+    from sanigrid.geo import sampling as gs
+    from sanigrid.layers.export import write_xlsx, zh_headers
+
     s = project.settings
     sc = s.sampling
     seed = sc.seed if seed is None else int(seed)
@@ -198,6 +210,9 @@ def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *,
 def run_mock_check(project: Project, *, draws: int | None = None, seed: int | None = None,
                    as_of: datetime | None = None) -> MockCheckRun:
     """Simulate the inspectors' random spot-checks; write the risk table (xlsx and store tables)."""
+    from sanigrid.geo import sampling as gs
+    from sanigrid.layers.export import write_xlsx, zh_headers
+
     cands, missing, _ = build_candidates(project, as_of=as_of)
     t0 = time.perf_counter()
     result = gs.mock_check(cands, settings=project.settings, draws=draws, seed=seed)
@@ -222,7 +237,7 @@ def sample(
     project: ProjectOpt = DEFAULT_PROJECT,
     seed: Annotated[int | None, typer.Option(help="random seed (default: settings sampling.seed)")] = None,
     random: Annotated[bool, typer.Option("--random", help="strictly random picks (as an inspector draws)")] = False,
-    maps: Annotated[bool, typer.Option(help="draw one printable map per category")] = True,
+    maps: Annotated[bool, typer.Option(help="also draw one printable A4 map per category (PNG)")] = False,
     as_of: Annotated[datetime | None, typer.Option(help="count problems open/overdue at this date "
                                                         "(default: now, or the day after the last report)")] = None,
 ) -> None:

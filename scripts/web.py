@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from sanigrid.layers.project import Project, open_project
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+
+if TYPE_CHECKING:
+    from sanigrid.layers.project import Project
 
 user_app = typer.Typer(help="管理网页账号 / manage web accounts (office | grid_head | viewer).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -20,6 +22,7 @@ def serve(project_root: str | Path, *, host: str = "127.0.0.1", port: int = 8000
     """Serve the project's map and API with uvicorn until interrupted (blocking)."""
     import uvicorn
 
+    from sanigrid.layers.project import open_project
     from sanigrid.web.app import create_app
 
     project = open_project(project_root)
