@@ -46,7 +46,7 @@ def main() -> None:
             f"sanigrid layers -p {'PROJECT' if a.project else '(empty project)'}": [sanigrid, "layers", "-p", project],
         }
         times: dict[str, list[float]] = {k: [] for k in cmds}
-        for k, c in cmds.items():  # warm the file cache once
+        for c in cmds.values():  # warm the file cache once
             run(c)
         for _ in range(a.rounds):
             for k, c in cmds.items():

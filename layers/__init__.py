@@ -23,7 +23,10 @@ _WHERE = {
     "load_settings": "settings", "GeoPackageStore": "store", "Store": "store",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "CATALOGUE", "GeoPackageStore", "LayerSpec", "Project", "SanigridError", "Settings", "Store",
+    "init_project", "load_settings", "open_project", "spec",
+]
 
 
 def __getattr__(name: str) -> Any:
