@@ -475,21 +475,46 @@ class GeoPackageStore(StoreBase):
         return {"updated_at": row[0], "synthetic": bool(row[1]), "params": json.loads(row[2] or "{}")}
 
     def info(self) -> list[LayerInfo]:
-        """One row per layer in the store (catalogue order, then any other layer)."""
-        present = self._tables()
-        out = []
-        kinds = [k for k in CATALOGUE if k in present]
-        for kind in kinds:
-            s = CATALOGUE[kind]
-            pinfo = pyogrio.read_info(self.path, layer=kind)
-            bounds = pinfo.get("total_bounds")
-            m = self.meta(kind)
-            out.append(LayerInfo(
-                kind=kind, title=f"{s.zh} {s.en}", count=int(pinfo["features"]), crs=pinfo.get("crs"),
-                bounds=_bounds(bounds) if bounds is not None and pinfo["features"] else None,
-                updated_at=m.get("updated_at"), synthetic=m.get("synthetic", False),
-                params=m.get("params", {}),
-            ))
+        """One row per catalogue layer in the store, in catalogue order.
+
+        Read from the GeoPackage's own tables in one connection, no feature read: the count from
+        ``gpkg_ogr_contents`` (kept by GDAL's triggers; ``COUNT(*)`` where it is missing), the
+        extent from ``gpkg_contents`` (from the layer's R-tree where that has none: float32 boxes,
+        rounded outwards), the CRS from ``gpkg_spatial_ref_sys``.
+        """
+        if not self.path.exists():
+            return []
+        with self._connect() as con:
+            present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            kinds = [k for k in CATALOGUE if k in present]
+            meta = ({r[0]: r[1:] for r in con.execute(f"SELECT kind, updated_at, synthetic, params FROM {META_TABLE}")}
+                    if META_TABLE in present else {})
+            counts = ({r[0]: r[1] for r in con.execute("SELECT table_name, feature_count FROM gpkg_ogr_contents")}
+                      if "gpkg_ogr_contents" in present else {})
+            extent = {r[0]: r[1:] for r in con.execute(
+                "SELECT c.table_name, c.min_x, c.min_y, c.max_x, c.max_y, g.column_name, s.organization, "
+                "s.organization_coordsys_id FROM gpkg_contents c "
+                "LEFT JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
+                "LEFT JOIN gpkg_spatial_ref_sys s ON s.srs_id = c.srs_id")}
+            out = []
+            for kind in kinds:
+                s = CATALOGUE[kind]
+                n = counts.get(kind)
+                if n is None:
+                    n = con.execute(f'SELECT COUNT(*) FROM "{kind}"').fetchone()[0]
+                minx, miny, maxx, maxy, geom, org, code = extent.get(kind, (None,) * 7)
+                rtree = f"rtree_{kind}_{geom}"
+                if None in (minx, miny, maxx, maxy) and geom and rtree in present:
+                    minx, miny, maxx, maxy = con.execute(
+                        f'SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM "{rtree}"').fetchone()
+                bounds = (minx, miny, maxx, maxy)
+                updated_at, synthetic, params = meta.get(kind, (None, 0, None))
+                out.append(LayerInfo(
+                    kind=kind, title=f"{s.zh} {s.en}", count=int(n),
+                    crs=f"{str(org).upper()}:{code}" if org and code is not None and int(code) > 0 else None,
+                    bounds=_bounds(bounds) if n and None not in bounds else None,
+                    updated_at=updated_at, synthetic=bool(synthetic), params=json.loads(params or "{}"),
+                ))
         return out
 
     # ---------------------------------------------------------------- writing

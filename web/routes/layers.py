@@ -29,6 +29,7 @@ from sanigrid.web.features import (
     where_clause,
     with_overdue,
 )
+from sanigrid.web.search import find, search_index
 
 router = APIRouter(tags=["layers 图层"])
 GEOJSON = "application/geo+json"
@@ -205,36 +206,13 @@ class SearchHit(BaseModel):
     href: str | None = None
 
 
-@router.get("/api/search", response_model=list[SearchHit], summary="搜索网格编码或地名 (grid code or place name)")
+@router.get("/api/search", response_model=list[SearchHit],
+            summary="搜索网格编码、网格长、地名或问题编号 (grid code, grid head, place name or case number)")
 def search(q: Annotated[str, Query(min_length=1, max_length=60)], project: ProjectDep, user: CurrentUser,
            coords: Coords = "wgs84", limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[SearchHit]:
-    q = q.strip()
+    """Grid codes, names and grid heads, place names and case numbers; see :mod:`sanigrid.web.search`."""
     lang = project.settings.project.language
-    hits: list[SearchHit] = []
-    for info in project.store.info():
-        s = CATALOGUE[info.kind]
-        if s.big or info.count == 0:
-            continue
-        cols = [c for c in dict.fromkeys(x for x in (s.label_field, "name", "code") if x) if c in s.field_names]
-        if not cols:
-            continue
-        frame = project.store.read(info.kind, columns=cols)
-        match = pd.Series(False, index=frame.index)
-        for c in cols:
-            match |= frame[c].astype("string").str.contains(q, regex=False, na=False)
-        found = frame[match]
-        if found.empty:
-            continue
-        disp = to_display(found, coords)
-        label_col = cols[0]
-        # one hit per distinct label (a street is many segments): bounds of all its parts
-        for label, part in disp.groupby(disp[label_col].astype("string").fillna(""), sort=True):
-            other = next((c for c in cols if c != label_col and pd.notna(part[c].iloc[0])), None)
-            text = str(label) + (f" {part[other].iloc[0]}" if other else "")
-            code = part["code"].iloc[0] if "code" in part.columns else None
-            hits.append(SearchHit(layer=info.kind, layer_title=s.title(lang), label=text.strip(),
-                                  bounds=[round(float(v), 6) for v in part.total_bounds],
-                                  href=f"/grids/{code}" if info.kind == "grids" and code else None))
-    exact = [h for h in hits if h.label.split(" ")[0] == q]
-    rest = [h for h in hits if h not in exact]
-    return (exact + rest)[:limit]
+    idx = search_index(project.store, coords)
+    return [SearchHit(layer=idx.layer[i], layer_title=CATALOGUE[idx.layer[i]].title(lang), label=idx.label[i],
+                      bounds=[float(v) for v in idx.bounds[i]], href=idx.href[i])
+            for i in find(idx, q, limit)]

@@ -1,0 +1,159 @@
+"""The map's search box: one index of every searchable name per store version, then lookups in memory.
+
+What is found: grid codes, names and grid heads (网格长), every named small layer (streets, alleys,
+markets, toilets …: one hit per distinct name, its bounds those of all its parts), and case
+numbers (``problem_id``) of the problems. Ranking: a grid whose code is the query exactly comes
+alone (the map goes straight to it); then exact names before partial ones, the input layers
+before the analysis ones, in catalogue order.
+
+The index is built once per :meth:`Store.version` (any committed write makes a new one) and per
+display coordinate system, so a search is a scan of a few thousand strings, not a read of every
+layer.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from sanigrid.layers.catalogue import CATALOGUE
+from sanigrid.web.features import to_display
+
+_ROLE_RANK = {"input": 0, "analysis": 1}
+_ORDER = {k: i for i, k in enumerate(CATALOGUE)}
+
+
+@dataclass(frozen=True)
+class SearchIndex:
+    """One row per searchable entry; ``text`` is what a query is matched against (case-folded)."""
+
+    layer: np.ndarray  # kind of each entry
+    label: np.ndarray  # what the list shows
+    key: np.ndarray  # the exact-match key: code, name or case number
+    text: pd.Series  # label and other searchable fields, case-folded
+    bounds: np.ndarray  # (n, 4) lon/lat in the display coordinates
+    href: np.ndarray  # page of the entry or None
+    rank: np.ndarray  # input layers first, then catalogue order
+
+
+_INDEX: dict[tuple[Any, ...], SearchIndex] = {}
+_LOCK = threading.Lock()
+
+
+def _text(col: pd.Series) -> pd.Series:
+    return col.astype("string").fillna("").str.strip()
+
+
+def _entries(kind: str, frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """label, key, text, href and store-CRS bounds of the entries of one layer."""
+    s = CATALOGUE[kind]
+    b = shapely.bounds(frame.geometry.to_numpy())
+    out = pd.DataFrame({"minx": b[:, 0], "miny": b[:, 1], "maxx": b[:, 2], "maxy": b[:, 3]}, index=frame.index)
+    if kind == "grids":
+        code, name = _text(frame["code"]), _text(frame.get("name", pd.Series("", index=frame.index)))
+        head = _text(frame["head"]) if "head" in frame else pd.Series("", index=frame.index)
+        out["key"] = code
+        out["label"] = (code + " " + name + np.where(head != "", " · 网格长 " + head, "")).str.strip()
+        out["text"] = code + " " + name + " " + head
+        out["href"] = "/grids/" + code
+        return out[code != ""]
+    if kind == "problems":
+        pid = _text(frame["problem_id"])
+        cat = _text(frame["category"]) if "category" in frame else pd.Series("", index=frame.index)
+        out["key"] = pid
+        out["label"] = (pid + " " + cat).str.strip()
+        out["text"] = pid
+        out["href"] = None  # no page of its own: the map goes to the point, its popup has the case
+        return out[pid != ""]
+    cols = [c for c in dict.fromkeys(x for x in (s.label_field, "name", "code") if x) if c in frame.columns]
+    lab = _text(frame[cols[0]])
+    other = next((c for c in cols[1:]), None)
+    out["key"] = lab
+    out["label"] = lab
+    out["text"] = lab + (" " + _text(frame[other]) if other else "")
+    out = out[lab != ""]
+    # one entry per distinct label (a street is many segments): the bounds of all its parts
+    g = out.groupby("label", sort=True)
+    agg = g.agg(minx=("minx", "min"), miny=("miny", "min"), maxx=("maxx", "max"), maxy=("maxy", "max"),
+                key=("key", "first"), text=("text", "first"))
+    agg["label"] = agg.index
+    if other:  # the list shows "name code" when the layer has both, as before
+        first_other = _text(frame.loc[out.index, other]).groupby(out["label"]).first()
+        agg["label"] = (agg["label"] + " " + first_other.reindex(agg.index).fillna("")).str.strip()
+    agg["href"] = None
+    return agg.reset_index(drop=True)
+
+
+def _searchable(kind: str) -> list[str]:
+    s = CATALOGUE[kind]
+    if kind == "grids":
+        return [c for c in ("code", "name", "head") if c in s.field_names]
+    if kind == "problems":
+        return [c for c in ("problem_id", "category") if c in s.field_names]
+    if s.big:
+        return []
+    return [c for c in dict.fromkeys(x for x in (s.label_field, "name", "code") if x) if c in s.field_names]
+
+
+def build_index(store: Any, coords: str) -> SearchIndex:
+    """Read the searchable columns of every layer once and lay them out for lookups."""
+    parts = []
+    crs = None
+    for info in store.info():
+        cols = _searchable(info.kind)
+        if not cols or info.count == 0:
+            continue
+        frame = store.read(info.kind, columns=cols)
+        crs = frame.crs
+        e = _entries(info.kind, frame)
+        e["layer"] = info.kind
+        parts.append(e)
+    if not parts:
+        empty = np.array([], dtype=object)
+        return SearchIndex(empty, empty, empty, pd.Series([], dtype="string"), np.zeros((0, 4)), empty,
+                           np.array([], int))
+    t = pd.concat(parts, ignore_index=True)
+    boxes = gpd.GeoSeries(shapely.box(t["minx"], t["miny"], t["maxx"], t["maxy"]), crs=crs)
+    disp = to_display(gpd.GeoDataFrame(geometry=boxes), coords)
+    bounds = np.round(shapely.bounds(disp.geometry.to_numpy()), 6)
+    rank = np.array([_ROLE_RANK.get(CATALOGUE[k].role, 2) * 1000 + _ORDER[k] for k in t["layer"]])
+    return SearchIndex(layer=t["layer"].to_numpy(object), label=t["label"].to_numpy(object),
+                       key=t["key"].to_numpy(object), text=t["text"].str.casefold().reset_index(drop=True),
+                       bounds=bounds, href=t["href"].to_numpy(object), rank=rank)
+
+
+def search_index(store: Any, coords: str) -> SearchIndex:
+    """The index of the store as it is now (built on the first search after a write)."""
+    key = (store.location, coords, store.version())
+    with _LOCK:
+        hit = _INDEX.get(key)
+    if hit is not None:
+        return hit
+    idx = build_index(store, coords)
+    with _LOCK:
+        for k in [k for k in _INDEX if k[:2] == key[:2]]:  # older versions of the same store
+            del _INDEX[k]
+        _INDEX[key] = idx
+    return idx
+
+
+def find(index: SearchIndex, q: str, limit: int) -> list[int]:
+    """Positions of the hits for ``q`` in the index, best first."""
+    q = q.strip()
+    if not q or not len(index.label):
+        return []
+    grid = np.flatnonzero((index.layer == "grids") & (index.key == q))
+    if len(grid):
+        return [int(grid[0])]
+    m = np.flatnonzero(index.text.str.contains(q.casefold(), regex=False).to_numpy(dtype=bool))
+    if not len(m):
+        return []
+    exact = index.key[m] == q
+    order = np.lexsort((index.label[m].astype(str), index.rank[m], ~exact))
+    return [int(i) for i in m[order][:limit]]
