@@ -98,10 +98,12 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
 
 
 def warm_caches(project: Project) -> None:
-    """Build the map's caches (page layers, point indexes of big layers) so the first view is fast."""
+    """Build the map's caches (page layers, point indexes of big layers, the search index) so the first view
+    and the first search are fast."""
     from sanigrid.layers.catalogue import CATALOGUE
     from sanigrid.web.features import point_index
     from sanigrid.web.mappage import build_map
+    from sanigrid.web.search import search_index
 
     try:
         build_map(project)
@@ -109,6 +111,7 @@ def warm_caches(project: Project) -> None:
             s = CATALOGUE[info.kind]
             if s.big and s.geometry == ("Point",):
                 point_index(project.store, s, project.settings.basemap.coords)
+        search_index(project.store, project.settings.basemap.coords)
     except Exception:  # a cache that is not warm is only slower; the request path reports real errors
         log.exception("warming the map caches failed")
 
