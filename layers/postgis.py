@@ -41,13 +41,12 @@ from sanigrid.layers.store import (
     PROJECT_TABLE,
     LayerInfo,
     StoreBase,
-    _coerce,
-    _geometry_type,
-    _multi,
-    _pandas_dtype,
-    _plain,
-    _prepare,
+    coerce,
     empty_frame,
+    geometry_type,
+    is_multi,
+    pandas_dtype,
+    promote,
 )
 
 try:  # an optional extra: pip install 'sanigrid[postgis]'
@@ -65,8 +64,6 @@ FID = "fid"  # the primary key of every table
 
 _SQL_TYPES = {"str": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
               "date": "timestamp", "datetime": "timestamp"}
-_TO_MULTI = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings,
-             "Polygon": shapely.multipolygons}
 _READ_BATCH = 20_000
 
 
@@ -351,7 +348,7 @@ class PostGISStore(StoreBase):
         geoms = shapely.from_wkb(np.asarray(cols[-1], dtype=object)) if rows else np.array([], dtype=object)
         frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
         if s is not None:
-            frame = _coerce(frame, s)
+            frame = coerce(frame, s)
         return frame
 
     def _fetch(self, query: Any, args: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -444,12 +441,12 @@ class PostGISStore(StoreBase):
                synthetic: bool) -> None:
         s = spec(kind)
         self._ensure_system_tables()
-        frame = _prepare(self._to_store_crs(kind, frame), s)
+        frame = self._prepare_rows(kind, frame, s)
         srid = self._srid(self.crs)  # type: ignore[arg-type]
         attrs = [c for c in frame.columns if c != frame.geometry.name]
         _check_names(kind, attrs)
         types = {f.name: _SQL_TYPES[f.dtype] for f in s.fields}
-        gtype = _geometry_type(s)
+        gtype = geometry_type(s)
         defs = [sql.SQL("{} bigserial PRIMARY KEY").format(sql.Identifier(FID))]
         defs += [sql.SQL("{} " + (types.get(c) or _sql_type(frame[c]))).format(sql.Identifier(c))  # type: ignore[arg-type]
                  for c in attrs]
@@ -473,8 +470,8 @@ class PostGISStore(StoreBase):
         names = list(attrs)
         if s is not None:
             geoms = np.asarray(frame.geometry.array, dtype=object)
-            if _multi(s):
-                geoms = _promote(geoms)
+            if is_multi(s):
+                geoms = promote(geoms)
             cols.append(list(shapely.to_wkb(geoms, hex=True, output_dimension=2, include_srid=False)))
             names.append(GEOM)
         if not names or not len(frame):
@@ -489,19 +486,11 @@ class PostGISStore(StoreBase):
             what = f"; layer '{name}' takes {' or '.join(s.geometry)} geometries" if s is not None else ""
             raise StoreError(f"{self.location}: cannot write '{name}': {e.diag.message_primary or e}{what}") from None
 
-    def append(self, kind: str, frame: gpd.GeoDataFrame) -> None:
-        """Add rows to layer ``kind`` (created if absent)."""
-        with self.transaction() as tx:
-            if not tx.has(kind):
-                tx._write(kind, frame, params=None, synthetic=False)
-                return
-            s = spec(kind)
-            frame = _prepare(tx._to_store_crs(kind, frame), s)
-            attrs = [c for c in frame.columns if c != frame.geometry.name]
-            _check_names(kind, attrs)
-            tx._add_missing_columns(kind, frame[attrs])
-            tx._copy(kind, frame, attrs, s)
-            tx._touch(kind)
+    def _append_rows(self, kind: str, frame: gpd.GeoDataFrame, s: LayerSpec) -> None:
+        attrs = [c for c in frame.columns if c != frame.geometry.name]
+        _check_names(kind, attrs)
+        self._add_missing_columns(kind, frame[attrs])
+        self._copy(kind, frame, attrs, s)
 
     def _add_missing_columns(self, name: str, frame: pd.DataFrame) -> None:
         present = self._columns(name)
@@ -510,58 +499,20 @@ class PostGISStore(StoreBase):
                 self._conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} " + _sql_type(frame[c])).format(  # type: ignore[arg-type]
                     self._t(name), sql.Identifier(c)))
 
-    def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int:
-        """Change attribute values of existing rows, found by ``key`` (e.g. ``problem_id``).
-
-        ``changes`` maps a key value to ``{field: new value}``. Returns the number of rows changed;
-        unknown keys or fields raise :class:`StoreError` and nothing is written.
-        """
-        with self.transaction() as tx:
-            cols = tx._columns(kind)
-            if not cols:
-                raise StoreError(f"{self.location}: no layer '{kind}'")
-            if key not in cols:
-                raise StoreError(f"layer '{kind}' has no field '{key}'")
-            tx._touch(kind)
-            n = 0
-            with tx._conn.cursor() as cur:
-                for k, values in changes.items():
-                    bad = set(values) - set(cols) | ({GEOM, FID} & set(values))
-                    if bad:
-                        raise StoreError(f"layer '{kind}' has no field(s) {', '.join(sorted(bad))}")
-                    if not values:
-                        continue
-                    sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
-                    cur.execute(sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(
-                        tx._t(kind), sets, sql.Identifier(key)),
+    def _update_rows(self, kind: str, key: str, k: Any, values: Mapping[str, Any]) -> int:
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
+        with self._conn.cursor() as cur:
+            cur.execute(sql.SQL("UPDATE {} SET {} WHERE {} = %s").format(self._t(kind), sets, sql.Identifier(key)),
                         [_py(v) for v in values.values()] + [_py(k)])
-                    if cur.rowcount == 0:
-                        raise StoreError(f"layer '{kind}': no row with {key} = {k}")
-                    n += cur.rowcount
-            return n
+            return int(cur.rowcount)
 
-    def drop(self, kind: str) -> None:
-        """Remove a layer (its index and metadata go with it)."""
-        with self.transaction() as tx:
-            tx._ensure_system_tables()
-            tx._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tx._t(kind)))
-            tx._conn.execute(sql.SQL("DELETE FROM {} WHERE kind = %s").format(tx._t(META_TABLE)), (kind,))
+    def _drop(self, kind: str) -> None:
+        self._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t(kind)))
+        self._conn.execute(sql.SQL("DELETE FROM {} WHERE kind = %s").format(self._t(META_TABLE)), (kind,))
 
-    def write_table(self, name: str, frame: pd.DataFrame) -> None:
-        """Replace a non-spatial table (e.g. problem history, accounts)."""
-        self._check_table_name(name)
-        with self.transaction() as tx:
-            tx._ensure_system_tables()
-            tx._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tx._t(name)))
-            tx._append_table(name, _plain(frame))
-            tx._touch(name)
-
-    def append_table(self, name: str, frame: pd.DataFrame) -> None:
-        self._check_table_name(name)
-        with self.transaction() as tx:
-            tx._ensure_system_tables()
-            tx._append_table(name, _plain(frame))
-            tx._touch(name)
+    def _replace_table(self, name: str, frame: pd.DataFrame) -> None:
+        self._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t(name)))
+        self._append_table(name, frame)
 
     def _append_table(self, name: str, frame: pd.DataFrame) -> None:
         attrs = [str(c) for c in frame.columns]
@@ -665,24 +616,13 @@ def _py_values(col: pd.Series) -> list[Any]:
     return out
 
 
-def _promote(geoms: np.ndarray) -> np.ndarray:
-    """Single parts as one-part Multi geometries (the layer's column is Multi*)."""
-    out = geoms.copy()
-    types = shapely.get_type_id(geoms)
-    for type_id, name in ((0, "Point"), (1, "LineString"), (3, "Polygon")):
-        mask = types == type_id
-        if mask.any():
-            out[mask] = _TO_MULTI[name](geoms[mask], indices=np.arange(int(mask.sum())))
-    return out
-
-
 def _column(values: Sequence[Any], sql_type: str, s: LayerSpec | None, name: str) -> pd.Series:
     """A column read from the database with the dtype the GeoPackage store would give it."""
     f = None
     if s is not None and name in s.field_names:
         f = s.field(name)
     if f is not None:
-        dtype = _pandas_dtype(f.dtype)
+        dtype = pandas_dtype(f.dtype)
         if f.dtype == "str":
             return pd.Series(list(values), dtype="str")
         if f.dtype == "float":

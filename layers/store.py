@@ -21,8 +21,9 @@ import logging
 import os
 import shutil
 import sqlite3
+import struct
+import tempfile
 import threading
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,11 +124,11 @@ class Store(Protocol):
 def empty_frame(kind: str, crs: CRS | str | None) -> gpd.GeoDataFrame:
     """An empty GeoDataFrame with the catalogue columns of ``kind``."""
     s = spec(kind)
-    cols: dict[str, pd.Series] = {f.name: pd.Series(dtype=_pandas_dtype(f.dtype)) for f in s.fields}
+    cols: dict[str, pd.Series] = {f.name: pd.Series(dtype=pandas_dtype(f.dtype)) for f in s.fields}
     return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
-def _pandas_dtype(dtype: str) -> str:
+def pandas_dtype(dtype: str) -> str:
     return {"str": "object", "int": "Int64", "float": "float64", "bool": "boolean",
             "date": "datetime64[ms]", "datetime": "datetime64[ms]"}[dtype]
 
@@ -214,6 +215,101 @@ class StoreBase:
                synthetic: bool) -> None:
         raise NotImplementedError
 
+    def has(self, kind: str) -> bool:
+        raise NotImplementedError
+
+    def _columns(self, name: str) -> dict[str, str]:
+        """Column name → declared type of a table, in table order (empty if it does not exist)."""
+        raise NotImplementedError
+
+    def _touch(self, kind: str, *, params: Mapping[str, Any] | None = None,
+               synthetic: bool | None = None) -> None:
+        raise NotImplementedError
+
+    def _ensure_system_tables(self) -> None:
+        raise NotImplementedError
+
+    def _append_rows(self, kind: str, frame: gpd.GeoDataFrame, s: LayerSpec) -> None:
+        raise NotImplementedError
+
+    def _update_rows(self, kind: str, key: str, k: Any, values: Mapping[str, Any]) -> int:
+        raise NotImplementedError
+
+    def _drop(self, kind: str) -> None:
+        raise NotImplementedError
+
+    def _replace_table(self, name: str, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _append_table(self, name: str, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    # the writes, the same for every backend
+    def _prepare_rows(self, kind: str, frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
+        """``frame`` in the store CRS with the catalogue's columns and types, its geometries checked."""
+        frame = prepare(self._to_store_crs(kind, frame), s)
+        check_geometries(kind, frame, s, self.location)
+        return frame
+
+    def append(self, kind: str, frame: gpd.GeoDataFrame) -> None:
+        """Add rows to layer ``kind`` (created if absent)."""
+        with self.transaction() as tx:
+            if not tx.has(kind):
+                tx._write(kind, frame, params=None, synthetic=False)
+                return
+            s = spec(kind)
+            tx._append_rows(kind, tx._prepare_rows(kind, frame, s), s)
+            tx._touch(kind)
+
+    def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int:
+        """Change attribute values of existing rows, found by ``key`` (e.g. ``problem_id``).
+
+        ``changes`` maps a key value to ``{field: new value}``. Returns the number of rows changed;
+        unknown keys or fields raise :class:`StoreError` and nothing is written.
+        """
+        with self.transaction() as tx:
+            cols = tx._columns(kind)
+            if not cols:
+                raise StoreError(f"{self.location}: no layer '{kind}'")
+            if key not in cols:
+                raise StoreError(f"layer '{kind}' has no field '{key}'")
+            reserved = set(RESERVED_COLUMNS)
+            tx._touch(kind)
+            n = 0
+            for k, values in changes.items():
+                bad = (set(values) - set(cols)) | (reserved & set(values))
+                if bad:
+                    raise StoreError(f"layer '{kind}' has no field(s) {', '.join(sorted(bad))}")
+                if not values:
+                    continue
+                done = tx._update_rows(kind, key, k, values)
+                if done == 0:
+                    raise StoreError(f"layer '{kind}': no row with {key} = {k}")
+                n += done
+            return n
+
+    def drop(self, kind: str) -> None:
+        """Remove a layer (its index and metadata go with it)."""
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            tx._drop(kind)
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
+        """Replace a non-spatial table (e.g. problem history)."""
+        self._check_table_name(name)
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            tx._replace_table(name, plain(frame))
+            tx._touch(name)
+
+    def append_table(self, name: str, frame: pd.DataFrame) -> None:
+        """Add rows to a non-spatial table (created if absent)."""
+        self._check_table_name(name)
+        with self.transaction() as tx:
+            tx._ensure_system_tables()
+            tx._append_table(name, plain(frame))
+            tx._touch(name)
+
     @staticmethod
     def _check_table_name(name: str) -> None:
         if name in CATALOGUE or name in _SYSTEM_TABLES:
@@ -232,10 +328,11 @@ class GeoPackageStore(StoreBase):
         CGCS2000 Gauss-Kruger zone from the longitude of the first layer written).
     """
 
-    def __init__(self, path: str | Path, *, crs: CRS | str | None = None, _in_tx: bool = False):
+    def __init__(self, path: str | Path, *, crs: CRS | str | None = None, _con: sqlite3.Connection | None = None):
         self.path = Path(path)
         self._configured_crs = CRS.from_user_input(crs) if crs else None
-        self._in_tx = _in_tx
+        self._con = _con  # inside a transaction: the one connection every call of the transaction uses
+        self._dirty = False
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
@@ -245,25 +342,30 @@ class GeoPackageStore(StoreBase):
         return str(self.path)
 
     def version(self) -> tuple[Any, ...]:
-        """Inode, modification time and size of the file: every committed write changes them."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return (None,)
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        """The file's inode and the write counter that every committed transaction bumps (plus the
+        file's modification time and size, which change when another program's edits are folded in)."""
+        if self._con is None:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                return (None,)
+            return (st.st_ino, self._project_value("version"), st.st_mtime_ns, st.st_size)
+        st = os.stat(self.path)
+        return (st.st_ino, self._project_value("version"), st.st_mtime_ns, st.st_size)
 
     def max_value(self, kind: str, field: str) -> Any:
         if not self.has(kind):
             return None
-        with self._connect() as con:
-            cols = {r[1] for r in con.execute(f'PRAGMA table_info("{kind}")')}
+        with self._conn() as con:
+            cols = {r[1] for r in con.execute(f"PRAGMA table_info({_ident(kind)})")}
             if field not in cols:
                 raise StoreError(f"{self.path}: layer '{kind}' has no field '{field}'")
-            return con.execute(f'SELECT MAX("{field}") FROM "{kind}"').fetchone()[0]
+            return con.execute(f"SELECT MAX({_ident(field)}) FROM {_ident(kind)}").fetchone()[0]
 
     # ---------------------------------------------------------------- transactions
     @contextmanager
     def _lock(self) -> Iterator[None]:
+        """Serialise this program's writers (threads and processes); readers never take it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
         with _thread_lock(self.path), open(lock_path, "a+") as fh:
@@ -275,124 +377,146 @@ class GeoPackageStore(StoreBase):
 
     @contextmanager
     def transaction(self) -> Iterator[GeoPackageStore]:
-        """All writes inside land together or not at all.
+        """All writes inside land together or not at all: one SQLite transaction on the file itself.
+
+        The file is in write-ahead-log mode, so readers (the web desk, QGIS) keep reading the last
+        committed state while a transaction runs, and a commit is one append to the log (no copy of
+        the file). A failure, or the process being killed, before the commit leaves the file as it was.
 
         >>> with store.transaction() as tx:   # doctest: +SKIP
         ...     tx.write("service_areas", areas)
         ...     tx.write("coverage_gaps", gaps)
         """
-        if self._in_tx:
+        if self._con is not None:
             yield self
             return
         with self._lock():
-            tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp.gpkg")
+            self._clean_leftovers()
+            if not self.path.exists():
+                _create_geopackage(self.path)
+            con = _open(self.path, writer=True)
             try:
-                if self.path.exists():
-                    self._checkpoint()
-                    shutil.copyfile(self.path, tmp)
-                tx = GeoPackageStore(tmp, crs=self._configured_crs, _in_tx=True)
-                yield tx
-                if tmp.exists():
-                    with open(tmp, "rb") as fh:
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, self.path)
-            finally:
-                tmp.unlink(missing_ok=True)
-                for suffix in ("-journal", "-wal", "-shm"):
-                    Path(str(tmp) + suffix).unlink(missing_ok=True)
-
-    def _checkpoint(self) -> None:
-        """Fold a write-ahead log (QGIS opens GeoPackages in WAL mode) into the file before it is copied,
-        so that no edit made elsewhere is lost and no stale log is left beside the new file."""
-        wal = Path(str(self.path) + "-wal")
-        if wal.exists() and wal.stat().st_size > 0:
-            con = sqlite3.connect(self.path, timeout=30)
-            try:
-                busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                try:
+                    con.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as e:
+                    raise StoreError(f"{self.path} is being written by another program (QGIS?); "
+                                     f"save or close its edits there and try again ({e})") from None
+                tx = GeoPackageStore(self.path, crs=self._configured_crs, _con=con)
+                try:
+                    yield tx
+                    if tx._dirty:
+                        tx._bump_version()
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
             finally:
                 con.close()
-            if busy:
-                raise StoreError(
-                    f"{self.path} is being written by another program (QGIS?); "
-                    "save or close its edits there and try again"
-                )
+
+    def _clean_leftovers(self) -> None:
+        """Remove what a crashed writer left beside the file (old-style copies, scratch folders)."""
+        for p in self.path.parent.glob(f".{self.path.stem}.*"):
+            if p.name.endswith((".tmp.gpkg", ".tmp.gpkg-journal", ".tmp.gpkg-wal", ".tmp.gpkg-shm")):
+                p.unlink(missing_ok=True)
+            elif p.name.endswith(".scratch") and p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+
+    def _require_tx(self) -> None:
+        if self._con is None:
+            raise StoreError("internal: a write outside a transaction")
+        self._dirty = True
+
+    def _bump_version(self) -> None:
+        con = self._tx_con()
+        cur = con.execute(f"UPDATE {PROJECT_TABLE} SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+                          "WHERE key = 'version'")
+        if cur.rowcount == 0:
+            con.execute(f"INSERT INTO {PROJECT_TABLE} (key, value) VALUES ('version', '1')")
 
     # ---------------------------------------------------------------- sqlite helpers
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        """The transaction's connection, or a fresh reading connection for this call."""
+        if self._con is not None:
+            yield self._con
+            return
+        con = _open(self.path)
+        try:
+            yield con
+        finally:
+            con.close()
+
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30)
-        # the spatial-index triggers GDAL puts on each layer call these GeoPackage functions
-        con.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
-        for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
-            con.create_function(name, 1, _bounds_getter(i), deterministic=True)
-        return con
+        """A plain connection with the GeoPackage functions of the spatial-index triggers."""
+        return _open(self.path)
+
+    def _tx_con(self) -> sqlite3.Connection:
+        self._require_tx()
+        assert self._con is not None
+        return self._con
 
     def _tables(self) -> set[str]:
-        if not self.path.exists():
+        if self._con is None and not self.path.exists():
             return set()
-        with self._connect() as con:
+        with self._conn() as con:
             return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
     def _ensure_system_tables(self) -> None:
-        """Create the GeoPackage (if new) and sanigrid's own attribute tables."""
-        if not self.path.exists():
-            pyogrio.write_dataframe(
-                pd.DataFrame({"key": pd.Series(["store_version"], dtype="object"),
-                              "value": pd.Series(["1"], dtype="object")}),
-                self.path, layer=PROJECT_TABLE, driver="GPKG",
-            )
+        """sanigrid's own attribute tables (registered in gpkg_contents, so QGIS lists them)."""
+        con = self._tx_con()
         tables = self._tables()
         if PROJECT_TABLE not in tables:
-            pyogrio.write_dataframe(
-                pd.DataFrame({"key": pd.Series(["store_version"], dtype="object"),
-                              "value": pd.Series(["1"], dtype="object")}),
-                self.path, layer=PROJECT_TABLE, driver="GPKG",
-            )
+            con.execute(f"CREATE TABLE {PROJECT_TABLE} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
+                        "key TEXT, value TEXT)")
+            con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) VALUES (?, 'attributes', ?)",
+                        (PROJECT_TABLE, PROJECT_TABLE))
+            con.execute(f"INSERT INTO {PROJECT_TABLE} (key, value) VALUES ('store_version', '1')")
         if META_TABLE not in tables:
-            with self._connect() as con:
-                con.execute(
-                    f"CREATE TABLE {META_TABLE} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
-                    "kind TEXT UNIQUE NOT NULL, updated_at TEXT, synthetic INTEGER, params TEXT)"
-                )
-                con.execute(
-                    "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
-                    "VALUES (?, 'attributes', ?, ?)",
-                    (META_TABLE, META_TABLE, "sanigrid: when and how each layer was made"),
-                )
+            con.execute(
+                f"CREATE TABLE {META_TABLE} (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "kind TEXT UNIQUE NOT NULL, updated_at TEXT, synthetic INTEGER, params TEXT)"
+            )
+            con.execute(
+                "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                "VALUES (?, 'attributes', ?, ?)",
+                (META_TABLE, META_TABLE, "sanigrid: when and how each layer was made"),
+            )
 
     def _project_value(self, key: str) -> str | None:
         if PROJECT_TABLE not in self._tables():
             return None
-        with self._connect() as con:
+        with self._conn() as con:
             row = con.execute(f"SELECT value FROM {PROJECT_TABLE} WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
     def _set_project_value(self, key: str, value: str) -> None:
-        self._require_tx()
         self._ensure_system_tables()
-        with self._connect() as con:
-            cur = con.execute(f"UPDATE {PROJECT_TABLE} SET value=? WHERE key=?", (value, key))
-            if cur.rowcount == 0:
-                con.execute(f"INSERT INTO {PROJECT_TABLE} (key, value) VALUES (?, ?)", (key, value))
+        con = self._tx_con()
+        cur = con.execute(f"UPDATE {PROJECT_TABLE} SET value=? WHERE key=?", (value, key))
+        if cur.rowcount == 0:
+            con.execute(f"INSERT INTO {PROJECT_TABLE} (key, value) VALUES (?, ?)", (key, value))
 
     def _touch(self, kind: str, *, params: Mapping[str, Any] | None = None,
                synthetic: bool | None = None) -> None:
         self._ensure_system_tables()
+        con = self._tx_con()
         now = datetime.now().isoformat(timespec="seconds")
-        with self._connect() as con:
-            row = con.execute(f"SELECT params, synthetic FROM {META_TABLE} WHERE kind=?", (kind,)).fetchone()
-            p = json.dumps(dict(params), ensure_ascii=False, default=str) if params is not None else (
-                row[0] if row else "{}")
-            s = int(synthetic) if synthetic is not None else (row[1] if row else 0)
-            con.execute(
-                f"INSERT INTO {META_TABLE} (kind, updated_at, synthetic, params) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(kind) DO UPDATE SET updated_at=excluded.updated_at, "
-                "synthetic=excluded.synthetic, params=excluded.params",
-                (kind, now, s, p),
-            )
+        row = con.execute(f"SELECT params, synthetic FROM {META_TABLE} WHERE kind=?", (kind,)).fetchone()
+        p = json.dumps(dict(params), ensure_ascii=False, default=str) if params is not None else (
+            row[0] if row else "{}")
+        s = int(synthetic) if synthetic is not None else (row[1] if row else 0)
+        con.execute(
+            f"INSERT INTO {META_TABLE} (kind, updated_at, synthetic, params) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(kind) DO UPDATE SET updated_at=excluded.updated_at, "
+            "synthetic=excluded.synthetic, params=excluded.params",
+            (kind, now, s, p),
+        )
+        con.execute("UPDATE gpkg_contents SET last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
+                    (kind,))
 
-    def _require_tx(self) -> None:
-        if not self._in_tx:
-            raise StoreError("internal: a write outside a transaction")
+    def _columns(self, name: str) -> dict[str, str]:
+        with self._conn() as con:
+            return {r[1]: r[2] for r in con.execute(f"PRAGMA table_info({_ident(name)})")}
 
     # ---------------------------------------------------------------- reading
     def has(self, kind: str) -> bool:
@@ -418,56 +542,99 @@ class GeoPackageStore(StoreBase):
             if s is None:
                 raise StoreError(f"{self.path}: no layer '{kind}'")
             return empty_frame(kind, self.crs)
-        fids = self._matching_fids(kind, where, bbox) if where else None
-        try:
-            frame = pyogrio.read_dataframe(
-                self.path, layer=kind, bbox=bbox if fids is None else None, fids=fids,
-                columns=list(columns) if columns is not None else None, use_arrow=True,
-            )
-        except Exception as e:  # pyogrio raises its own DataSourceError/FieldError
-            raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        if self._dirty:  # this transaction has written: read through its own connection
+            frame = self._read_sqlite(kind, bbox, where, columns)
+        else:
+            if columns is not None:
+                bad = [c for c in columns if c not in self._columns(kind)]
+                if bad:
+                    raise StoreError(f"{self.path}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
+            fids = self._matching_fids(kind, where, bbox) if where else None
+            try:
+                frame = pyogrio.read_dataframe(
+                    self.path, layer=kind, bbox=bbox if fids is None else None, fids=fids,
+                    columns=list(columns) if columns is not None else None, use_arrow=True,
+                )
+            except Exception as e:  # pyogrio raises its own DataSourceError/FieldError
+                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
         if s is not None:
-            frame = _coerce(frame, s)
+            frame = coerce(frame, s)
         return frame
+
+    def _where_sql(self, con: sqlite3.Connection, kind: str, where: Where,
+                   bbox: tuple[float, float, float, float] | None) -> tuple[list[str], list[Any]]:
+        info = con.execute(f"PRAGMA table_info({_ident(kind)})").fetchall()
+        check_fields(where, [r[1] for r in info], layer=kind, location=str(self.path))
+        conds, args = _sqlite_where(where)
+        if bbox is not None:
+            geom = _geometry_column(con, kind) or "geom"
+            rtree = f"rtree_{kind}_{geom}"
+            box = [float(bbox[2]), float(bbox[0]), float(bbox[3]), float(bbox[1])]
+            pk = next((r[1] for r in info if r[5]), "fid")
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name=?", (rtree,)).fetchone():
+                conds.append(f"{_ident(pk)} IN (SELECT id FROM {_ident(rtree)} "
+                             "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")
+            else:
+                g = _ident(geom)
+                conds.append(f"(ST_MinX({g}) <= ? AND ST_MaxX({g}) >= ? AND ST_MinY({g}) <= ? "
+                             f"AND ST_MaxY({g}) >= ?)")
+            args += box
+        return conds, args
 
     def _matching_fids(self, kind: str, where: Where,
                        bbox: tuple[float, float, float, float] | None) -> list[int]:
         """Feature ids of ``kind`` that satisfy ``where`` (and meet ``bbox``), in id order."""
-        with self._connect() as con:
-            info = con.execute(f"PRAGMA table_info({_ident(kind)})").fetchall()
-            check_fields(where, [r[1] for r in info], layer=kind, location=str(self.path))
-            conds, args = _sqlite_where(where)
-            if bbox is not None:
-                row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?",
-                                  (kind,)).fetchone()
-                geom = row[0] if row else "geom"
-                rtree = f"rtree_{kind}_{geom}"
-                box = [float(bbox[2]), float(bbox[0]), float(bbox[3]), float(bbox[1])]
-                if con.execute("SELECT 1 FROM sqlite_master WHERE name=?", (rtree,)).fetchone():
-                    conds.append(f"fid IN (SELECT id FROM {_ident(rtree)} "
-                                 "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)")
-                else:
-                    g = _ident(geom)
-                    conds.append(f"(ST_MinX({g}) <= ? AND ST_MaxX({g}) >= ? AND ST_MinY({g}) <= ? "
-                                 f"AND ST_MaxY({g}) >= ?)")
-                args += box
-            pk = next((r[1] for r in info if r[5]), "fid")
+        with self._conn() as con:
+            conds, args = self._where_sql(con, kind, where, bbox)
+            pk = _primary_key(con, kind)
             query = f"SELECT {_ident(pk)} FROM {_ident(kind)} WHERE {' AND '.join(conds)} ORDER BY 1"
             try:
                 return [int(r[0]) for r in con.execute(query, args)]
             except sqlite3.Error as e:
                 raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
 
+    def _read_sqlite(self, kind: str, bbox: tuple[float, float, float, float] | None, where: Where,
+                     columns: Sequence[str] | None, *, geometry: bool = True) -> gpd.GeoDataFrame:
+        """A layer read through this store's SQLite connection (inside a transaction, which GDAL
+        cannot see), with the column types GDAL would give."""
+        with self._conn() as con:
+            pk = _primary_key(con, kind)
+            types = {n: t for n, t in self._columns(kind).items() if n != pk}
+            geom = _geometry_column(con, kind) if geometry else None
+            attrs = [c for c in types if c != geom]
+            if columns is not None:
+                bad = [c for c in columns if c not in attrs]
+                if bad:
+                    raise StoreError(f"{self.path}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
+                attrs = [c for c in attrs if c in set(columns)]
+            conds, args = self._where_sql(con, kind, where, bbox) if (where or bbox) else ([], [])
+            sel = [_ident(c) for c in attrs] + ([_ident(geom)] if geom else [])
+            query = (f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(kind)}"
+                     + (f" WHERE {' AND '.join(conds)}" if conds else "") + f" ORDER BY {_ident(pk)}")
+            try:
+                rows = con.execute(query, args).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(sel)
+        data = {c: _sqlite_column(cols[i], types[c]) for i, c in enumerate(attrs)}
+        if not geom:
+            return pd.DataFrame(data)  # type: ignore[return-value]
+        geoms = [_gpkg_geometry(b) for b in cols[len(attrs)]] if rows else []
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=self.crs),
+                                crs=self.crs)
+
     def read_table(self, name: str) -> pd.DataFrame:
         if not self.has(name):
             return pd.DataFrame()
+        if self._dirty:
+            return pd.DataFrame(self._read_sqlite(name, None, Where(), None, geometry=False))
         return pd.DataFrame(pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
                                                    read_geometry=False))
 
     def meta(self, kind: str) -> dict[str, Any]:
         if META_TABLE not in self._tables():
             return {}
-        with self._connect() as con:
+        with self._conn() as con:
             row = con.execute(f"SELECT updated_at, synthetic, params FROM {META_TABLE} WHERE kind=?",
                               (kind,)).fetchone()
         if not row:
@@ -521,81 +688,323 @@ class GeoPackageStore(StoreBase):
     def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
                synthetic: bool) -> None:
         s = spec(kind)
-        frame = self._to_store_crs(kind, frame)
-        frame = _prepare(frame, s)
-        pyogrio.write_dataframe(
-            frame, self.path, layer=kind, driver="GPKG", promote_to_multi=_multi(s),
-            geometry_type=_geometry_type(s),
-            layer_options={"DESCRIPTION": f"{s.zh} {s.en}", "IDENTIFIER": kind},
-        )
+        frame = self._prepare_rows(kind, frame, s)
+        self._create_table(kind, frame, s)
+        self._insert(kind, frame, s, bulk=True)
         self._touch(kind, params=params, synthetic=synthetic)
 
-    def append(self, kind: str, frame: gpd.GeoDataFrame) -> None:
-        """Add rows to layer ``kind`` (created if absent)."""
-        with self.transaction() as tx:
-            if not tx.has(kind):
-                tx._write(kind, frame, params=None, synthetic=False)
-                return
-            s = spec(kind)
-            frame = _prepare(tx._to_store_crs(kind, frame), s)
-            pyogrio.write_dataframe(frame, tx.path, layer=kind, driver="GPKG", append=True,
-                                    promote_to_multi=_multi(s), geometry_type=_geometry_type(s))
-            tx._touch(kind)
+    def _append_rows(self, kind: str, frame: gpd.GeoDataFrame, s: LayerSpec) -> None:
+        self._add_missing_columns(kind, frame)
+        self._insert(kind, frame, s, bulk=len(frame) > _BULK_ROWS)
 
-    def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int:
-        """Change attribute values of existing rows, found by ``key`` (e.g. ``problem_id``).
+    def _create_table(self, name: str, frame: pd.DataFrame, s: LayerSpec | None) -> None:
+        """(Re)create table ``name`` for ``frame``'s columns, empty, as GDAL makes it (columns, spatial
+        index, triggers, gpkg_* registration): GDAL writes the empty layer to a scratch file, whose
+        definitions are then run here, inside this transaction."""
+        con = self._tx_con()
+        self._ensure_system_tables()
+        scratch = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", suffix=".scratch", dir=self.path.parent))
+        try:
+            path = scratch / "layer.gpkg"
+            empty = frame.iloc[:0]
+            if s is not None:
+                pyogrio.write_dataframe(
+                    empty, path, layer=name, driver="GPKG", promote_to_multi=is_multi(s),
+                    geometry_type=geometry_type(s),
+                    layer_options={"DESCRIPTION": f"{s.zh} {s.en}", "IDENTIFIER": name})
+            else:
+                pyogrio.write_dataframe(pd.DataFrame(empty), path, layer=name, driver="GPKG")
+            defs = _definitions(path, name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self._drop(name)
+        srs_map = {}
+        for row in defs["srs"]:
+            srs_map[row["srs_id"]] = _ensure_srs(con, row)
+        for table, sql in defs["system"].items():  # e.g. gpkg_extensions, on the first spatial index
+            if not _has_table(con, table):
+                con.execute(sql)
+        con.execute(defs["table"])
+        for row_name, rows in (("gpkg_contents", defs["contents"]), ("gpkg_geometry_columns", defs["geometry"]),
+                               ("gpkg_extensions", defs["extensions"]), ("gpkg_ogr_contents", defs["ogr"])):
+            for row in rows:
+                row = dict(row)
+                if "srs_id" in row and row["srs_id"] in srs_map:
+                    row["srs_id"] = srs_map[row["srs_id"]]
+                if not _has_table(con, row_name):
+                    continue
+                cols = ", ".join(_ident(c) for c in row)
+                con.execute(f"INSERT INTO {row_name} ({cols}) VALUES ({', '.join('?' * len(row))})",
+                            list(row.values()))
+        for sql in defs["rtree"] + defs["triggers"]:
+            con.execute(sql)
 
-        ``changes`` maps a key value to ``{field: new value}``. Returns the number of rows changed;
-        unknown keys raise :class:`StoreError` and nothing is written.
-        """
-        with self.transaction() as tx:
-            tx._touch(kind)
-            n = 0
-            with tx._connect() as con:
-                cols = {r[1] for r in con.execute(f'PRAGMA table_info("{kind}")')}
-                for k, values in changes.items():
-                    bad = set(values) - cols
-                    if bad:
-                        raise StoreError(f"layer '{kind}' has no field(s) {', '.join(sorted(bad))}")
-                    sets = ", ".join(f'"{c}"=?' for c in values)
-                    cur = con.execute(f'UPDATE "{kind}" SET {sets} WHERE "{key}"=?',
-                                      [_sql_value(v) for v in values.values()] + [_sql_value(k)])
-                    if cur.rowcount == 0:
-                        raise StoreError(f"layer '{kind}': no row with {key} = {k}")
-                    n += cur.rowcount
-            return n
+    def _add_missing_columns(self, name: str, frame: pd.DataFrame) -> None:
+        con = self._tx_con()
+        present = self._columns(name)
+        geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+        for c in frame.columns:
+            if c != geom and c not in present:
+                con.execute(f"ALTER TABLE {_ident(name)} ADD COLUMN {_ident(str(c))} {_gpkg_type(frame[c])}")
 
-    def drop(self, kind: str) -> None:
-        """Remove a layer."""
-        with self.transaction() as tx:
-            if tx.has(kind):
-                with tx._connect() as con:
-                    # the spatial index is a virtual table (its shadow tables go with it) plus triggers
-                    for (name,) in con.execute(
-                            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ? "
-                            "AND sql LIKE 'CREATE VIRTUAL TABLE%'", (f"rtree_{kind}_%",)).fetchall():
-                        con.execute(f'DROP TABLE "{name}"')
-                    con.execute(f'DROP TABLE "{kind}"')  # its triggers go with it
-                    for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions"):
-                        con.execute(f"DELETE FROM {t} WHERE table_name=?", (kind,))
-                    con.execute(f"DELETE FROM {META_TABLE} WHERE kind=?", (kind,))
+    def _insert(self, name: str, frame: pd.DataFrame, s: LayerSpec | None, *, bulk: bool) -> None:
+        """Insert ``frame``'s rows (geometry as GeoPackage blobs). ``bulk``: the spatial index is
+        filled in one pass instead of by its per-row triggers."""
+        if not len(frame):
+            return
+        con = self._tx_con()
+        geom_col = _geometry_column(con, name)
+        attrs = [str(c) for c in frame.columns if not (geom_col and isinstance(frame, gpd.GeoDataFrame)
+                                                      and c == frame.geometry.name)]
+        values = [_sqlite_values(frame[c]) for c in attrs]
+        names = list(attrs)
+        rtree = triggers = None
+        bounds = None
+        if geom_col and isinstance(frame, gpd.GeoDataFrame):
+            srs_id = con.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name=?",
+                                 (name,)).fetchone()[0]
+            geoms = np.asarray(frame.geometry.array, dtype=object)
+            if s is not None and is_multi(s):
+                geoms = promote(geoms)
+            blobs, bounds = _gpkg_blobs(geoms, srs_id)
+            values.append(blobs)
+            names.append(geom_col)
+            rtree = f"rtree_{name}_{geom_col}"
+            if not _has_table(con, rtree):
+                rtree = None
+            if bulk and rtree:
+                triggers = [r[0] for r in con.execute(
+                    "SELECT sql FROM sqlite_master WHERE type='trigger' AND tbl_name=? AND name LIKE ?",
+                    (name, f"rtree_{name}_{geom_col}_%"))]
+                for (tname,) in con.execute(
+                        "SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name=? AND name LIKE ?",
+                        (name, f"rtree_{name}_{geom_col}_%")).fetchall():
+                    con.execute(f"DROP TRIGGER {_ident(tname)}")
+        pk = _primary_key(con, name)
+        start = con.execute(f"SELECT COALESCE(MAX({_ident(pk)}), 0) FROM {_ident(name)}").fetchone()[0]
+        con.executemany(
+            f"INSERT INTO {_ident(name)} ({', '.join(_ident(c) for c in names)}) "
+            f"VALUES ({', '.join('?' * len(names))})", list(zip(*values, strict=True)))
+        if triggers is not None and bounds is not None and rtree:
+            fids = [r[0] for r in con.execute(
+                f"SELECT {_ident(pk)} FROM {_ident(name)} WHERE {_ident(pk)} > ? ORDER BY 1", (start,))]
+            ok = ~np.isnan(bounds[:, 0])
+            con.executemany(f"INSERT INTO {_ident(rtree)} VALUES (?, ?, ?, ?, ?)",
+                            [(f, b[0], b[2], b[1], b[3]) for f, b, k in zip(fids, bounds.tolist(), ok, strict=True)
+                             if k])
+            for sql in triggers:
+                con.execute(sql)
+        if bounds is not None and len(bounds) and not np.isnan(bounds[:, 0]).all():
+            con.execute(
+                "UPDATE gpkg_contents SET min_x = MIN(COALESCE(min_x, ?), ?), min_y = MIN(COALESCE(min_y, ?), ?), "
+                "max_x = MAX(COALESCE(max_x, ?), ?), max_y = MAX(COALESCE(max_y, ?), ?) WHERE table_name = ?",
+                (*[float(v) for pair in zip(
+                    (np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1]), np.nanmax(bounds[:, 2]),
+                     np.nanmax(bounds[:, 3])),
+                    (np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1]), np.nanmax(bounds[:, 2]),
+                     np.nanmax(bounds[:, 3])), strict=True) for v in pair], name))
 
-    def write_table(self, name: str, frame: pd.DataFrame) -> None:
-        """Replace a non-spatial table (e.g. problem history, accounts)."""
-        self._check_table_name(name)
-        with self.transaction() as tx:
-            tx._ensure_system_tables()
-            pyogrio.write_dataframe(_plain(frame), tx.path, layer=name, driver="GPKG")
-            tx._touch(name)
+    def _update_rows(self, kind: str, key: str, k: Any, values: Mapping[str, Any]) -> int:
+        sets = ", ".join(f"{_ident(c)}=?" for c in values)
+        cur = self._tx_con().execute(f"UPDATE {_ident(kind)} SET {sets} WHERE {_ident(key)}=?",
+                                     [_sql_value(v) for v in values.values()] + [_sql_value(k)])
+        return cur.rowcount
 
-    def append_table(self, name: str, frame: pd.DataFrame) -> None:
-        self._check_table_name(name)
-        with self.transaction() as tx:
-            tx._ensure_system_tables()
-            pyogrio.write_dataframe(_plain(frame), tx.path, layer=name, driver="GPKG",
-                                    append=tx.has(name))
-            tx._touch(name)
+    def _drop(self, kind: str) -> None:
+        con = self._tx_con()
+        if kind not in self._tables():
+            return
+        # the spatial index is a virtual table (its shadow tables go with it) plus triggers
+        for (name,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE ? "
+                "AND sql LIKE 'CREATE VIRTUAL TABLE%'", (f"rtree_{kind}_%",)).fetchall():
+            con.execute(f"DROP TABLE {_ident(name)}")
+        con.execute(f"DROP TABLE {_ident(kind)}")  # its triggers go with it
+        for t in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents",
+                  "gpkg_data_columns"):
+            if _has_table(con, t):
+                con.execute(f"DELETE FROM {t} WHERE table_name=?", (kind,))
+        if _has_table(con, META_TABLE):
+            con.execute(f"DELETE FROM {META_TABLE} WHERE kind=?", (kind,))
 
+    def _replace_table(self, name: str, frame: pd.DataFrame) -> None:
+        self._create_table(name, frame, None)
+        self._insert(name, frame, None, bulk=False)
+
+    def _append_table(self, name: str, frame: pd.DataFrame) -> None:
+        if not self.has(name):
+            self._replace_table(name, frame)
+            return
+        self._add_missing_columns(name, frame)
+        self._insert(name, frame, None, bulk=False)
+
+
+_BULK_ROWS = 64  # appends above this many rows fill the spatial index in one pass
+
+
+def _open(path: Path, *, writer: bool = False) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    # the spatial-index triggers GDAL puts on each layer call these GeoPackage functions
+    con.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MinY", "ST_MaxX", "ST_MaxY")):
+        con.create_function(name, 1, _bounds_getter(i), deterministic=True)
+    if writer:
+        if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives a crash of the machine
+    return con
+
+
+def _create_geopackage(path: Path) -> None:
+    """A new, empty GeoPackage (made by GDAL: the gpkg_* tables and reference systems) with the
+    project table, in write-ahead-log mode."""
+    pyogrio.write_dataframe(
+        pd.DataFrame({"key": pd.Series(["store_version"], dtype="object"),
+                      "value": pd.Series(["1"], dtype="object")}),
+        path, layer=PROJECT_TABLE, driver="GPKG",
+    )
+
+
+def _has_table(con: sqlite3.Connection, name: str) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE name=?", (name,)).fetchone() is not None
+
+
+def _geometry_column(con: sqlite3.Connection, name: str) -> str | None:
+    row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name=?", (name,)).fetchone()
+    return row[0] if row else None
+
+
+def _primary_key(con: sqlite3.Connection, name: str) -> str:
+    return next((r[1] for r in con.execute(f"PRAGMA table_info({_ident(name)})") if r[5]), "fid")
+
+
+def _definitions(path: Path, name: str) -> dict[str, Any]:
+    """What GDAL wrote for layer ``name`` in ``path``: the table, its spatial index and triggers, and
+    its rows of the gpkg_* tables and reference systems."""
+    con = sqlite3.connect(path)
+    con.row_factory = sqlite3.Row
+    try:
+        def rows(table: str, col: str = "table_name") -> list[dict[str, Any]]:
+            if not _has_table(con, table):
+                return []
+            return [dict(r) for r in con.execute(f"SELECT * FROM {table} WHERE {col}=?", (name,))]
+
+        table = con.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()[0]
+        rtree = [r[0] for r in con.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name LIKE ? AND sql LIKE 'CREATE VIRTUAL TABLE%'",
+            (f"rtree_{name}_%",))]
+        triggers = [r[0] for r in con.execute("SELECT sql FROM sqlite_master WHERE type='trigger' AND tbl_name=?",
+                                              (name,))]
+        contents = rows("gpkg_contents")
+        srs_ids = {r["srs_id"] for r in contents if r.get("srs_id") is not None}
+        srs = [dict(r) for r in con.execute("SELECT * FROM gpkg_spatial_ref_sys")
+               if r["srs_id"] in srs_ids and r["srs_id"] > 0]
+        system = {r[0]: r[1] for r in con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='table' AND name LIKE 'gpkg_%'")}
+        return {"table": table, "system": system, "rtree": rtree, "triggers": triggers, "contents": contents,
+                "geometry": rows("gpkg_geometry_columns"), "extensions": rows("gpkg_extensions"),
+                "ogr": rows("gpkg_ogr_contents"), "srs": srs}
+    finally:
+        con.close()
+
+
+def _ensure_srs(con: sqlite3.Connection, row: dict[str, Any]) -> int:
+    """The srs_id of reference system ``row`` in this file (added if absent)."""
+    found = con.execute("SELECT srs_id FROM gpkg_spatial_ref_sys WHERE lower(organization)=lower(?) "
+                        "AND organization_coordsys_id=?", (row["organization"], row["organization_coordsys_id"])
+                        ).fetchone()
+    if found:
+        return int(found[0])
+    srs_id = int(row["srs_id"])
+    if con.execute("SELECT 1 FROM gpkg_spatial_ref_sys WHERE srs_id=?", (srs_id,)).fetchone():
+        srs_id = int(con.execute("SELECT MAX(srs_id) FROM gpkg_spatial_ref_sys").fetchone()[0]) + 1
+    row = {**row, "srs_id": srs_id}
+    cols = [c for c in row if c in {r[1] for r in con.execute("PRAGMA table_info(gpkg_spatial_ref_sys)")}]
+    con.execute(f"INSERT INTO gpkg_spatial_ref_sys ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [row[c] for c in cols])
+    return srs_id
+
+
+def _gpkg_type(col: pd.Series) -> str:
+    """The GeoPackage column type GDAL gives a pandas column."""
+    dt = col.dtype
+    if pd.api.types.is_bool_dtype(dt):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(dt):
+        return "INTEGER"
+    if pd.api.types.is_float_dtype(dt):
+        return "REAL"
+    if pd.api.types.is_datetime64_any_dtype(dt):
+        return "DATETIME"
+    return "TEXT"
+
+
+def _sqlite_values(col: pd.Series) -> list[Any]:
+    """A column as SQLite values, the way GDAL stores them in a GeoPackage."""
+    dt = col.dtype
+    if pd.api.types.is_datetime64_any_dtype(dt):
+        ts = pd.Series(col)
+        if isinstance(dt, pd.DatetimeTZDtype):
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        ms = ts.dt.microsecond // 1000
+        text = ts.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        text = text.where(ms == 0, text + "." + ms.astype("Int64").astype(str).str.zfill(3))
+        if isinstance(dt, pd.DatetimeTZDtype):
+            text = text + "Z"
+        return [None if pd.isna(v) else v for v in text.astype(object)]
+    if pd.api.types.is_bool_dtype(dt):
+        return [None if v is None or v is pd.NA else int(bool(v)) for v in col.astype(object)]
+    if pd.api.types.is_integer_dtype(dt):
+        return [None if v is None or v is pd.NA else int(v) for v in col.astype(object)]
+    if pd.api.types.is_float_dtype(dt):
+        return [None if v is None or v is pd.NA or v != v else float(v) for v in col.astype(object)]
+    return [v if v is None or isinstance(v, str | bytes) else _sql_value(v) for v in col.astype(object)]
+
+
+def _sqlite_column(values: Sequence[Any], decl: str) -> pd.Series:
+    """A column read through SQLite with the dtype pyogrio gives it."""
+    t = (decl or "").upper()
+    vals = list(values)
+    if t in ("INTEGER", "INT", "MEDIUMINT", "SMALLINT", "TINYINT", "BIGINT"):
+        return pd.Series(vals, dtype="Int64" if None in vals else "int64")
+    if t == "BOOLEAN":
+        return pd.Series([None if v is None else bool(v) for v in vals], dtype="boolean" if None in vals else "bool")
+    if t in ("REAL", "FLOAT", "DOUBLE"):
+        return pd.Series([np.nan if v is None else v for v in vals], dtype="float64")
+    if t in ("DATETIME", "DATE"):
+        return pd.Series(pd.to_datetime(pd.Series(vals, dtype="object"), format="ISO8601", utc=False),
+                         dtype=None).astype("datetime64[ms]")
+    if t.startswith("TEXT") or t == "":
+        return pd.Series(vals, dtype="str")
+    return pd.Series(vals, dtype="object")
+
+
+def _gpkg_blobs(geoms: np.ndarray, srs_id: int) -> tuple[list[bytes | None], np.ndarray]:
+    """GeoPackage geometry blobs (header with the xy envelope, then little-endian WKB) and bounds."""
+    missing = shapely.is_missing(geoms)
+    bounds = shapely.bounds(geoms)
+    wkb = shapely.to_wkb(geoms, byte_order=1, output_dimension=2, flavor="iso")
+    out: list[bytes | None] = []
+    empty_head = struct.pack("<2sBBi", b"GP", 0, 0b00010001, srs_id)
+    for w, b, miss in zip(wkb, bounds.tolist(), missing, strict=True):
+        if miss:
+            out.append(None)
+        elif b[0] != b[0]:  # empty: no envelope, the empty flag set
+            out.append(empty_head + w)
+        else:
+            out.append(struct.pack("<2sBBi4d", b"GP", 0, 0b00000011, srs_id, b[0], b[2], b[1], b[3]) + w)
+    return out, bounds
+
+
+def promote(geoms: np.ndarray) -> np.ndarray:
+    """Single parts as one-part Multi geometries (the layer's column is Multi*)."""
+    out = geoms.copy()
+    types = shapely.get_type_id(geoms)
+    for type_id, fn in ((0, shapely.multipoints), (1, shapely.multilinestrings), (3, shapely.multipolygons)):
+        mask = types == type_id
+        if mask.any():
+            out[mask] = fn(geoms[mask], indices=np.arange(int(mask.sum())))
+    return out
 
 
 def _bounds(b: Sequence[float]) -> tuple[float, float, float, float]:
@@ -628,25 +1037,40 @@ def _bounds_getter(i: int):
     return get
 
 
-def _multi(s: LayerSpec) -> bool:
+RESERVED_COLUMNS = ("fid", "geom")  # every backend's key and geometry columns: not writable by update
+
+
+def check_geometries(kind: str, frame: gpd.GeoDataFrame, s: LayerSpec, location: str) -> None:
+    """Refuse geometries of a type layer ``kind`` does not take (missing ones are allowed)."""
+    types = pd.Series(np.asarray(frame.geometry.geom_type, dtype=object))
+    allowed = set(s.geometry)
+    if is_multi(s):
+        allowed |= {f"Multi{g}" for g in s.geometry if not g.startswith("Multi")}
+    bad = sorted({t for t in types.dropna() if t not in allowed})
+    if bad:
+        raise StoreError(f"{location}: cannot write '{kind}': {', '.join(bad)} geometries; "
+                         f"layer '{kind}' takes {' or '.join(s.geometry)} geometries")
+
+
+def is_multi(s: LayerSpec) -> bool:
     """Promote to Multi* only for layers of one base type (mixed layers keep what they get)."""
     return any(g.startswith("Multi") for g in s.geometry) and len({g.replace("Multi", "") for g in s.geometry}) == 1
 
 
-def _geometry_type(s: LayerSpec) -> str:
+def geometry_type(s: LayerSpec) -> str:
     kinds = {g.replace("Multi", "") for g in s.geometry}
     if len(kinds) > 1:
         return "Unknown"
     base = kinds.pop()
-    return f"Multi{base}" if _multi(s) else base
+    return f"Multi{base}" if is_multi(s) else base
 
 
-def _prepare(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
+def prepare(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
     """Catalogue columns first with their types; extra columns kept after them."""
     out = frame.copy()
     for f in s.fields:
         if f.name not in out.columns:
-            out[f.name] = pd.Series([None] * len(out), index=out.index, dtype=_pandas_dtype(f.dtype))
+            out[f.name] = pd.Series([None] * len(out), index=out.index, dtype=pandas_dtype(f.dtype))
     order = s.field_names + [c for c in out.columns if c not in s.field_names and c != out.geometry.name]
     out = out[order + [out.geometry.name]]
     for f in s.fields:
@@ -665,7 +1089,7 @@ def _prepare(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
     return out.reset_index(drop=True)
 
 
-def _coerce(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
+def coerce(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
     for f in s.fields:
         if f.name not in frame.columns:
             continue
@@ -676,7 +1100,7 @@ def _coerce(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
     return frame
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(frame).copy()
     if "geometry" in out.columns:
         out = out.drop(columns="geometry")

@@ -1,4 +1,5 @@
-"""The PostGIS store keeps the GeoPackage store's contract (tests/test_store.py), against a real server.
+"""The PostGIS store against a real server: lock time-outs, indexes, frames equal to the GeoPackage
+store's, projects and analyses on PostGIS (the shared contract is tests/test_store_contract.py).
 
 Needs a PostGIS database: ``export SANIGRID_TEST_PG=$(scripts/postgis_test_server.sh | tail -1)``.
 Without it (or when the server is unreachable) every test here is skipped. Each test works in a
@@ -8,7 +9,6 @@ fresh schema of its own, dropped afterwards.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +20,7 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from sanigrid.layers._errors import CatalogueError, CRSError, StoreError
+from sanigrid.layers._errors import StoreError
 from sanigrid.layers.filters import between, eq, ne
 from sanigrid.layers.project import Project, init_project, open_project
 from sanigrid.layers.settings import Settings
@@ -81,53 +81,6 @@ def _snapshot(store: PostGISStore) -> dict[str, object]:
 
 
 # ------------------------------------------------------------------ the contract of tests/test_store.py
-def test_first_write_picks_gauss_kruger_zone(store, toilets_wgs84):
-    store.write("toilets", toilets_wgs84)
-    assert store.crs.to_epsg() == 4548
-    back = store.read("toilets")
-    assert back.crs.to_epsg() == 4548
-    assert list(back["name"]) == list(toilets_wgs84["name"])
-    again = back.to_crs(4326)
-    assert (again.geometry.x - toilets_wgs84.geometry.x).abs().max() < 1e-9
-    assert (again.geometry.y - toilets_wgs84.geometry.y).abs().max() < 1e-9
-
-
-def test_read_missing_layer_gives_empty_catalogue_frame(store):
-    frame = store.read("markets")
-    assert len(frame) == 0
-    assert {"name", "stalls", "standardized"} <= set(frame.columns)
-    assert store.version() == (None,) and store.crs is None
-
-
-def test_configured_crs_is_kept(schema, toilets_wgs84):
-    store = PostGISStore(URL, schema=schema, crs="EPSG:4527")
-    store.write("toilets", toilets_wgs84)
-    assert store.crs.to_epsg() == 4527
-    assert PostGISStore(URL, schema=schema).crs.to_epsg() == 4527  # recorded in the schema
-    with pytest.raises(CRSError, match="already in"):
-        store.set_crs("EPSG:4548")
-
-
-def test_frame_without_crs_refused(store, toilets_wgs84):
-    with pytest.raises(CRSError, match="no CRS"):
-        store.write("toilets", toilets_wgs84.set_crs(None, allow_override=True))
-    assert not store.has("toilets")
-
-
-def test_failed_transaction_leaves_store_exactly_as_it_was(store, toilets_wgs84):
-    store.write("toilets", toilets_wgs84)
-    before, version = _snapshot(store), store.version()
-    with pytest.raises(RuntimeError):
-        with store.transaction() as tx:
-            tx.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))
-            tx.update("toilets", "name", {"公厕0": {"seats": 99}})
-            assert tx.read("toilets")["seats"].tolist()[0] == 99  # the transaction sees its own writes
-            assert not store.has("markets")  # ... nobody else does
-            raise RuntimeError("fail half-way on purpose")
-    assert _snapshot(store) == before
-    assert store.version() == version
-    assert not store.has("markets")
-    assert store.read("toilets")["seats"].tolist() == [4, 6, 8, 2, 10]
 
 
 def test_committed_transaction_lands_together(store, toilets_wgs84):
@@ -151,66 +104,12 @@ def test_writer_waiting_too_long_gives_up(store, toilets_wgs84, monkeypatch):
     store.write("markets", toilets_wgs84.drop(columns=["toilet_class", "seats"]))  # free again
 
 
-def test_update_unknown_key_changes_nothing(store, toilets_wgs84):
-    store.write("toilets", toilets_wgs84)
-    with pytest.raises(StoreError, match="no row"):
-        store.update("toilets", "name", {"公厕1": {"seats": 1}, "没有这个": {"seats": 2}})
-    assert store.read("toilets")["seats"].tolist() == [4, 6, 8, 2, 10]
-    assert store.update("toilets", "name", {"公厕1": {"seats": 1, "hours": "全天"}}) == 1
-    back = store.read("toilets")
-    assert back["seats"].tolist() == [4, 1, 8, 2, 10] and back["hours"].tolist()[1] == "全天"
-
-
-def test_unknown_kinds_and_fields_refused(store, toilets_wgs84):
-    with pytest.raises(CatalogueError, match="unknown layer kind"):  # as the GeoPackage store
-        store.write("no_such_kind", toilets_wgs84)
-    with pytest.raises(StoreError, match="no layer"):
-        store.read("no_such_kind")
-    store.write("toilets", toilets_wgs84)
-    with pytest.raises(StoreError, match="no field"):
-        store.update("toilets", "name", {"公厕1": {"nope": 1}})
-    with pytest.raises(StoreError, match="no field"):
-        store.update("toilets", "name", {"公厕1": {'seats" = 0; DROP TABLE toilets; --': 1}})
-    with pytest.raises(StoreError, match="no field"):
-        store.read("toilets", columns=["name", "nope"])
-    with pytest.raises(StoreError, match="no field"):
-        store.max_value("toilets", "nope")
-    with pytest.raises(StoreError, match="cannot read"):
-        store.read("toilets", where=eq("nope", 1))
-    with pytest.raises(StoreError, match="free table"):
-        store.write_table("toilets", pd.DataFrame({"a": [1]}))
-    assert len(store.read("toilets")) == 5
-    assert store.max_value("toilets", "seats") == 10
-
-
 def test_wrong_geometry_type_refused_and_nothing_written(store, toilets_wgs84):
     store.write("toilets", toilets_wgs84)
     before = _snapshot(store)
     with pytest.raises(StoreError, match="Polygon or MultiPolygon"):
         store.write("grids", toilets_wgs84.rename(columns={"name": "code"}))
     assert _snapshot(store) == before and not store.has("grids")
-
-
-def test_concurrent_appends_lose_nothing(store, toilets_wgs84):
-    store.write("toilets", toilets_wgs84.iloc[:0])
-    errors: list[BaseException] = []
-
-    def add(i: int) -> None:
-        one = toilets_wgs84.iloc[[i % 5]].copy()
-        one["name"] = f"t{i}"
-        try:
-            PostGISStore(URL, schema=store.schema).append("toilets", one)  # its own connection
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=add, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sorted(store.read("toilets")["name"]) == sorted(f"t{i}" for i in range(12))
-    assert store.version()[1] == 13
 
 
 def test_tables_and_meta(store, toilets_wgs84):
@@ -235,24 +134,6 @@ def test_tables_and_meta(store, toilets_wgs84):
         index = con.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'toilets' "
                             "AND indexdef LIKE '%%gist%%'", (store.schema,)).fetchone()
     assert (gtype, srid) == ("POINT", 4548) and index is not None
-
-
-def test_bbox_read(store, toilets_wgs84):
-    store.write("toilets", toilets_wgs84)
-    full = store.read("toilets")
-    x, y = full.geometry.x.iloc[0], full.geometry.y.iloc[0]
-    part = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10))
-    assert part["name"].tolist() == ["公厕0"]
-    both = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10), where=between("seats", lo=101),
-                      columns=["name"])
-    assert len(both) == 0 and list(both.columns) == ["name", "geometry"]
-
-
-def test_mixed_geometry_layer(store):
-    pts = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[
-        shapely.Point(117.2, 28.3), shapely.Point(117.21, 28.3).buffer(0.001)], crs=4326)
-    store.write("markets", pts)
-    assert sorted(store.read("markets").geom_type) == ["Point", "Polygon"]
 
 
 def test_drop_removes_layer_and_its_index(store, toilets_wgs84):

@@ -1,48 +1,11 @@
-"""The GeoPackage store: CRS choice, round trips, atomic writes, concurrent writers."""
+"""The GeoPackage store as a file: what QGIS opens, writes in place (WAL), crashes. The contract shared
+with the PostGIS store is tests/test_store_contract.py."""
 
 from __future__ import annotations
 
-import threading
-
-import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
-import shapely
-
-from sanigrid.layers._errors import CRSError, StoreError
-from sanigrid.layers.store import GeoPackageStore
-
-
-def test_first_write_picks_gauss_kruger_zone(project, toilets_wgs84):
-    project.store.write("toilets", toilets_wgs84)
-    assert project.store.crs.to_epsg() == 4548  # lon 117.2 → zone 39 → EPSG:4509+39
-    back = project.store.read("toilets")
-    assert back.crs.to_epsg() == 4548
-    assert list(back["name"]) == list(toilets_wgs84["name"])
-    # positions survive the round trip to the millimetre
-    again = back.to_crs(4326)
-    assert (again.geometry.x - toilets_wgs84.geometry.x).abs().max() < 1e-9
-    assert (again.geometry.y - toilets_wgs84.geometry.y).abs().max() < 1e-9
-
-
-def test_read_missing_layer_gives_empty_catalogue_frame(project):
-    frame = project.store.read("markets")
-    assert len(frame) == 0
-    assert {"name", "stalls", "standardized"} <= set(frame.columns)
-
-
-def test_configured_crs_is_kept(tmp_path, toilets_wgs84):
-    store = GeoPackageStore(tmp_path / "x.gpkg", crs="EPSG:4527")
-    store.write("toilets", toilets_wgs84)
-    assert store.crs.to_epsg() == 4527
-    with pytest.raises(CRSError, match="already in"):
-        store.set_crs("EPSG:4548")
-
-
-def test_frame_without_crs_refused(project, toilets_wgs84):
-    with pytest.raises(CRSError, match="no CRS"):
-        project.store.write("toilets", toilets_wgs84.set_crs(None, allow_override=True))
 
 
 def test_failed_transaction_leaves_store_byte_identical(project, toilets_wgs84):
@@ -61,30 +24,6 @@ def test_failed_transaction_leaves_store_byte_identical(project, toilets_wgs84):
     assert leftovers == []
 
 
-def test_update_unknown_key_changes_nothing(project, toilets_wgs84):
-    store = project.store
-    store.write("toilets", toilets_wgs84)
-    with pytest.raises(StoreError, match="no row"):
-        store.update("toilets", "name", {"公厕1": {"seats": 1}, "没有这个": {"seats": 2}})
-    assert store.read("toilets")["seats"].tolist() == [4, 6, 8, 2, 10]
-
-
-def test_concurrent_appends_lose_nothing(project, toilets_wgs84):
-    store = project.store
-    store.write("toilets", toilets_wgs84.iloc[:0])
-    def add(i: int) -> None:
-        one = toilets_wgs84.iloc[[i % 5]].copy()
-        one["name"] = f"t{i}"
-        store.append("toilets", one)
-    threads = [threading.Thread(target=add, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    names = sorted(store.read("toilets")["name"])
-    assert names == sorted(f"t{i}" for i in range(12))
-
-
 def test_tables_and_meta(project, toilets_wgs84):
     store = project.store
     store.write("toilets", toilets_wgs84, params={"source": "test"}, synthetic=True)
@@ -98,23 +37,6 @@ def test_tables_and_meta(project, toilets_wgs84):
     # the file is a plain GeoPackage that GDAL (and so QGIS) lists
     layers = dict(pyogrio.list_layers(store.path))
     assert layers["toilets"] == "Point"
-
-
-def test_bbox_read(project, toilets_wgs84):
-    store = project.store
-    store.write("toilets", toilets_wgs84)
-    full = store.read("toilets")
-    x, y = full.geometry.x.iloc[0], full.geometry.y.iloc[0]
-    part = store.read("toilets", bbox=(x - 10, y - 10, x + 10, y + 10))
-    assert part["name"].tolist() == ["公厕0"]
-
-
-def test_mixed_geometry_layer(project):
-    pts = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[
-        shapely.Point(117.2, 28.3), shapely.Point(117.21, 28.3).buffer(0.001)], crs=4326)
-    project.store.write("markets", pts)
-    back = project.store.read("markets")
-    assert sorted(back.geom_type) == ["Point", "Polygon"]
 
 
 def test_geopackage_is_plain_and_registered(project, toilets_wgs84):
@@ -174,3 +96,105 @@ def test_drop_removes_layer_and_its_index(project, toilets_wgs84):
         con.close()
     store.write("toilets", toilets_wgs84)  # and it can be written again
     assert len(store.read("toilets")) == 5
+
+
+# ---------------------------------------------------------------- in place, in one SQLite transaction
+_WRITER = r"""
+import sys, time
+import geopandas as gpd, numpy as np, shapely
+from sanigrid.layers.store import GeoPackageStore
+store = GeoPackageStore(sys.argv[1])
+mode = sys.argv[2]
+if mode == "acks":
+    for i in range(10_000):
+        row = gpd.GeoDataFrame({"name": [f"t{i}"], "seats": [i]}, geometry=[shapely.Point(117.2, 28.3)], crs=4326)
+        store.append("toilets", row)
+        print(i, flush=True)  # acknowledged: committed
+else:
+    n = 200_000
+    big = gpd.GeoDataFrame({"name": [f"b{i}" for i in range(n)], "seats": np.arange(n)},
+                           geometry=shapely.points(117.2 + np.random.rand(n) * 0.01, 28.3 + np.random.rand(n) * 0.01),
+                           crs=4326)
+    with store.transaction() as tx:
+        tx.update("toilets", "name", {"公厕0": {"seats": 99}})
+        print("started", flush=True)
+        tx.write("toilets", big)
+        tx.append_table("problem_history", big.drop(columns="geometry"))
+    print("done", flush=True)
+"""
+
+
+def _kill_after(args: list[str], line: str | None, n_lines: int) -> list[str]:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, *args], stdout=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    assert proc.stdout is not None
+    for out in proc.stdout:
+        seen.append(out.strip())
+        if (line is not None and out.strip() == line) or len(seen) >= n_lines:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return seen
+
+
+def test_no_acknowledged_append_is_lost_after_kill_9(project, toilets_wgs84):
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    acked = _kill_after([str(store.path), "acks"], None, 25)
+    back = set(store.read("toilets")["name"])
+    assert {f"t{i}" for i in map(int, acked)} <= back  # every acknowledged row is there
+    with store._connect() as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.append("toilets", toilets_wgs84.iloc[:1])  # and the store takes writes again
+
+
+def test_write_killed_mid_way_leaves_the_store_as_it_was(project, toilets_wgs84):
+    from conftest import snapshot
+
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    before = snapshot(store)
+    seen = _kill_after([str(store.path), "big"], "started", 10)
+    assert seen == ["started"]
+    assert snapshot(store) == before
+    assert store.read("toilets")["seats"].tolist() == [4, 6, 8, 2, 10]
+    store.append("toilets", toilets_wgs84.iloc[:1])  # the lock died with the writer
+    assert len(store.read("toilets")) == 6
+    assert [p.name for p in store.path.parent.iterdir() if ".scratch" in p.name or ".tmp" in p.name] == []
+
+
+def test_crash_leftovers_are_cleaned_at_the_next_write(project, toilets_wgs84):
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    (store.path.parent / f".{store.path.stem}.1a2b3c4d.tmp.gpkg").write_bytes(b"x" * 100)
+    (store.path.parent / f".{store.path.stem}.xyz.scratch").mkdir()
+    store.append("toilets", toilets_wgs84.iloc[:1])
+    assert [p.name for p in store.path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_writes_are_in_place_in_wal_mode(project, toilets_wgs84):
+    """An append changes the file in place (same inode, no copy) and readers see each commit."""
+    import os
+
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    ino = os.stat(store.path).st_ino
+    v = store.version()
+    store.append("toilets", toilets_wgs84.iloc[:1])
+    assert os.stat(store.path).st_ino == ino and store.version() != v
+    with store._connect() as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert len(store.read("toilets")) == 6
+    # a reader holding a snapshot open does not block a writer
+    reader = store._connect()
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM toilets").fetchone()[0] == 6
+    store.append("toilets", toilets_wgs84.iloc[:1])
+    assert reader.execute("SELECT COUNT(*) FROM toilets").fetchone()[0] == 6  # its snapshot
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT COUNT(*) FROM toilets").fetchone()[0] == 7
+    reader.close()
