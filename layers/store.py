@@ -850,7 +850,10 @@ def _open(path: Path, *, writer: bool = False) -> sqlite3.Connection:
         con.create_function(name, 1, _bounds_getter(i), deterministic=True)
     if writer:
         if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            con.execute("PRAGMA journal_mode=WAL")
+            try:  # needs a moment with no other connection open; a file made by us is WAL from the start
+                con.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                log.info("%s: could not switch to WAL mode now (another program has it open)", path)
         con.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives a crash of the machine
     return con
 
@@ -863,6 +866,11 @@ def _create_geopackage(path: Path) -> None:
                       "value": pd.Series(["1"], dtype="object")}),
         path, layer=PROJECT_TABLE, driver="GPKG",
     )
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()
 
 
 def _has_table(con: sqlite3.Connection, name: str) -> bool:
