@@ -493,7 +493,8 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
     header = _dedupe(header)
     data = grid.iloc[head + 1:].copy()
     data.columns = header
-    blank = data.map(_blank).all(axis=1) if len(data.columns) else pd.Series(True, index=data.index)
+    blank = (data.apply(_blank_cells).all(axis=1) if len(data.columns)
+             else pd.Series(True, index=data.index))
     if blank.any():
         notes.append(f"{path.name}: {int(blank.sum())} empty row(s) skipped")
     data = data[~blank]
@@ -658,6 +659,12 @@ def _dedupe(names: list[str]) -> list[str]:
             seen[n] = 0
             out.append(n)
     return out
+
+
+def _blank_cells(cells: pd.Series) -> pd.Series:
+    """:func:`_blank` for a whole column at once."""
+    text = cells.astype("string")
+    return (text.isna() | text.str.strip().eq("")).fillna(True).astype(bool)
 
 
 def _blank(v: Any) -> bool:

@@ -34,7 +34,20 @@ class ProjectSettings(_Model):
                               description="PostGIS schema of this county (one per county on a shared database)")
     language: Literal["zh", "en"] = "zh"
     population: int = Field(300_000, description="county population; picks the sampling quota class")
+    time_zone: str = Field("Asia/Shanghai", description="IANA time zone of the county: times with a UTC offset "
+                           "(+08:00, Z, -05:00) are converted to it; times without one are taken as local")
     attribution: str = ""
+
+    @model_validator(mode="after")
+    def _zone(self) -> ProjectSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone '{self.time_zone}' is not an IANA time zone name; use e.g. "
+                             "Asia/Shanghai, Asia/Urumqi, America/New_York, Europe/London") from None
+        return self
 
 
 class FacilityPreset(_Model):
@@ -129,9 +142,20 @@ class ProblemSettings(_Model):
         return next((c for c in self.categories if c.name == name), None)
 
 
+class PileSettings(_Model):
+    """Default-geocode piles, one rule for the import check, the hotspots and the rebounds."""
+
+    min_count: int = Field(20, ge=2, description="this many records within tolerance_m of one point = a pile "
+                           "(a default geocode such as the city hall), warned at import, left out of analyses")
+    tolerance_m: float = Field(1.0, ge=0, description="records this close to the pile's point belong to it")
+    source: str = ("no standard: a judgement. A real spot rarely gets 20 reports on the same metre; geocoders "
+                   "put every address they cannot place on one default point")
+
+
 class ValidationSettings(_Model):
-    pile_min_count: int = Field(5, ge=2, description="this many records on one coordinate = a default geocode")
-    pile_tolerance_m: float = Field(1.0, ge=0)
+    date_order_tolerance_s: float = Field(0, ge=0, description="a case closed at most this many seconds before "
+                                          "it was reported is accepted with a warning (clock skew between "
+                                          "systems); more is an error")
     outside_buffer_m: float = Field(50, ge=0, description="features this close outside the grids still count as inside")
 
 
@@ -161,14 +185,12 @@ class ImportSettings(_Model):
 
 
 class HotspotSettings(_Model):
-    pile_min_count: int = Field(20, ge=2, description="reports at one coordinate treated as a default geocode")
     exclude_piles: bool = True
     cluster_min_size: int = Field(15, ge=2)
     cluster_eps_m: float = Field(60, gt=0)
     cell_size_m: float | None = Field(None, description="blank = chosen from the data")
     band_m: float | None = Field(None, description="Gi* distance band; blank = from the cell size")
     fdr: bool = True
-    pile_tolerance_m: float = Field(1.0, ge=0, description="reports this close count as one coordinate")
     weeks: int = Field(12, ge=0, description="weekly bins for the emerging hot spot trend (ArcGIS: ≥ 10)")
     per_km_street: bool = Field(False, description="Gi* on reports per km of street in each cell, not counts")
 
@@ -279,6 +301,7 @@ class Settings(_Model):
     toilet_class: ToiletClassSettings = Field(default_factory=ToiletClassSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     problems: ProblemSettings = Field(default_factory=ProblemSettings)
+    piles: PileSettings = Field(default_factory=PileSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     imports: ImportSettings = Field(default_factory=ImportSettings)
     hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
@@ -287,6 +310,24 @@ class Settings(_Model):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_pile_keys(cls, data: object) -> object:
+        """Files written before ``[piles]`` had pile_min_count/pile_tolerance_m in [validation] and [hotspots]."""
+        if not isinstance(data, dict):
+            return data
+        piles = dict(data.get("piles") or {})
+        for section in ("hotspots", "validation"):  # hotspots' values were the ones analyses used
+            sec = data.get(section)
+            if not isinstance(sec, dict) or not any(k.startswith("pile_") for k in sec):
+                continue
+            sec = dict(sec)
+            for old, new in (("pile_min_count", "min_count"), ("pile_tolerance_m", "tolerance_m")):
+                if old in sec:
+                    piles.setdefault(new, sec.pop(old))
+            data = {**data, section: sec}
+        return {**data, "piles": piles} if piles else data
 
     @property
     def problem_categories(self) -> list[str]:

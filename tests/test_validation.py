@@ -89,13 +89,14 @@ def test_pile_is_a_warning_not_a_reject(tmp_path, project):
         r[2], r[3] = 117.2200001, 28.3000001
     rows[7][3] = 28.300005  # 0.5 m away: still in the pile
     f = write_csv(tmp_path / "pile.csv", rows)
+    project.settings.piles.min_count = 5
     rep = import_file(project, "toilets", f)
     assert rep.imported == 10 and rep.rejected == 0
     piles = [i for i in rep.validation.warnings if i.code == "pile"]
     assert sorted(i.row for i in piles) == [4, 5, 6, 7, 8, 9]
     assert "one of 6 records" in piles[0].message and "default location" in piles[0].message
     # below the threshold nothing is said
-    project.settings.validation.pile_min_count = 7
+    project.settings.piles.min_count = 7
     rep = validate("toilets", read_file(f, kind="toilets"), settings=project.settings)
     assert not rep.warnings
 
