@@ -79,6 +79,7 @@ from sanigrid.geo._checks import projected, same_projected_crs
 from sanigrid.geo._errors import AnalysisError
 from sanigrid.geo.grids import assign_grid
 from sanigrid.geo.problems import is_open
+from sanigrid.layers.piles import find_piles as detect_piles
 from sanigrid.layers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,49 +93,42 @@ MIN_REPORTS_GI = 30  # ArcGIS's minimum for a hot spot analysis
 # --------------------------------------------------------------------------- piles
 def find_piles(problems: gpd.GeoDataFrame, *, min_count: int, tolerance_m: float = 1.0
                ) -> tuple[gpd.GeoDataFrame, pd.Series]:
-    """Coordinates with ``min_count`` or more reports (default geocodes).
+    """Default-geocode piles: ``min_count`` or more reports within ``tolerance_m`` of one point.
 
-    Coordinates are snapped to a ``tolerance_m`` lattice (metres, projected CRS; 0 = exact match).
-    Returns ``(piles, in_pile)``: one point per pile with ``pile`` (id), ``count``, ``categories``
-    (most frequent first) and ``first_report``/``last_report``; and a boolean Series on the
-    problems' index, true for reports in a pile.
+    The one detector of :func:`layers.piles.find_piles` (linear time), as used by the import check,
+    with the thresholds of ``[piles]``. Metres, projected CRS. Returns ``(piles, in_pile)``: one
+    point per pile (its centre, the coordinate most of its reports share), largest first, with
+    ``pile`` (id), ``count``, ``categories`` (most frequent first) and ``first_report``/
+    ``last_report``; and a boolean Series on the problems' index, true for reports in a pile.
     """
     projected(problems, "problems")
     xy = _xy(problems)
-    n = len(xy)
-    if n == 0:
-        empty = gpd.GeoDataFrame({"pile": [], "count": []}, geometry=[], crs=problems.crs)
-        return empty, pd.Series(False, index=problems.index, name="in_pile")
-    inv, counts = _same_spot(xy, tolerance_m)
-    big = np.flatnonzero(counts >= min_count)
-    in_pile = np.isin(inv, big)
-    rows = []
-    cat = problems["category"].to_numpy() if "category" in problems else np.full(n, "")
-    rep = pd.to_datetime(problems["reported_at"]) if "reported_at" in problems else None
-    for k, g in enumerate(big):
-        members = np.flatnonzero(inv == g)
-        vc = pd.Series(cat[members]).value_counts()
-        rows.append({
-            "pile": k + 1, "count": int(len(members)),
-            "categories": "、".join(f"{c}({v})" for c, v in vc.head(3).items()),
-            "first_report": rep.iloc[members].min() if rep is not None else pd.NaT,
-            "last_report": rep.iloc[members].max() if rep is not None else pd.NaT,
-            "geometry": shapely.Point(xy[members].mean(axis=0)),
-        })
-    piles = gpd.GeoDataFrame(rows, geometry="geometry", crs=problems.crs) if rows else gpd.GeoDataFrame(
-        {"pile": [], "count": []}, geometry=[], crs=problems.crs)
-    return piles, pd.Series(in_pile, index=problems.index, name="in_pile")
-
-
-def _same_spot(xy: np.ndarray, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Group points on one ``tolerance_m`` lattice node: (group of each point, points per group)."""
-    if tolerance_m <= 0:
-        _, inv, counts = np.unique(xy, axis=0, return_inverse=True, return_counts=True)
-        return inv.ravel(), counts
-    ij = np.round((xy - xy.min(axis=0)) / tolerance_m).astype("int64")
-    key = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
-    _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    return inv.ravel(), counts
+    found = detect_piles(xy, min_count=min_count, tolerance_m=tolerance_m)
+    in_pile = pd.Series(found.in_pile, index=problems.index, name="in_pile")
+    if not len(found):
+        return gpd.GeoDataFrame({"pile": [], "count": []}, geometry=[], crs=problems.crs), in_pile
+    lab = found.label
+    members = lab >= 0
+    df = pd.DataFrame({"pile": lab[members],
+                       "category": problems["category"].to_numpy()[members] if "category" in problems else ""})
+    if "reported_at" in problems:
+        df["reported_at"] = pd.to_datetime(problems["reported_at"]).to_numpy()[members]
+    else:
+        df["reported_at"] = pd.NaT
+    g = df.groupby("pile")
+    top = (df.groupby(["pile", "category"]).size().rename("n").reset_index()
+           .sort_values(["pile", "n", "category"], ascending=[True, False, True]).groupby("pile").head(3))
+    cats = top.groupby("pile").apply(lambda t: "、".join(f"{c}({v})" for c, v in zip(t["category"], t["n"],
+                                                                                   strict=True)),
+                                    include_groups=False)
+    k = np.arange(len(found))
+    piles = gpd.GeoDataFrame({
+        "pile": k + 1, "count": found.count.astype(int),
+        "categories": cats.reindex(k).fillna("").to_numpy(),
+        "first_report": g["reported_at"].min().reindex(k).to_numpy(),
+        "last_report": g["reported_at"].max().reindex(k).to_numpy(),
+    }, geometry=shapely.points(found.centre), crs=problems.crs)
+    return piles, in_pile
 
 
 # --------------------------------------------------------------------------- DBSCAN
@@ -433,8 +427,7 @@ def choose_cell_size(xy: np.ndarray, *, extent_m: float) -> float:
     distinct report locations, bounded to ``[extent/150, extent/20]`` and rounded to 5 m
     (``extent_m``: longer side of the study area)."""
     xy = np.asarray(xy, dtype="float64")
-    inv, _ = _same_spot(xy, 0.01) if len(xy) else (np.zeros(0, dtype="int64"), None)
-    pts = xy[np.unique(inv, return_index=True)[1]] if len(xy) else xy
+    pts = xy[np.unique(np.round(xy / 0.01), axis=0, return_index=True)[1]] if len(xy) else xy
     lo, hi = extent_m / 150.0, extent_m / 20.0
     if len(pts) < 2:
         size = hi
@@ -773,7 +766,7 @@ def analyse(problems: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.GeoDat
     """Piles, density clusters and Gi* cells of the reports, with ``settings.hotspots``.
 
     Reports after ``as_of`` or before ``since`` and, when given, not in ``categories`` are left
-    out; then piles (``pile_min_count`` reports on one coordinate) are found and, when
+    out; then piles (``[piles] min_count`` reports on one point, :func:`find_piles`) are found and, when
     ``settings.hotspots.exclude_piles``, left out of the clusters and the Gi* cells. The study area
     is the union of ``grids`` when given. With ``settings.hotspots.per_km_street`` and ``streets``
     (streets and alleys), Gi* is on reports per km of street. With fewer than 30 reports left (ArcGIS's minimum) no Gi*
@@ -797,7 +790,7 @@ def analyse(problems: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.GeoDat
                                 f"{', '.join(settings.problem_categories)}")
         keep &= sel["category"].isin(categories)
     sel = sel[keep & sel.geometry.notna() & ~sel.geometry.is_empty]
-    piles, in_pile = find_piles(sel, min_count=hs.pile_min_count, tolerance_m=hs.pile_tolerance_m)
+    piles, in_pile = find_piles(sel, min_count=settings.piles.min_count, tolerance_m=settings.piles.tolerance_m)
     used = sel[~in_pile] if hs.exclude_piles else sel
     if in_pile.any():
         log.info("%d reports in %d default-geocode piles %s", int(in_pile.sum()), len(piles),

@@ -2,15 +2,21 @@
 
 A rebound is a new report of the **same category** within ``radius_m`` metres of a problem that was
 closed (结案) at most ``window_days`` days before the new report (``0 < reported_at − closed_at ≤
-window``). Both thresholds are settings (``[rebound]``). Every such (closed, new) pair is a link; a
-closed problem with at least one link "rebounded".
+window``). Both thresholds are settings (``[rebound]``). Each new report links to **at most one**
+earlier closed case: the one closed most recently before it (nearest in time), then the nearest in
+space, then the smaller id; so there are never more links than reports. Reports in a default-geocode
+pile (:func:`layers.piles.find_piles`, the ``[piles]`` settings) are left out on both sides: a pile
+is one point for thousands of places, and every report on it would "rebound" every other. A closed
+problem with at least one link "rebounded".
 
 Rates (per grid of the closed problem, and per category): ``rebounded / closed`` over the problems
 closed in the period. A place that rebounded more than once is a chain of links (a closed problem
 came back, the new report was closed and came back again, or several reports came back at one spot):
 the connected components of the link graph with two or more links.
 
-Projected CRS in metres; inputs are never changed.
+Linear in the reports for a given density: new reports are taken in blocks of one window, each
+against a k-d tree of the cases closed in that block and the window before it, and only the best
+candidate of each report is kept. Projected CRS in metres; inputs are never changed.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from sanigrid.geo._checks import projected
+from sanigrid.layers.piles import find_piles
 
 PAIR_COLUMNS = ["category", "closed_id", "new_id", "closed_at", "reported_at", "days", "distance_m", "grid_code"]
 
@@ -53,12 +60,15 @@ class ReboundResult:
 
 
 def rebound_pairs(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: float,
-                  as_of: datetime | None = None) -> gpd.GeoDataFrame:
-    """All (closed problem, new report) links: the ``rebounds`` layer.
+                  as_of: datetime | None = None, since: datetime | None = None,
+                  pile_min_count: int | None = None, pile_tolerance_m: float = 1.0) -> gpd.GeoDataFrame:
+    """The (closed problem, new report) links: the ``rebounds`` layer (see the module docstring).
 
     ``problems`` needs ``problem_id``, ``category``, ``reported_at``, ``closed_at`` and point
     geometries in a projected CRS (metres). Reports after ``as_of`` (and closures after it) are
-    ignored. Each link is a LineString from the closed problem to the new report, with both ids,
+    ignored; with ``since``, only links whose new report came on or after it are returned. With
+    ``pile_min_count``, reports in a pile (that many within ``pile_tolerance_m`` of one point) are
+    left out. Each link is a LineString from the closed problem to the new report, with both ids,
     the closing and reporting times, ``days`` between them, ``distance_m`` and the closed problem's
     ``grid_code``.
     """
@@ -75,26 +85,56 @@ def rebound_pairs(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: f
     geom = p.geometry.to_numpy()
     xy = np.column_stack([shapely.get_x(geom), shapely.get_y(geom)])
     ok = valid & np.isfinite(xy).all(axis=1)
+    if pile_min_count is not None and ok.any():
+        piles = find_piles(np.where(ok[:, None], xy, np.nan), min_count=pile_min_count,
+                           tolerance_m=pile_tolerance_m)
+        ok &= ~piles.in_pile
     ids = p["problem_id"].to_numpy() if "problem_id" in p else np.arange(len(p))
     cats = p["category"].astype("object").to_numpy()
     grid = p["grid_code"].astype("object").to_numpy() if "grid_code" in p else np.full(len(p), None)
     window = np.timedelta64(int(round(window_days * 86_400_000)), "ms")
-    # one k-d tree for all categories: the category code is a third coordinate far apart
     codes, _ = pd.factorize(pd.Series(cats, dtype="object"))
     ok &= codes >= 0
+    new = np.flatnonzero(ok)
+    if since is not None:
+        new = new[rep[new] >= np.datetime64(pd.Timestamp(since).to_datetime64(), "ms")]
+    src = np.flatnonzero(ok & ~np.isnat(closed))
+    if len(src) == 0 or len(new) == 0:
+        return _empty_pairs(p.crs)
+    # the category code is a third coordinate, far apart: one k-d tree for all categories
+    origin = xy[ok].min(axis=0)
     far = 10.0 * radius_m + 1.0
-    rows = np.flatnonzero(ok)
-    src = rows[~np.isnat(closed[rows])]
-    if len(src) == 0:
+    pts = np.column_stack([xy - origin, np.where(codes >= 0, codes, 0) * far])
+    new = new[np.argsort(rep[new], kind="stable")]
+    src = src[np.argsort(closed[src], kind="stable")]
+    t0 = rep[new[0]]
+    block = np.maximum((rep[new] - t0) // window, 0)
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    found_d: list[np.ndarray] = []
+    for b in np.unique(block):
+        js = new[block == b]
+        lo, hi = t0 + b * window - window, t0 + (b + 1) * window
+        a0, a1 = np.searchsorted(closed[src], [lo, hi])
+        cs = src[a0:a1]
+        if not len(cs):
+            continue
+        dm = cKDTree(pts[cs]).sparse_distance_matrix(cKDTree(pts[js]), radius_m, output_type="ndarray")
+        i, j, d = cs[dm["i"]], js[dm["j"]], dm["v"]
+        gap = rep[j] - closed[i]
+        keep = (i != j) & (gap > np.timedelta64(0, "ms")) & (gap <= window)
+        i, j, d, gap = i[keep], j[keep], d[keep], gap[keep]
+        if not len(i):
+            continue
+        best = np.lexsort((ids[i], d, gap.astype("int64"), j))  # per new report: nearest in time, then space
+        i, j, d = i[best], j[best], d[best]
+        first = np.r_[True, j[1:] != j[:-1]]
+        found_i.append(i[first])
+        found_j.append(j[first])
+        found_d.append(d[first])
+    if not found_i:
         return _empty_pairs(p.crs)
-    pts = np.column_stack([xy - xy[rows].min(axis=0), codes * far])
-    dm = cKDTree(pts[src]).sparse_distance_matrix(cKDTree(pts[rows]), radius_m, output_type="ndarray")
-    i, j, d = src[dm["i"]], rows[dm["j"]], dm["v"]
-    gap = rep[j] - closed[i]
-    keep = (i != j) & (gap > np.timedelta64(0, "ms")) & (gap <= window)
-    i, j, d = i[keep], j[keep], d[keep]
-    if len(i) == 0:
-        return _empty_pairs(p.crs)
+    i, j, d = np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_d)
     lines = shapely.linestrings(np.stack([xy[i], xy[j]], axis=1))
     out = gpd.GeoDataFrame({
         "category": cats[i], "closed_id": ids[i], "new_id": ids[j],
@@ -105,13 +145,16 @@ def rebound_pairs(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: f
 
 
 def rebounds(problems: gpd.GeoDataFrame, *, radius_m: float, window_days: float,
-             as_of: datetime | None = None, since: datetime | None = None) -> ReboundResult:
+             as_of: datetime | None = None, since: datetime | None = None,
+             pile_min_count: int | None = None, pile_tolerance_m: float = 1.0) -> ReboundResult:
     """Rebound links, rates and repeat places (see the module docstring).
 
-    Rates count the problems closed in ``[since, as_of]`` (all closed ones when not given):
-    ``closed``, ``rebounded`` (closed problems with a link) and ``rate``.
+    Links are those of :func:`rebound_pairs` (new reports in ``[since, as_of]``, piles left out
+    with ``pile_min_count``). Rates count the problems closed in ``[since, as_of]`` (all closed
+    ones when not given): ``closed``, ``rebounded`` (closed problems with a link) and ``rate``.
     """
-    pairs = rebound_pairs(problems, radius_m=radius_m, window_days=window_days, as_of=as_of)
+    pairs = rebound_pairs(problems, radius_m=radius_m, window_days=window_days, as_of=as_of, since=since,
+                          pile_min_count=pile_min_count, pile_tolerance_m=pile_tolerance_m)
     closed_at = pd.to_datetime(problems["closed_at"])
     in_period = closed_at.notna()
     if as_of is not None:

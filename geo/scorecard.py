@@ -184,7 +184,8 @@ def _indicators(problems: pd.DataFrame, codes: pd.Index, exposure: pd.Series, *,
     overdue = is_overdue(problems, as_of=end)
     if links is None:
         links = rebound_pairs(problems, radius_m=settings.rebound.radius_m,
-                              window_days=settings.rebound.window_days, as_of=end)
+                              window_days=settings.rebound.window_days, as_of=end,
+                              pile_min_count=settings.piles.min_count, pile_tolerance_m=settings.piles.tolerance_m)
     # links known at ``end`` (a superset computed at a later date is cut back to it)
     pairs = links[(links["reported_at"] <= end) & (links["closed_at"] <= end)]
     ids = problems["problem_id"] if "problem_id" in problems else pd.Series(np.arange(len(problems)),
@@ -293,7 +294,8 @@ def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: 
     pstart, pend = previous_period(start, period)
     if links is None:
         links = rebound_pairs(p, radius_m=settings.rebound.radius_m, window_days=settings.rebound.window_days,
-                              as_of=end)
+                              as_of=end, pile_min_count=settings.piles.min_count,
+                              pile_tolerance_m=settings.piles.tolerance_m)
     cur = _indicators(p, codes, exposure, start=start, end=end, settings=settings, links=links)
     prev = _indicators(p, codes, exposure, start=pstart, end=pend, settings=settings, links=links)
     cov = coverage_share(g, km, gaps)
