@@ -628,7 +628,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
     except csv.Error:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+        frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=object, keep_default_na=False,
                             skip_blank_lines=False)
     except Exception as e:
         raise ImportError_(f"{path.name}: cannot read it as CSV ({e})") from None
@@ -663,7 +663,9 @@ def _dedupe(names: list[str]) -> list[str]:
 
 def _blank_cells(cells: pd.Series) -> pd.Series:
     """:func:`_blank` for a whole column at once."""
-    text = cells.astype("string")
+    if pd.api.types.infer_dtype(cells.to_numpy(dtype=object), skipna=True) not in ("string", "empty"):
+        return cells.map(_blank).astype(bool)
+    text = cells.astype("object")
     return (text.isna() | text.str.strip().eq("")).fillna(True).astype(bool)
 
 

@@ -677,39 +677,60 @@ def _check_keys(s: LayerSpec, values: dict[str, pd.Series], existing: gpd.GeoDat
     if not s.key or s.key not in values:
         return
     f = s.field(s.key)
-    keys = [_norm_value(v) for v in values[s.key]]
-    stored = set()
+    keys = _norm_column(values[s.key], len(values[s.key]))
+    stored: set[str] = set()
     if existing is not None and s.key in existing.columns:
-        stored = {_norm_value(v) for v in existing[s.key]} - {""}
-    first: dict[str, int] = {}
-    for p, k in enumerate(keys):
-        if not k or p in col.errors:
-            continue
-        if k in stored:
-            col.add(p, "duplicate_key", "error", f, f"{s.key} {k} is already in the store",
-                    "give it a new number, or re-import the whole layer with --replace")
-        elif k in first:
-            col.add(p, "duplicate_key", "error", f, f"{s.key} {k} repeats {col.row_word} {col.rows[first[k]]}",
-                    "give each record its own number")
-        else:
-            first[k] = p
+        stored = set(_norm_column(existing[s.key], len(existing)).tolist()) - {""}
+    in_store, repeats, first = _first_seen(keys, keys == "", stored, col)
+    for p in in_store:
+        col.add(p, "duplicate_key", "error", f, f"{s.key} {keys[p]} is already in the store",
+                "give it a new number, or re-import the whole layer with --replace")
+    for p, q in zip(repeats, first, strict=True):
+        col.add(p, "duplicate_key", "error", f, f"{s.key} {keys[p]} repeats {col.row_word} {col.rows[q]}",
+                "give each record its own number")
+
+
+def _first_seen(keys: np.ndarray, skip: np.ndarray, stored: set[Any] | np.ndarray,
+                col: _Collector) -> tuple[list[int], list[int], list[int]]:
+    """Rows whose key is in ``stored``; rows repeating an earlier row's key, and that earlier row.
+
+    Rows already rejected and rows with ``skip`` are passed over (they neither repeat nor are
+    repeated). Vectorised: a sort, not a dictionary filled row by row.
+    """
+    ok = ~np.asarray(skip, dtype=bool)
+    if col.errors:
+        ok[list(col.errors)] = False
+    pos = np.flatnonzero(ok)
+    k = keys[pos]
+    hit = np.isin(k, np.asarray(list(stored) if isinstance(stored, set) else stored, dtype=k.dtype)) \
+        if len(stored) else np.zeros(len(pos), dtype=bool)
+    rest, kr = pos[~hit], k[~hit]
+    codes, _ = pd.factorize(pd.Series(kr, dtype=kr.dtype if kr.dtype != object else "object"))
+    _, first_of = np.unique(codes, return_index=True)
+    first = rest[first_of[codes]] if len(rest) else rest
+    rep = first != rest
+    return pos[hit].tolist(), rest[rep].tolist(), first[rep].tolist()
 
 
 def _norm_column(col: pd.Series | None, m: int) -> np.ndarray:
-    """Values as comparable strings, the same way for a parsed file column and a stored one."""
+    """Values as comparable strings, the same way for a parsed file column and a stored one (vectorised)."""
     if col is None:
         return np.full(m, "", dtype=object)
     col = pd.Series(col).reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(col):
-        out = col.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    elif pd.api.types.is_bool_dtype(col):
-        out = col.astype("object").map(lambda v: "" if v is None or v is pd.NA else str(bool(v)))
+        arr = col.dt.tz_localize(None) if getattr(col.dt, "tz", None) is not None else col
+        text = np.datetime_as_string(arr.to_numpy(dtype="datetime64[s]"), unit="s").astype(object)
+        text[arr.isna().to_numpy()] = ""
+        return text
+    if pd.api.types.is_bool_dtype(col):
+        out = col.astype("object").map({True: "True", False: "False"})
     elif pd.api.types.is_float_dtype(col):
-        out = col.round(6).map(lambda v: "" if pd.isna(v) else repr(float(v)))
+        x = col.round(6).to_numpy(dtype="float64", na_value=np.nan) + 0.0
+        out = pd.Series([repr(v) for v in x.tolist()], dtype="object").where(~np.isnan(x), "")
     elif pd.api.types.is_integer_dtype(col):
-        out = col.astype("object").map(lambda v: "" if v is None or v is pd.NA else str(int(v)))
-    elif col.map(lambda v: v is None or isinstance(v, str)).all():
-        out = col.astype("string").fillna("")
+        out = col.astype("Int64").astype("object").map(lambda v: "" if v is pd.NA else str(v))
+    elif pd.api.types.infer_dtype(col.to_numpy(dtype=object), skipna=True) in ("string", "empty"):
+        out = col.astype("object")
     else:
         out = col.astype("object").map(_norm_value)
     return out.astype("object").where(out.notna(), "").to_numpy()
@@ -722,36 +743,36 @@ def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.nda
         return
     present = [name for name, v in values.items() if v.notna().any()]
 
-    def keys_of(geoms: np.ndarray, frame: Any, m: int) -> np.ndarray:
+    def keys_of(geoms: np.ndarray, frame: Any, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """A 64-bit hash of the snapped geometry and every value (equal rows, equal hashes), and which
+        rows have no geometry."""
         ok = ~shapely.is_missing(geoms)
-        out = np.full(m, None, dtype=object)
+        out = np.zeros(m, dtype="uint64")
         if not ok.any():
-            return out
+            return out, ~ok
         snapped = shapely.to_wkb(shapely.set_precision(geoms[ok], 0.01, mode="pointwise"), hex=True)
-        key = pd.Series(snapped, dtype="object")
+        h = pd.util.hash_array(np.asarray(snapped, dtype=object))
         for c in present:
-            key = key + "|" + pd.Series(_norm_column(frame[c] if c in frame else None, m)[ok], dtype="object")
-        out[ok] = key.to_numpy()
-        return out
+            part = pd.util.hash_array(_norm_column(frame[c] if c in frame else None, m)[ok])
+            h = (h * np.uint64(0x100000001B3)) ^ part
+        out[ok] = h
+        return out, ~ok
 
-    mine = keys_of(metric, values, n)
-    stored: set[str] = set()
-    if existing is not None and len(existing):
-        eg = np.asarray(existing.geometry.to_crs(metric_crs).array, dtype=object)
-        stored = {k for k in keys_of(eg, existing, len(existing)) if k is not None}
-    first: dict[str, int] = {}
-    for p, k in enumerate(mine):
-        if k is None or p in col.errors:
-            continue
-        if k in stored:
-            col.add(p, "duplicate", "error", None, "an exact copy of a feature already in the store",
-                    "nothing to do if the file was imported before; use --replace to reload the whole layer")
-        elif k in first:
-            col.add(p, "duplicate", "error", None,
-                    f"an exact copy (same location and values) of {col.row_word} {col.rows[first[k]]}",
-                    "delete the repeated row")
-        else:
-            first[k] = p
+    with np.errstate(over="ignore"):
+        mine, skip = keys_of(metric, values, n)
+        stored = np.zeros(0, dtype="uint64")
+        if existing is not None and len(existing):
+            eg = np.asarray(existing.geometry.to_crs(metric_crs).array, dtype=object)
+            theirs, none = keys_of(eg, existing, len(existing))
+            stored = theirs[~none]
+    in_store, repeats, first = _first_seen(mine, skip, stored, col)
+    for p in in_store:
+        col.add(p, "duplicate", "error", None, "an exact copy of a feature already in the store",
+                "nothing to do if the file was imported before; use --replace to reload the whole layer")
+    for p, q in zip(repeats, first, strict=True):
+        col.add(p, "duplicate", "error", None,
+                f"an exact copy (same location and values) of {col.row_word} {col.rows[q]}",
+                "delete the repeated row")
 
 
 #: piles named in the notes (the console), largest first
