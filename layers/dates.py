@@ -120,30 +120,38 @@ def parse_date_column(col: pd.Series, *, time_zone: str = DEFAULT_TIME_ZONE) -> 
             out[pos[serial]] = _EXCEL_DAY0 + np.round(x[serial] * 86_400_000).astype("int64").astype("timedelta64[ms]")
             formats["Excel serial day number (46268.59)"] = int(serial.sum())
     # 3: text, format by format
+    raised: list[int] = []  # cells that are no date at all
     pos = np.flatnonzero(kind == 3)
     if len(pos):
-        text = _clean(pd.Series(obj[pos], dtype="object"))
+        text = pd.Series(obj[pos], dtype="object")
         rest = np.ones(len(pos), dtype=bool)
-        for label, fmts in DATE_FORMATS:
-            for fmt in fmts:
+        for cleaned in (False, True):  # as written first; stray spaces and full-width digits only for the rest
+            if cleaned:
                 if not rest.any():
                     break
-                idx = np.flatnonzero(rest)
-                sub = text.iloc[idx]
-                if not _sample_reads(sub, fmt):
-                    continue
-                got, conv = _parse_format(sub, fmt, time_zone)
-                ok = ~np.isnat(got)
-                if ok.any():
-                    out[pos[idx[ok]]] = got[ok]
-                    rest[idx[ok]] = False
-                    formats[label] = formats.get(label, 0) + int(ok.sum())
-                    converted += int(conv[ok].sum())
+                text = text.copy()
+                text.iloc[np.flatnonzero(rest)] = _clean(text.iloc[np.flatnonzero(rest)]).to_numpy()
+            for label, fmts in DATE_FORMATS:
+                for fmt in fmts:
+                    if not rest.any():
+                        break
+                    idx = np.flatnonzero(rest)
+                    sub = text.iloc[idx]
+                    if not _sample_reads(sub, fmt):
+                        continue
+                    got, conv = _parse_format(sub, fmt, time_zone)
+                    ok = ~np.isnat(got)
+                    if ok.any():
+                        out[pos[idx[ok]]] = got[ok]
+                        rest[idx[ok]] = False
+                        formats[label] = formats.get(label, 0) + int(ok.sum())
+                        converted += int(conv[ok].sum())
         one = 0
         for i in np.flatnonzero(rest):  # odd spellings, one by one; what fails stays NaT and is bad
             try:
                 ts = parse_datetime(obj[pos[i]], time_zone=time_zone)
             except (ValueError, TypeError, OverflowError):
+                raised.append(int(pos[i]))
                 continue
             if ts is not None:
                 out[pos[i]] = np.datetime64(ts.to_datetime64(), "ms")
@@ -151,7 +159,9 @@ def parse_date_column(col: pd.Series, *, time_zone: str = DEFAULT_TIME_ZONE) -> 
                 one += 1
         if one:
             formats["one by one"] = one
-    bad = np.flatnonzero((kind > 0) & np.isnat(out))
+    bad_mask = ((kind == 1) | (kind == 2)) & np.isnat(out)
+    bad_mask[np.asarray(raised, dtype="int64")] = True
+    bad = np.flatnonzero(bad_mask)
     return DateColumn(values=pd.Series(out, index=col.index), bad=bad, formats=formats, converted=converted)
 
 
@@ -160,9 +170,8 @@ def _kinds(obj: np.ndarray) -> np.ndarray:
     if not len(obj):
         return np.zeros(0, dtype="int8")
     if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
-        text = pd.Series(obj, dtype="object")
-        filled = text.str.strip().fillna("").to_numpy(dtype=object) != ""
-        return np.where(filled, 3, 0).astype("int8")
+        # whitespace-only cells are found later among the few cells no format reads
+        return np.where(pd.isna(obj), 0, 3).astype("int8")
     return np.array([_kind(v) for v in obj], dtype="int8")
 
 

@@ -493,8 +493,7 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
     header = _dedupe(header)
     data = grid.iloc[head + 1:].copy()
     data.columns = header
-    blank = (data.apply(_blank_cells).all(axis=1) if len(data.columns)
-             else pd.Series(True, index=data.index))
+    blank = _blank_rows(data)
     if blank.any():
         notes.append(f"{path.name}: {int(blank.sum())} empty row(s) skipped")
     data = data[~blank]
@@ -661,12 +660,20 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-def _blank_cells(cells: pd.Series) -> pd.Series:
-    """:func:`_blank` for a whole column at once."""
-    if pd.api.types.infer_dtype(cells.to_numpy(dtype=object), skipna=True) not in ("string", "empty"):
-        return cells.map(_blank).astype(bool)
-    text = cells.astype("object")
-    return (text.isna() | text.str.strip().eq("")).fillna(True).astype(bool)
+def _blank_rows(data: pd.DataFrame) -> pd.Series:
+    """Rows whose every cell is :func:`_blank`, column by column over the rows still in doubt (the
+    first column with data settles almost every row, so the cells are not all stripped one by one)."""
+    doubt = np.ones(len(data), dtype=bool)
+    for c in data.columns:
+        idx = np.flatnonzero(doubt)
+        if not len(idx):
+            break
+        cells = data[c].iloc[idx]
+        filled = cells.notna().to_numpy().copy()
+        if filled.any():
+            filled[filled] = ~cells[filled].map(_blank).to_numpy(dtype=bool)
+        doubt[idx[filled]] = False
+    return pd.Series(doubt, index=data.index)
 
 
 def _blank(v: Any) -> bool:

@@ -590,7 +590,9 @@ def _parse_column(raw: pd.Series, f: Field, settings: Settings, notes: list[str]
     todo = np.arange(m)
     if f.dtype in ("int", "float") and m:
         u = pd.Series(uniq, dtype="object")
-        plain = u.map(lambda v: isinstance(v, str)).astype(bool) & u.astype("str").str.match(_PLAIN_NUMBER)
+        texts = pd.api.types.infer_dtype(uniq, skipna=True) == "string"
+        is_text = np.ones(m, dtype=bool) if texts else u.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        plain = pd.Series(is_text) & u.astype("str").str.match(_PLAIN_NUMBER)
         num = pd.to_numeric(u.where(plain), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         fast = plain.to_numpy() & np.isfinite(num)
         if f.dtype == "int":
@@ -639,15 +641,16 @@ def _check_dates(s: LayerSpec, values: dict[str, pd.Series], tolerance_s: float,
     f = s.field("closed_at")
     with np.errstate(invalid="ignore"):
         early = gap_s > 0
-    for p in np.flatnonzero(early):
+    rep_t, clo_t = rep.to_numpy(dtype="datetime64[s]"), clo.to_numpy(dtype="datetime64[s]")
+    for p in np.flatnonzero(early).tolist():
         if p in col.errors:
             continue
-        g = gap_s[p]
+        g = float(gap_s[p])
         human = "" if g < 60 else f" = {g / 60:,.1f} min" if g < 3600 else f" = {g / 3600:,.1f} h" if g < 86_400 \
             else f" = {g / 86_400:,.1f} days"
         by = f"{g:,.0f} s{human}"
-        what = (f"closed {clo.iloc[p]:%Y-%m-%d %H:%M:%S}, {by} before it was reported "
-                f"({rep.iloc[p]:%Y-%m-%d %H:%M:%S})")
+        what = (f"closed {str(clo_t[p]).replace('T', ' ')}, {by} before it was reported "
+                f"({str(rep_t[p]).replace('T', ' ')})")
         if g <= tolerance_s:
             col.add(p, "date_order", "warning", f, what + f"; within validation.date_order_tolerance_s = "
                     f"{tolerance_s:g} s, so accepted", "nothing, unless the clocks of the two systems should agree")
@@ -728,7 +731,9 @@ def _norm_column(col: pd.Series | None, m: int) -> np.ndarray:
         x = col.round(6).to_numpy(dtype="float64", na_value=np.nan) + 0.0
         out = pd.Series([repr(v) for v in x.tolist()], dtype="object").where(~np.isnan(x), "")
     elif pd.api.types.is_integer_dtype(col):
-        out = col.astype("Int64").astype("object").map(lambda v: "" if v is pd.NA else str(v))
+        ints = col.astype("Int64")
+        out = pd.Series(ints.to_numpy(dtype="int64", na_value=0).astype(str).astype(object))
+        out[ints.isna().to_numpy()] = ""
     elif pd.api.types.infer_dtype(col.to_numpy(dtype=object), skipna=True) in ("string", "empty"):
         out = col.astype("object")
     else:
