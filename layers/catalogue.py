@@ -90,8 +90,10 @@ def _f(name: str, dtype: FieldType, zh: str, en: str, **kw: Any) -> Field:
     return Field(name, dtype, zh, en, **kw)
 
 
-NAME = _f("name", "str", "名称", "Name", aliases=("名称", "名字", "NAME", "mc", "MC"))
-ADDRESS = _f("address", "str", "地址", "Address", aliases=("地址", "位置", "ADDR"))
+NAME = _f("name", "str", "名称", "Name",
+          aliases=("名称", "名字", "NAME", "mc", "MC", "Facility Name", "Site Name"))
+ADDRESS = _f("address", "str", "地址", "Address",
+             aliases=("地址", "位置", "ADDR", "Incident Address", "Street Address", "Location Address"))
 GRID_CODE = _f("grid_code", "str", "网格编码", "Grid code", aliases=("网格编码", "网格", "网格号"))
 NOTE = _f("note", "str", "备注", "Note", aliases=("备注", "说明"))
 YES_NO = ("是", "否")
@@ -122,6 +124,17 @@ _SPECS: tuple[LayerSpec, ...] = (
         ),
         Style(color="#1f4e9c", weight=2, fill_color="#1f4e9c", fill_opacity=0.04, dash="6 4"),
         label_field="code", key="code",
+    ),
+    LayerSpec(
+        "boundary", "县域边界", "County boundary", ("Polygon", "MultiPolygon"),
+        (
+            _f("name", "str", "名称", "Name",
+               aliases=("名称", "行政区划名称", "区划名称", "县名", "NAME", "XZQMC", "Boundary Name")),
+            _f("code", "str", "行政区划代码", "Division code",
+               aliases=("行政区划代码", "区划代码", "代码", "XZQDM", "PAC", "adcode", "GB")),
+            NOTE,
+        ),
+        Style(color="#000000", weight=3, fill_color=None, fill_opacity=0.0, dash="10 4 2 4"),
     ),
     LayerSpec(
         "streets", "道路", "Streets", ("LineString", "MultiLineString"),
@@ -193,21 +206,26 @@ _SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
         "problems", "问题", "Problems", ("Point",),
         (
-            _f("problem_id", "int", "编号", "ID", aliases=("编号", "案件号", "id")),
+            _f("problem_id", "int", "编号", "ID",
+               aliases=("编号", "案件号", "id", "Unique Key", "Case ID", "Request ID", "Ticket ID", "Case Number")),
             _f("category", "str", "问题类别", "Category", required=True,
-               allowed_from="problem_categories", aliases=("类别", "问题类别", "问题类型", "小类")),
+               allowed_from="problem_categories",
+               aliases=("类别", "问题类别", "问题类型", "小类", "Complaint Type", "Problem Type", "Request Type")),
             _f("description", "str", "问题描述", "Description",
-               aliases=("描述", "问题描述", "内容")),
+               aliases=("描述", "问题描述", "内容", "Descriptor", "Details", "Problem Description")),
             _f("source", "str", "来源", "Source", allowed=PROBLEM_SOURCES,
-               aliases=("来源", "问题来源")),
+               aliases=("来源", "问题来源", "Channel", "Channel Type")),
             _f("reported_at", "datetime", "上报时间", "Reported at", required=True,
-               aliases=("上报时间", "发现时间", "立案时间", "时间")),
+               aliases=("上报时间", "发现时间", "立案时间", "时间", "Created Date", "Created At", "Date Reported",
+                        "Reported Date", "Open Date")),
             _f("status", "str", "状态", "Status", allowed=PROBLEM_STATUSES,
-               aliases=("状态", "办理状态")),
-            _f("deadline", "datetime", "处置时限", "Deadline", aliases=("时限", "处置时限")),
-            _f("closed_at", "datetime", "结案时间", "Closed at", aliases=("结案时间", "销号时间")),
+               aliases=("状态", "办理状态", "Open/Closed", "Case Status", "Request Status")),
+            _f("deadline", "datetime", "处置时限", "Deadline", aliases=("时限", "处置时限", "Due Date")),
+            _f("closed_at", "datetime", "结案时间", "Closed at",
+               aliases=("结案时间", "销号时间", "Closed Date", "Closed At", "Close Date", "Resolved Date")),
             GRID_CODE,
-            _f("unit", "str", "责任单位", "Responsible unit", aliases=("责任单位", "处置单位")),
+            _f("unit", "str", "责任单位", "Responsible unit",
+               aliases=("责任单位", "处置单位", "Agency", "Department", "Responsible Unit")),
         ),
         Style(color="#e74c3c", fill_color="#e74c3c", fill_opacity=0.8, radius=4, by={
             "field": "status", "values": {"结案": "#95a5a6", "立案": "#e74c3c", "派遣": "#e67e22",

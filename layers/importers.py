@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -63,10 +63,10 @@ from pyproj import CRS
 
 from sanigrid.layers._errors import CRSError, ImportError_
 from sanigrid.layers.catalogue import LayerSpec, spec
-from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, match_columns
-from sanigrid.layers.crs import COORD_SYSTEMS
-from sanigrid.layers.settings import ImportSettings
-from sanigrid.layers.validation import Issue, ValidationReport, validate
+from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, map_values, match_columns
+from sanigrid.layers.crs import COORD_SYSTEMS, describe_choice
+from sanigrid.layers.settings import ImportSettings, ProblemCategory, Settings, save_settings
+from sanigrid.layers.validation import REJECT_COLUMNS, Issue, ValidationReport, validate
 
 if TYPE_CHECKING:
     from sanigrid.layers.project import Project
@@ -141,6 +141,8 @@ class ImportReport:
     rejects_path: Path | None
     issues_path: Path | None
     reason: str = ""
+    added_categories: list[str] = field(default_factory=list)  # by --add-categories (saved unless refused)
+    saved: list[str] = field(default_factory=list)  # what was written into sanigrid.toml
 
     @property
     def accepted(self) -> int:
@@ -167,6 +169,7 @@ def read_file(
     layer: str | None = None,
     crs_hint: CRS | str | None = None,
     road_classes: Mapping[str, str | None] | None = None,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> RawLayer:
     """Read a file as layer ``kind`` without checking its rows.
 
@@ -191,6 +194,9 @@ def read_file(
     road_classes
         OSM ``highway=*`` → road class (default :data:`OSM_ROAD_CLASS`; empty or ``None`` leaves
         the way out).
+    values
+        Field → {file value: allowed value}, e.g. ``{"source": {"Constituent Call": "群众举报"}}``
+        (:func:`layers.columns.map_values`); the rejects file keeps the file's own values.
     """
     path = Path(path)
     s = spec(kind)
@@ -199,9 +205,9 @@ def read_file(
     coords_sys, coords_crs = _parse_coords(coords)
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
-                         road_classes=road_classes)
-    if suffix in OSM_SUFFIXES:
+        raw = _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
+                        road_classes=road_classes)
+    elif suffix in OSM_SUFFIXES:
         raw = read_osm(path, kind=kind, road_classes=road_classes)
     elif suffix in TABLE_SUFFIXES:
         raw = _read_table(path, s, coords_sys=coords_sys, coords_crs=coords_crs, mapping=mapping,
@@ -215,6 +221,10 @@ def read_file(
     if coords_sys in ("gcj02", "bd09") and not raw.geographic:
         raise CRSError(f"{path.name}: --coords {coords_sys} applies to longitude/latitude in degrees, "
                        f"but the file is in {raw.frame.crs.to_string()} (metres); drop --coords")
+    if values:
+        frame, notes = map_values(raw.frame, values, s, match=raw.columns, source=raw.source)
+        raw.frame = gpd.GeoDataFrame(frame, geometry=raw.frame.geometry.name, crs=raw.frame.crs)
+        raw.notes.extend(notes)
     return raw
 
 
@@ -274,6 +284,14 @@ def _read_vector(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS |
                  mapping: Mapping[str, str] | None, layer: str | None,
                  crs_hint: CRS | str | None) -> RawLayer:
     notes: list[str] = []
+    if path.suffix.lower() == ".shp":
+        missing = [ext for ext in (".dbf", ".shx") if not any(
+            path.with_suffix(e).exists() for e in (ext, ext.upper()))]
+        if ".dbf" in missing:
+            raise ImportError_(
+                f"{path.name}: its attribute table {path.with_suffix('.dbf').name} is missing beside it, so no "
+                "field (name, class …) can be read. Fix: copy all the files of the shapefile together (.shp, .shx, "
+                ".dbf, .prj, .cpg), or send them as one .zip")
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception as e:
@@ -502,6 +520,10 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
     rows.index = data.index
     if data.empty:
         raise ImportError_(f"{path.name}: no data rows below the header")
+    own = [c for c in REJECT_COLUMNS if c in data.columns]
+    if own:  # a corrected rejects file: its row numbers and reasons are not data
+        data = data.drop(columns=own)
+        notes.append(f"{path.name}: a rejects file; its columns {', '.join(own)} are not imported")
     match = match_columns(data.columns, s, mapping=mapping, source=path.name)
     if match.unused:
         notes.append(_unused_note(match))
@@ -860,6 +882,9 @@ def import_file(
     replace: bool = False,
     fix: bool = False,
     write: bool = True,
+    values: Mapping[str, Mapping[str, str]] | None = None,
+    add_categories: bool = False,
+    save_mapping: bool = False,
 ) -> ImportReport:
     """Read, validate and (unless ``write`` is false) import a file into ``project``'s store.
 
@@ -870,7 +895,16 @@ def import_file(
     any rejected row is refused as a whole and nothing is written to the store; a file with no
     acceptable row is always refused.
 
-    The column mapping is the project's ``[imports.columns.<kind>]`` overridden by ``mapping``.
+    The column mapping is the project's ``[imports.columns.<kind>]`` overridden by ``mapping``
+    (an empty target leaves a column out); the value mapping the project's
+    ``[imports.values.<kind>.<field>]`` overridden by ``values``. With ``save_mapping`` both are
+    written into ``sanigrid.toml`` after a successful import; with ``add_categories`` every
+    problem category of the file that the settings lack is added with the default deadline
+    (:attr:`ImportReport.added_categories`). The first import into a project without a ``crs``
+    writes the CRS the store chose (Gauss-Kruger zone in China, UTM elsewhere) into the file.
+
+    Outside-the-county features are found with the ``boundary`` layer when there is one, else the
+    grids, else the layer's own spread (:func:`layers.validation.validate`).
     """
     path = Path(path)
     s = spec(kind)
@@ -878,18 +912,26 @@ def import_file(
     store = project.store
     full_map = dict(settings.imports.columns.get(kind, {}))
     full_map.update(mapping or {})
+    full_values = {f: dict(t) for f, t in settings.imports.values.get(kind, {}).items()}
+    for f, t in (values or {}).items():
+        full_values.setdefault(f, {}).update(t)
     raw = read_file(path, kind=kind, coords=coords, mapping=full_map, layer=layer, crs_hint=store.crs,
-                    road_classes=settings.imports.osm_road_class)
-    boundary = None
-    if kind != "grids" and store.has("grids"):
-        grids = store.read("grids")
-        if len(grids):
-            boundary = gpd.GeoSeries([grids.union_all()], crs=grids.crs)
+                    road_classes=settings.imports.osm_road_class, values=full_values)
+    new_settings = settings.model_copy(deep=True)
+    added: list[str] = []
+    if add_categories:
+        added = _add_categories(new_settings, s, raw)
+        if added:
+            shown = ", ".join(added[:30]) + (f" … ({len(added)} in all)" if len(added) > 30 else "")
+            raw.notes.append(f"--add-categories: {len(added)} new problem categories with the default deadline "
+                             f"({ProblemCategory.model_fields['deadline'].default:g} "
+                             f"{ProblemCategory.model_fields['unit'].default}): {shown}"
+                             + ("" if write else " (not saved: nothing is written by validate)"))
+    boundary, boundary_source = county_area(store, kind)
     seen = store.version()  # the store as validated (checked again inside the write transaction)
     existing = store.read(kind) if (not replace and store.has(kind)) else None
-    report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    stem = re.sub(r"[^\w\-]+", "_", path.stem)
+    report = validate(kind, raw, settings=new_settings, boundary=boundary, fix=fix, existing=existing,
+                      boundary_source=boundary_source)
 
     def outcome(report: ValidationReport) -> tuple[bool, str, Path | None, Path | None]:
         refused, reason = False, ""
@@ -899,11 +941,10 @@ def import_file(
             refused, reason = True, f"--strict: {len(report.rejects)} row(s) rejected, so the whole file is refused"
         rejects_path = issues_path = None
         if write and len(report.rejects):
-            rejects_path = project.output_path(f"rejects_{kind}_{stem}_{stamp}.csv")
+            rejects_path = project.output_path(issues_file_name(kind, path, prefix="rejects"))
             report.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
         if write and report.issues:
-            issues_path = project.output_path(f"issues_{kind}_{stem}_{stamp}.csv")
-            report.issues_frame().to_csv(issues_path, index=False, encoding="utf-8-sig")
+            issues_path = write_issues(report, project.output_path(issues_file_name(kind, path)))
         return refused, reason, rejects_path, issues_path
 
     refused, reason, rejects_path, issues_path = outcome(report)
@@ -915,7 +956,8 @@ def import_file(
                 # was checked: run the store-side checks (keys, exact copies) again on the store as it
                 # is now, under the write lock, so that nothing slips in between the check and the write
                 existing = tx.read(kind) if tx.has(kind) else None
-                report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
+                report = validate(kind, raw, settings=new_settings, boundary=boundary, fix=fix, existing=existing,
+                                  boundary_source=boundary_source)
                 refused, reason, rejects_path, issues_path = outcome(report)
             if not refused:
                 # keys are numbered from the store as it is inside the transaction
@@ -934,9 +976,90 @@ def import_file(
                     tx.append(kind, accepted)
                 tx.append_table(IMPORT_LOG, log_row)
                 imported = len(accepted)
+    saved: list[str] = []
+    if write and not refused:
+        saved = _save_choices(project, new_settings, kind, added=added, mapping=mapping if save_mapping else None,
+                              values=values if save_mapping else None, notes=report.notes)
     return ImportReport(kind=kind, path=path, validation=report, imported=imported, refused=refused,
                         replaced=replace and not refused and write, rejects_path=rejects_path,
-                        issues_path=issues_path, reason=reason)
+                        issues_path=issues_path, reason=reason, added_categories=added, saved=saved)
+
+
+def issues_file_name(kind: str, path: str | Path, *, prefix: str = "issues") -> str:
+    """``issues_<kind>_<file>_<time>.csv`` (or ``rejects_…``): the name of a report about one file."""
+    stem = re.sub(r"[^\w\-]+", "_", Path(path).stem)
+    return f"{prefix}_{kind}_{stem}_{datetime.now().strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def write_issues(report: ValidationReport, path: Path) -> Path:
+    """Every message of ``report`` (errors first) as a CSV that Excel opens (UTF-8 with BOM)."""
+    frame = report.issues_frame()
+    order = frame["级别 severity"].str.startswith("警告").to_numpy()
+    frame.iloc[np.argsort(order, kind="stable")].to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
+def county_area(store: Any, kind: str) -> tuple[gpd.GeoSeries | None, Literal["boundary", "grids"]]:
+    """The area a layer ``kind`` is checked against: the ``boundary`` layer, else the union of the grids
+    (not for the grids themselves), else ``None`` (the layer's own spread is used)."""
+    if kind != "boundary" and store.has("boundary"):
+        outline = store.read("boundary")
+        if len(outline):
+            return gpd.GeoSeries([outline.union_all()], crs=outline.crs), "boundary"
+    if kind not in ("grids", "boundary") and store.has("grids"):
+        grids = store.read("grids")
+        if len(grids):
+            return gpd.GeoSeries([grids.union_all()], crs=grids.crs), "grids"
+    return None, "grids"
+
+
+def _add_categories(settings: Settings, s: LayerSpec, raw: RawLayer) -> list[str]:
+    """Add to ``settings`` every distinct value of the file's category field that it lacks (in order of
+    frequency); return the names added."""
+    from sanigrid.layers.validation import parse_text
+
+    added: list[str] = []
+    for f in s.fields:
+        if f.allowed_from != "problem_categories" or f.name not in raw.frame.columns:
+            continue
+        names = raw.frame[f.name].map(parse_text).dropna()
+        known = set(settings.problem_categories)
+        for name in names.value_counts(sort=True).index:
+            if name not in known:
+                added.append(str(name))
+                known.add(name)
+    if added:
+        settings.problems.categories = [*settings.problems.categories, *(ProblemCategory(name=n) for n in added)]
+    return added
+
+
+def _save_choices(project: Project, settings: Settings, kind: str, *, added: list[str],
+                  mapping: Mapping[str, str] | None, values: Mapping[str, Mapping[str, str]] | None,
+                  notes: list[str]) -> list[str]:
+    """Write into ``sanigrid.toml`` what an import decided: new categories, the mapping asked to be saved, and
+    the CRS the store chose on the first import. Returns what was saved (empty: the file is untouched)."""
+    saved: list[str] = []
+    if added:
+        saved.append(f"{len(added)} problem categories")
+    if mapping:
+        settings.imports.columns = {**settings.imports.columns,
+                                    kind: {**settings.imports.columns.get(kind, {}), **mapping}}
+        saved.append(f"[imports.columns.{kind}]")
+    if values:
+        mine = {f: dict(t) for f, t in settings.imports.values.get(kind, {}).items()}
+        for f, t in values.items():
+            mine.setdefault(f, {}).update(t)
+        settings.imports.values = {**settings.imports.values, kind: mine}
+        saved.append(f"[imports.values.{kind}]")
+    chosen = project.store.crs
+    if not settings.project.crs and chosen is not None:
+        settings.project.crs = chosen.to_string()
+        notes.append(describe_choice(chosen))
+        saved.append("[project] crs")
+    if saved:
+        save_settings(settings, project.settings_path)
+        project.settings = settings
+    return saved
 
 
 def _assign_keys(frame: gpd.GeoDataFrame, s: LayerSpec, stored_max: Any) -> gpd.GeoDataFrame:

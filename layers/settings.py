@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sanigrid.layers._errors import SettingsError
+from sanigrid.layers._errors import SanigridError, SettingsError
 
 SETTINGS_NAME = "sanigrid.toml"
 
@@ -27,7 +27,9 @@ class _Model(BaseModel):
 class ProjectSettings(_Model):
     name: str = "示例县城"
     county_code: str = Field("000000", pattern=r"^\d{6}$", description="6-digit county code (GB/T 2260)")
-    crs: str | None = Field(None, description="projected CRS in metres; blank = CGCS2000 GK zone from the data")
+    crs: str = Field("", description="projected CRS in metres (e.g. EPSG:4548, or EPSG:32630 outside China); "
+                     "blank = chosen from the first import (CGCS2000 Gauss-Kruger zone in China, UTM elsewhere) "
+                     "and written here")
     store_url: str = Field("", description="postgresql://user@host/db for a shared PostGIS store; "
                            "blank = the GeoPackage beside the settings")
     store_schema: str = Field("sanigrid", pattern=r"^[a-z_][a-z0-9_]*$",
@@ -35,6 +37,23 @@ class ProjectSettings(_Model):
     language: Literal["zh", "en"] = "zh"
     population: int = Field(300_000, description="county population; picks the sampling quota class")
     attribution: str = ""
+
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _blank_crs(cls, v: object) -> object:
+        return "" if v is None else v
+
+    @field_validator("crs")
+    @classmethod
+    def _metric_crs(cls, v: str) -> str:
+        if v.strip():
+            from sanigrid.layers.crs import metric_crs
+
+            try:
+                metric_crs(v.strip(), what="[project] crs")
+            except SanigridError as e:
+                raise ValueError(str(e)) from None
+        return v.strip()
 
 
 class FacilityPreset(_Model):
@@ -133,6 +152,17 @@ class ValidationSettings(_Model):
     pile_min_count: int = Field(5, ge=2, description="this many records on one coordinate = a default geocode")
     pile_tolerance_m: float = Field(1.0, ge=0)
     outside_buffer_m: float = Field(50, ge=0, description="features this close outside the grids still count as inside")
+    boundary_buffer_m: float = Field(0, ge=0, description="features this far outside the county boundary layer "
+                                     "(the official polygon) still count as inside")
+    spread_min_count: int = Field(10, ge=3, description="without a boundary or grids, far-off points are found "
+                                  "from the layer's own spread when it has at least this many features")
+    spread_k: float = Field(8, gt=0, description="a feature farther from the layer's median location than "
+                            "median + spread_k × 1.4826 × MAD of the distances is a robust outlier (warning)")
+    spread_min_m: float = Field(3000, ge=0, description="robust outliers closer than this to the median location "
+                                "are not reported (a compact town)")
+    far_m: float = Field(150_000, gt=0, description="a feature this far from the layer's median location is "
+                         "rejected: no county is that wide")
+    spread_source: str = "robust statistics (median and MAD, Hampel 1974); thresholds a county may tune"
 
 
 def _osm_road_class() -> dict[str, str]:
@@ -158,6 +188,10 @@ class ImportSettings(_Model):
         default_factory=_osm_road_class,
         description="OSM highway=* → streets road_class; '' leaves the way out; unlisted values become 其他")
     osm_road_class_source: str = "CJJ 37-2012 城市道路分级; OSM China tagging (primary/secondary/tertiary)"
+    values: dict[str, dict[str, dict[str, str]]] = Field(
+        default_factory=dict,
+        description="per layer kind and field, file value → allowed value, e.g. [imports.values.problems.source] "
+                    "'Constituent Call' = '群众举报' (saved by `sanigrid import … --values … --save-mapping`)")
 
 
 class HotspotSettings(_Model):

@@ -40,7 +40,7 @@ from pyproj import CRS
 
 from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
-from sanigrid.layers.crs import project_crs
+from sanigrid.layers.crs import crs_for_lonlat, project_crs
 from sanigrid.layers.filters import Where, as_where, check_fields
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,11 @@ class StoreBase:
         if crs is None:
             if frame.crs is None:
                 raise CRSError("the first layer written to a store must have a CRS")
-            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
-            crs = project_crs(lon, None)
+            if len(frame):
+                pts = shapely.centroid(np.asarray(frame.geometry.to_crs(4326).array))
+                crs = crs_for_lonlat(shapely.get_x(pts), shapely.get_y(pts))
+            else:
+                crs = project_crs(117.0, None)
             log.info("project CRS chosen from the data: %s", crs.to_string())
         self._set_project_value("crs", crs.to_string())
         return crs

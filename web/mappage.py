@@ -198,8 +198,9 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
             gd = to_display(g, coords)
             bounds_display = tuple(float(v) for v in gd.total_bounds)
             focus = json.loads(shapely.to_geojson(gd.geometry.iloc[0]))
-    if bounds_display is None and "grids" in present:
-        bounds_display = tuple(float(v) for v in to_display(store.read("grids", columns=[]), coords).total_bounds)
+    for outline in ("boundary", "grids"):  # the county's official outline first, else its grids
+        if bounds_display is None and outline in present and present[outline].count:
+            bounds_display = tuple(float(v) for v in to_display(store.read(outline, columns=[]), coords).total_bounds)
     if bounds_display is None:
         for info in present.values():
             if info.bounds is not None:
