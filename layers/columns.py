@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from sanigrid.layers._errors import ImportError_
 from sanigrid.layers.catalogue import LayerSpec
 
@@ -256,11 +258,13 @@ def map_values(frame: Any, values: Mapping[str, Mapping[str, str]], layer: Layer
         if f_name not in out.columns or not table:
             continue
         lookup = {value_key(k): (v if str(v).strip() else None) for k, v in table.items()}
-        column = out[f_name]
-        keys = column.map(lambda v: value_key(v) if isinstance(v, str) or (v is not None and v == v) else None)
-        hit = keys.isin(list(lookup))
+        column = out[f_name].astype("object")
+        present = column.notna()
+        distinct = pd.unique(column[present])
+        new = {v: lookup[value_key(v)] for v in distinct if value_key(v) in lookup}
+        hit = present & column.isin(list(new))
         if hit.any():
-            out[f_name] = column.astype("object").where(~hit, keys.map(lookup))
+            out[f_name] = column.where(~hit, column.map(new))
             notes.append(f"{source}: {int(hit.sum())} value(s) of {f_name} mapped by --values/[imports.values] "
                          f"({len(table)} rule(s))")
     return out, notes

@@ -59,7 +59,7 @@ def layers_cmd(project: ProjectOpt = DEFAULT_PROJECT) -> None:
 # ---------------------------------------------------------------- import and validate
 
 KindArg = Annotated[str, typer.Argument(
-    help="layer kind: grids, streets, alleys, markets, toilets, transfer_stations, collection_points, "
+    help="layer kind: boundary, grids, streets, alleys, markets, toilets, transfer_stations, collection_points, "
          "residents, problems, sample_points")]
 FileArg = Annotated[Path, typer.Argument(
     help="GeoJSON, Shapefile, GeoPackage, CSV/XLSX with 经度/纬度, or OSM .osm/.pbf", exists=True, dir_okay=False)]
