@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sanigrid.layers._errors import ImportError_
@@ -258,13 +259,15 @@ def map_values(frame: Any, values: Mapping[str, Mapping[str, str]], layer: Layer
         if f_name not in out.columns or not table:
             continue
         lookup = {value_key(k): (v if str(v).strip() else None) for k, v in table.items()}
-        column = out[f_name].astype("object")
-        present = column.notna()
-        distinct = pd.unique(column[present])
-        new = {v: lookup[value_key(v)] for v in distinct if value_key(v) in lookup}
-        hit = present & column.isin(list(new))
+        codes, distinct = pd.factorize(out[f_name].astype("object"), use_na_sentinel=True)
+        keys = [value_key(v) for v in distinct]  # one per distinct value, not per cell
+        known = np.array([k in lookup for k in keys] + [False], dtype=bool)  # the last entry: NA (code -1)
+        hit = known[codes]
         if hit.any():
-            out[f_name] = column.where(~hit, column.map(new))
+            cells = out[f_name].to_numpy(dtype=object).copy()
+            new = np.array([lookup.get(k) for k in keys], dtype=object)
+            cells[hit] = new[codes[hit]]
+            out[f_name] = pd.Series(cells, index=out.index, dtype="object")
             notes.append(f"{source}: {int(hit.sum())} value(s) of {f_name} mapped by --values/[imports.values] "
                          f"({len(table)} rule(s))")
     return out, notes
