@@ -95,6 +95,7 @@ NAME = _f("name", "str", "名称", "Name",
 ADDRESS = _f("address", "str", "地址", "Address",
              aliases=("地址", "位置", "ADDR", "Incident Address", "Street Address", "Location Address"))
 GRID_CODE = _f("grid_code", "str", "网格编码", "Grid code", aliases=("网格编码", "网格", "网格号"))
+OSM_ID = _f("osm_id", "str", "OSM编号", "OSM id", popup=False)
 NOTE = _f("note", "str", "备注", "Note", aliases=("备注", "说明"))
 YES_NO = ("是", "否")
 
@@ -143,7 +144,12 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("road_class", "str", "道路等级", "Road class", allowed=ROAD_CLASSES,
                aliases=("等级", "道路等级", "class", "CLASS")),
             _f("busy", "bool", "繁华街道", "Busy street", aliases=("繁华街道", "繁华")),
-            _f("osm_id", "str", "OSM编号", "OSM id", popup=False),
+            # the level of a way (OSM bridge=*, tunnel=*, layer=*): the network joins two streets
+            # where they cross only when they are at the same level
+            _f("bridge", "bool", "桥梁", "Bridge", aliases=("桥梁", "桥", "天桥")),
+            _f("tunnel", "bool", "隧道/地道", "Tunnel", aliases=("隧道", "地道")),
+            _f("layer", "int", "层位", "Layer", aliases=("层位", "层")),
+            OSM_ID,
         ),
         Style(color="#555555", weight=3, by={"field": "road_class", "values": {
             "主干路": "#c0392b", "次干路": "#e67e22", "支路": "#7f8c8d"}}),
@@ -155,7 +161,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("hardened", "bool", "已硬化", "Hardened", aliases=("硬化", "已硬化", "路面硬化")),
             _f("lit", "bool", "有路灯", "Lit", aliases=("路灯", "有路灯", "照明")),
             _f("width_m", "float", "宽度(米)", "Width (m)", aliases=("宽度", "路宽")),
-            GRID_CODE,
+            GRID_CODE, OSM_ID,
         ),
         Style(color="#8e44ad", weight=2, dash="4 3", by={"field": "hardened", "values": {
             True: "#8e44ad", False: "#d35400"}}),
@@ -167,6 +173,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("stalls", "int", "摊位数", "Stalls", aliases=("摊位", "摊位数")),
             _f("standardized", "bool", "标准化", "Standardized",
                aliases=("标准化", "是否标准化", "达标")),
+            OSM_ID,
         ),
         Style(color="#27ae60", fill_color="#27ae60", fill_opacity=0.5, radius=7),
     ),
@@ -179,18 +186,19 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("seats", "int", "厕位数", "Seats", aliases=("厕位", "厕位数", "蹲位")),
             _f("accessible", "bool", "无障碍", "Accessible", aliases=("无障碍", "无障碍厕位")),
             _f("hours", "str", "开放时间", "Opening hours", aliases=("开放时间", "开放时段")),
+            OSM_ID,
         ),
         Style(color="#2980b9", fill_color="#2980b9", fill_opacity=0.9, radius=6),
     ),
     LayerSpec(
         "transfer_stations", "垃圾中转站", "Transfer stations", ("Point",),
         (NAME, ADDRESS, _f("capacity_tpd", "float", "规模(吨/日)", "Capacity (t/d)",
-                           aliases=("规模", "处理能力", "吨/日"))),
+                           aliases=("规模", "处理能力", "吨/日")), OSM_ID),
         Style(color="#6d4c41", fill_color="#6d4c41", fill_opacity=0.9, radius=7),
     ),
     LayerSpec(
         "collection_points", "垃圾收集点", "Collection points", ("Point",),
-        (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数"))),
+        (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数")), OSM_ID),
         Style(color="#a1887f", fill_color="#a1887f", fill_opacity=0.9, radius=4),
     ),
     LayerSpec(

@@ -25,25 +25,12 @@ recognised by magnitude and swapped back, with a note.
 
 OpenStreetMap
 -------------
-OSM files are read with GDAL's OSM driver and mapped by tags:
-
-========================  ==========================================================================
-layer                     OSM features
-========================  ==========================================================================
-``streets``               ``highway=*`` lines, ``road_class`` from :data:`OSM_ROAD_CLASS`
-``alleys``                ``highway=living_street``, ``highway=service`` + ``service=alley``,
-                          ``highway=pedestrian``/``footway`` with a name
-``toilets``               ``amenity=toilets`` (areas become their inside point)
-``markets``               ``amenity=marketplace`` (points or areas)
-``transfer_stations``     ``amenity=waste_transfer_station``, ``amenity=recycling`` +
-                          ``recycling_type=centre``
-``collection_points``     ``amenity=waste_disposal``, ``amenity=recycling`` + ``recycling_type=container``
-========================  ==========================================================================
+OSM files are read by :mod:`layers.osm` (the same reader the demo uses): features with a broken
+geometry are skipped and counted, areas of point facilities become points, tags map to fields.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -65,7 +52,8 @@ from sanigrid.layers._errors import CRSError, ImportError_
 from sanigrid.layers.catalogue import LayerSpec, spec
 from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, map_values, match_columns
 from sanigrid.layers.crs import COORD_SYSTEMS, describe_choice
-from sanigrid.layers.settings import ImportSettings, ProblemCategory, Settings, save_settings
+from sanigrid.layers.osm import OSM_ATTRIBUTION, OSM_SUFFIXES, read_osm
+from sanigrid.layers.settings import ProblemCategory, Settings, save_settings
 from sanigrid.layers.validation import REJECT_COLUMNS, Issue, ValidationReport, validate
 
 if TYPE_CHECKING:
@@ -74,23 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
-OSM_SUFFIXES = (".osm", ".pbf")
 TEXT_ENCODINGS = ("utf-8", "gbk", "gb18030")
 IMPORT_LOG = "import_log"
-
-#: OSM ``highway=*`` → road class of the ``streets`` layer: the default of the setting
-#: ``[imports] osm_road_class`` (CJJ 37 urban road classes on OSM China's tagging: 主干路 on
-#: trunk/primary, 次干路 on secondary, 支路 on tertiary/unclassified, 街巷 on residential,
-#: living_street, service and footways). ``None`` leaves the way out: motorways and their links (no
-#: pedestrians) and ways that are not usable streets (construction, proposed, platforms …). Any
-#: other value becomes 其他.
-OSM_ROAD_CLASS: dict[str, str | None] = {k: (v or None) for k, v in ImportSettings().osm_road_class.items()}
-#: ``highway=pedestrian`` is a pedestrian shopping street (步行街): counted as busy (繁华街道).
-OSM_BUSY_HIGHWAYS = ("pedestrian",)
-_PAVED = {"paved", "asphalt", "concrete", "concrete:plates", "concrete:lanes", "paving_stones",
-          "sett", "cobblestone", "metal", "wood", "bricks", "unhewn_cobblestone"}
-_UNPAVED = {"unpaved", "dirt", "earth", "ground", "gravel", "fine_gravel", "grass", "mud", "sand",
-            "compacted", "pebblestone"}
 
 
 @dataclass
@@ -192,7 +165,7 @@ def read_file(
     crs_hint
         The project CRS, used for Gauss-Kruger coordinates without a zone number.
     road_classes
-        OSM ``highway=*`` → road class (default :data:`OSM_ROAD_CLASS`; empty or ``None`` leaves
+        OSM ``highway=*`` → road class (default :data:`sanigrid.layers.osm.OSM_ROAD_CLASS`; empty or ``None`` leaves
         the way out).
     values
         Field → {file value: allowed value}, e.g. ``{"source": {"Constituent Call": "群众举报"}}``
@@ -208,7 +181,7 @@ def read_file(
         raw = _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
                         road_classes=road_classes)
     elif suffix in OSM_SUFFIXES:
-        raw = read_osm(path, kind=kind, road_classes=road_classes)
+        raw = _read_osm(path, kind=kind, road_classes=road_classes)
     elif suffix in TABLE_SUFFIXES:
         raw = _read_table(path, s, coords_sys=coords_sys, coords_crs=coords_crs, mapping=mapping,
                           sheet=layer, crs_hint=crs_hint)
@@ -729,142 +702,16 @@ def parse_coordinate(v: Any) -> float:
 
 # ------------------------------------------------------------------ OpenStreetMap
 
-OSM_KINDS = ("streets", "alleys", "toilets", "markets", "transfer_stations", "collection_points")
 
-
-def read_osm(path: str | Path, *, kind: str, road_classes: Mapping[str, str | None] | None = None) -> RawLayer:
-    """Read an OpenStreetMap ``.osm`` or ``.pbf`` file as layer ``kind`` (see the module docstring).
-
-    ``road_classes`` maps ``highway=*`` to the streets' road class (default :data:`OSM_ROAD_CLASS`).
-    """
-    path = Path(path)
-    classes = OSM_ROAD_CLASS if road_classes is None else road_classes
-    s = spec(kind)
-    if kind not in OSM_KINDS:
-        raise ImportError_(f"{path.name}: OSM files can be imported as {', '.join(OSM_KINDS)}, not '{kind}'")
-    try:
-        if kind in ("streets", "alleys"):
-            parts = [("lines", _osm_read(path, "lines"))]
-        else:
-            parts = [("points", _osm_read(path, "points")), ("multipolygons", _osm_read(path, "multipolygons"))]
-    except Exception as e:
-        raise ImportError_(f"{path.name}: GDAL cannot read it as OpenStreetMap ({e})") from None
-    records: list[dict[str, Any]] = []
-    geoms: list[Any] = []
-    ids: list[str] = []
-    skipped: dict[str, int] = {}
-    for layer, frame in parts:
-        for rec, geom in zip(frame.drop(columns="geometry").to_dict("records"), frame.geometry, strict=True):
-            tags = _osm_tags(rec)
-            row = _osm_map(kind, tags, skipped, classes)
-            if row is None:
-                continue
-            if kind not in ("markets", "streets", "alleys") and geom is not None and geom.geom_type != "Point":
-                geom = geom.representative_point()
-            if layer == "multipolygons":
-                oid = f"way/{_osm_id(rec.get('osm_way_id'))}" if _osm_id(rec.get("osm_way_id")) else \
-                    f"relation/{_osm_id(rec.get('osm_id'))}"
-            elif layer == "lines":
-                oid = f"way/{_osm_id(rec.get('osm_id'))}"
-            else:
-                oid = f"node/{_osm_id(rec.get('osm_id'))}"
-            if "osm_id" in s.field_names:
-                row["osm_id"] = oid
-            records.append(row)
-            geoms.append(geom)
-            ids.append(oid)
-    notes = [f"{path.name}: {len(records)} OSM features mapped to {kind} ({s.zh}); © OpenStreetMap contributors, ODbL"]
-    if skipped:
-        notes.append("OSM ways left out: " + ", ".join(f"highway={k} ×{v}" for k, v in sorted(skipped.items())))
-    cols = {f.name: [r.get(f.name) for r in records] for f in s.fields if any(f.name in r for r in records)}
-    index = pd.RangeIndex(len(records))
-    frame = gpd.GeoDataFrame({k: pd.Series(v, index=index, dtype="object") for k, v in cols.items()},
-                             geometry=gpd.GeoSeries(geoms, index=index), crs=4326, index=index)
+def _read_osm(path: Path, *, kind: str, road_classes: Mapping[str, str | None] | None) -> RawLayer:
+    """An OSM file as a :class:`RawLayer` (read and mapped by :func:`layers.osm.read_osm`)."""
+    got = read_osm(path, kind=kind, road_classes=road_classes)
+    frame = got.frame
     original = pd.DataFrame(frame.drop(columns="geometry"))
     original["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.array), rounding_precision=-1) if len(frame) else []
     return RawLayer(kind=kind, source=path.name, frame=frame, original=original,
-                    rows=pd.Series(ids, index=index, dtype="object"), row_label="OSM element", coords="wgs84",
-                    notes=notes)
-
-
-def _osm_read(path: Path, layer: str) -> gpd.GeoDataFrame:
-    return pyogrio.read_dataframe(path, layer=layer, TAGS_FORMAT="JSON")
-
-
-def _osm_id(v: Any) -> str:
-    if _blank(v):
-        return ""
-    try:
-        return str(int(float(v)))
-    except (TypeError, ValueError):
-        return str(v)
-
-
-def _osm_tags(rec: Mapping[str, Any]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    other = rec.get("other_tags")
-    if isinstance(other, str) and other.strip():
-        try:
-            other = json.loads(other)
-        except json.JSONDecodeError:
-            other = dict(re.findall(r'"([^"]+)"=>"([^"]*)"', other))
-    if isinstance(other, Mapping):
-        tags.update({str(k): str(v) for k, v in other.items() if v is not None})
-    for k, v in rec.items():
-        if k in ("other_tags", "osm_id", "osm_way_id", "z_order") or _blank(v):
-            continue
-        tags[k] = str(v)
-    return tags
-
-
-def _osm_bool(v: str | None) -> bool | None:
-    if v is None:
-        return None
-    return {"yes": True, "no": False, "limited": True, "designated": True}.get(v.lower())
-
-
-def _osm_float(v: str | None) -> float | None:
-    if v is None:
-        return None
-    m = re.match(r"\s*(\d+(?:\.\d+)?)", v)
-    return float(m.group(1)) if m else None
-
-
-def _osm_map(kind: str, t: Mapping[str, str], skipped: dict[str, int],
-             classes: Mapping[str, str | None]) -> dict[str, Any] | None:
-    name = t.get("name") or t.get("name:zh") or None
-    amenity = t.get("amenity")
-    if kind == "streets":
-        hw = t.get("highway")
-        if hw is None:
-            return None
-        cls = classes.get(hw, "其他")
-        if not cls:
-            skipped[hw] = skipped.get(hw, 0) + 1
-            return None
-        return {"name": name, "road_class": cls, "busy": True if hw in OSM_BUSY_HIGHWAYS else None}
-    if kind == "alleys":
-        hw = t.get("highway")
-        is_alley = hw == "living_street" or (hw == "service" and t.get("service") == "alley") or (
-            hw in ("pedestrian", "footway") and name is not None)
-        if not is_alley:
-            return None
-        surface = (t.get("surface") or "").lower()
-        hardened = True if surface in _PAVED else False if surface in _UNPAVED else None
-        return {"name": name, "hardened": hardened, "lit": _osm_bool(t.get("lit")),
-                "width_m": _osm_float(t.get("width"))}
-    if kind == "toilets" and amenity == "toilets":
-        return {"name": name, "address": t.get("addr:street"), "accessible": _osm_bool(t.get("wheelchair")),
-                "hours": t.get("opening_hours")}
-    if kind == "markets" and amenity == "marketplace":
-        return {"name": name, "address": t.get("addr:street")}
-    if kind == "transfer_stations" and (
-            amenity == "waste_transfer_station" or (amenity == "recycling" and t.get("recycling_type") == "centre")):
-        return {"name": name, "address": t.get("addr:street")}
-    if kind == "collection_points" and (
-            amenity == "waste_disposal" or (amenity == "recycling" and t.get("recycling_type") == "container")):
-        return {"name": name, "address": t.get("addr:street")}
-    return None
+                    rows=pd.Series(got.ids, index=frame.index, dtype="object"), row_label="OSM element",
+                    coords="wgs84", notes=got.notes)
 
 
 # ==================================================================== importing into a project
@@ -970,6 +817,8 @@ def import_file(
                     "replace": [bool(replace)], "rejects_file": [rejects_path.name if rejects_path else ""],
                 })
                 params = {"source": path.name, "coords": coords, "imported_at": log_row["imported_at"].iloc[0]}
+                if path.suffix.lower() in OSM_SUFFIXES:
+                    params["attribution"] = OSM_ATTRIBUTION  # the printed map credits OSM (ODbL)
                 if replace:
                     tx.write(kind, accepted, params=params)
                 else:
