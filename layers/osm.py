@@ -31,6 +31,7 @@ the centroid when it lies inside the area, else a point on its surface. Every fe
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -78,6 +79,7 @@ _ID_COLUMNS = ("osm_id", "osm_way_id")
 class OsmElements:
     """One GDAL OSM layer as read: ``osm_id``, ``tags`` (dict) and geometry (EPSG:4326).
 
+    Treat it as read-only (small files are cached, so the same object may be handed out again).
     ``broken`` lists the ids of the features skipped because their geometry could not be built
     or is invalid (they are not in ``frame``).
     """
@@ -114,6 +116,22 @@ def read_elements(path: str | Path, layer: str) -> OsmElements:
     path = Path(path)
     if layer not in OSM_LAYERS:
         raise ValueError(f"OSM layer must be one of {OSM_LAYERS}, not {layer!r}")
+    st = path.stat() if path.exists() else None
+    if st is not None and st.st_size <= _CACHE_MAX_BYTES:  # small extracts (the demo's) are parsed once
+        return _read_cached(str(path.resolve()), st.st_mtime_ns, st.st_size, layer)
+    return _read_elements(path, layer)
+
+
+#: files up to this size keep their parsed layers in memory (GDAL parses an XML file per layer read)
+_CACHE_MAX_BYTES = 16 * 2**20
+
+
+@functools.lru_cache(maxsize=len(OSM_LAYERS))
+def _read_cached(path: str, _mtime_ns: int, _size: int, layer: str) -> OsmElements:
+    return _read_elements(Path(path), layer)
+
+
+def _read_elements(path: Path, layer: str) -> OsmElements:
     try:
         meta, _fids, wkb, values = pyogrio.raw.read(path, layer=layer, TAGS_FORMAT="JSON")
     except Exception as e:  # GDAL's own errors: the file is not OSM, or truncated
