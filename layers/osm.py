@@ -236,7 +236,7 @@ def read_osm(path: str | Path, *, kind: str, road_classes: Mapping[str, str | No
             if row is None:
                 continue
             if layer == "multipolygons" and kind in ("streets", "alleys"):
-                geom = shapely.boundary(geom)  # a pedestrian area: walk along its edge
+                geom = shapely.line_merge(shapely.boundary(geom))  # a pedestrian area: walk along its edge
                 areas += 1
             elif kind in _POINT_KINDS and geom.geom_type != "Point":
                 c = shapely.centroid(geom)
