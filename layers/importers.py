@@ -35,7 +35,7 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -712,6 +712,38 @@ def _read_osm(path: Path, *, kind: str, road_classes: Mapping[str, str | None] |
     return RawLayer(kind=kind, source=path.name, frame=frame, original=original,
                     rows=pd.Series(got.ids, index=frame.index, dtype="object"), row_label="OSM element",
                     coords="wgs84", notes=got.notes)
+
+
+#: layers computed along the street network hold its lines (or places on them): a map of them shows
+#: the streets' data too
+_NETWORK_DERIVED = ("service_areas", "coverage_gaps", "suggested_sites", "sample_candidates", "sample_selection")
+
+
+def map_attribution(project: Project, kinds: Iterable[str]) -> str:
+    """The credits a map of layers ``kinds`` must print: the project's own, plus OpenStreetMap's
+    (ODbL) when any of them came from an OSM file.
+
+    A layer came from OSM when its metadata say so (an import that replaced the layer, the demo) or
+    the import log records an ``.osm``/``.pbf`` file imported into it. Analysis layers computed on
+    the network count the streets and alleys they were computed on.
+    """
+    base = project.settings.project.attribution
+    if "OpenStreetMap" in base:
+        return base
+    wanted = set(kinds)
+    if wanted & set(_NETWORK_DERIVED):
+        wanted |= {"streets", "alleys"}
+    store = project.store
+    osm = any("OpenStreetMap" in str(store.meta(k).get("params", {}).get("attribution", ""))
+              for k in wanted if store.has(k))
+    if not osm and store.has(IMPORT_LOG):
+        log_ = store.read_table(IMPORT_LOG)
+        if {"kind", "file"} <= set(log_.columns):
+            files = log_.loc[log_["kind"].isin(sorted(wanted)), "file"].astype(str).str.lower()
+            osm = bool(files.str.endswith(OSM_SUFFIXES).any())
+    if not osm:
+        return base
+    return f"{base}; {OSM_ATTRIBUTION}" if base else OSM_ATTRIBUTION
 
 
 # ==================================================================== importing into a project

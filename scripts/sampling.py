@@ -187,6 +187,7 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
 def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *, seed: int,
           as_of: datetime) -> list[Path]:
     """One printable A4 map per category with candidates: grids and streets for context."""
+    from sanigrid.layers.importers import map_attribution
     from sanigrid.web.printmap import render_map
 
     context = {k: v for k in ("grids", "streets") if (v := _read(project, k)) is not None}
@@ -200,7 +201,8 @@ def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *,
                    title=f"{s.project.name} 技术评估样本点 · {cat}",
                    subtitle=(f"选定{len(p)}处 / 候选{len(c)}处 (达标{int(c['ready'].sum())}处); "
                              f"种子 {seed}; 问题统计截至 {as_of:%Y-%m-%d}"),
-                   attribution=s.project.attribution, path_or_buffer=path, paper="A4", dpi=150,
+                   attribution=map_attribution(project, [*context, "sample_candidates"]), path_or_buffer=path,
+                   paper="A4", dpi=150,
                    labels={"sample_selection": "pick"}, map_date=date.today(),
                    legend_titles={"sample_candidates": "候选点", "sample_selection": "选定样本点(编号)"})
         files.append(path)

@@ -192,3 +192,22 @@ def test_pedestrian_area_becomes_a_walkable_outline(levels_osm: Path) -> None:
     e = net.edges_frame()
     comp = dict(zip(e["osm_id"], net.component[e["u"].to_numpy()], strict=False))
     assert comp["way/200"] == comp["way/100"] == comp["way/103"] != comp["way/101"]
+
+
+def test_printed_map_credits_osm_when_its_data_is_on_it(levels_osm: Path, project, monkeypatch) -> None:
+    from sanigrid.layers.importers import map_attribution
+    from sanigrid.web import printmap, prints
+
+    assert map_attribution(project, ["streets", "grids"]) == project.settings.project.attribution
+    import_file(project, "streets", levels_osm)  # appended: the import log records the OSM file
+    got = map_attribution(project, ["grids", "streets"])
+    assert got.endswith(OSM_ATTRIBUTION) and "OpenStreetMap" in got
+    assert map_attribution(project, ["service_areas"]) == got  # computed on the OSM streets
+    assert "OpenStreetMap" not in map_attribution(project, ["grids"])
+    # the county print passes it to the map
+    seen: dict[str, str] = {}
+    monkeypatch.setattr(printmap, "render_map", lambda layers, **kw: seen.update(attribution=kw["attribution"]))
+    import_file(project, "alleys", levels_osm, replace=True)
+    prints.county_print(project, theme="alleys", fmt="png")
+    assert seen["attribution"].endswith(OSM_ATTRIBUTION)
+    assert project.store.meta("alleys")["params"]["attribution"] == OSM_ATTRIBUTION  # a replacing import

@@ -15,6 +15,7 @@ from sanigrid.geo.problems import CLOSED, TRANSITIONS
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from sanigrid.layers.export import zh_headers
 from sanigrid.layers.filters import eq, ne
+from sanigrid.layers.importers import map_attribution
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import NotFound
 from sanigrid.web.features import problems_as_of, with_overdue
@@ -108,7 +109,7 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     buf = io.BytesIO()
     name = g.get("name") or ""
     render_map(layers, title=f"{project.settings.project.name} 网格 {code} {name}".strip(), path_or_buffer=buf,
-               paper=paper, bbox=box, attribution=project.settings.project.attribution,
+               paper=paper, bbox=box, attribution=map_attribution(project, layers),
                subtitle=f"网格长: {g.get('head') or '—'}  牵头单位: {g.get('lead_unit') or '—'}",
                map_date=date.today(), dpi=150, fmt=fmt)
     return buf.getvalue()

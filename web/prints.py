@@ -14,6 +14,7 @@ from datetime import date
 import geopandas as gpd
 
 from sanigrid.layers.catalogue import CATALOGUE
+from sanigrid.layers.importers import map_attribution
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import Invalid
 
@@ -85,7 +86,7 @@ def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = 
     buf = io.BytesIO()
     render_map(layers, title=f"{project.settings.project.name} {t.zh}", path_or_buffer=buf, paper=paper,
                bbox=tuple(bounds) if bounds is not None and len(bounds) == 4 else None,
-               attribution=project.settings.project.attribution, subtitle=subtitle,
+               attribution=map_attribution(project, layers), subtitle=subtitle,
                labels={"scorecard": "rank"} if theme == "ranking" else None,
                map_date=date.today(), dpi=150, fmt=fmt)
     return buf.getvalue()
