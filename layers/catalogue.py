@@ -335,7 +335,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("on_time_rate", "float", "按期结案率(收缩)", "On-time closure rate (shrunk)"),
          _f("on_time_lo", "float", "按期结案率下限", "On-time rate, 90% low"),
          _f("on_time_hi", "float", "按期结案率上限", "On-time rate, 90% high"),
-         _f("overdue", "int", "超期数", "Overdue"),
+         _f("overdue", "int", "逾期数", "Overdue"),
          _f("rebound_rate", "float", "反弹率(收缩)", "Rebound rate (shrunk)"),
          _f("coverage", "float", "设施覆盖率", "Facility coverage"),
          _f("hardening_rate", "float", "背街小巷硬化率", "Alley hardening rate")),

@@ -19,6 +19,11 @@ _MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
 
+#: the one word for a case past its deadline (逾期, "overdue"), and the headers of the computed overdue columns
+OVERDUE_ZH = "逾期"
+OVERDUE_HEADERS: dict[str, str] = {"overdue": f"是否{OVERDUE_ZH}", "days_overdue": f"{OVERDUE_ZH}天数"}
+
+
 def zh_headers(kind: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Column name → Chinese header: the catalogue's names for ``kind`` plus ``extra``."""
     out: dict[str, str] = {}

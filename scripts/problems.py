@@ -110,7 +110,7 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
     open_now = is_open(p, as_of=t)
     overdue = is_overdue(p, as_of=t)
     status_tab = pd.DataFrame({"status": status.index, "count": status.to_numpy()})
-    extra = pd.DataFrame({"status": [f"未结案 (截至 {pd.Timestamp(t):%Y-%m-%d %H:%M})", "其中超期"],
+    extra = pd.DataFrame({"status": [f"未结案 (截至 {pd.Timestamp(t):%Y-%m-%d %H:%M})", "其中逾期"],
                           "count": [int(open_now.sum()), int(overdue.sum())]})
     status_tab = pd.concat([status_tab, extra], ignore_index=True)
     late = p[overdue.to_numpy()].copy()
@@ -238,7 +238,7 @@ AsOf = Annotated[str | None, typer.Option("--as-of", help="date of the report (d
 @app.command()
 def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
              xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="write the 责任清单 .xlsx")] = True) -> None:
-    """问题状态汇总、超期清单和责任清单 / status summary, overdue cases and the responsibility list."""
+    """问题状态汇总、逾期清单和责任清单 / status summary, overdue cases and the responsibility list."""
     import pandas as pd
 
     with console.status("问题状态 problems …"):
@@ -250,8 +250,8 @@ def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
         table.add_row(str(r["status"]), str(r["count"]))
     console.print(table)
     if len(rep.overdue):
-        top = Table(title=f"超期最久的问题 (共 {len(rep.overdue)} 件)")
-        for c in ("编号", "类别", "网格", "责任单位", "超期天数"):
+        top = Table(title=f"逾期最久的问题 (共 {len(rep.overdue)} 件)")
+        for c in ("编号", "类别", "网格", "责任单位", "逾期天数"):
             top.add_column(c)
         for _, r in rep.overdue.head(10).iterrows():
             top.add_row(str(r["problem_id"]), str(r["category"]), str(r["grid_code"]), str(r["unit"]),

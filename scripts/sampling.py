@@ -43,7 +43,7 @@ _HEADERS = {
     "risk_after": "整改后该类风险", "risk_drop": "风险下降", "loss_drop": "期望扣分下降",
     "total_risk_after": "整改后总风险", "mode": "抽样方式", "mean_readiness": "平均准备度",
     "share_ready": "达标占比", "min_spacing": "最小间距(米)", "n_open": "周边未结问题数",
-    "n_overdue": "周边超期问题数", "n_rebounds": "周边反弹数", "ready": "达标",
+    "n_overdue": "周边逾期问题数", "n_rebounds": "周边反弹数", "ready": "达标",
 }
 
 

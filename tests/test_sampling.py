@@ -108,7 +108,7 @@ def test_listed_sample_points_deduplicated(town):
 def test_readiness_reasons_match_planted_problems(town):
     r = _ready(town)
     m1 = _by_name(r, "M1")
-    assert m1["reasons"] == "50米内有2起超期未结的占道经营"
+    assert m1["reasons"] == "50米内有2起逾期未结的占道经营"
     assert m1["readiness"] == pytest.approx(100 - 2 * 1.5 * 15)  # 2 overdue × weight 1.5 × 15 points
     assert (m1["n_open"], m1["n_overdue"]) == (2, 2)
     assert not m1["ready"]

@@ -500,7 +500,7 @@ def test_grid_page_lists_open_problems_most_overdue_first(env):
     assert len(rows) == int(((probs["grid_code"] == code) & (probs["status"] != "结案")).sum())
     days = [r["days_overdue"] for r in rows]
     assert days == sorted(days, reverse=True) and any(r["overdue"] for r in rows)
-    ids_in_page = [int(x) for x in re.findall(r"<tr(?: class='late')?><td>(\d+)</td>", r.text)]
+    ids_in_page = [int(x) for x in re.findall(r'<tr(?: class="late")?><td>(\d+)</td>', r.text)]
     assert ids_in_page == [r["problem_id"] for r in rows][:300]
 
 
@@ -619,7 +619,7 @@ def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
     assert "排名" in header and ws.cell(2, header.index("排名") + 1).value == 1  # sorted by rank
     code = grids["code"].iloc[0]
     page = c.get(f"/grids/{code}", headers=h).text
-    assert f"<span class='sg-rank'>{len(grids)}</span> / {len(grids)}" in page
+    assert f'<span class="sg-rank">{len(grids)}</span> / {len(grids)}' in page
     assert f'"domain": [1, {len(grids)}]' in page  # the rank colours span every grid, not only those in view
     html = c.get("/", headers=h).text
     assert '"kind": "scorecard"' in html and '"ramp": ["#1a9850"' in html  # shaded by rank, shown at start
@@ -690,15 +690,15 @@ def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
     head = c.get(f"/grids/{code}", headers=auth(env, "head")).text
     viewer = c.get(f"/grids/{code}", headers=auth(env, "viewer")).text
     for page in (office, head):
-        assert "id='sg-report'" in page and "上报问题" in page
-        cats = re.findall(r"<option value='([^']*)'>", page.split("name='category'")[1].split("</select>")[0])
+        assert 'id="sg-report"' in page and "上报问题" in page
+        cats = re.findall(r'<option value="([^"]*)">', page.split('name="category"')[1].split("</select>")[0])
         assert cats == [k.name for k in project.settings.problems.categories]
-    assert "id='sg-report'" not in viewer and "class='sg-step'" not in viewer and "上报问题" not in viewer
+    assert 'id="sg-report"' not in viewer and 'class="sg-step"' not in viewer and "上报问题" not in viewer
     # one button per legal next status, on every open row
     rows = c.get(f"/api/grids/{code}/open", headers=auth(env, "viewer")).json()
     assert rows
     for r in rows:
-        got = re.findall(rf"data-id='{r['problem_id']}' data-to='([^']*)'", head)
+        got = re.findall(rf'data-id="{r["problem_id"]}" data-to="([^"]*)"', head)
         assert got == list(TRANSITIONS[r["status"]])
     project.settings.project.language = "en"
     try:

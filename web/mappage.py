@@ -31,23 +31,11 @@ from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
 from sanigrid.web.assets import css_urls, js_urls
 from sanigrid.web.features import feature_collection, to_display
+from sanigrid.web.texts import html_lang, text, texts
 
-TEXTS: dict[str, dict[str, str]] = {
-    "zh": {
-        "legend": "图例", "search": "搜索网格编码或地名", "no_results": "没有找到", "yes": "是", "no": "否",
-        "open_page": "网格页面", "overdue": "逾期 (黑边)", "days_overdue": "逾期天数",
-        "clusters": "聚合 (数字为问题数)", "cluster": "{n} 件问题, 未结案 {open} 件, 逾期 {late} 件",
-        "basemap": "底图", "logout": "退出", "loading": "正在读取…", "api": "接口文档",
-        "print": "打印排名图(A3)", "map": "全县地图",
-    },
-    "en": {
-        "legend": "Legend", "search": "Grid code or place name", "no_results": "Nothing found", "yes": "yes",
-        "no": "no", "open_page": "grid page", "overdue": "overdue (black outline)", "days_overdue": "Days overdue",
-        "clusters": "clusters (number of reports)", "cluster": "{n} reports, {open} open, {late} overdue",
-        "basemap": "Basemap", "logout": "log out", "loading": "loading…", "api": "API docs",
-        "print": "Print ranking map (A3)", "map": "County map",
-    },
-}
+# the texts sanigrid.js shows on the map (SG.t), from the one table of web/texts.py
+MAP_TEXTS: tuple[str, ...] = ("legend", "search", "no_results", "yes", "no", "open_page", "overdue", "days_overdue",
+                              "clusters", "cluster", "loading")
 # layers that start switched off (the user turns them on in the layer control)
 HIDDEN_AT_START: tuple[str, ...] = ("sample_points", "sample_candidates")
 # analysis layers shown at start (the others are one click away in the layer control)
@@ -110,9 +98,9 @@ def geometry_class(spec: LayerSpec) -> str:
 
 def _value_label(value: Any, lang: str) -> str:
     if value is True:
-        return "是" if lang == "zh" else "yes"
+        return text("yes", lang)
     if value is False:
-        return "否" if lang == "zh" else "no"
+        return text("no", lang)
     return str(value)
 
 
@@ -212,10 +200,11 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
         center = [(bounds_display[1] + bounds_display[3]) / 2, (bounds_display[0] + bounds_display[2]) / 2]
     m = SanigridMap(location=center, zoom_start=15, tiles=None, width=width, height="100%",
                     control_scale=False, prefer_canvas=False, max_zoom=settings.basemap.max_zoom or 19)
-    t = TEXTS[lang]
+    t = {k: v for k, v in texts(lang).items() if k in MAP_TEXTS}
     bm = settings.basemap
     if bm.url:
-        folium.TileLayer(tiles=bm.url.replace("{tk}", bm.tk), attr=bm.attribution or t["basemap"], name=t["basemap"],
+        folium.TileLayer(tiles=bm.url.replace("{tk}", bm.tk), attr=bm.attribution or text("basemap", lang),
+                         name=text("basemap", lang),
                          subdomains=bm.subdomains or "abc", max_zoom=bm.max_zoom, overlay=False,
                          control=False).add_to(m)
     opts = {"coords": coords, "t": t, "title": title or settings.project.name, "user": user_label,
@@ -266,7 +255,7 @@ def page_html(m: folium.Map, *, title: str, extra_html: str = "", lang: str = "z
     if extra_html:
         root.html.add_child(Element(extra_html), name="sanigrid_side")
     html = root.render()
-    return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return html.replace("<html>", f'<html lang="{html_lang(lang)}">', 1)
 
 
 def _escape(text: str) -> str:
