@@ -375,6 +375,10 @@ _SPECS: tuple[LayerSpec, ...] = (
 CATALOGUE: dict[str, LayerSpec] = {s.kind: s for s in _SPECS}
 INPUT_KINDS: tuple[str, ...] = tuple(s.kind for s in _SPECS if s.role == "input")
 ANALYSIS_KINDS: tuple[str, ...] = tuple(s.kind for s in _SPECS if s.role == "analysis")
+#: the layer kinds a facility preset (``[facilities.KIND]`` in the settings) may name: every input layer of
+#: points (places that serve the streets around them), except the problem reports, which serve no one
+FACILITY_KINDS: tuple[str, ...] = tuple(
+    s.kind for s in _SPECS if s.role == "input" and "Point" in s.geometry and s.kind != "problems")
 
 
 def spec(kind: str) -> LayerSpec:

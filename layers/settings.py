@@ -8,6 +8,7 @@ Every threshold a county might dispute lives here with a default and the source 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sanigrid.layers._errors import SanigridError, SettingsError
+from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS
 
 SETTINGS_NAME = "sanigrid.toml"
 
@@ -73,6 +75,14 @@ def _facilities() -> dict[str, FacilityPreset]:
         "markets": FacilityPreset(radius_m=500, zh="农贸市场",
                                   source="GB 50180-2018: 10分钟生活圈步行半径500 m"),
     }
+
+
+def _check_facility_kinds(kinds: Iterable[str], *, where: str) -> None:
+    """Refuse a facility kind that is not a point layer of the catalogue, naming it and the known kinds."""
+    unknown = [str(k) for k in kinds if k not in FACILITY_KINDS]
+    if unknown:
+        raise ValueError(f"unknown facility kind {', '.join(repr(k) for k in unknown)} in [{where}]; "
+                         f"a facility preset names a point layer kind, one of: {', '.join(FACILITY_KINDS)}")
 
 
 class SpacingSettings(_Model):
@@ -256,6 +266,13 @@ class SamplingSettings(_Model):
         default_factory=_gap_kinds,
         description="sample category → facility kinds whose coverage gaps count against its places "
                     "(a judgement, not a standard: edit to the county's checklist)")
+
+    @field_validator("gap_kinds")
+    @classmethod
+    def _known_gap_kinds(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for category, kinds in v.items():
+            _check_facility_kinds(kinds, where=f"sampling.gap_kinds.{category}")
+        return v
     rebound_window_days: float = Field(90, gt=0, description="rebounds reported again within this many days "
                                                              "before the as-of date count against a place")
     dedupe_m: float = Field(20, ge=0, description="a listed sample point this close to a layer feature of "
@@ -321,6 +338,19 @@ class Settings(_Model):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+
+    @field_validator("facilities")
+    @classmethod
+    def _known_facilities(cls, v: dict[str, FacilityPreset]) -> dict[str, FacilityPreset]:
+        _check_facility_kinds(v, where="facilities")
+        return v
+
+    def facility_title(self, kind: str, lang: str = "zh") -> str:
+        """A facility kind's name: in Chinese the preset's ``zh`` (else the layer's), in English the layer's."""
+        preset = self.facilities.get(kind)
+        if lang == "zh" and preset is not None and preset.zh:
+            return preset.zh
+        return CATALOGUE[kind].title(lang) if kind in CATALOGUE else kind
 
     @property
     def problem_categories(self) -> list[str]:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # the analyses and their libraries are imported by the functi
     import geopandas as gpd
     import pandas as pd
 
-    from sanigrid.geo import hotspots as gh
-    from sanigrid.geo import scorecard as gs
+    from sanigrid.geo import hotspots as hotspot_analysis  # `hotspots` is this module's command
+    from sanigrid.geo import scorecard
     from sanigrid.layers.project import Project
 
 _HEADERS = {
@@ -129,7 +129,7 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
 class HotspotRun:
     """What `sanigrid hotspots` wrote: the hotspot result, the rebound result and the .xlsx."""
 
-    hotspots: gh.HotspotResult
+    hotspots: hotspot_analysis.HotspotResult
     rebounds: Any
     path: Path | None
 
@@ -144,7 +144,7 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     import geopandas as gpd
     import pandas as pd
 
-    from sanigrid.geo import hotspots as gh
+    from sanigrid.geo import hotspots as hotspot_analysis  # `hotspots` is this module's command
     from sanigrid.geo.rebound import rebounds
     from sanigrid.layers.export import params_table, write_xlsx, zh_headers
 
@@ -157,8 +157,8 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
         parts = [st.read(k) for k in ("streets", "alleys") if st.has(k)]
         parts = [f for f in parts if len(f)]
         lines = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs) if parts else None
-    res = gh.analyse(p, settings=s, grids=grids if len(grids) else None, as_of=t, since=since,
-                     categories=categories, streets=lines)
+    res = hotspot_analysis.analyse(p, settings=s, grids=grids if len(grids) else None, as_of=t, since=since,
+                                   categories=categories, streets=lines)
     sel = p
     if categories:
         sel = sel[sel["category"].isin(categories)]
@@ -173,7 +173,7 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     path = None
     if xlsx:
         path = project.output_path(f"热点分析_{pd.Timestamp(t):%Y%m%d}.xlsx")
-        sig = res.cells[(res.cells["label"] != gh.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
+        sig = res.cells[(res.cells["label"] != hotspot_analysis.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
         info = params_table(params)
         write_xlsx({
             "说明": info, "聚集区": res.clusters, "显著冷热点": sig, "重复坐标堆点": res.piles,
@@ -184,12 +184,12 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
 
 
 def run_rank(project: Project, *, period: str = "month", as_of: datetime | None = None,
-             xlsx: bool = True) -> tuple[gs.ScorecardResult, Path | None]:
+             xlsx: bool = True) -> tuple[scorecard.ScorecardResult, Path | None]:
     """The grid ranking for the period ending at ``as_of``: layer ``scorecard`` and
     ``outputs/网格排名通报_<period start>.xlsx`` (rank, grid, lead unit, indicators, change)."""
     import pandas as pd
 
-    from sanigrid.geo import scorecard as gs
+    from sanigrid.geo import scorecard
     from sanigrid.layers.export import write_xlsx
 
     p, grids, _ = load_problems(project)
@@ -202,8 +202,8 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
         f = st.read(kind) if st.has(kind) else None
         return f if f is not None and len(f) else None
 
-    res = gs.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
-                       alleys=opt("alleys"), gaps=opt("coverage_gaps"))
+    res = scorecard.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
+                              alleys=opt("alleys"), gaps=opt("coverage_gaps"))
     st.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
     path = None
     if xlsx:
@@ -216,7 +216,7 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
                                        "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩",
                                        str(res.params["prior_strength"]), "90%",
                                        "、".join(f"{k}={v}" for k, v in res.params["weights"].items())]})
-        write_xlsx({"排名通报": gs.report_table(res), "说明": note}, path, headers=_HEADERS)
+        write_xlsx({"排名通报": scorecard.report_table(res), "说明": note}, path, headers=_HEADERS)
     return res, path
 
 

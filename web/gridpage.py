@@ -9,9 +9,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from sanigrid.geo.problems import CLOSED, TRANSITIONS
+from sanigrid.geo.problems import CLOSED, RESPONSIBILITY_HEADERS, TRANSITIONS, responsibility_list
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
-from sanigrid.layers.export import OVERDUE_HEADERS, zh_headers
+from sanigrid.layers.export import OVERDUE_HEADERS
 from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.importers import map_attribution
 from sanigrid.layers.project import Project
@@ -20,9 +20,17 @@ from sanigrid.web.features import problems_as_of, with_overdue
 from sanigrid.web.templating import render
 from sanigrid.web.texts import texts
 
-#: layers drawn on a grid's printed map, bottom to top (those present in the store)
-PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
-               "toilets", "transfer_stations", "collection_points", "sample_selection", "problems")
+#: layers drawn on a grid's printed map, bottom to top (those present in the store); FACILITIES stands for
+#: every kind with a facility preset in the settings, in their order
+FACILITIES = "{facilities}"
+PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", FACILITIES, "sample_selection",
+               "problems")
+
+
+def print_kinds(project: Project) -> list[str]:
+    """The layers of a grid's printed map, the facility kinds of the settings' presets included."""
+    kinds = list(project.settings.facilities)
+    return [k for p in PRINT_KINDS for k in (kinds if p == FACILITIES else [p])]
 LIST_COLUMNS = {"problem_id": "编号", "category": "问题类别", "description": "问题描述", "status": "状态",
                 "reported_at": "上报时间", "deadline": "处置时限", "days_overdue": OVERDUE_HEADERS["days_overdue"],
                 "unit": "责任单位"}
@@ -62,30 +70,15 @@ def scorecard_row(project: Project, code: str) -> dict[str, Any] | None:
 
 
 def responsibility_sheets(project: Project, code: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """责任清单 of one grid (or all), and its Chinese headers.
-
-    Uses ``geo.problems.responsibility_list`` (summary sheet + one sheet per grid) when that exists;
-    otherwise one sheet of the grid's open problems, most overdue first.
-    """
-    import sanigrid.geo.problems as gp
-
-    fn = getattr(gp, "responsibility_list", None)
-    headers = dict(getattr(gp, "RESPONSIBILITY_HEADERS", None) or zh_headers("problems", OVERDUE_HEADERS))
+    """责任清单 of one grid (or all) from ``geo.problems.responsibility_list``, and its Chinese headers."""
     store = project.store
-    if fn is not None:
-        problems = store.read("problems")
-        as_of = problems_as_of(store, problems)
-        grids = store.read("grids")
-        if code is not None:
-            problems = problems[problems["grid_code"] == code]
-            grids = grids[grids["code"] == code]
-        return fn(problems, as_of=as_of, grids=grids), headers
-    codes = [code] if code else sorted(str(c) for c in store.read("grids", columns=["code"])["code"])
-    sheets = {}
-    for c in codes:
-        frame = open_list(project, c)
-        sheets[f"网格{c}"] = frame[[k for k in list(LIST_COLUMNS) + ["grid_code"] if k in frame.columns]]
-    return sheets, headers
+    problems = store.read("problems")
+    as_of = problems_as_of(store, problems)
+    grids = store.read("grids")
+    if code is not None:
+        problems = problems[problems["grid_code"] == code]
+        grids = grids[grids["code"] == code]
+    return responsibility_list(problems, as_of=as_of, grids=grids), dict(RESPONSIBILITY_HEADERS)
 
 
 def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
@@ -95,7 +88,7 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     g = grid_row(project, code)
     box = tuple(gpd.GeoSeries([g.geometry], crs=project.store.crs).buffer(60).total_bounds)
     layers: dict[str, gpd.GeoDataFrame] = {}
-    for kind in PRINT_KINDS:
+    for kind in print_kinds(project):
         if not project.store.has(kind):
             continue
         if kind == "problems":

@@ -29,6 +29,7 @@ from jinja2 import Template
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec
 from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
+from sanigrid.layers.settings import Settings
 from sanigrid.web.assets import css_urls, js_urls
 from sanigrid.web.features import feature_collection, to_display
 from sanigrid.web.texts import html_lang, text, texts
@@ -126,6 +127,20 @@ def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -
         "overdue": "deadline" in spec.field_names and "status" in spec.field_names, "url": url,
         "big": spec.big, "feature_url": f"/api/layers/{spec.kind}/features/" if spec.key else None,
     }
+
+
+#: analysis layers holding several facility kinds, drawn in the colour of each kind's own layer
+BY_FACILITY: tuple[str, ...] = ("service_areas", "coverage_gaps")
+
+
+def by_facility(settings: Settings, spec: LayerSpec, lang: str) -> dict[str, Any] | None:
+    """Colour a layer of :data:`BY_FACILITY` by facility kind: each kind of the settings' presets gets the
+    colour of its own layer and a legend entry with its name (suggested sites keep their own colour)."""
+    if spec.kind not in BY_FACILITY:
+        return None
+    f = spec.field("facility_kind")
+    return {"field": f.name, "label": f.zh if lang == "zh" else f.en,
+            "values": [[k, CATALOGUE[k].style.color, settings.facility_title(k, lang)] for k in settings.facilities]}
 
 
 _INLINE_CACHE: dict[tuple[Any, ...], str] = {}
@@ -226,11 +241,13 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
             if grid and ("grid_code" in spec.field_names):
                 url += f"?grid={grid}" + ("&open=1" if "status" in spec.field_names else "")
             cfg = layer_config(spec, lang=lang, url=url)
+            cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
             cfg["once"] = not dynamic  # a small layer switched off at start: loaded whole when switched on
             m.add_child(CatalogueLayer(cfg, None, show=show))
         else:
             data = _inline_data(project, spec, coords, store_bbox)
             cfg = layer_config(spec, lang=lang)
+            cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
             by = cfg["style"]["by"]
             if by and "ramp" in by:  # the ramp spans the whole layer, also on a page showing part of it
                 values = pd.to_numeric(store.read(kind, columns=[by["field"]])[by["field"]], errors="coerce").dropna()

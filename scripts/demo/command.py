@@ -79,7 +79,7 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
                 params.update({k: v for k, v in data.params.items() if k in ("n_problems", "problems", "as_of")})
             if kind == "alleys":
                 params["note"] = "OSM alleys as `sanigrid import alleys` reads them, synthetic lanes (column source)"
-            if kind in ("toilets", "transfer_stations", "collection_points", "markets"):
+            if kind in settings.facilities:
                 params["gaps"] = data.params["gaps"]
             tx.write(kind, frame, params=params, synthetic=synthetic)
         tx.write_table(HISTORY_TABLE, data.tables["problem_history"])

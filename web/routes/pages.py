@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sanigrid.web.auth import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.mappage import build_map, page_html
-from sanigrid.web.prints import THEMES, county_print
+from sanigrid.web.printmap import THEMES, county_print
 from sanigrid.web.texts import texts
 
 router = APIRouter(tags=["pages 页面"])
