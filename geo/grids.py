@@ -11,7 +11,10 @@ from sanigrid.geo._checks import same_projected_crs
 
 
 def assign_grid(features: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, field: str = "code") -> pd.Series:
-    """Grid code of each feature (its representative point), ``None`` outside every grid.
+    """Grid code of each feature, ``None`` outside every grid.
+
+    A point is placed as it is, a line by its midpoint (half its length along it: a street segment cut at a
+    grid edge belongs to the grid it runs in, not to the edge its end touches), a polygon by a point inside it.
 
     Both frames must be in the same projected CRS (metres). A grid holds the points it *covers*, its
     boundary included, so a point on a street that is the edge between two grids (or on a corner shared
@@ -22,8 +25,11 @@ def assign_grid(features: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, field: s
     if len(features) == 0 or len(grids) == 0:
         return pd.Series([None] * len(features), index=features.index, dtype="object", name="grid_code")
     geoms = features.geometry.to_numpy()
-    if not (shapely.get_type_id(geoms) == 0).all():  # lines and polygons: their representative point
-        geoms = shapely.point_on_surface(geoms)
+    types = shapely.get_type_id(geoms)
+    if not (types == 0).all():
+        lines = np.isin(types, (1, 2, 5))  # LineString, LinearRing, MultiLineString
+        geoms = np.where(lines, shapely.line_interpolate_point(np.where(lines, geoms, None), 0.5, normalized=True),
+                         shapely.point_on_surface(np.where(lines, None, geoms)))
     # pairs (grid i, point j) with grid i covering point j: the boundary counts, unlike contains_properly
     gi, pj = shapely.STRtree(geoms).query(grids.geometry.to_numpy(), predicate="covers")
     first = np.full(len(features), len(grids), dtype="int64")

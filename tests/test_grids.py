@@ -47,11 +47,13 @@ def test_a_vertex_shared_by_three_grids_goes_to_the_first_of_them(order):
     assert assign_grid(_points((100, 100)), grids).tolist() == [order[0]]
 
 
-def test_lines_along_a_shared_edge_and_polygons_use_their_representative_point():
+def test_lines_by_their_midpoint_polygons_by_a_point_inside():
     feats = gpd.GeoDataFrame(geometry=[shapely.LineString([(100, 10), (100, 90)]),  # on the A|B edge
+                                       shapely.LineString([(100, 50), (200, 50)]),  # in B, from the A|B edge
                                        shapely.box(120, 20, 180, 80),  # inside B
                                        shapely.LineString([(300, 0), (400, 0)])], crs=CRS)  # outside
-    assert assign_grid(feats, _grids(THREE)).tolist() == ["A", "B", None]
+    # the segment starting on the edge is B's: its midpoint, not its end (which GEOS's point_on_surface picks)
+    assert assign_grid(feats, _grids(THREE)).tolist() == ["A", "B", "B", None]
 
 
 def test_agrees_with_a_covered_by_spatial_join_on_points_snapped_to_the_lattice():
