@@ -549,7 +549,14 @@ def test_grid_downloads(env):
     wb = load_workbook(io.BytesIO(r.content))
     assert wb.sheetnames and wb.active.max_row >= 1
     r = c.get(f"/grids/{code}/map.png", params={"paper": "A4"}, headers=auth(env, "head"))
-    assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")).astype(int)
+    assert img.shape[:2] == pytest.approx((1240, 1754), abs=1)  # A4 landscape at 150 dpi
+    # the grid's own boundary is drawn on top, in the plain line colour (#3388ff) of a layer outside the catalogue
+    blue = (np.abs(img - np.array([0x33, 0x88, 0xFF])).max(axis=2) < 30).sum()
+    assert blue > 500
     assert c.get(f"/grids/{code}/map.png", params={"paper": "B5"}, headers=auth(env, "head")).status_code == 422
     r = c.get("/api/downloads/responsibility.xlsx", params={"grid": code}, headers=auth(env, "viewer"))
     assert r.status_code == 200
