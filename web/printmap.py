@@ -397,7 +397,12 @@ def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = 
             frame = _layer(project, kind, facility_kind)
             if len(frame):
                 layers[kind] = frame
-    bounds = project.store.read("grids").total_bounds if project.store.has("grids") else None
+    if project.store.has("boundary"):  # the county's official outline, drawn over everything
+        outline = project.store.read("boundary")
+        if len(outline):
+            layers["boundary"] = outline
+    bounds = next((project.store.read(k).total_bounds for k in ("boundary", "grids")
+                   if project.store.has(k) and len(project.store.read(k, columns=[]))), None)
     subtitle = ""
     titles: dict[str, str] = {}
     if theme == "coverage":
