@@ -382,6 +382,8 @@ def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = 
 
     ``facility_kind`` (the coverage theme): any kind with a ``[facilities]`` preset in the settings.
     """
+    from sanigrid.layers.importers import map_attribution
+
     if theme not in THEMES:
         raise Invalid(f"未知专题「{theme}」; 可选: {', '.join(THEMES)} (unknown theme)")
     t = THEMES[theme]
@@ -417,7 +419,7 @@ def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = 
     buf = io.BytesIO()
     render_map(layers, title=f"{settings.project.name} {t.zh}", path_or_buffer=buf, paper=paper,
                bbox=tuple(bounds) if bounds is not None and len(bounds) == 4 else None,
-               attribution=settings.project.attribution, subtitle=subtitle, legend_titles=titles,
+               attribution=map_attribution(project, layers), subtitle=subtitle, legend_titles=titles,
                labels={"scorecard": "rank"} if theme == "ranking" else None,
                map_date=date.today(), dpi=150, fmt=fmt)
     return buf.getvalue()
