@@ -88,9 +88,11 @@ def main() -> None:
         else:
             project = synthetic_project(Path(tmp) / "town", n_problems=a.problems)
             where = f"synthetic town, {a.problems:,} problems"
-        token = add_user(project.store, "bench-viewer", role="viewer", password=PW)
+        add_user(project.store, "bench-viewer", role="viewer", password=PW)
         client = TestClient(create_app(project))
-        headers = {"Authorization": f"Bearer {token}"}
+        # a login session, as the browser has (an API token is checked against the store on every call)
+        r = client.post("/api/auth/token", data={"username": "bench-viewer", "password": PW})
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         grids = project.store.read("grids", columns=["code"])
         code = str(sorted(grids["code"])[len(grids) // 2])
         streets = project.store.read("streets", columns=["name"])["name"].dropna()

@@ -14,7 +14,6 @@ Run:  .venv/bin/python bench/bench_demo.py          (quick: 5,000 reports)
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sanigrid.geo.problems import deadlines, history_record
-from sanigrid.layers import demo as ld
-from sanigrid.layers.demo import demo_settings, make_demo_layers
-from sanigrid.scripts.demo import build_demo
+from sanigrid.geo.problems import history_record
+from sanigrid.scripts.demo import build_demo, demo_settings, make_demo_layers
+from sanigrid.scripts.demo import problems as dp
 
 
 def _loop_history(problems: pd.DataFrame, hist: pd.DataFrame) -> pd.DataFrame:
@@ -49,11 +47,10 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [5000] + ([20_000, 100_000] if args.full else [])
     s = demo_settings()
-    dl = functools.partial(deadlines, settings=s)
     print(f"{'reports':>8} {'generate s':>11} {'build+write s':>14} {'features':>9} {'history rows':>13}")
     for n in sizes:
         t0 = time.perf_counter()
-        data = make_demo_layers(s, seed=2026, n_problems=n, deadlines=dl)
+        data = make_demo_layers(s, seed=2026, n_problems=n)
         t_gen = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
@@ -62,13 +59,13 @@ def main() -> None:
         feats = sum(len(f) for f in data.layers.values())
         print(f"{n:>8} {t_gen:>11.2f} {t_build:>14.2f} {feats:>9} {len(data.tables['problem_history']):>13}")
     # history: vectorised (inside make_demo_layers) against the checked loop
-    data = make_demo_layers(s, seed=2026, n_problems=5000, deadlines=dl)
+    data = make_demo_layers(s, seed=2026, n_problems=5000)
     hist = data.tables["problem_history"]
 
     p = data.layers["problems"]
     ids = p["problem_id"].to_numpy()
     # rebuild the event arrays from the history to time the vectorised builder on equal input
-    wide = {key: np.full(len(ids), np.datetime64("NaT", "ms")) for _, _, key in ld._SEQ}
+    wide = {key: np.full(len(ids), np.datetime64("NaT", "ms")) for _, _, key in dp._SEQ}
     order = {i: k for k, i in enumerate(ids)}
     seen: dict[tuple[int, str], int] = {}
     for pid, frm, to, at in zip(hist["problem_id"], hist["from_status"], hist["to_status"], hist["at"], strict=True):
@@ -79,7 +76,7 @@ def main() -> None:
         key = {"处置": "处置2" if n_seen else "处置", "核查": "核查2" if n_seen else "核查"}.get(to, to)
         wide[key][order[pid]] = np.datetime64(at, "ms")
     t0 = time.perf_counter()
-    _, _, vec = ld._status_and_history(ids, p["reported_at"].to_numpy().astype("datetime64[ms]"),
+    _, _, vec = dp.status_and_history(ids, p["reported_at"].to_numpy().astype("datetime64[ms]"),
                                        p["source"].to_numpy(), wide)
     t_vec = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -184,7 +184,7 @@ def bench_pipeline(n: int) -> None:
     import pandas as pd
     import shapely
 
-    from sanigrid.geo import hotspots as gh
+    from sanigrid.geo import hotspots
     from sanigrid.geo.problems import assign, deadlines, is_overdue
     from sanigrid.geo.rebound import rebounds
     from sanigrid.geo.scorecard import scorecard
@@ -224,11 +224,11 @@ def bench_pipeline(n: int) -> None:
     p = step("assign grids + units", lambda: assign(problems, grids, settings=s))
     p["deadline"] = step("deadlines", lambda: deadlines(p["category"], p["reported_at"], settings=s)).to_numpy()
     step("overdue", lambda: is_overdue(p, as_of=as_of))
-    piles, in_pile = step("piles", lambda: gh.find_piles(p, min_count=20))
-    step("clusters (DBSCAN + hulls)", lambda: gh.clusters(p, eps_m=s.hotspots.cluster_eps_m,
+    piles, in_pile = step("piles", lambda: hotspots.find_piles(p, min_count=20))
+    step("clusters (DBSCAN + hulls)", lambda: hotspots.clusters(p, eps_m=s.hotspots.cluster_eps_m,
                                                            min_samples=s.hotspots.cluster_min_size, as_of=as_of))
     area = shapely.union_all(grids.geometry.to_numpy())
-    cells, params = step("Gi* + FDR + emerging (12 weeks)", lambda: gh.hot_spots(p, study_area=area, weeks=12,
+    cells, params = step("Gi* + FDR + emerging (12 weeks)", lambda: hotspots.hot_spots(p, study_area=area, weeks=12,
                                                                                 as_of=as_of))
     rb = step("rebounds", lambda: rebounds(p, radius_m=s.rebound.radius_m, window_days=s.rebound.window_days,
                                            as_of=as_of))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from sanigrid.geo import sampling as gs
+from sanigrid.geo import sampling
 from sanigrid.layers.crs import project_crs
 from sanigrid.layers.settings import Settings
 
@@ -81,11 +81,11 @@ def keys_mock_check(places: pd.DataFrame, settings: Settings, *, draws: int, see
 def bench_mock_check(draws: int) -> None:
     s = Settings()
     places = places_table()
-    gs.mock_check(places.head(50), settings=s, draws=100)  # warm-up (imports, allocations)
+    sampling.mock_check(places.head(50), settings=s, draws=100)  # warm-up (imports, allocations)
     t_vec = float("inf")
     for _ in range(3):  # best of three: the machine may be shared
         t0 = time.perf_counter()
-        mc = gs.mock_check(places, settings=s, draws=draws, seed=1)
+        mc = sampling.mock_check(places, settings=s, draws=draws, seed=1)
         t_vec = min(t_vec, time.perf_counter() - t0)
     t0 = time.perf_counter()
     keyed = keys_mock_check(places, s, draws=draws, seed=1)
@@ -162,11 +162,11 @@ def bench_town(n_problems: int) -> None:
     town = guixi_town(n_problems)
     layers = {k: town[k] for k in ("alleys", "toilets", "markets", "transfer_stations", "streets")}
     t0 = time.perf_counter()
-    c = gs.candidates(layers, grids=town["grids"], settings=s)
+    c = sampling.candidates(layers, grids=town["grids"], settings=s)
     t1 = time.perf_counter()
-    r = gs.readiness(c, settings=s, as_of=AS_OF, problems=town["problems"])
+    r = sampling.readiness(c, settings=s, as_of=AS_OF, problems=town["problems"])
     t2 = time.perf_counter()
-    sel = gs.select(r, quotas=s.sampling.quotas_for(300_000), seed=1, min_spacing_m=200, pass_score=80)
+    sel = sampling.select(r, quotas=s.sampling.quotas_for(300_000), seed=1, min_spacing_m=200, pass_score=80)
     t3 = time.perf_counter()
     print(f"town: {len(town['grids'])} grids, {len(c)} candidates, {n_problems:,} problem reports")
     print(f"  candidates {1000 * (t1 - t0):7.1f} ms | readiness {1000 * (t2 - t1):7.1f} ms | "

@@ -1,4 +1,10 @@
-"""Benchmark: writing and reading a problems layer, PostGIS store vs GeoPackage store, in one run.
+"""Benchmark: GeoPackage writes in place vs the old file copy, and the PostGIS store vs the GeoPackage store.
+
+Part 1 (always): one web report appended, and one case updated, to a store of ``n`` problems, ``--reps``
+times each: in place (one SQLite transaction in WAL mode, as the store writes now) against the old
+way (copy the whole file, write the copy, fsync, rename over the original), p50/p95 and the ratio.
+
+Part 2 (with a PostGIS server):
 
 Both stores get the same frame (catalogue columns, projected points); we time ``write`` (a
 replace, in its own transaction), a full ``read``, a ``bbox`` read of about 1/16 of the town,
@@ -15,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sqlite3
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -48,15 +57,71 @@ def make_problems(n: int, seed: int = 2026) -> gpd.GeoDataFrame:
 
 
 
+def copy_way(path: Path, op) -> None:
+    """The store's old write path, kept as the baseline: copy the file, write the copy, fsync, rename."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    tmp = path.with_name(f".{path.stem}.bench.tmp.gpkg")
+    shutil.copyfile(path, tmp)
+    op(GeoPackageStore(tmp))
+    con = sqlite3.connect(tmp)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def in_place_vs_copy(frame: gpd.GeoDataFrame, reps: int) -> None:
+    n = len(frame)
+    with tempfile.TemporaryDirectory() as d:
+        store = GeoPackageStore(Path(d) / "bench.gpkg")
+        store.write("problems", frame)
+        size = store.path.stat().st_size / 1e6
+        one = make_problems(1, seed=11)
+        times: dict[tuple[str, str], list[float]] = {}
+        next_id = [n]
+
+        def append(s: GeoPackageStore) -> None:
+            next_id[0] += 1
+            s.append("problems", one.assign(problem_id=next_id[0]))
+
+        def update(s: GeoPackageStore) -> None:
+            s.update("problems", "problem_id", {int(next_id[0] % n) + 1: {"status": "派遣"}})
+
+        for label, op in (("append 1 report", append), ("update 1 case", update)):
+            for way in ("in place", "file copy"):
+                out = times.setdefault((label, way), [])
+                for _ in range(reps if way == "in place" else max(3, reps // 3)):
+                    t = time.perf_counter()
+                    op(store) if way == "in place" else copy_way(store.path, op)
+                    out.append(time.perf_counter() - t)
+        assert len(store.read("problems", columns=["problem_id"])) == next_id[0]
+    print(f"GeoPackage writes: {n:,} problems ({size:.0f} MB), in place (WAL) vs the old file copy")
+    print(f"{'operation':<18}{'way':<11}{'n':>4}{'p50 ms':>9}{'p95 ms':>9}{'copy/in place (p50)':>21}")
+    for label in ("append 1 report", "update 1 case"):
+        base = float(np.median(times[(label, "in place")]))
+        for way in ("in place", "file copy"):
+            v = np.array(times[(label, way)])
+            ratio = f"{np.median(v) / base:>21.1f}" if way == "file copy" else ""
+            print(f"{label:<18}{way:<11}{len(v):>4}{np.median(v) * 1e3:>9.1f}{np.percentile(v, 95) * 1e3:>9.1f}{ratio}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="100 000 problems instead of 20 000")
+    ap.add_argument("--reps", type=int, default=30, help="writes timed per way (the copy way: a third)")
     args = ap.parse_args()
-    url = os.environ.get("SANIGRID_TEST_PG")
-    if not url:
-        sys.exit("set SANIGRID_TEST_PG (see scripts/postgis_test_server.sh)")
     n = 100_000 if args.full else 20_000
     frame = make_problems(n)
+    in_place_vs_copy(frame, args.reps)
+    url = os.environ.get("SANIGRID_TEST_PG")
+    if not url:
+        print("(PostGIS vs GeoPackage skipped: set SANIGRID_TEST_PG, see scripts/postgis_test_server.sh)")
+        return
+    print()
     extra = make_problems(max(1, n // 100), seed=7)
     extra["problem_id"] += n
     x0, y0, x1, y1 = frame.total_bounds

@@ -191,7 +191,7 @@ def main() -> None:
         if not synthetic:
             import importlib.util
 
-            synthetic = importlib.util.find_spec("sanigrid.layers.demo") is None
+            synthetic = importlib.util.find_spec("sanigrid.scripts.demo") is None
         project = build(Path(tmp) / "county", n, synthetic=synthetic)
         token = add_user(project.store, "bench", role="office", password=PASSWORD)
         t0 = time.perf_counter()

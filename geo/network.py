@@ -212,13 +212,15 @@ def _explode_lines(frames: list[tuple[str, gpd.GeoDataFrame]]) -> tuple[np.ndarr
             else:
                 attrs[c] = None
         attrs["source_row"] = np.arange(len(f))
+        attrs["level"] = line_levels(f)
         rows.append(attrs)
         parts, pidx = shapely.get_parts(f.geometry.to_numpy(), return_index=True)
         keep = shapely.get_type_id(parts) == 1  # LineString
         geoms.append(parts[keep])
         line_id.append(pidx[keep] + offset)
         offset += len(f)
-    lines = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[*LINE_COLUMNS, "source_row"])
+    lines = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=[*LINE_COLUMNS, "source_row", "level"])
     g = np.concatenate(geoms) if geoms else np.array([], dtype=object)
     li = np.concatenate(line_id) if line_id else np.array([], dtype=int)
     return g, li, lines
@@ -234,6 +236,67 @@ def _set_endpoints(geoms: np.ndarray, start_xy: np.ndarray, end_xy: np.ndarray) 
     return shapely.linestrings(coords, indices=idx)
 
 
+def line_levels(frame: pd.DataFrame) -> np.ndarray:
+    """The level of each line: OSM ``layer`` when given, else 1 on a bridge, -1 in a tunnel, else 0.
+
+    Columns ``layer`` (int), ``bridge`` and ``tunnel`` (bool) are read when the frame has them
+    (the streets layer keeps them from OSM); a frame without them is all at level 0.
+    """
+    n = len(frame)
+    level = np.zeros(n)
+    for col, lv in (("tunnel", -1.0), ("bridge", 1.0)):
+        if col in frame.columns:
+            flag = pd.array(frame[col], dtype="boolean").fillna(False).to_numpy(dtype=bool)
+            level[flag] = lv
+    if "layer" in frame.columns:
+        given = pd.to_numeric(pd.Series(frame["layer"].to_numpy()), errors="coerce").to_numpy(dtype=float)
+        level = np.where(np.isnan(given), level, given)
+    return level
+
+
+def _node_by_level(geoms: np.ndarray, line_id: np.ndarray, line_level: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Node crossings among lines of the same level; across levels, split only at shared vertices."""
+    level = line_level[line_id] if len(line_level) else np.zeros(len(geoms))
+    out_g, out_l, out_lv = [], [], []
+    for lv in np.unique(level):
+        m = level == lv
+        g, li = geoms[m], line_id[m]
+        noded = shapely.get_parts(shapely.node(shapely.multilinestrings(g)))
+        noded = noded[shapely.length(noded) > 0]
+        mid = shapely.line_interpolate_point(noded, 0.5, normalized=True)
+        hit = shapely.STRtree(g).query_nearest(mid, all_matches=False)
+        src = np.empty(len(noded), int)
+        src[hit[0]] = li[hit[1]]
+        out_g.append(noded)
+        out_l.append(src)
+        out_lv.append(np.full(len(noded), lv))
+    geoms, line_id, level = np.concatenate(out_g), np.concatenate(out_l), np.concatenate(out_lv)
+    if len(out_g) < 2:
+        return geoms, line_id
+    # a vertex that lines of two levels both have is a shared node (a ramp onto a bridge): split there
+    coords, idx = shapely.get_coordinates(geoms, return_index=True)
+    _, key = np.unique(coords, axis=0, return_inverse=True)
+    key = key.ravel()
+    pairs = np.unique(np.column_stack([key, np.searchsorted(np.unique(level), level[idx])]), axis=0)
+    shared = np.bincount(pairs[:, 0], minlength=int(key.max()) + 1) > 1
+    first = np.r_[True, idx[1:] != idx[:-1]]
+    last = np.r_[idx[1:] != idx[:-1], True]
+    cut = shared[key] & ~first & ~last
+    if not cut.any():
+        return geoms, line_id
+    rep = 1 + cut.astype(int)
+    c2 = np.repeat(coords, rep, axis=0)
+    starts = np.repeat(first, rep)
+    second = np.zeros(len(c2), bool)
+    second[np.cumsum(rep)[cut] - 1] = True  # the copy of a cut vertex starts the next piece
+    piece = np.cumsum(starts | second) - 1
+    owner = np.repeat(idx, rep)
+    pieces = shapely.linestrings(c2, indices=piece)
+    src = owner[np.r_[0, np.flatnonzero(np.diff(piece)) + 1]]
+    return pieces, line_id[src]
+
+
 # ------------------------------------------------------------------------------------ building
 def build_network(
     streets: gpd.GeoDataFrame,
@@ -244,7 +307,9 @@ def build_network(
 ) -> Network:
     """Build one walkable graph from street and alley lines.
 
-    Lines are noded where they cross or touch (GEOS noding) and line ends closer than
+    Lines at the same level are noded where they cross or touch (GEOS noding); lines at
+    different levels (a bridge over a street, a tunnel under it: see :func:`line_levels`) join
+    only where they share a vertex, as OSM ways share a node. Line ends closer than
     ``snap_tolerance_m`` are joined into one node. Edge lengths are in metres.
 
     Parameters
@@ -268,13 +333,7 @@ def build_network(
         raise AnalysisError("the streets and alleys layers hold no lines; import streets first "
                             "(sanigrid import streets FILE) or run sanigrid demo")
     if node_crossings:
-        noded = shapely.get_parts(shapely.node(shapely.multilinestrings(geoms)))
-        noded = noded[shapely.length(noded) > 0]
-        mid = shapely.line_interpolate_point(noded, 0.5, normalized=True)
-        hit = shapely.STRtree(geoms).query_nearest(mid, all_matches=False)
-        src = np.empty(len(noded), int)
-        src[hit[0]] = line_id[hit[1]]
-        geoms, line_id = noded, src
+        geoms, line_id = _node_by_level(geoms, line_id, lines["level"].to_numpy())
     coords, idx = shapely.get_coordinates(geoms, return_index=True)
     first = np.r_[0, np.flatnonzero(idx[1:] != idx[:-1]) + 1]
     last = np.r_[first[1:] - 1, len(coords) - 1]

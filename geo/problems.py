@@ -27,6 +27,7 @@ import pandas as pd
 
 from sanigrid.geo._errors import AnalysisError
 from sanigrid.geo.grids import assign_grid
+from sanigrid.layers.export import OVERDUE_HEADERS
 from sanigrid.layers.settings import Settings
 
 STATES: tuple[str, ...] = ("立案", "派遣", "处置", "核查", "返工", "结案")
@@ -201,9 +202,9 @@ def workday(d: date, *, settings: Settings) -> bool:
 
 RESPONSIBILITY_HEADERS = {
     "problem_id": "编号", "category": "问题类别", "description": "问题描述", "status": "状态",
-    "reported_at": "上报时间", "deadline": "处置时限", "overdue": "是否超期", "days_overdue": "超期天数",
+    "reported_at": "上报时间", "deadline": "处置时限", **OVERDUE_HEADERS,
     "grid_code": "网格编码", "unit": "责任单位", "address": "地址", "open": "未结案数",
-    "overdue_count": "超期数", "max_days_overdue": "最长超期天数", "grid_name": "网格名称",
+    "overdue_count": "逾期数", "max_days_overdue": "最长逾期天数", "grid_name": "网格名称",
     "lead_unit": "牵头单位",
 }
 

@@ -283,7 +283,7 @@ def readiness(
             g = pairs.groupby(["pos", "category", "overdue"], sort=False).size().rename("n").reset_index()
             w = g["category"].map(weights).fillna(1.0).to_numpy()
             g["points"] = g["n"] * w * np.where(g["overdue"], pen.get("overdue", 0), pen.get("open", 0))
-            g["text"] = [f"{r:g}米内有{k}起{'超期未结' if od else '未结'}的{c}"
+            g["text"] = [f"{r:g}米内有{k}起{'逾期未结' if od else '未结'}的{c}"
                          for k, od, c in zip(g["n"], g["overdue"], g["category"], strict=True)]
             findings.append(g[["pos", "points", "text"]])
 

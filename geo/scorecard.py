@@ -60,7 +60,7 @@ ZH = {
     "problems_per_km_raw": "每公里问题数(原始)", "problems_lo": "问题率下限", "problems_hi": "问题率上限",
     "closed": "结案数", "on_time": "按期结案数", "on_time_rate": "按期结案率(收缩)",
     "on_time_rate_raw": "按期结案率(原始)", "on_time_lo": "按期结案率下限", "on_time_hi": "按期结案率上限",
-    "overdue": "超期数", "overdue_per_km": "每公里超期数(收缩)",
+    "overdue": "逾期数", "overdue_per_km": "每公里逾期数(收缩)",
     "rebounded": "反弹数", "rebound_rate": "反弹率(收缩)", "rebound_rate_raw": "反弹率(原始)",
     "rebound_lo": "反弹率下限", "rebound_hi": "反弹率上限",
     "coverage": "设施覆盖率", "hardening_rate": "背街小巷硬化率",

@@ -90,9 +90,12 @@ def _f(name: str, dtype: FieldType, zh: str, en: str, **kw: Any) -> Field:
     return Field(name, dtype, zh, en, **kw)
 
 
-NAME = _f("name", "str", "名称", "Name", aliases=("名称", "名字", "NAME", "mc", "MC"))
-ADDRESS = _f("address", "str", "地址", "Address", aliases=("地址", "位置", "ADDR"))
+NAME = _f("name", "str", "名称", "Name",
+          aliases=("名称", "名字", "NAME", "mc", "MC", "Facility Name", "Site Name"))
+ADDRESS = _f("address", "str", "地址", "Address",
+             aliases=("地址", "位置", "ADDR", "Incident Address", "Street Address", "Location Address"))
 GRID_CODE = _f("grid_code", "str", "网格编码", "Grid code", aliases=("网格编码", "网格", "网格号"))
+OSM_ID = _f("osm_id", "str", "OSM编号", "OSM id", popup=False)
 NOTE = _f("note", "str", "备注", "Note", aliases=("备注", "说明"))
 YES_NO = ("是", "否")
 
@@ -124,13 +127,29 @@ _SPECS: tuple[LayerSpec, ...] = (
         label_field="code", key="code",
     ),
     LayerSpec(
+        "boundary", "县域边界", "County boundary", ("Polygon", "MultiPolygon"),
+        (
+            _f("name", "str", "名称", "Name",
+               aliases=("名称", "行政区划名称", "区划名称", "县名", "NAME", "XZQMC", "Boundary Name")),
+            _f("code", "str", "行政区划代码", "Division code",
+               aliases=("行政区划代码", "区划代码", "代码", "XZQDM", "PAC", "adcode", "GB")),
+            NOTE,
+        ),
+        Style(color="#000000", weight=3, fill_color=None, fill_opacity=0.0, dash="10 4 2 4"),
+    ),
+    LayerSpec(
         "streets", "道路", "Streets", ("LineString", "MultiLineString"),
         (
             NAME,
             _f("road_class", "str", "道路等级", "Road class", allowed=ROAD_CLASSES,
                aliases=("等级", "道路等级", "class", "CLASS")),
             _f("busy", "bool", "繁华街道", "Busy street", aliases=("繁华街道", "繁华")),
-            _f("osm_id", "str", "OSM编号", "OSM id", popup=False),
+            # the level of a way (OSM bridge=*, tunnel=*, layer=*): the network joins two streets
+            # where they cross only when they are at the same level
+            _f("bridge", "bool", "桥梁", "Bridge", aliases=("桥梁", "桥", "天桥")),
+            _f("tunnel", "bool", "隧道/地道", "Tunnel", aliases=("隧道", "地道")),
+            _f("layer", "int", "层位", "Layer", aliases=("层位", "层")),
+            OSM_ID,
         ),
         Style(color="#555555", weight=3, by={"field": "road_class", "values": {
             "主干路": "#c0392b", "次干路": "#e67e22", "支路": "#7f8c8d"}}),
@@ -142,7 +161,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("hardened", "bool", "已硬化", "Hardened", aliases=("硬化", "已硬化", "路面硬化")),
             _f("lit", "bool", "有路灯", "Lit", aliases=("路灯", "有路灯", "照明")),
             _f("width_m", "float", "宽度(米)", "Width (m)", aliases=("宽度", "路宽")),
-            GRID_CODE,
+            GRID_CODE, OSM_ID,
         ),
         Style(color="#8e44ad", weight=2, dash="4 3", by={"field": "hardened", "values": {
             True: "#8e44ad", False: "#d35400"}}),
@@ -154,6 +173,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("stalls", "int", "摊位数", "Stalls", aliases=("摊位", "摊位数")),
             _f("standardized", "bool", "标准化", "Standardized",
                aliases=("标准化", "是否标准化", "达标")),
+            OSM_ID,
         ),
         Style(color="#27ae60", fill_color="#27ae60", fill_opacity=0.5, radius=7),
     ),
@@ -166,18 +186,19 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("seats", "int", "厕位数", "Seats", aliases=("厕位", "厕位数", "蹲位")),
             _f("accessible", "bool", "无障碍", "Accessible", aliases=("无障碍", "无障碍厕位")),
             _f("hours", "str", "开放时间", "Opening hours", aliases=("开放时间", "开放时段")),
+            OSM_ID,
         ),
         Style(color="#2980b9", fill_color="#2980b9", fill_opacity=0.9, radius=6),
     ),
     LayerSpec(
         "transfer_stations", "垃圾中转站", "Transfer stations", ("Point",),
         (NAME, ADDRESS, _f("capacity_tpd", "float", "规模(吨/日)", "Capacity (t/d)",
-                           aliases=("规模", "处理能力", "吨/日"))),
+                           aliases=("规模", "处理能力", "吨/日")), OSM_ID),
         Style(color="#6d4c41", fill_color="#6d4c41", fill_opacity=0.9, radius=7),
     ),
     LayerSpec(
         "collection_points", "垃圾收集点", "Collection points", ("Point",),
-        (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数"))),
+        (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数")), OSM_ID),
         Style(color="#a1887f", fill_color="#a1887f", fill_opacity=0.9, radius=4),
     ),
     LayerSpec(
@@ -193,21 +214,26 @@ _SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
         "problems", "问题", "Problems", ("Point",),
         (
-            _f("problem_id", "int", "编号", "ID", aliases=("编号", "案件号", "id")),
+            _f("problem_id", "int", "编号", "ID",
+               aliases=("编号", "案件号", "id", "Unique Key", "Case ID", "Request ID", "Ticket ID", "Case Number")),
             _f("category", "str", "问题类别", "Category", required=True,
-               allowed_from="problem_categories", aliases=("类别", "问题类别", "问题类型", "小类")),
+               allowed_from="problem_categories",
+               aliases=("类别", "问题类别", "问题类型", "小类", "Complaint Type", "Problem Type", "Request Type")),
             _f("description", "str", "问题描述", "Description",
-               aliases=("描述", "问题描述", "内容")),
+               aliases=("描述", "问题描述", "内容", "Descriptor", "Details", "Problem Description")),
             _f("source", "str", "来源", "Source", allowed=PROBLEM_SOURCES,
-               aliases=("来源", "问题来源")),
+               aliases=("来源", "问题来源", "Channel", "Channel Type")),
             _f("reported_at", "datetime", "上报时间", "Reported at", required=True,
-               aliases=("上报时间", "发现时间", "立案时间", "时间")),
+               aliases=("上报时间", "发现时间", "立案时间", "时间", "Created Date", "Created At", "Date Reported",
+                        "Reported Date", "Open Date")),
             _f("status", "str", "状态", "Status", allowed=PROBLEM_STATUSES,
-               aliases=("状态", "办理状态")),
-            _f("deadline", "datetime", "处置时限", "Deadline", aliases=("时限", "处置时限")),
-            _f("closed_at", "datetime", "结案时间", "Closed at", aliases=("结案时间", "销号时间")),
+               aliases=("状态", "办理状态", "Open/Closed", "Case Status", "Request Status")),
+            _f("deadline", "datetime", "处置时限", "Deadline", aliases=("时限", "处置时限", "Due Date")),
+            _f("closed_at", "datetime", "结案时间", "Closed at",
+               aliases=("结案时间", "销号时间", "Closed Date", "Closed At", "Close Date", "Resolved Date")),
             GRID_CODE,
-            _f("unit", "str", "责任单位", "Responsible unit", aliases=("责任单位", "处置单位")),
+            _f("unit", "str", "责任单位", "Responsible unit",
+               aliases=("责任单位", "处置单位", "Agency", "Department", "Responsible Unit")),
         ),
         Style(color="#e74c3c", fill_color="#e74c3c", fill_opacity=0.8, radius=4, by={
             "field": "status", "values": {"结案": "#95a5a6", "立案": "#e74c3c", "派遣": "#e67e22",
@@ -309,7 +335,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("on_time_rate", "float", "按期结案率(收缩)", "On-time closure rate (shrunk)"),
          _f("on_time_lo", "float", "按期结案率下限", "On-time rate, 90% low"),
          _f("on_time_hi", "float", "按期结案率上限", "On-time rate, 90% high"),
-         _f("overdue", "int", "超期数", "Overdue"),
+         _f("overdue", "int", "逾期数", "Overdue"),
          _f("rebound_rate", "float", "反弹率(收缩)", "Rebound rate (shrunk)"),
          _f("coverage", "float", "设施覆盖率", "Facility coverage"),
          _f("hardening_rate", "float", "背街小巷硬化率", "Alley hardening rate")),
@@ -349,6 +375,10 @@ _SPECS: tuple[LayerSpec, ...] = (
 CATALOGUE: dict[str, LayerSpec] = {s.kind: s for s in _SPECS}
 INPUT_KINDS: tuple[str, ...] = tuple(s.kind for s in _SPECS if s.role == "input")
 ANALYSIS_KINDS: tuple[str, ...] = tuple(s.kind for s in _SPECS if s.role == "analysis")
+#: the layer kinds a facility preset (``[facilities.KIND]`` in the settings) may name: every input layer of
+#: points (places that serve the streets around them), except the problem reports, which serve no one
+FACILITY_KINDS: tuple[str, ...] = tuple(
+    s.kind for s in _SPECS if s.role == "input" and "Point" in s.geometry and s.kind != "problems")
 
 
 def spec(kind: str) -> LayerSpec:

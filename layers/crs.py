@@ -45,15 +45,80 @@ def gk_epsg(lon: float, *, zone_prefix: bool = False) -> int:
     return 4488 + n if zone_prefix else 4509 + n
 
 
-def project_crs(lon: float, configured: str | None = None) -> CRS:
-    """The project CRS: the configured one, else the GK zone of ``lon``. Must be in metres."""
-    crs = CRS.from_user_input(configured) if configured else CRS.from_epsg(gk_epsg(lon))
-    if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
-        raise CRSError(
-            f"project CRS {crs.to_string()} is not a projected CRS in metres; "
-            "name a Gauss-Kruger zone such as EPSG:4548 in the settings [project] crs"
-        )
+#: China's extent for the Gauss-Kruger zones: longitudes of zones 25-45 and latitudes of its territory.
+GK_LON = (73.5, 136.5)
+GK_LAT = (3.0, 54.0)
+
+
+def in_gk_zones(lon: float, lat: float | None = None) -> bool:
+    """Whether a point lies where the CGCS2000 3-degree Gauss-Kruger zones apply (China)."""
+    if not GK_LON[0] <= lon <= GK_LON[1]:
+        return False
+    return lat is None or GK_LAT[0] <= lat <= GK_LAT[1]
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS 84 UTM zone of a point: 326zz north of the equator, 327zz south.
+
+    Zone ``zz = floor((lon + 180) / 6) + 1`` (1-60). The Norway and Svalbard exceptions are not
+    applied: the regular zone is still a metric, conformal CRS there (scale error < 0.1 %).
+    """
+    zone = min(60, max(1, int(np.floor((float(lon) + 180.0) / 6.0)) + 1))
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def metric_crs(text: str | CRS, *, what: str = "the project CRS") -> CRS:
+    """Parse a configured CRS and check that it is projected with metre axes.
+
+    Feet (``ESRI:102649``), degrees (``EPSG:4326``) and unknown codes (``FOO``) raise
+    :class:`CRSError` with what to use instead.
+    """
+    hint = ("use a projected CRS in metres: a CGCS2000 Gauss-Kruger zone in China (EPSG:4534-4554, e.g. "
+            "EPSG:4548 at 117°E), elsewhere the UTM zone of the county (EPSG:326zz north, 327zz south, "
+            "zz = floor((lon + 180) / 6) + 1, e.g. EPSG:32630 for London), or leave it blank to have it "
+            "chosen from the data")
+    try:
+        crs = CRS.from_user_input(text)
+    except Exception:
+        raise CRSError(f"{what} '{text}' is not a coordinate system pyproj knows; {hint}") from None
+    if not crs.is_projected:
+        raise CRSError(f"{what} {crs.to_string()} ({crs.name}) is in degrees, not a projected CRS; {hint}")
+    units = {a.unit_name for a in crs.axis_info}
+    if not units or not units <= {"metre", "meter"}:
+        raise CRSError(f"{what} {crs.to_string()} ({crs.name}) measures in {', '.join(sorted(units)) or 'no unit'}, "
+                       f"not metres, so every distance would be wrong; {hint}")
     return crs
+
+
+def project_crs(lon: float, configured: str | None = None, *, lat: float | None = None) -> CRS:
+    """The project CRS: the configured one (checked: projected, metres), else one chosen for the data.
+
+    Inside China (see :func:`in_gk_zones`) the CGCS2000 3-degree Gauss-Kruger zone of ``lon``;
+    anywhere else the WGS 84 UTM zone of (``lon``, ``lat``) (north when ``lat`` is not given).
+    """
+    if configured:
+        return metric_crs(configured)
+    if in_gk_zones(lon, lat):
+        return CRS.from_epsg(gk_epsg(lon))
+    return CRS.from_epsg(utm_epsg(lon, 0.0 if lat is None else lat))
+
+
+def crs_for_lonlat(lon: ArrayLike, lat: ArrayLike) -> CRS:
+    """The project CRS for data at these WGS84 positions: :func:`project_crs` at their median."""
+    x, y = _arrays(lon, lat)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        raise CRSError("no coordinates to choose the project CRS from; set [project] crs in sanigrid.toml")
+    return project_crs(float(np.median(x[ok])), lat=float(np.median(y[ok])))
+
+
+def describe_choice(crs: CRS) -> str:
+    """A sentence saying which CRS was chosen and why, for the import report."""
+    code = crs.to_epsg()
+    why = ("the CGCS2000 Gauss-Kruger zone of the data" if code and 4534 <= code <= 4554
+           else "the UTM zone of the data (outside China's Gauss-Kruger zones)")
+    return (f"project CRS chosen: {crs.to_string()} ({crs.name}), {why}; written to sanigrid.toml [project] crs "
+            "(edit it before the first import to use another projected CRS in metres)")
 
 
 def _out_of_china(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.bool_]:

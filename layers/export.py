@@ -19,6 +19,11 @@ _MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = str.maketrans({c: "_" for c in "[]:*?/\\"})
 
 
+#: the one word for a case past its deadline (逾期, "overdue"), and the headers of the computed overdue columns
+OVERDUE_ZH = "逾期"
+OVERDUE_HEADERS: dict[str, str] = {"overdue": f"是否{OVERDUE_ZH}", "days_overdue": f"{OVERDUE_ZH}天数"}
+
+
 def zh_headers(kind: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Column name → Chinese header: the catalogue's names for ``kind`` plus ``extra``."""
     out: dict[str, str] = {}
@@ -152,10 +157,42 @@ def export_layer(frame: gpd.GeoDataFrame, kind: str, path: str | Path, *, encodi
         for col in out.columns:  # the DBF format has no datetime with time of day: write ISO text
             if pd.api.types.is_datetime64_any_dtype(out[col]):
                 out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M:%S").where(out[col].notna(), None)
+        _check_encodable(out, kind, path, encoding, headers)
         out = out.rename(columns=_dbf_names([c for c in out.columns if c != out.geometry.name], headers,
                                             encoding))
         pyogrio.write_dataframe(out, path, driver="ESRI Shapefile", encoding=encoding)
     return path
+
+
+def _check_encodable(frame: gpd.GeoDataFrame, kind: str, path: Path, encoding: str, headers: Mapping[str, str]) -> None:
+    """Refuse, naming the feature and field, a text the shapefile's encoding cannot hold (before writing)."""
+    from sanigrid.layers._errors import SanigridError
+
+    for col in frame.columns:
+        if col == frame.geometry.name or not (frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col])):
+            continue
+        text = frame[col].astype("object")
+
+        def bad(v: object) -> bool:
+            if not isinstance(v, str):
+                return False
+            try:
+                v.encode(encoding)
+            except UnicodeEncodeError:
+                return True
+            return False
+
+        hits = text.map(bad).to_numpy(dtype=bool)
+        if hits.any():
+            row = int(hits.argmax())
+            value = str(text.iloc[row])
+            char = next(c for c in value if bad(c))
+            zh = headers.get(col)
+            raise SanigridError(
+                f"{path.name}: {kind} feature {row + 1} (counted from 1, as in the QGIS attribute table), field "
+                f"{col}{f' ({zh})' if zh else ''}: '{value[:40]}' holds '{char}' (U+{ord(char):04X}), which "
+                f"{encoding.upper()} cannot hold ({int(hits.sum())} value(s) of this field in all). Fix: export "
+                "with --encoding UTF-8 (the .cpg file tells QGIS/ArcGIS), or write GeoPackage (.gpkg) instead")
 
 
 def _cut(text: str, n_bytes: int, encoding: str) -> str:

@@ -25,34 +25,21 @@ recognised by magnitude and swapped back, with a note.
 
 OpenStreetMap
 -------------
-OSM files are read with GDAL's OSM driver and mapped by tags:
-
-========================  ==========================================================================
-layer                     OSM features
-========================  ==========================================================================
-``streets``               ``highway=*`` lines, ``road_class`` from :data:`OSM_ROAD_CLASS`
-``alleys``                ``highway=living_street``, ``highway=service`` + ``service=alley``,
-                          ``highway=pedestrian``/``footway`` with a name
-``toilets``               ``amenity=toilets`` (areas become their inside point)
-``markets``               ``amenity=marketplace`` (points or areas)
-``transfer_stations``     ``amenity=waste_transfer_station``, ``amenity=recycling`` +
-                          ``recycling_type=centre``
-``collection_points``     ``amenity=waste_disposal``, ``amenity=recycling`` + ``recycling_type=container``
-========================  ==========================================================================
+OSM files are read by :mod:`layers.osm` (the same reader the demo uses): features with a broken
+geometry are skipped and counted, areas of point facilities become points, tags map to fields.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -63,10 +50,11 @@ from pyproj import CRS
 
 from sanigrid.layers._errors import CRSError, ImportError_
 from sanigrid.layers.catalogue import LayerSpec, spec
-from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, match_columns
-from sanigrid.layers.crs import COORD_SYSTEMS
-from sanigrid.layers.settings import ImportSettings
-from sanigrid.layers.validation import Issue, ValidationReport, validate
+from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, map_values, match_columns
+from sanigrid.layers.crs import COORD_SYSTEMS, describe_choice
+from sanigrid.layers.osm import OSM_ATTRIBUTION, OSM_SUFFIXES, read_osm
+from sanigrid.layers.settings import ProblemCategory, Settings, save_settings
+from sanigrid.layers.validation import REJECT_COLUMNS, Issue, ValidationReport, validate
 
 if TYPE_CHECKING:
     from sanigrid.layers.project import Project
@@ -74,23 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
-OSM_SUFFIXES = (".osm", ".pbf")
 TEXT_ENCODINGS = ("utf-8", "gbk", "gb18030")
 IMPORT_LOG = "import_log"
-
-#: OSM ``highway=*`` → road class of the ``streets`` layer: the default of the setting
-#: ``[imports] osm_road_class`` (CJJ 37 urban road classes on OSM China's tagging: 主干路 on
-#: trunk/primary, 次干路 on secondary, 支路 on tertiary/unclassified, 街巷 on residential,
-#: living_street, service and footways). ``None`` leaves the way out: motorways and their links (no
-#: pedestrians) and ways that are not usable streets (construction, proposed, platforms …). Any
-#: other value becomes 其他.
-OSM_ROAD_CLASS: dict[str, str | None] = {k: (v or None) for k, v in ImportSettings().osm_road_class.items()}
-#: ``highway=pedestrian`` is a pedestrian shopping street (步行街): counted as busy (繁华街道).
-OSM_BUSY_HIGHWAYS = ("pedestrian",)
-_PAVED = {"paved", "asphalt", "concrete", "concrete:plates", "concrete:lanes", "paving_stones",
-          "sett", "cobblestone", "metal", "wood", "bricks", "unhewn_cobblestone"}
-_UNPAVED = {"unpaved", "dirt", "earth", "ground", "gravel", "fine_gravel", "grass", "mud", "sand",
-            "compacted", "pebblestone"}
 
 
 @dataclass
@@ -141,6 +114,8 @@ class ImportReport:
     rejects_path: Path | None
     issues_path: Path | None
     reason: str = ""
+    added_categories: list[str] = field(default_factory=list)  # by --add-categories (saved unless refused)
+    saved: list[str] = field(default_factory=list)  # what was written into sanigrid.toml
 
     @property
     def accepted(self) -> int:
@@ -167,6 +142,7 @@ def read_file(
     layer: str | None = None,
     crs_hint: CRS | str | None = None,
     road_classes: Mapping[str, str | None] | None = None,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> RawLayer:
     """Read a file as layer ``kind`` without checking its rows.
 
@@ -189,8 +165,11 @@ def read_file(
     crs_hint
         The project CRS, used for Gauss-Kruger coordinates without a zone number.
     road_classes
-        OSM ``highway=*`` → road class (default :data:`OSM_ROAD_CLASS`; empty or ``None`` leaves
+        OSM ``highway=*`` → road class (default :data:`sanigrid.layers.osm.OSM_ROAD_CLASS`; empty or ``None`` leaves
         the way out).
+    values
+        Field → {file value: allowed value}, e.g. ``{"source": {"Constituent Call": "群众举报"}}``
+        (:func:`layers.columns.map_values`); the rejects file keeps the file's own values.
     """
     path = Path(path)
     s = spec(kind)
@@ -199,10 +178,10 @@ def read_file(
     coords_sys, coords_crs = _parse_coords(coords)
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
-                         road_classes=road_classes)
-    if suffix in OSM_SUFFIXES:
-        raw = read_osm(path, kind=kind, road_classes=road_classes)
+        raw = _read_zip(path, kind=kind, coords=coords, mapping=mapping, layer=layer, crs_hint=crs_hint,
+                        road_classes=road_classes)
+    elif suffix in OSM_SUFFIXES:
+        raw = _read_osm(path, kind=kind, road_classes=road_classes)
     elif suffix in TABLE_SUFFIXES:
         raw = _read_table(path, s, coords_sys=coords_sys, coords_crs=coords_crs, mapping=mapping,
                           sheet=layer, crs_hint=crs_hint)
@@ -215,6 +194,10 @@ def read_file(
     if coords_sys in ("gcj02", "bd09") and not raw.geographic:
         raise CRSError(f"{path.name}: --coords {coords_sys} applies to longitude/latitude in degrees, "
                        f"but the file is in {raw.frame.crs.to_string()} (metres); drop --coords")
+    if values:
+        frame, notes = map_values(raw.frame, values, s, match=raw.columns, source=raw.source)
+        raw.frame = gpd.GeoDataFrame(frame, geometry=raw.frame.geometry.name, crs=raw.frame.crs)
+        raw.notes.extend(notes)
     return raw
 
 
@@ -274,6 +257,14 @@ def _read_vector(path: Path, s: LayerSpec, *, coords_sys: str, coords_crs: CRS |
                  mapping: Mapping[str, str] | None, layer: str | None,
                  crs_hint: CRS | str | None) -> RawLayer:
     notes: list[str] = []
+    if path.suffix.lower() == ".shp":
+        missing = [ext for ext in (".dbf", ".shx") if not any(
+            path.with_suffix(e).exists() for e in (ext, ext.upper()))]
+        if ".dbf" in missing:
+            raise ImportError_(
+                f"{path.name}: its attribute table {path.with_suffix('.dbf').name} is missing beside it, so no "
+                "field (name, class …) can be read. Fix: copy all the files of the shapefile together (.shp, .shx, "
+                ".dbf, .prj, .cpg), or send them as one .zip")
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception as e:
@@ -502,6 +493,10 @@ def _table_layer(path: Path, s: LayerSpec, grid: pd.DataFrame, notes: list[str],
     rows.index = data.index
     if data.empty:
         raise ImportError_(f"{path.name}: no data rows below the header")
+    own = [c for c in REJECT_COLUMNS if c in data.columns]
+    if own:  # a corrected rejects file: its row numbers and reasons are not data
+        data = data.drop(columns=own)
+        notes.append(f"{path.name}: a rejects file; its columns {', '.join(own)} are not imported")
     match = match_columns(data.columns, s, mapping=mapping, source=path.name)
     if match.unused:
         notes.append(_unused_note(match))
@@ -723,142 +718,48 @@ def parse_coordinate(v: Any) -> float:
 
 # ------------------------------------------------------------------ OpenStreetMap
 
-OSM_KINDS = ("streets", "alleys", "toilets", "markets", "transfer_stations", "collection_points")
 
-
-def read_osm(path: str | Path, *, kind: str, road_classes: Mapping[str, str | None] | None = None) -> RawLayer:
-    """Read an OpenStreetMap ``.osm`` or ``.pbf`` file as layer ``kind`` (see the module docstring).
-
-    ``road_classes`` maps ``highway=*`` to the streets' road class (default :data:`OSM_ROAD_CLASS`).
-    """
-    path = Path(path)
-    classes = OSM_ROAD_CLASS if road_classes is None else road_classes
-    s = spec(kind)
-    if kind not in OSM_KINDS:
-        raise ImportError_(f"{path.name}: OSM files can be imported as {', '.join(OSM_KINDS)}, not '{kind}'")
-    try:
-        if kind in ("streets", "alleys"):
-            parts = [("lines", _osm_read(path, "lines"))]
-        else:
-            parts = [("points", _osm_read(path, "points")), ("multipolygons", _osm_read(path, "multipolygons"))]
-    except Exception as e:
-        raise ImportError_(f"{path.name}: GDAL cannot read it as OpenStreetMap ({e})") from None
-    records: list[dict[str, Any]] = []
-    geoms: list[Any] = []
-    ids: list[str] = []
-    skipped: dict[str, int] = {}
-    for layer, frame in parts:
-        for rec, geom in zip(frame.drop(columns="geometry").to_dict("records"), frame.geometry, strict=True):
-            tags = _osm_tags(rec)
-            row = _osm_map(kind, tags, skipped, classes)
-            if row is None:
-                continue
-            if kind not in ("markets", "streets", "alleys") and geom is not None and geom.geom_type != "Point":
-                geom = geom.representative_point()
-            if layer == "multipolygons":
-                oid = f"way/{_osm_id(rec.get('osm_way_id'))}" if _osm_id(rec.get("osm_way_id")) else \
-                    f"relation/{_osm_id(rec.get('osm_id'))}"
-            elif layer == "lines":
-                oid = f"way/{_osm_id(rec.get('osm_id'))}"
-            else:
-                oid = f"node/{_osm_id(rec.get('osm_id'))}"
-            if "osm_id" in s.field_names:
-                row["osm_id"] = oid
-            records.append(row)
-            geoms.append(geom)
-            ids.append(oid)
-    notes = [f"{path.name}: {len(records)} OSM features mapped to {kind} ({s.zh}); © OpenStreetMap contributors, ODbL"]
-    if skipped:
-        notes.append("OSM ways left out: " + ", ".join(f"highway={k} ×{v}" for k, v in sorted(skipped.items())))
-    cols = {f.name: [r.get(f.name) for r in records] for f in s.fields if any(f.name in r for r in records)}
-    index = pd.RangeIndex(len(records))
-    frame = gpd.GeoDataFrame({k: pd.Series(v, index=index, dtype="object") for k, v in cols.items()},
-                             geometry=gpd.GeoSeries(geoms, index=index), crs=4326, index=index)
+def _read_osm(path: Path, *, kind: str, road_classes: Mapping[str, str | None] | None) -> RawLayer:
+    """An OSM file as a :class:`RawLayer` (read and mapped by :func:`layers.osm.read_osm`)."""
+    got = read_osm(path, kind=kind, road_classes=road_classes)
+    frame = got.frame
     original = pd.DataFrame(frame.drop(columns="geometry"))
     original["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.array), rounding_precision=-1) if len(frame) else []
     return RawLayer(kind=kind, source=path.name, frame=frame, original=original,
-                    rows=pd.Series(ids, index=index, dtype="object"), row_label="OSM element", coords="wgs84",
-                    notes=notes)
+                    rows=pd.Series(got.ids, index=frame.index, dtype="object"), row_label="OSM element",
+                    coords="wgs84", notes=got.notes)
 
 
-def _osm_read(path: Path, layer: str) -> gpd.GeoDataFrame:
-    return pyogrio.read_dataframe(path, layer=layer, TAGS_FORMAT="JSON")
+#: layers computed along the street network hold its lines (or places on them): a map of them shows
+#: the streets' data too
+_NETWORK_DERIVED = ("service_areas", "coverage_gaps", "suggested_sites", "sample_candidates", "sample_selection")
 
 
-def _osm_id(v: Any) -> str:
-    if _blank(v):
-        return ""
-    try:
-        return str(int(float(v)))
-    except (TypeError, ValueError):
-        return str(v)
+def map_attribution(project: Project, kinds: Iterable[str]) -> str:
+    """The credits a map of layers ``kinds`` must print: the project's own, plus OpenStreetMap's
+    (ODbL) when any of them came from an OSM file.
 
-
-def _osm_tags(rec: Mapping[str, Any]) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    other = rec.get("other_tags")
-    if isinstance(other, str) and other.strip():
-        try:
-            other = json.loads(other)
-        except json.JSONDecodeError:
-            other = dict(re.findall(r'"([^"]+)"=>"([^"]*)"', other))
-    if isinstance(other, Mapping):
-        tags.update({str(k): str(v) for k, v in other.items() if v is not None})
-    for k, v in rec.items():
-        if k in ("other_tags", "osm_id", "osm_way_id", "z_order") or _blank(v):
-            continue
-        tags[k] = str(v)
-    return tags
-
-
-def _osm_bool(v: str | None) -> bool | None:
-    if v is None:
-        return None
-    return {"yes": True, "no": False, "limited": True, "designated": True}.get(v.lower())
-
-
-def _osm_float(v: str | None) -> float | None:
-    if v is None:
-        return None
-    m = re.match(r"\s*(\d+(?:\.\d+)?)", v)
-    return float(m.group(1)) if m else None
-
-
-def _osm_map(kind: str, t: Mapping[str, str], skipped: dict[str, int],
-             classes: Mapping[str, str | None]) -> dict[str, Any] | None:
-    name = t.get("name") or t.get("name:zh") or None
-    amenity = t.get("amenity")
-    if kind == "streets":
-        hw = t.get("highway")
-        if hw is None:
-            return None
-        cls = classes.get(hw, "其他")
-        if not cls:
-            skipped[hw] = skipped.get(hw, 0) + 1
-            return None
-        return {"name": name, "road_class": cls, "busy": True if hw in OSM_BUSY_HIGHWAYS else None}
-    if kind == "alleys":
-        hw = t.get("highway")
-        is_alley = hw == "living_street" or (hw == "service" and t.get("service") == "alley") or (
-            hw in ("pedestrian", "footway") and name is not None)
-        if not is_alley:
-            return None
-        surface = (t.get("surface") or "").lower()
-        hardened = True if surface in _PAVED else False if surface in _UNPAVED else None
-        return {"name": name, "hardened": hardened, "lit": _osm_bool(t.get("lit")),
-                "width_m": _osm_float(t.get("width"))}
-    if kind == "toilets" and amenity == "toilets":
-        return {"name": name, "address": t.get("addr:street"), "accessible": _osm_bool(t.get("wheelchair")),
-                "hours": t.get("opening_hours")}
-    if kind == "markets" and amenity == "marketplace":
-        return {"name": name, "address": t.get("addr:street")}
-    if kind == "transfer_stations" and (
-            amenity == "waste_transfer_station" or (amenity == "recycling" and t.get("recycling_type") == "centre")):
-        return {"name": name, "address": t.get("addr:street")}
-    if kind == "collection_points" and (
-            amenity == "waste_disposal" or (amenity == "recycling" and t.get("recycling_type") == "container")):
-        return {"name": name, "address": t.get("addr:street")}
-    return None
+    A layer came from OSM when its metadata say so (an import that replaced the layer, the demo) or
+    the import log records an ``.osm``/``.pbf`` file imported into it. Analysis layers computed on
+    the network count the streets and alleys they were computed on.
+    """
+    base = project.settings.project.attribution
+    if "OpenStreetMap" in base:
+        return base
+    wanted = set(kinds)
+    if wanted & set(_NETWORK_DERIVED):
+        wanted |= {"streets", "alleys"}
+    store = project.store
+    osm = any("OpenStreetMap" in str(store.meta(k).get("params", {}).get("attribution", ""))
+              for k in wanted if store.has(k))
+    if not osm and store.has(IMPORT_LOG):
+        log_ = store.read_table(IMPORT_LOG)
+        if {"kind", "file"} <= set(log_.columns):
+            files = log_.loc[log_["kind"].isin(sorted(wanted)), "file"].astype(str).str.lower()
+            osm = bool(files.str.endswith(OSM_SUFFIXES).any())
+    if not osm:
+        return base
+    return f"{base}; {OSM_ATTRIBUTION}" if base else OSM_ATTRIBUTION
 
 
 # ==================================================================== importing into a project
@@ -876,6 +777,9 @@ def import_file(
     replace: bool = False,
     fix: bool = False,
     write: bool = True,
+    values: Mapping[str, Mapping[str, str]] | None = None,
+    add_categories: bool = False,
+    save_mapping: bool = False,
 ) -> ImportReport:
     """Read, validate and (unless ``write`` is false) import a file into ``project``'s store.
 
@@ -886,7 +790,16 @@ def import_file(
     any rejected row is refused as a whole and nothing is written to the store; a file with no
     acceptable row is always refused.
 
-    The column mapping is the project's ``[imports.columns.<kind>]`` overridden by ``mapping``.
+    The column mapping is the project's ``[imports.columns.<kind>]`` overridden by ``mapping``
+    (an empty target leaves a column out); the value mapping the project's
+    ``[imports.values.<kind>.<field>]`` overridden by ``values``. With ``save_mapping`` both are
+    written into ``sanigrid.toml`` after a successful import; with ``add_categories`` every
+    problem category of the file that the settings lack is added with the default deadline
+    (:attr:`ImportReport.added_categories`). The first import into a project without a ``crs``
+    writes the CRS the store chose (Gauss-Kruger zone in China, UTM elsewhere) into the file.
+
+    Outside-the-county features are found with the ``boundary`` layer when there is one, else the
+    grids, else the layer's own spread (:func:`layers.validation.validate`).
     """
     path = Path(path)
     s = spec(kind)
@@ -894,18 +807,26 @@ def import_file(
     store = project.store
     full_map = dict(settings.imports.columns.get(kind, {}))
     full_map.update(mapping or {})
+    full_values = {f: dict(t) for f, t in settings.imports.values.get(kind, {}).items()}
+    for f, t in (values or {}).items():
+        full_values.setdefault(f, {}).update(t)
     raw = read_file(path, kind=kind, coords=coords, mapping=full_map, layer=layer, crs_hint=store.crs,
-                    road_classes=settings.imports.osm_road_class)
-    boundary = None
-    if kind != "grids" and store.has("grids"):
-        grids = store.read("grids")
-        if len(grids):
-            boundary = gpd.GeoSeries([grids.union_all()], crs=grids.crs)
+                    road_classes=settings.imports.osm_road_class, values=full_values)
+    new_settings = settings.model_copy(deep=True)
+    added: list[str] = []
+    if add_categories:
+        added = _add_categories(new_settings, s, raw)
+        if added:
+            shown = ", ".join(added[:30]) + (f" … ({len(added)} in all)" if len(added) > 30 else "")
+            raw.notes.append(f"--add-categories: {len(added)} new problem categories with the default deadline "
+                             f"({ProblemCategory.model_fields['deadline'].default:g} "
+                             f"{ProblemCategory.model_fields['unit'].default}): {shown}"
+                             + ("" if write else " (not saved: nothing is written by validate)"))
+    boundary, boundary_source = county_area(store, kind)
     seen = store.version()  # the store as validated (checked again inside the write transaction)
     existing = store.read(kind) if (not replace and store.has(kind)) else None
-    report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    stem = re.sub(r"[^\w\-]+", "_", path.stem)
+    report = validate(kind, raw, settings=new_settings, boundary=boundary, fix=fix, existing=existing,
+                      boundary_source=boundary_source)
 
     def outcome(report: ValidationReport) -> tuple[bool, str, Path | None, Path | None]:
         refused, reason = False, ""
@@ -915,11 +836,10 @@ def import_file(
             refused, reason = True, f"--strict: {len(report.rejects)} row(s) rejected, so the whole file is refused"
         rejects_path = issues_path = None
         if write and len(report.rejects):
-            rejects_path = project.output_path(f"rejects_{kind}_{stem}_{stamp}.csv")
+            rejects_path = project.output_path(issues_file_name(kind, path, prefix="rejects"))
             report.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
         if write and report.issues:
-            issues_path = project.output_path(f"issues_{kind}_{stem}_{stamp}.csv")
-            report.issues_frame().to_csv(issues_path, index=False, encoding="utf-8-sig")
+            issues_path = write_issues(report, project.output_path(issues_file_name(kind, path)))
         return refused, reason, rejects_path, issues_path
 
     refused, reason, rejects_path, issues_path = outcome(report)
@@ -931,7 +851,8 @@ def import_file(
                 # was checked: run the store-side checks (keys, exact copies) again on the store as it
                 # is now, under the write lock, so that nothing slips in between the check and the write
                 existing = tx.read(kind) if tx.has(kind) else None
-                report = validate(kind, raw, settings=settings, boundary=boundary, fix=fix, existing=existing)
+                report = validate(kind, raw, settings=new_settings, boundary=boundary, fix=fix, existing=existing,
+                                  boundary_source=boundary_source)
                 refused, reason, rejects_path, issues_path = outcome(report)
             if not refused:
                 # keys are numbered from the store as it is inside the transaction
@@ -944,15 +865,98 @@ def import_file(
                     "replace": [bool(replace)], "rejects_file": [rejects_path.name if rejects_path else ""],
                 })
                 params = {"source": path.name, "coords": coords, "imported_at": log_row["imported_at"].iloc[0]}
+                if path.suffix.lower() in OSM_SUFFIXES:
+                    params["attribution"] = OSM_ATTRIBUTION  # the printed map credits OSM (ODbL)
                 if replace:
                     tx.write(kind, accepted, params=params)
                 else:
                     tx.append(kind, accepted)
                 tx.append_table(IMPORT_LOG, log_row)
                 imported = len(accepted)
+    saved: list[str] = []
+    if write and not refused:
+        saved = _save_choices(project, new_settings, kind, added=added, mapping=mapping if save_mapping else None,
+                              values=values if save_mapping else None, notes=report.notes)
     return ImportReport(kind=kind, path=path, validation=report, imported=imported, refused=refused,
                         replaced=replace and not refused and write, rejects_path=rejects_path,
-                        issues_path=issues_path, reason=reason)
+                        issues_path=issues_path, reason=reason, added_categories=added, saved=saved)
+
+
+def issues_file_name(kind: str, path: str | Path, *, prefix: str = "issues") -> str:
+    """``issues_<kind>_<file>_<time>.csv`` (or ``rejects_…``): the name of a report about one file."""
+    stem = re.sub(r"[^\w\-]+", "_", Path(path).stem)
+    return f"{prefix}_{kind}_{stem}_{datetime.now().strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+def write_issues(report: ValidationReport, path: Path) -> Path:
+    """Every message of ``report`` (errors first) as a CSV that Excel opens (UTF-8 with BOM)."""
+    frame = report.issues_frame()
+    order = frame["级别 severity"].str.startswith("警告").to_numpy()
+    frame.iloc[np.argsort(order, kind="stable")].to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
+def county_area(store: Any, kind: str) -> tuple[gpd.GeoSeries | None, Literal["boundary", "grids"]]:
+    """The area a layer ``kind`` is checked against: the ``boundary`` layer, else the union of the grids
+    (not for the grids themselves), else ``None`` (the layer's own spread is used)."""
+    if kind != "boundary" and store.has("boundary"):
+        outline = store.read("boundary")
+        if len(outline):
+            return gpd.GeoSeries([outline.union_all()], crs=outline.crs), "boundary"
+    if kind not in ("grids", "boundary") and store.has("grids"):
+        grids = store.read("grids")
+        if len(grids):
+            return gpd.GeoSeries([grids.union_all()], crs=grids.crs), "grids"
+    return None, "grids"
+
+
+def _add_categories(settings: Settings, s: LayerSpec, raw: RawLayer) -> list[str]:
+    """Add to ``settings`` every distinct value of the file's category field that it lacks (in order of
+    frequency); return the names added."""
+    from sanigrid.layers.validation import parse_text
+
+    added: list[str] = []
+    for f in s.fields:
+        if f.allowed_from != "problem_categories" or f.name not in raw.frame.columns:
+            continue
+        names = raw.frame[f.name].map(parse_text).dropna()
+        known = set(settings.problem_categories)
+        for name in names.value_counts(sort=True).index:
+            if name not in known:
+                added.append(str(name))
+                known.add(name)
+    if added:
+        settings.problems.categories = [*settings.problems.categories, *(ProblemCategory(name=n) for n in added)]
+    return added
+
+
+def _save_choices(project: Project, settings: Settings, kind: str, *, added: list[str],
+                  mapping: Mapping[str, str] | None, values: Mapping[str, Mapping[str, str]] | None,
+                  notes: list[str]) -> list[str]:
+    """Write into ``sanigrid.toml`` what an import decided: new categories, the mapping asked to be saved, and
+    the CRS the store chose on the first import. Returns what was saved (empty: the file is untouched)."""
+    saved: list[str] = []
+    if added:
+        saved.append(f"{len(added)} problem categories")
+    if mapping:
+        settings.imports.columns = {**settings.imports.columns,
+                                    kind: {**settings.imports.columns.get(kind, {}), **mapping}}
+        saved.append(f"[imports.columns.{kind}]")
+    if values:
+        mine = {f: dict(t) for f, t in settings.imports.values.get(kind, {}).items()}
+        for f, t in values.items():
+            mine.setdefault(f, {}).update(t)
+        settings.imports.values = {**settings.imports.values, kind: mine}
+        saved.append(f"[imports.values.{kind}]")
+    chosen = project.store.crs
+    if not settings.project.crs and chosen is not None:
+        settings.project.crs = chosen.to_string()
+        notes.append(describe_choice(chosen))
+        saved.append("[project] crs")
+    if saved:
+        save_settings(settings, project.settings_path)
+        project.settings = settings
+    return saved
 
 
 def _assign_keys(frame: gpd.GeoDataFrame, s: LayerSpec, stored_max: Any) -> gpd.GeoDataFrame:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sanigrid.layers._errors import SettingsError
+from sanigrid.layers.crs import metric_crs
 from sanigrid.layers.settings import SETTINGS_NAME, Settings, load_settings, save_settings
 
 if TYPE_CHECKING:  # the store (and its GIS libraries) is imported when a project is opened
@@ -35,20 +37,31 @@ class Project:
 def init_project(root: str | Path, *, settings: Settings | None = None, overwrite: bool = False) -> Project:
     """Create the project folder with default (or given) settings and an empty store."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     spath = root / SETTINGS_NAME
     if spath.exists() and not overwrite:
         raise SettingsError(f"{spath} already exists; open the project, or pass overwrite to start again")
     settings = settings or Settings()
-    save_settings(settings, spath)
+    if settings.project.crs:  # refused before anything is written: a wrong CRS leaves nothing behind
+        metric_crs(settings.project.crs, what="--crs")
     from sanigrid.layers.store import STORE_NAME
 
+    made_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
     gpkg = root / STORE_NAME
-    if overwrite and gpkg.exists():
-        gpkg.unlink()
-    store = _open_store(root, settings)
-    if settings.project.crs:
-        store.set_crs(settings.project.crs)
+    had_settings = spath.exists()
+    try:
+        save_settings(settings, spath)
+        if overwrite and gpkg.exists():
+            gpkg.unlink()
+        store = _open_store(root, settings)
+        if settings.project.crs:
+            store.set_crs(settings.project.crs)
+    except BaseException:
+        if not had_settings:
+            spath.unlink(missing_ok=True)
+        if made_root:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     return Project(root, settings, store)
 
 

@@ -8,14 +8,16 @@ Every threshold a county might dispute lives here with a default and the source 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sanigrid.layers._errors import SettingsError
+from sanigrid.layers._errors import SanigridError, SettingsError
+from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS
 
 SETTINGS_NAME = "sanigrid.toml"
 
@@ -27,7 +29,9 @@ class _Model(BaseModel):
 class ProjectSettings(_Model):
     name: str = "示例县城"
     county_code: str = Field("000000", pattern=r"^\d{6}$", description="6-digit county code (GB/T 2260)")
-    crs: str | None = Field(None, description="projected CRS in metres; blank = CGCS2000 GK zone from the data")
+    crs: str = Field("", description="projected CRS in metres (e.g. EPSG:4548, or EPSG:32630 outside China); "
+                     "blank = chosen from the first import (CGCS2000 Gauss-Kruger zone in China, UTM elsewhere) "
+                     "and written here")
     store_url: str = Field("", description="postgresql://user@host/db for a shared PostGIS store; "
                            "blank = the GeoPackage beside the settings")
     store_schema: str = Field("sanigrid", pattern=r"^[a-z_][a-z0-9_]*$",
@@ -49,6 +53,23 @@ class ProjectSettings(_Model):
                              "Asia/Shanghai, Asia/Urumqi, America/New_York, Europe/London") from None
         return self
 
+    @field_validator("crs", mode="before")
+    @classmethod
+    def _blank_crs(cls, v: object) -> object:
+        return "" if v is None else v
+
+    @field_validator("crs")
+    @classmethod
+    def _metric_crs(cls, v: str) -> str:
+        if v.strip():
+            from sanigrid.layers.crs import metric_crs
+
+            try:
+                metric_crs(v.strip(), what="[project] crs")
+            except SanigridError as e:
+                raise ValueError(str(e)) from None
+        return v.strip()
+
 
 class FacilityPreset(_Model):
     radius_m: float = Field(gt=0)
@@ -67,6 +88,14 @@ def _facilities() -> dict[str, FacilityPreset]:
         "markets": FacilityPreset(radius_m=500, zh="农贸市场",
                                   source="GB 50180-2018: 10分钟生活圈步行半径500 m"),
     }
+
+
+def _check_facility_kinds(kinds: Iterable[str], *, where: str) -> None:
+    """Refuse a facility kind that is not a point layer of the catalogue, naming it and the known kinds."""
+    unknown = [str(k) for k in kinds if k not in FACILITY_KINDS]
+    if unknown:
+        raise ValueError(f"unknown facility kind {', '.join(repr(k) for k in unknown)} in [{where}]; "
+                         f"a facility preset names a point layer kind, one of: {', '.join(FACILITY_KINDS)}")
 
 
 class SpacingSettings(_Model):
@@ -157,6 +186,17 @@ class ValidationSettings(_Model):
                                           "it was reported is accepted with a warning (clock skew between "
                                           "systems); more is an error")
     outside_buffer_m: float = Field(50, ge=0, description="features this close outside the grids still count as inside")
+    boundary_buffer_m: float = Field(0, ge=0, description="features this far outside the county boundary layer "
+                                     "(the official polygon) still count as inside")
+    spread_min_count: int = Field(10, ge=3, description="without a boundary or grids, far-off points are found "
+                                  "from the layer's own spread when it has at least this many features")
+    spread_k: float = Field(8, gt=0, description="a feature farther from the layer's median location than "
+                            "median + spread_k × 1.4826 × MAD of the distances is a robust outlier (warning)")
+    spread_min_m: float = Field(3000, ge=0, description="robust outliers closer than this to the median location "
+                                "are not reported (a compact town)")
+    far_m: float = Field(150_000, gt=0, description="a feature this far from the layer's median location is "
+                         "rejected: no county is that wide")
+    spread_source: str = "robust statistics (median and MAD, Hampel 1974); thresholds a county may tune"
 
 
 def _osm_road_class() -> dict[str, str]:
@@ -182,6 +222,10 @@ class ImportSettings(_Model):
         default_factory=_osm_road_class,
         description="OSM highway=* → streets road_class; '' leaves the way out; unlisted values become 其他")
     osm_road_class_source: str = "CJJ 37-2012 城市道路分级; OSM China tagging (primary/secondary/tertiary)"
+    values: dict[str, dict[str, dict[str, str]]] = Field(
+        default_factory=dict,
+        description="per layer kind and field, file value → allowed value, e.g. [imports.values.problems.source] "
+                    "'Constituent Call' = '群众举报' (saved by `sanigrid import … --values … --save-mapping`)")
 
 
 class HotspotSettings(_Model):
@@ -244,6 +288,13 @@ class SamplingSettings(_Model):
         default_factory=_gap_kinds,
         description="sample category → facility kinds whose coverage gaps count against its places "
                     "(a judgement, not a standard: edit to the county's checklist)")
+
+    @field_validator("gap_kinds")
+    @classmethod
+    def _known_gap_kinds(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for category, kinds in v.items():
+            _check_facility_kinds(kinds, where=f"sampling.gap_kinds.{category}")
+        return v
     rebound_window_days: float = Field(90, gt=0, description="rebounds reported again within this many days "
                                                              "before the as-of date count against a place")
     dedupe_m: float = Field(20, ge=0, description="a listed sample point this close to a layer feature of "
@@ -328,6 +379,19 @@ class Settings(_Model):
                     piles.setdefault(new, sec.pop(old))
             data = {**data, section: sec}
         return {**data, "piles": piles} if piles else data
+
+    @field_validator("facilities")
+    @classmethod
+    def _known_facilities(cls, v: dict[str, FacilityPreset]) -> dict[str, FacilityPreset]:
+        _check_facility_kinds(v, where="facilities")
+        return v
+
+    def facility_title(self, kind: str, lang: str = "zh") -> str:
+        """A facility kind's name: in Chinese the preset's ``zh`` (else the layer's), in English the layer's."""
+        preset = self.facilities.get(kind)
+        if lang == "zh" and preset is not None and preset.zh:
+            return preset.zh
+        return CATALOGUE[kind].title(lang) if kind in CATALOGUE else kind
 
     @property
     def problem_categories(self) -> list[str]:

@@ -40,7 +40,7 @@ from pyproj import CRS
 
 from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
-from sanigrid.layers.crs import project_crs
+from sanigrid.layers.crs import crs_for_lonlat, project_crs
 from sanigrid.layers.filters import Where, as_where, check_fields
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,11 @@ class StoreBase:
         if crs is None:
             if frame.crs is None:
                 raise CRSError("the first layer written to a store must have a CRS")
-            lon = frame.to_crs(4326).union_all().centroid.x if len(frame) else 117.0
-            crs = project_crs(lon, None)
+            if len(frame):
+                pts = shapely.centroid(np.asarray(frame.geometry.to_crs(4326).array))
+                crs = crs_for_lonlat(shapely.get_x(pts), shapely.get_y(pts))
+            else:
+                crs = project_crs(117.0, None)
             log.info("project CRS chosen from the data: %s", crs.to_string())
         self._set_project_value("crs", crs.to_string())
         return crs
@@ -542,21 +545,9 @@ class GeoPackageStore(StoreBase):
             if s is None:
                 raise StoreError(f"{self.path}: no layer '{kind}'")
             return empty_frame(kind, self.crs)
-        if self._dirty:  # this transaction has written: read through its own connection
-            frame = self._read_sqlite(kind, bbox, where, columns)
-        else:
-            if columns is not None:
-                bad = [c for c in columns if c not in self._columns(kind)]
-                if bad:
-                    raise StoreError(f"{self.path}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
-            fids = self._matching_fids(kind, where, bbox) if where else None
-            try:
-                frame = pyogrio.read_dataframe(
-                    self.path, layer=kind, bbox=bbox if fids is None else None, fids=fids,
-                    columns=list(columns) if columns is not None else None, use_arrow=True,
-                )
-            except Exception as e:  # pyogrio raises its own DataSourceError/FieldError
-                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        # always through Python's sqlite3: GDAL links its own copy of SQLite, and two copies in one
+        # process reading and writing the same WAL file break each other's POSIX locks
+        frame = self._read_sqlite(kind, bbox, where, columns)
         if s is not None:
             frame = coerce(frame, s)
         return frame
@@ -619,17 +610,13 @@ class GeoPackageStore(StoreBase):
         data = {c: _sqlite_column(cols[i], types[c]) for i, c in enumerate(attrs)}
         if not geom:
             return pd.DataFrame(data)  # type: ignore[return-value]
-        geoms = [_gpkg_geometry(b) for b in cols[len(attrs)]] if rows else []
-        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(np.asarray(geoms, dtype=object), crs=self.crs),
-                                crs=self.crs)
+        geoms = _gpkg_geometries(cols[len(attrs)]) if rows else np.array([], dtype=object)
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
 
     def read_table(self, name: str) -> pd.DataFrame:
         if not self.has(name):
             return pd.DataFrame()
-        if self._dirty:
-            return pd.DataFrame(self._read_sqlite(name, None, Where(), None, geometry=False))
-        return pd.DataFrame(pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
-                                                   read_geometry=False))
+        return pd.DataFrame(self._read_sqlite(name, None, Where(), None, geometry=False))
 
     def meta(self, kind: str) -> dict[str, Any]:
         if META_TABLE not in self._tables():
@@ -950,6 +937,8 @@ def _gpkg_type(col: pd.Series) -> str:
 def _sqlite_values(col: pd.Series) -> list[Any]:
     """A column as SQLite values, the way GDAL stores them in a GeoPackage."""
     dt = col.dtype
+    if len(col) <= _BULK_ROWS:  # a few rows (a web report): value by value, without pandas' per-call cost
+        return [_sql_value(v) for v in col.tolist()]
     if pd.api.types.is_datetime64_any_dtype(dt):
         ts = pd.Series(col)
         if isinstance(dt, pd.DatetimeTZDtype):
@@ -1031,6 +1020,22 @@ def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
         return shapely.Point()  # the empty flag
     offset = 8 + 8 * _ENVELOPE_DOUBLES.get((flags >> 1) & 0b111, 0)
     return shapely.from_wkb(bytes(blob[offset:]))
+
+
+def _gpkg_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
+    """Decode GeoPackage geometry blobs at once (headers cut in Python, WKB parsed by shapely in one call)."""
+    wkb: list[bytes | None] = []
+    empty = []
+    for i, b in enumerate(blobs):
+        if b is None or len(b) < 8 or b[:2] != b"GP":
+            wkb.append(None)
+            continue
+        flags = b[3]
+        if flags & 0b10000:
+            empty.append(i)
+        wkb.append(bytes(b[8 + 8 * _ENVELOPE_DOUBLES.get((flags >> 1) & 0b111, 0):]))
+    out = shapely.from_wkb(np.asarray(wkb, dtype=object))
+    return np.asarray(out, dtype=object)
 
 
 def _st_is_empty(blob: bytes | None) -> int | None:
@@ -1158,8 +1163,13 @@ def _sql_value(v: Any) -> Any:
         return v
     if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
         return None
+    if isinstance(v, bool | np.bool_):
+        return int(v)
     if isinstance(v, pd.Timestamp | datetime):
-        return pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S")
+        t = pd.Timestamp(v)
+        if t.tzinfo is not None:
+            return t.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond // 1000:03d}Z")
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond // 1000:03d}" if t.microsecond >= 1000 else "")
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, np.generic):

@@ -13,15 +13,22 @@ code           severity finds
 ============== ======== ==========================================================================
 coordinates    error    a coordinate cell that is not a number or a WKT cell that is not a geometry
 empty_geometry error    no geometry (empty coordinates)
-swapped        error    latitude and longitude swapped (``fix``: swapped back, a warning)
+swapped        error    latitude and longitude swapped: beyond ±90 latitude, in China only when swapped, or
+                        outside the county (or far off) where the swapped pair lies inside
+                        (``fix``: swapped back, a warning)
 out_of_range   error    longitude beyond ±180 or latitude beyond ±90, or the point (0, 0)
 invalid        error    an invalid geometry such as a self-crossing polygon (``fix``: make_valid)
 geometry_type  error    a geometry type the layer does not hold (``fix``: single-part multis are
                         unpacked, areas in a point layer become their inside point)
-outside        error    farther than ``validation.outside_buffer_m`` outside the union of the grids
+outside        error    outside the county: the ``boundary`` layer (beyond ``validation.boundary_buffer_m``,
+                        default 0 m), else the union of the grids (beyond ``validation.outside_buffer_m``)
+far            error    no boundary nor grids: farther than ``validation.far_m`` from the layer's median
+                        location
+outlier        warning  no boundary nor grids: a robust outlier of the layer's spread (median + k·MAD)
 missing        error    a required field that is empty, or whose column is not in the file
 unparseable    error    a number, date or yes/no value that cannot be read
-not_allowed    error    a value not in the field's allowed list (e.g. an unknown problem category)
+not_allowed    error    a value not in the field's allowed list (e.g. an unknown problem category); one
+                        message per field listing the distinct values with their counts
 date_order     error    closed_at before reported_at (a warning when by at most
                         ``validation.date_order_tolerance_s`` seconds)
 duplicate_key  error    the layer's key (problem_id, grid code) repeated in the file or the store
@@ -51,7 +58,7 @@ import shapely
 from pyproj import CRS
 
 from sanigrid.layers.catalogue import Field, LayerSpec, spec
-from sanigrid.layers.crs import project_crs, to_wgs84
+from sanigrid.layers.crs import crs_for_lonlat, project_crs, to_wgs84
 from sanigrid.layers.dates import parse_date_column, parse_datetime
 from sanigrid.layers.piles import find_piles
 from sanigrid.layers.settings import Settings
@@ -68,7 +75,9 @@ CHECKS: dict[str, str] = {
     "out_of_range": "坐标超出范围 coordinates out of range",
     "invalid": "几何无效 invalid geometry",
     "geometry_type": "几何类型不符 wrong geometry type",
-    "outside": "超出网格范围 outside the county grids",
+    "outside": "超出县域范围 outside the county",
+    "far": "远离其他要素 far from the rest of the layer",
+    "outlier": "位置离群 an outlier location",
     "missing": "必填字段为空 required field missing",
     "unparseable": "无法识别的值 unreadable value",
     "not_allowed": "取值不允许 value not allowed",
@@ -77,6 +86,9 @@ CHECKS: dict[str, str] = {
     "duplicate": "完全重复 exact duplicate",
     "pile": "坐标堆叠(默认定位) pile on one coordinate",
 }
+
+#: The columns a rejects file adds in front of the file's own (dropped again when it is re-imported).
+REJECT_COLUMNS = ("行号 row", "原因 reasons")
 
 TRUE_WORDS = {"是", "y", "yes", "true", "t", "1", "有", "√", "✓", "✔", "对", "已", "1.0"}
 FALSE_WORDS = {"否", "n", "no", "false", "f", "0", "无", "×", "✗", "✘", "没有", "不", "未", "0.0"}
@@ -94,6 +106,7 @@ class Issue:
     code: str
     severity: Severity
     message: str
+    count: int = 1  # rows this message stands for (one message for all rows with the same unknown value)
 
     def as_dict(self) -> dict[str, Any]:
         return {"行号 row": self.row, "字段 field": self.field or "", "检查 check": CHECKS.get(self.code, self.code),
@@ -139,11 +152,13 @@ class ValidationReport:
 
     def counts(self) -> pd.DataFrame:
         """Rows affected per check and severity (for a summary table)."""
-        rows = [{"check": i.code, "name": CHECKS.get(i.code, i.code), "severity": i.severity} for i in self.issues]
+        rows = [{"check": i.code, "name": CHECKS.get(i.code, i.code), "severity": i.severity, "count": i.count}
+                for i in self.issues]
         if not rows:
             return pd.DataFrame(columns=["check", "name", "severity", "count"])
-        return (pd.DataFrame(rows).groupby(["check", "name", "severity"], sort=False).size()
-                .rename("count").reset_index())
+        table = (pd.DataFrame(rows).groupby(["check", "name", "severity"], sort=False)["count"].sum()
+                 .reset_index())
+        return table.sort_values("severity", kind="stable").reset_index(drop=True)  # errors first
 
     def issues_frame(self) -> pd.DataFrame:
         return pd.DataFrame([i.as_dict() for i in self.issues],
@@ -255,6 +270,18 @@ class _Collector:
         if severity == "error":
             self.errors[pos].append(f"{CHECKS.get(code, code).split(' ')[0]}: {what}")
 
+    def add_many(self, positions: Sequence[int], code: str, f: Field, what: str, fix: str,
+                 reasons: Sequence[str]) -> None:
+        """One error message standing for many rows (each row still gets its own reason)."""
+        first = int(positions[0])
+        shown = ", ".join(str(self.rows[int(p)]) for p in positions[:8]) + (" …" if len(positions) > 8 else "")
+        word = self.row_word + ("s" if len(positions) > 1 else "")
+        msg = f"{self.source}, {word} {shown}, {self.field_desc(f)}: {what}. Fix: {fix}"
+        self.issues.append(Issue(self.index[first], self.rows[first], f.name, code, "error", msg,
+                                 count=len(positions)))
+        for p, why in zip(positions, reasons, strict=True):
+            self.errors[int(p)].append(f"{CHECKS.get(code, code).split(' ')[0]}: {why}")
+
 
 def validate(
     kind: str,
@@ -266,6 +293,7 @@ def validate(
     existing: gpd.GeoDataFrame | None = None,
     source: str | None = None,
     coords: str | None = None,
+    boundary_source: Literal["boundary", "grids"] = "grids",
 ) -> ValidationReport:
     """Check every row of ``data`` as layer ``kind``.
 
@@ -279,8 +307,9 @@ def validate(
     settings
         Project settings: allowed values named by ``allowed_from``, pile thresholds, boundary buffer.
     boundary
-        The county's area (the union of the grids layer), in any CRS; ``None`` skips that check
-        with a note.
+        The county's area, in any CRS: the ``boundary`` layer (``boundary_source="boundary"``,
+        checked with ``validation.boundary_buffer_m``) or the grids (``validation.outside_buffer_m``).
+        ``None``: far-off features are found from the layer's own spread (robust outliers).
     fix
         Repair what can be repaired (swap lat/lon back, make_valid, unpack single-part multis,
         areas to points for point layers) and report it as a warning instead of rejecting.
@@ -346,10 +375,17 @@ def validate(
     if good.any():
         metric[good] = np.asarray(gpd.GeoSeries(geom[good], crs=crs).to_crs(metric_crs).array)
 
-    if boundary is not None and kind != "grids":
-        _check_boundary(boundary, metric, good, metric_crs, settings.validation.outside_buffer_m, col)
-    elif kind != "grids":
-        notes.append("boundary check skipped: the store has no grids layer yet (import the grids first)")
+    swappable = n > 0 and geographic and coords not in ("gcj02", "bd09")
+    vs = settings.validation
+    if kind == "boundary":
+        pass
+    elif boundary is not None and (kind != "grids" or boundary_source == "boundary"):
+        buffer_m = vs.boundary_buffer_m if boundary_source == "boundary" else vs.outside_buffer_m
+        _check_boundary(boundary, geom, metric, good, crs, metric_crs, buffer_m, col, fix=fix,
+                        swappable=swappable, what="county boundary" if boundary_source == "boundary" else
+                        "county's grids")
+    else:
+        _check_spread(geom, metric, good, crs, metric_crs, vs, col, notes, fix=fix, swappable=swappable)
 
     values = _check_fields(s, raw_frame, settings, col, notes if cols_absent_note else None)
     _check_dates(s, values, settings.validation.date_order_tolerance_s, col)
@@ -365,7 +401,7 @@ def validate(
         {f.name: values[f.name] for f in s.fields if f.name in values},
         geometry=gpd.GeoSeries(geom, index=raw_frame.index), crs=crs, index=raw_frame.index,
     ).iloc[~bad]
-    rej = original.iloc[np.flatnonzero(bad)].copy()
+    rej = original.iloc[np.flatnonzero(bad)].drop(columns=list(REJECT_COLUMNS), errors="ignore")
     rej.insert(0, "原因 reasons", ["; ".join(col.errors[int(p)]) for p in np.flatnonzero(bad)])
     rej.insert(0, "行号 row", [rows[p] for p in np.flatnonzero(bad)])
     order = {ix: p for p, ix in enumerate(index)}
@@ -496,15 +532,47 @@ def _metric_crs(existing: gpd.GeoDataFrame | None, boundary: Any, crs: Any, geom
     if crs is not None and CRS(crs).is_projected:
         return CRS(crs)
     if len(geoms):
-        lon = float(np.nanmedian(shapely.get_x(shapely.centroid(geoms))))
-        if 73.5 <= lon <= 136.5:
-            return project_crs(lon)
-        return CRS.from_epsg(32600 + int((lon + 180) // 6) + 1)
-    return CRS.from_epsg(4548)
+        pts = shapely.centroid(np.asarray(gpd.GeoSeries(geoms, crs=crs or 4326).to_crs(4326).array))
+        return crs_for_lonlat(shapely.get_x(pts), shapely.get_y(pts))
+    return project_crs(117.0)
 
 
-def _check_boundary(boundary: Any, metric: np.ndarray, good: np.ndarray, metric_crs: CRS, buffer_m: float,
-                    col: _Collector) -> None:
+def _swapped_fits(geoms: np.ndarray, crs: Any, metric_crs: CRS, fits: Callable[[np.ndarray], np.ndarray]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which degree geometries would fit (``fits`` on their metric form) with x and y exchanged.
+
+    Returns the mask, the swapped geometries and their metric form.
+    """
+    swapped = _swap_xy(geoms)
+    b = np.asarray(shapely.bounds(swapped), dtype="float64").reshape(-1, 4)
+    ok = (np.abs(b[:, [1, 3]]) <= 90).all(axis=1) & (np.abs(b[:, [0, 2]]) <= 180).all(axis=1)
+    metric = np.full(len(geoms), None, dtype=object)
+    mask = np.zeros(len(geoms), dtype=bool)
+    if ok.any():
+        metric[ok] = np.asarray(gpd.GeoSeries(swapped[ok], crs=crs or 4326).to_crs(metric_crs).array)
+        mask[ok] = fits(metric[ok])
+    return mask, swapped, metric
+
+
+def _report_swapped(p: int, where: str, geom: np.ndarray, metric: np.ndarray, swapped: Any, swapped_metric: Any,
+                    fix: bool, col: _Collector) -> None:
+    x, y = shapely.get_x(shapely.centroid(geom[p])), shapely.get_y(shapely.centroid(geom[p]))
+    what = (f"latitude and longitude look swapped: as given ({x:.6g}, {y:.6g}) the location is {where}, "
+            f"with the two exchanged it lies where the rest of the county is")
+    if fix:
+        geom[p], metric[p] = swapped, swapped_metric
+        col.add(p, "swapped", "warning", None, what + "; swapped back (--fix)",
+                "check the source: the two columns are probably labelled the wrong way round")
+    else:
+        col.add(p, "swapped", "error", None, what,
+                "exchange the two values (or the column headers), or re-run with --fix to swap them")
+
+
+def _check_boundary(boundary: Any, geom: np.ndarray, metric: np.ndarray, good: np.ndarray, crs: Any,
+                    metric_crs: CRS, buffer_m: float, col: _Collector, *, fix: bool, swappable: bool,
+                    what: str) -> None:
+    """Features not touching the county (``boundary`` grown by ``buffer_m``): ``outside``, or
+    ``swapped`` when the exchanged lon/lat pair touches it."""
     area = gpd.GeoSeries(boundary.geometry if hasattr(boundary, "geometry") else boundary).to_crs(metric_crs)
     region = area.union_all()
     zone = region.buffer(buffer_m) if buffer_m > 0 else region
@@ -512,13 +580,84 @@ def _check_boundary(boundary: Any, metric: np.ndarray, good: np.ndarray, metric_
     pos = np.flatnonzero(good)
     if not len(pos):
         return
-    inside = shapely.intersects(zone, metric[pos])
-    for p in pos[~inside]:
-        d = float(shapely.distance(region, metric[p]))
-        col.add(p, "outside", "error", None,
-                f"the location is {d:,.0f} m outside the county's grids",
+    away = pos[~shapely.intersects(zone, metric[pos])]
+    if not len(away):
+        return
+    swap = np.zeros(len(away), dtype=bool)
+    if swappable:
+        swap, sw, swm = _swapped_fits(geom[away], crs, metric_crs, lambda m: shapely.intersects(zone, m))
+    dist = shapely.distance(region, metric[away])
+    leak = f" (by more than {buffer_m:g} m)" if buffer_m > 0 else ""
+    for i, p in enumerate(away):
+        d = float(dist[i])
+        where = f"{d:,.0f} m outside the {what}" if np.isfinite(d) else f"outside the {what}"
+        if swap[i]:
+            _report_swapped(int(p), where, geom, metric, sw[i], swm[i], fix, col)
+            continue
+        col.add(p, "outside", "error", None, f"the location is {where}{leak}",
                 "check the coordinates (a wrong --coords or a typo in a digit moves points far away); if the "
-                "feature really lies outside, extend the grids layer first")
+                f"feature really lies outside, extend the {'boundary' if 'boundary' in what else 'grids'} "
+                "layer first")
+
+
+def _centre_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of each geometry's centroid (points read directly: GEOS centroids cost at 10⁶ points)."""
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)  # NaN for anything but a point
+    other = shapely.get_type_id(geoms) != 0
+    if other.any():
+        c = shapely.centroid(geoms[other])
+        x[other], y[other] = shapely.get_x(c), shapely.get_y(c)
+    return x, y
+
+
+def _check_spread(geom: np.ndarray, metric: np.ndarray, good: np.ndarray, crs: Any, metric_crs: CRS,
+                  vs: Any, col: _Collector, notes: list[str], *, fix: bool, swappable: bool) -> None:
+    """Without a boundary: far-off features from the layer's own spread, in metres in ``metric_crs``.
+
+    Distances ``d`` of each feature's centroid to the median location; a feature beyond
+    ``vs.far_m`` is rejected (``far``), one beyond ``max(vs.spread_min_m, median(d) + vs.spread_k ×
+    1.4826 × MAD(d))`` is a warning (``outlier``). Linear in the number of features.
+    """
+    pos = np.flatnonzero(good)
+    if len(pos) < vs.spread_min_count:
+        notes.append(f"far-off check skipped: no county boundary or grids layer, and fewer than "
+                     f"{vs.spread_min_count} features to judge the layer's spread (import the boundary first)")
+        return
+    x, y = _centre_xy(metric[pos])
+    fin = np.isfinite(x) & np.isfinite(y)
+    mx, my = float(np.median(x[fin])), float(np.median(y[fin]))
+    d = np.where(fin, np.hypot(x - mx, y - my), np.inf)
+    med = float(np.median(d[fin]))
+    mad = float(np.median(np.abs(d[fin] - med)))
+    limit = max(vs.spread_min_m, med + vs.spread_k * 1.4826 * mad)
+    far, odd = d > vs.far_m, (d > limit) & (d <= vs.far_m)
+    notes.append(f"no county boundary or grids layer: far-off features found from the layer's own spread (half lie "
+                 f"within {med / 1000:.1f} km of the median location; outliers beyond {limit / 1000:.1f} km are "
+                 f"warned, beyond {vs.far_m / 1000:g} km rejected); import the county boundary "
+                 "(sanigrid import boundary FILE) for an exact check")
+    flagged = np.flatnonzero(far | odd)
+    if not len(flagged):
+        return
+    swap = np.zeros(len(flagged), dtype=bool)
+    if swappable:
+        swap, sw, swm = _swapped_fits(geom[pos[flagged]], crs, metric_crs,
+                                      lambda m: np.hypot(_centre_xy(m)[0] - mx, _centre_xy(m)[1] - my) <= limit)
+    for i, k in enumerate(flagged):
+        p = int(pos[k])
+        km = f"{d[k] / 1000:,.1f} km" if np.isfinite(d[k]) else "very far"
+        if swap[i]:
+            _report_swapped(p, f"{km} from the rest of the layer", geom, metric, sw[i], swm[i], fix, col)
+        elif far[k]:
+            col.add(p, "far", "error", None,
+                    f"the location is {km} from the median location of the layer's {len(pos)} features, farther "
+                    f"than validation.far_m = {vs.far_m / 1000:g} km (no county is that wide)",
+                    "check the coordinates (a typo in a digit, a lost minus sign, a wrong --coords); import the "
+                    "county boundary first for an exact check")
+        else:
+            col.add(p, "outlier", "warning", None,
+                    f"the location is {km} from the median location of the layer, where half the features lie "
+                    f"within {med / 1000:.1f} km: a robust outlier (beyond {limit / 1000:.1f} km)",
+                    "check the location; it is imported as it is")
 
 
 # ------------------------------------------------------------------ attributes
@@ -550,18 +689,36 @@ def _check_fields(s: LayerSpec, frame: pd.DataFrame, settings: Settings, col: _C
                 col.add(p, "missing", "error", f, "required, but empty", f"fill in {f.zh}")
         if allowed is not None:
             outside = ~empty & ~bad & ~parsed.isin(allowed).to_numpy()
-            shown = ", ".join(allowed[:20]) + (" …" if len(allowed) > 20 else "")
-            where = (f"or add it to the list in sanigrid.toml ({f.allowed_from})" if f.allowed_from
-                     else "or correct the value in the file")
-            shown_values = parsed.to_numpy(dtype=object)
-            for p in np.flatnonzero(outside).tolist():
-                col.add(p, "not_allowed", "error", f, f"'{_short(shown_values[p])}' is not an allowed value",
-                        f"use one of: {shown}, {where}")
+            if outside.any():
+                shown_values = parsed.to_numpy(dtype=object)
+                unknown: dict[Any, list[int]] = {}
+                for p in np.flatnonzero(outside).tolist():
+                    unknown.setdefault(shown_values[p], []).append(p)
+                _report_unknown(f, unknown, allowed, col)
             bad = bad | outside
         if bad.any():
             parsed = parsed.mask(bad)
         values[f.name] = parsed
     return values
+
+
+def _report_unknown(f: Field, unknown: dict[Any, list[int]], allowed: list[str], col: _Collector) -> None:
+    """One message for a field's values outside its allowed list: the distinct values with their counts."""
+    ranked = sorted(unknown.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
+    listed = ", ".join(f"'{_short(v)}' ×{len(ps)}" for v, ps in ranked[:30])
+    more = f" and {len(ranked) - 30} more (see the issues file)" if len(ranked) > 30 else ""
+    shown = ", ".join(allowed[:20]) + (" …" if len(allowed) > 20 else "")
+    if f.allowed_from == "problem_categories":
+        where = (f"or add them to the list in sanigrid.toml ({f.allowed_from}; all at once with --add-categories), "
+                 f"or map them with --values {f.name}:原值=新值,…")
+    else:
+        where = f"or map them with --values {f.name}:原值=新值,… (e.g. --values {f.name}:{_short(ranked[0][0], 20)}"\
+                f"={allowed[0]})"
+    positions = [p for _, ps in ranked for p in ps]
+    reasons = [f"'{_short(v)}' is not an allowed value" for v, ps in ranked for _ in ps]
+    col.add_many(sorted(positions), "not_allowed", f,
+                 f"{len(ranked)} value(s) not allowed, in {len(positions)} row(s): {listed}{more}",
+                 f"use one of: {shown}, {where}", [r for _, r in sorted(zip(positions, reasons, strict=True))])
 
 
 _PLAIN_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$"
@@ -755,7 +912,7 @@ def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.nda
         out = np.zeros(m, dtype="uint64")
         if not ok.any():
             return out, ~ok
-        snapped = shapely.to_wkb(shapely.set_precision(geoms[ok], 0.01, mode="pointwise"), hex=True)
+        snapped = shapely.to_wkb(_canonical(geoms[ok]), hex=True)
         h = pd.util.hash_array(np.asarray(snapped, dtype=object))
         for c in present:
             part = pd.util.hash_array(_norm_column(frame[c] if c in frame else None, m)[ok])
@@ -778,6 +935,21 @@ def _check_duplicates(s: LayerSpec, values: dict[str, pd.Series], metric: np.nda
         col.add(p, "duplicate", "error", None,
                 f"an exact copy (same location and values) of {col.row_word} {col.rows[q]}",
                 "delete the repeated row")
+
+
+def _canonical(geoms: np.ndarray) -> np.ndarray:
+    """Geometries in one spelling, so that the same feature hashes the same however it was stored: single-part
+    multis unpacked (the store keeps streets as MultiLineString), snapped to 1 cm, then normalised (a line
+    drawn the other way round, rings started elsewhere, parts in another order). Vectorised."""
+    g = shapely.set_precision(np.asarray(geoms, dtype=object), 0.01, mode="pointwise")
+    kind = shapely.get_type_id(g)
+    one = np.isin(kind, (4, 5, 6)) & (shapely.get_num_geometries(g) == 1)
+    if one.any():
+        g[one] = shapely.get_geometry(g[one], 0)
+    shaped = kind != 0  # points have one spelling already: the 10⁵-10⁶-row layers skip the normalising
+    if shaped.any():
+        g[shaped] = shapely.normalize(g[shaped])
+    return g
 
 
 #: piles named in the notes (the console), largest first

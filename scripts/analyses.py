@@ -25,9 +25,14 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("问题状态与责任清单 problems", lambda: problems.run_problems(project)),
     ]
-    for kind in project.settings.facilities:
+    kinds = list(project.settings.facilities)  # the presets are the one list of facility kinds
+    for kind in kinds:
         steps.append((f"覆盖分析 coverage {kind}", functools.partial(coverage.run_coverage, project, kind)))
-    steps.append(("公厕选址 siting toilets", lambda: coverage.run_siting(project, "toilets", new=5)))
+    # new sites for toilets (the campaign's first question), else for the first preset
+    site_kind = "toilets" if "toilets" in kinds else next(iter(kinds), None)
+    if site_kind is not None:
+        title = f"{project.settings.facility_title(site_kind)}选址 siting {site_kind}"
+        steps.append((title, functools.partial(coverage.run_siting, project, site_kind, new=5)))
     steps += [
         ("热点与反弹 hotspots", lambda: problems.run_hotspots(project)),
         ("网格排名 rank", lambda: problems.run_rank(project)),

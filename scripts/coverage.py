@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sanigrid.geo._errors import AnalysisError
+from sanigrid.layers.catalogue import FACILITY_KINDS
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
@@ -21,7 +22,6 @@ if TYPE_CHECKING:  # the analyses and their libraries are imported by the functi
 
     from sanigrid.layers.project import Project
 
-FACILITY_KINDS = ("toilets", "collection_points", "transfer_stations", "markets")
 
 _HEADERS = {
     "rank": "排名", "grid_code": "网格编码", "street_m": "道路长度(米)", "covered_m": "已覆盖长度(米)",
@@ -37,11 +37,12 @@ _HEADERS = {
 
 
 def _preset(project: Project, kind: str) -> Any:
-    if kind not in FACILITY_KINDS:
-        raise AnalysisError(f"unknown facility kind '{kind}'; choose one of: {', '.join(FACILITY_KINDS)}")
+    """The facility preset of ``kind`` (the settings' ``[facilities]`` are the one list of facility kinds)."""
     preset = project.settings.facilities.get(kind)
     if preset is None:
-        raise AnalysisError(f"no [facilities.{kind}] preset in {project.settings_path}; add radius_m and source")
+        have = ", ".join(project.settings.facilities) or "(none)"
+        raise AnalysisError(f"no [facilities.{kind}] preset in {project.settings_path} (presets: {have}); "
+                            f"add one with radius_m and source (a preset may name any of: {', '.join(FACILITY_KINDS)})")
     return preset
 
 
@@ -70,7 +71,7 @@ def _replace_kind(tx: Any, layer: str, kind: str, frame: gpd.GeoDataFrame, param
 
     old = tx.read(layer) if tx.has(layer) else None
     meta = tx.meta(layer).get("params", {}) if old is not None else {}
-    kept = {k: v for k, v in meta.items() if k in FACILITY_KINDS and k != kind}
+    kept = {k: v for k, v in meta.items() if k in FACILITY_KINDS and k != kind}  # one entry per facility kind
     if old is not None and len(old) and "facility_kind" in old.columns:
         others = old[old["facility_kind"].astype("object") != kind]
         if len(others):
@@ -211,7 +212,8 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
 
 
 # ------------------------------------------------------------------------------------ commands
-KindArg = Annotated[str, typer.Argument(help="toilets | collection_points | transfer_stations | markets")]
+KindArg = Annotated[str, typer.Argument(help="a facility kind with a [facilities.KIND] preset in sanigrid.toml, "
+                                             "e.g. toilets, collection_points, transfer_stations, markets")]
 
 
 @app.command("coverage")

@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # the analyses and their libraries are imported by the functi
     import geopandas as gpd
     import pandas as pd
 
-    from sanigrid.geo import hotspots as gh
-    from sanigrid.geo import scorecard as gs
+    from sanigrid.geo import hotspots as hotspot_analysis  # `hotspots` is this module's command
+    from sanigrid.geo import scorecard
     from sanigrid.layers.project import Project
 
 _HEADERS = {
@@ -110,7 +110,7 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
     open_now = is_open(p, as_of=t)
     overdue = is_overdue(p, as_of=t)
     status_tab = pd.DataFrame({"status": status.index, "count": status.to_numpy()})
-    extra = pd.DataFrame({"status": [f"未结案 (截至 {pd.Timestamp(t):%Y-%m-%d %H:%M})", "其中超期"],
+    extra = pd.DataFrame({"status": [f"未结案 (截至 {pd.Timestamp(t):%Y-%m-%d %H:%M})", "其中逾期"],
                           "count": [int(open_now.sum()), int(overdue.sum())]})
     status_tab = pd.concat([status_tab, extra], ignore_index=True)
     late = p[overdue.to_numpy()].copy()
@@ -129,7 +129,7 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
 class HotspotRun:
     """What `sanigrid hotspots` wrote: the hotspot result, the rebound result and the .xlsx."""
 
-    hotspots: gh.HotspotResult
+    hotspots: hotspot_analysis.HotspotResult
     rebounds: Any
     path: Path | None
 
@@ -144,7 +144,7 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     import geopandas as gpd
     import pandas as pd
 
-    from sanigrid.geo import hotspots as gh
+    from sanigrid.geo import hotspots as hotspot_analysis  # `hotspots` is this module's command
     from sanigrid.geo.rebound import rebounds
     from sanigrid.layers.export import params_table, write_xlsx, zh_headers
 
@@ -157,8 +157,8 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
         parts = [st.read(k) for k in ("streets", "alleys") if st.has(k)]
         parts = [f for f in parts if len(f)]
         lines = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs) if parts else None
-    res = gh.analyse(p, settings=s, grids=grids if len(grids) else None, as_of=t, since=since,
-                     categories=categories, streets=lines)
+    res = hotspot_analysis.analyse(p, settings=s, grids=grids if len(grids) else None, as_of=t, since=since,
+                                   categories=categories, streets=lines)
     sel = p
     if categories:
         sel = sel[sel["category"].isin(categories)]
@@ -175,7 +175,7 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     path = None
     if xlsx:
         path = project.output_path(f"热点分析_{pd.Timestamp(t):%Y%m%d}.xlsx")
-        sig = res.cells[(res.cells["label"] != gh.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
+        sig = res.cells[(res.cells["label"] != hotspot_analysis.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
         info = params_table(params)
         write_xlsx({
             "说明": info, "聚集区": res.clusters, "显著冷热点": sig, "重复坐标堆点": res.piles,
@@ -186,12 +186,12 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
 
 
 def run_rank(project: Project, *, period: str = "month", as_of: datetime | None = None,
-             xlsx: bool = True) -> tuple[gs.ScorecardResult, Path | None]:
+             xlsx: bool = True) -> tuple[scorecard.ScorecardResult, Path | None]:
     """The grid ranking for the period ending at ``as_of``: layer ``scorecard`` and
     ``outputs/网格排名通报_<period start>.xlsx`` (rank, grid, lead unit, indicators, change)."""
     import pandas as pd
 
-    from sanigrid.geo import scorecard as gs
+    from sanigrid.geo import scorecard
     from sanigrid.layers.export import write_xlsx
 
     p, grids, _ = load_problems(project)
@@ -204,8 +204,8 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
         f = st.read(kind) if st.has(kind) else None
         return f if f is not None and len(f) else None
 
-    res = gs.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
-                       alleys=opt("alleys"), gaps=opt("coverage_gaps"))
+    res = scorecard.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
+                              alleys=opt("alleys"), gaps=opt("coverage_gaps"))
     st.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
     path = None
     if xlsx:
@@ -218,7 +218,7 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
                                        "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩",
                                        str(res.params["prior_strength"]), "90%",
                                        "、".join(f"{k}={v}" for k, v in res.params["weights"].items())]})
-        write_xlsx({"排名通报": gs.report_table(res), "说明": note}, path, headers=_HEADERS)
+        write_xlsx({"排名通报": scorecard.report_table(res), "说明": note}, path, headers=_HEADERS)
     return res, path
 
 
@@ -240,7 +240,7 @@ AsOf = Annotated[str | None, typer.Option("--as-of", help="date of the report (d
 @app.command()
 def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
              xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="write the 责任清单 .xlsx")] = True) -> None:
-    """问题状态汇总、超期清单和责任清单 / status summary, overdue cases and the responsibility list."""
+    """问题状态汇总、逾期清单和责任清单 / status summary, overdue cases and the responsibility list."""
     import pandas as pd
 
     with console.status("问题状态 problems …"):
@@ -252,8 +252,8 @@ def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
         table.add_row(str(r["status"]), str(r["count"]))
     console.print(table)
     if len(rep.overdue):
-        top = Table(title=f"超期最久的问题 (共 {len(rep.overdue)} 件)")
-        for c in ("编号", "类别", "网格", "责任单位", "超期天数"):
+        top = Table(title=f"逾期最久的问题 (共 {len(rep.overdue)} 件)")
+        for c in ("编号", "类别", "网格", "责任单位", "逾期天数"):
             top.add_column(c)
         for _, r in rep.overdue.head(10).iterrows():
             top.add_row(str(r["problem_id"]), str(r["category"]), str(r["grid_code"]), str(r["unit"]),

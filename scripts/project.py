@@ -22,13 +22,22 @@ def init(
     overwrite: Annotated[bool, typer.Option(help="start again if a project is already there")] = False,
 ) -> None:
     """Create a project: an empty GeoPackage store and a settings file with the defaults."""
+    from pydantic import ValidationError
+
+    from sanigrid.layers.crs import metric_crs
     from sanigrid.layers.project import init_project
     from sanigrid.layers.settings import Settings
 
-    settings = Settings()
-    settings.project.name = name
-    settings.project.county_code = county_code
-    settings.project.crs = crs
+    if crs:  # a CRS in feet or degrees, or an unknown code, is refused before anything is written
+        crs = metric_crs(crs, what="--crs").to_string()
+    try:
+        settings = Settings()
+        settings.project.name = name
+        settings.project.county_code = county_code
+        settings.project.crs = crs or ""
+    except ValidationError as e:
+        raise SettingsError("; ".join(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}"
+                                      for err in e.errors())) from None
     p = init_project(project, settings=settings, overwrite=overwrite)
     console.print(f"已创建项目 created project in [bold]{p.root}[/]: {p.settings_path.name} + sanigrid.gpkg")
 
@@ -50,7 +59,7 @@ def layers_cmd(project: ProjectOpt = DEFAULT_PROJECT) -> None:
 # ---------------------------------------------------------------- import and validate
 
 KindArg = Annotated[str, typer.Argument(
-    help="layer kind: grids, streets, alleys, markets, toilets, transfer_stations, collection_points, "
+    help="layer kind: boundary, grids, streets, alleys, markets, toilets, transfer_stations, collection_points, "
          "residents, problems, sample_points")]
 FileArg = Annotated[Path, typer.Argument(
     help="GeoJSON, Shapefile, GeoPackage, CSV/XLSX with 经度/纬度, or OSM .osm/.pbf", exists=True, dir_okay=False)]
@@ -58,13 +67,25 @@ CoordsOpt = Annotated[str, typer.Option(
     "--coords", help="degree coordinates in wgs84 | cgcs2000 | gcj02 (高德/腾讯/微信) | bd09 (百度), "
                      "or a CRS such as EPSG:4548 for files without one")]
 MapOpt = Annotated[str | None, typer.Option(
-    "--map", help="file column → field, e.g. 厕所名称=name,等级=toilet_class,X坐标=经度 "
-                  "(adds to imports.columns.KIND in sanigrid.toml)")]
+    "--map", help="file column → field, e.g. 厕所名称=name,等级=toilet_class,X坐标=经度; an empty field leaves "
+                  "a column out: Source= (adds to imports.columns.KIND in sanigrid.toml)")]
+ValuesOpt = Annotated[list[str] | None, typer.Option(
+    "--values", help="FIELD:FROM=TO,… maps file values to allowed ones, e.g. "
+                     "'source:Constituent Call=群众举报,Phone=12345' (repeat, or separate fields with ;)")]
+AddCategoriesOpt = Annotated[bool, typer.Option(
+    "--add-categories", help="add every problem category of the file that sanigrid.toml lacks, with the "
+                             "default deadline, and list them")]
 LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage layer or XLSX sheet to read")]
 FixOpt = Annotated[bool, typer.Option(
     "--fix", help="repair what can be repaired: swap lat/lon back, make_valid, multis/areas to points")]
 
 _SHOW_ISSUES = 15
+
+
+def _print_path(label: str, path: Path | None) -> None:
+    """A file path printed whole (never cut or wrapped by the terminal width), to copy into Excel or a shell."""
+    if path is not None:
+        console.print(f"{label}: {escape(str(Path(path).resolve()))}", highlight=False, soft_wrap=True)
 
 
 def _print_validation(report, *, title: str) -> None:
@@ -82,7 +103,7 @@ def _print_validation(report, *, title: str) -> None:
         console.print(table)
     for note in report.notes:
         console.print(f"[dim]· {escape(note)}[/]", highlight=False)
-    for issue in report.issues[:_SHOW_ISSUES]:
+    for issue in (report.errors + report.warnings)[:_SHOW_ISSUES]:  # errors first, then warnings
         colour = "red" if issue.severity == "error" else "yellow"
         console.print(f"[{colour}]{escape(issue.message)}[/]", highlight=False)
     if len(report.issues) > _SHOW_ISSUES:
@@ -101,14 +122,19 @@ def import_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="refuse the whole file if any row is rejected")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="replace the layer instead of appending")] = False,
     fix: FixOpt = False,
+    values: ValuesOpt = None,
+    add_categories: AddCategoriesOpt = False,
+    save_mapping: Annotated[bool, typer.Option(
+        "--save-mapping", help="save --map and --values into sanigrid.toml for the next import")] = False,
 ) -> None:
     """Import a file as a layer: check every row, import the good ones, write the rest to a rejects file."""
-    from sanigrid.layers.columns import parse_mapping
+    from sanigrid.layers.columns import parse_mapping, parse_values
     from sanigrid.layers.importers import import_file
 
     p = load(project)
     rep = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, strict=strict,
-                      replace=replace, fix=fix)
+                      replace=replace, fix=fix, values=parse_values(values), add_categories=add_categories,
+                      save_mapping=save_mapping)
     v = rep.validation
     _print_validation(v, title=f"{file.name} → {kind}")
     summary = Table(show_header=False, title="导入结果 import summary")
@@ -118,11 +144,12 @@ def import_cmd(
     summary.add_row("警告 warnings", f"[yellow]{rep.warnings}[/]" if rep.warnings else "0")
     summary.add_row("写入 written", f"{rep.imported} ({'replaced the layer' if rep.replaced else 'appended'})"
                     if not rep.refused else "[red]0 (refused)[/]")
-    if rep.rejects_path:
-        summary.add_row("拒绝文件 rejects file", str(rep.rejects_path))
-    if rep.issues_path:
-        summary.add_row("问题清单 issues file", str(rep.issues_path))
     console.print(summary)
+    _print_path("拒绝文件 rejects file", rep.rejects_path)
+    _print_path("问题清单 issues file", rep.issues_path)
+    if rep.saved:
+        console.print(f"已写入 saved into {p.settings_path.resolve()}: {', '.join(rep.saved)}", highlight=False,
+                      soft_wrap=True)
     if rep.refused:
         console.print(f"[bold red]未导入 nothing imported:[/] {escape(rep.reason)}; the store is unchanged. "
                       "Correct the rows in the rejects file (or drop --strict) and import again.", highlight=False)
@@ -138,10 +165,15 @@ def validate_cmd(
     map_: MapOpt = None,
     layer: LayerOpt = None,
     fix: FixOpt = False,
+    values: ValuesOpt = None,
+    add_categories: AddCategoriesOpt = False,
 ) -> None:
-    """Check a file as a layer without importing it (exit status 1 if any row would be rejected)."""
-    from sanigrid.layers.columns import parse_mapping
-    from sanigrid.layers.importers import import_file
+    """Check a file as a layer without importing it (exit status 1 if any row would be rejected).
+
+    Nothing goes into the store; the messages are written to an issues file (in the project's
+    ``outputs/``, or beside the file when there is no project)."""
+    from sanigrid.layers.columns import parse_mapping, parse_values
+    from sanigrid.layers.importers import import_file, issues_file_name, write_issues
 
     try:
         p = load(project)
@@ -152,16 +184,20 @@ def validate_cmd(
         from sanigrid.layers.settings import Settings
         from sanigrid.layers.validation import validate
 
-        v = validate(kind, read_file(file, kind=kind, coords=coords, mapping=parse_mapping(map_), layer=layer),
+        v = validate(kind, read_file(file, kind=kind, coords=coords, mapping=parse_mapping(map_), layer=layer,
+                                     values=parse_values(values)),
                      settings=Settings(), fix=fix)
         v.notes.append("no sanigrid project here (--project): checked with the default settings")
     else:
         v = import_file(p, kind, file, coords=coords, mapping=parse_mapping(map_), layer=layer, fix=fix,
-                        write=False).validation
+                        write=False, values=parse_values(values), add_categories=add_categories).validation
     _print_validation(v, title=f"{file.name} as {kind}")
     console.print(f"{v.total} rows: [green]{len(v.accepted)} would be accepted[/], "
-                  f"[red]{len(v.rejects)} rejected[/], [yellow]{len(v.warnings)} warnings[/] (nothing written)",
+                  f"[red]{len(v.rejects)} rejected[/], [yellow]{len(v.warnings)} warnings[/] (nothing imported)",
                   highlight=False)
+    if v.issues:
+        name = issues_file_name(kind, file)
+        _print_path("问题清单 issues file", write_issues(v, p.output_path(name) if p else file.parent / name))
     if len(v.rejects):
         raise typer.Exit(1)
 

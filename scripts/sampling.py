@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the analyses and their libraries are imported by the functi
     import geopandas as gpd
     import pandas as pd
 
-    from sanigrid.geo import sampling as gs
+    from sanigrid.geo import sampling
     from sanigrid.layers.project import Project
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ _HEADERS = {
     "risk_after": "整改后该类风险", "risk_drop": "风险下降", "loss_drop": "期望扣分下降",
     "total_risk_after": "整改后总风险", "mode": "抽样方式", "mean_readiness": "平均准备度",
     "share_ready": "达标占比", "min_spacing": "最小间距(米)", "n_open": "周边未结问题数",
-    "n_overdue": "周边超期问题数", "n_rebounds": "周边反弹数", "ready": "达标",
+    "n_overdue": "周边逾期问题数", "n_rebounds": "周边反弹数", "ready": "达标",
 }
 
 
@@ -52,7 +52,7 @@ class SampleRun:
     """What :func:`run_sample` made."""
 
     candidates: gpd.GeoDataFrame
-    selection: gs.Selection
+    selection: sampling.Selection
     comparison: pd.DataFrame
     missing: list[str]
     as_of: datetime
@@ -63,7 +63,7 @@ class SampleRun:
 class MockCheckRun:
     """What :func:`run_mock_check` made."""
 
-    result: gs.MockCheck
+    result: sampling.MockCheck
     seconds: float
     missing: list[str]
     files: list[Path] = field(default_factory=list)
@@ -76,7 +76,7 @@ def _read(project: Project, kind: str) -> gpd.GeoDataFrame | None:
 def build_candidates(project: Project, *, as_of: datetime | None = None) -> tuple[gpd.GeoDataFrame, list[str],
                                                                                    datetime]:
     """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``."""
-    from sanigrid.geo import sampling as gs
+    from sanigrid.geo import sampling
     from sanigrid.geo.problems import as_of_default
 
     layers = {k: _read(project, k) for k in SOURCE_KINDS}
@@ -88,22 +88,22 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
     problems = evidence["problems"]
     if as_of is None:
         as_of = as_of_default(problems) if problems is not None else datetime.now()
-    cands = gs.candidates(layers, grids=grids, settings=project.settings)
+    cands = sampling.candidates(layers, grids=grids, settings=project.settings)
     if not len(cands):
         raise AnalysisError(
             f"{project.root}: no sample candidates: import sample_points or the facility layers (markets, "
             "alleys, toilets, transfer_stations, streets) first, e.g. `sanigrid demo`")
-    cands = gs.readiness(cands, settings=project.settings, as_of=as_of, problems=problems,
-                         rebounds=evidence["rebounds"], coverage_gaps=evidence["coverage_gaps"],
-                         streets=layers["streets"], markets=layers["markets"])
+    cands = sampling.readiness(cands, settings=project.settings, as_of=as_of, problems=problems,
+                               rebounds=evidence["rebounds"], coverage_gaps=evidence["coverage_gaps"],
+                               streets=layers["streets"], markets=layers["markets"])
     return cands, missing, as_of
 
 
 def _as_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Point geometry and the catalogue columns plus the problem counts (readiness attributes dropped)."""
-    from sanigrid.geo import sampling as gs
+    from sanigrid.geo import sampling
 
-    out = frame.drop(columns=[c for c in gs._ATTRS if c in frame])
+    out = frame.drop(columns=[c for c in sampling._ATTRS if c in frame])
     out = out.set_geometry(out.geometry.representative_point())
     return out
 
@@ -119,7 +119,7 @@ def _min_spacing(picks: gpd.GeoDataFrame) -> float:
     return float(d.min())
 
 
-def compare(stratified: gs.Selection, random: gs.Selection) -> pd.DataFrame:
+def compare(stratified: sampling.Selection, random: sampling.Selection) -> pd.DataFrame:
     """Per category and mode: mean readiness, share ready, strata covered, smallest spacing of the picks."""
     import pandas as pd
 
@@ -146,7 +146,7 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     and candidates, ``outputs/样本点图_<类别>.png``. ``random_mode`` stores the strictly random picks instead of the
     stratified ones (the other mode is always computed for the comparison sheet).
     """
-    from sanigrid.geo import sampling as gs
+    from sanigrid.geo import sampling
     from sanigrid.layers.export import write_xlsx, zh_headers
 
     s = project.settings
@@ -154,8 +154,8 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     seed = sc.seed if seed is None else int(seed)
     cands, missing, as_of = build_candidates(project, as_of=as_of)
     quotas = sc.quotas_for(s.project.population)
-    strat, rand = (gs.select(cands, quotas=quotas, seed=seed, min_spacing_m=sc.min_spacing_m,
-                             pass_score=sc.pass_score, random_mode=mode) for mode in (False, True))
+    strat, rand = (sampling.select(cands, quotas=quotas, seed=seed, min_spacing_m=sc.min_spacing_m,
+                                   pass_score=sc.pass_score, random_mode=mode) for mode in (False, True))
     chosen = rand if random_mode else strat
     params = {"seed": seed, "mode": "随机" if random_mode else "分层", "as_of": as_of.isoformat(),
               "population_class": sc.population_class(s.project.population), "quotas": quotas,
@@ -187,6 +187,7 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
 def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *, seed: int,
           as_of: datetime) -> list[Path]:
     """One printable A4 map per category with candidates: grids and streets for context."""
+    from sanigrid.layers.importers import map_attribution
     from sanigrid.web.printmap import render_map
 
     context = {k: v for k in ("grids", "streets") if (v := _read(project, k)) is not None}
@@ -200,7 +201,8 @@ def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *,
                    title=f"{s.project.name} 技术评估样本点 · {cat}",
                    subtitle=(f"选定{len(p)}处 / 候选{len(c)}处 (达标{int(c['ready'].sum())}处); "
                              f"种子 {seed}; 问题统计截至 {as_of:%Y-%m-%d}"),
-                   attribution=s.project.attribution, path_or_buffer=path, paper="A4", dpi=150,
+                   attribution=map_attribution(project, [*context, "sample_candidates"]), path_or_buffer=path,
+                   paper="A4", dpi=150,
                    labels={"sample_selection": "pick"}, map_date=date.today(),
                    legend_titles={"sample_candidates": "候选点", "sample_selection": "选定样本点(编号)"})
         files.append(path)
@@ -210,12 +212,12 @@ def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *,
 def run_mock_check(project: Project, *, draws: int | None = None, seed: int | None = None,
                    as_of: datetime | None = None) -> MockCheckRun:
     """Simulate the inspectors' random spot-checks; write the risk table (xlsx and store tables)."""
-    from sanigrid.geo import sampling as gs
+    from sanigrid.geo import sampling
     from sanigrid.layers.export import write_xlsx, zh_headers
 
     cands, missing, _ = build_candidates(project, as_of=as_of)
     t0 = time.perf_counter()
-    result = gs.mock_check(cands, settings=project.settings, draws=draws, seed=seed)
+    result = sampling.mock_check(cands, settings=project.settings, draws=draws, seed=seed)
     seconds = time.perf_counter() - t0
     with project.store.transaction() as tx:
         tx.write_table("sample_risk", result.risk)

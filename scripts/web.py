@@ -79,7 +79,7 @@ def print_command(
     out: Annotated[Path | None, typer.Option(help="file to write (default: outputs/全县_THEME_PAPER.FORMAT)")] = None,
 ) -> None:
     """打印全县专题地图 / a county-wide printable map (title, legend, north arrow, scale bar, date, attribution)."""
-    from sanigrid.web.prints import county_print
+    from sanigrid.web.printmap import county_print
 
     if paper not in ("A3", "A4") or fmt not in ("pdf", "png"):
         raise typer.BadParameter("paper is A3 or A4, format is pdf or png")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,9 +13,9 @@ from typer.testing import CliRunner
 
 from sanigrid.geo.grids import assign_grid
 from sanigrid.geo.problems import HISTORY_TABLE, TRANSITIONS, deadlines
-from sanigrid.layers.demo import AS_OF, ATTRIBUTION, COUNTY_CODE, END, START, demo_settings, make_demo_layers
 from sanigrid.layers.project import Project, open_project
-from sanigrid.scripts.demo import build_demo
+from sanigrid.scripts.demo import build_demo, demo_settings, make_demo_layers
+from sanigrid.scripts.demo.facts import AS_OF, ATTRIBUTION, COUNTY_CODE, END, START
 
 SEED = 2026
 N_PROBLEMS = 5000
@@ -63,7 +62,8 @@ def test_metadata_flags_synthetic_layers(demo: Project) -> None:
 
 def test_streets_from_osm(demo: Project) -> None:
     streets = demo.store.read("streets")
-    assert set(streets["road_class"]) <= {"主干路", "次干路", "支路"}
+    assert set(streets["road_class"]) <= {"主干路", "次干路", "支路", "街巷", "其他"}
+    assert {"主干路", "次干路", "支路"} <= set(streets["road_class"])
     assert streets["osm_id"].notna().all()
     assert streets["busy"].sum() >= 3
     assert {"贵溪大道", "建设路", "北大街"} <= set(streets["name"].dropna())
@@ -235,8 +235,7 @@ def test_facility_gaps_and_classes(demo: Project) -> None:
 
 def test_deterministic(problems: gpd.GeoDataFrame) -> None:
     s = demo_settings()
-    dl = functools.partial(deadlines, settings=s)
-    again = make_demo_layers(s, seed=SEED, n_problems=N_PROBLEMS, deadlines=dl).layers["problems"]
+    again = make_demo_layers(s, seed=SEED, n_problems=N_PROBLEMS).layers["problems"]
     for col in ("problem_id", "category", "source", "status", "description"):
         assert (again[col].to_numpy() == problems[col].to_numpy()).all(), col
     for col in ("reported_at", "deadline", "closed_at"):
@@ -245,13 +244,13 @@ def test_deterministic(problems: gpd.GeoDataFrame) -> None:
         assert a.equals(b) or ((a == b) | (a.isna() & b.isna())).all(), col
     np.testing.assert_allclose(again.geometry.x, problems.geometry.x, atol=1e-6)
     np.testing.assert_allclose(again.geometry.y, problems.geometry.y, atol=1e-6)
-    other = make_demo_layers(s, seed=SEED + 1, n_problems=600, deadlines=dl).layers["problems"]
+    other = make_demo_layers(s, seed=SEED + 1, n_problems=600).layers["problems"]
     assert len(other) == 600
     assert not np.allclose(other.geometry.x.to_numpy()[:600], problems.geometry.x.to_numpy()[:600])
 
 
 def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sanigrid.scripts.demo as demo_cli
+    import sanigrid.scripts.demo.command as demo_cli
     from sanigrid.scripts.cli import app  # the whole command line, every module registered
 
     called: dict[str, object] = {}
@@ -288,3 +287,27 @@ def test_demo_never_replaces_a_real_project(project: Project) -> None:
     with pytest.raises(SettingsError, match="not the demo"):
         build_demo(project.root, n_problems=300)
     assert open_project(project.root).settings.project.name == "示例县城"
+
+
+def test_import_alleys_gives_the_demo_osm_alleys(demo: Project, tmp_path: Path) -> None:
+    """`sanigrid demo` and `sanigrid import alleys <the demo's guixi-center.osm>` build the same OSM alleys."""
+    import shutil
+
+    from sanigrid.scripts.cli import app
+
+    root = tmp_path / "copy"
+    shutil.copytree(demo.root, root)  # the module's demo stays as built
+    ours = open_project(root).store.read("alleys")
+    ours = ours[ours["source"] == "OSM"].set_index("osm_id").sort_index()
+    osm = root / "data" / "guixi-center.osm"
+    result = CliRunner().invoke(app, ["import", "alleys", str(osm), "-p", str(root), "--replace"])
+    assert result.exit_code == 0, result.output
+    theirs = open_project(root).store.read("alleys").set_index("osm_id").sort_index()
+    assert len(theirs) >= 3 and list(theirs.index) == list(ours.index)
+    for a, b in zip(ours.geometry, theirs.geometry, strict=True):
+        assert a.equals_exact(b, 1e-6)  # the same lines, to a micrometre
+    # what the file says about an alley is what the demo holds; the demo fills only the blanks
+    for col in ("name", "hardened", "lit", "width_m"):
+        given = theirs[col].notna()
+        assert (ours.loc[given, col].to_numpy() == theirs.loc[given, col].to_numpy()).all(), col
+    assert (ours["name"] == theirs["name"]).any()

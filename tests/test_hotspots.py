@@ -64,13 +64,14 @@ def test_dbscan_equals_sklearn(seed):
 
 
 def test_dbscan_dense_data_uses_count_bounds_and_still_equals_sklearn(monkeypatch):
-    import sanigrid.geo.hotspots as gh
+    from sanigrid.geo import hotspots
+
     calls = []
-    real = gh._count_bounds
-    monkeypatch.setattr(gh, "_count_bounds", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = hotspots._count_bounds
+    monkeypatch.setattr(hotspots, "_count_bounds", lambda *a, **k: calls.append(1) or real(*a, **k))
     rng = np.random.default_rng(5)
     xy = np.vstack([rng.uniform(0, 300, (4000, 2)), rng.normal(150, 20, (2000, 2))])
-    ours = gh.dbscan_labels(xy, eps_m=6, min_samples=12)
+    ours = hotspots.dbscan_labels(xy, eps_m=6, min_samples=12)
     ref = DBSCAN(eps=6, min_samples=12).fit(xy)
     assert calls, "the lattice bounds were not used"
     core = ref.core_sample_indices_

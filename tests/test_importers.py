@@ -18,13 +18,13 @@ from sanigrid.layers.catalogue import spec
 from sanigrid.layers.columns import match_columns, parse_mapping
 from sanigrid.layers.crs import wgs84_to_bd09, wgs84_to_gcj02
 from sanigrid.layers.importers import (
-    OSM_ROAD_CLASS,
     guess_crs,
     import_file,
     parse_coordinate,
     read_file,
     shapefile_encoding,
 )
+from sanigrid.layers.osm import OSM_ROAD_CLASS
 
 GEOD = Geod(ellps="WGS84")
 ROUND_TRIP_M = 0.1
@@ -388,7 +388,9 @@ def test_osm_points_and_areas(osm_file, project):
     assert toilets["accessible"].tolist() == [True] and toilets["hours"].tolist() == ["24/7"]
     markets = read_file(osm_file, kind="markets").frame
     assert markets["name"].tolist() == ["东门农贸市场"]
-    assert markets.geometry.iloc[0].geom_type in ("Polygon", "MultiPolygon")
+    # a market mapped as a way becomes a point at its centroid and keeps its OSM id
+    assert markets.geometry.iloc[0].equals_exact(shapely.Point(117.2213, 28.3023), 1e-9)
+    assert markets["osm_id"].tolist() == ["way/200"]
     stations = read_file(osm_file, kind="transfer_stations").frame
     assert stations["name"].tolist() == ["城东中转站"]
     alleys = read_file(osm_file, kind="alleys").frame

@@ -67,7 +67,7 @@ def test_run_problems_writes_responsibility_list(county):
     assert wb.sheetnames[:2] == ["状态汇总", "汇总"]
     assert all(name.startswith("网格") for name in wb.sheetnames[2:])
     header = [c.value for c in wb[wb.sheetnames[2]][1]]
-    for col in ("编号", "处置时限", "是否超期", "超期天数", "责任单位", "经度", "纬度"):
+    for col in ("编号", "处置时限", "是否逾期", "逾期天数", "责任单位", "经度", "纬度"):
         assert col in header
     total_open = int(rep.status.loc[rep.status["status"].str.startswith("未结案"), "count"].iloc[0])
     assert sum(len(f) for k, f in rep.sheets.items() if k != "汇总") == total_open

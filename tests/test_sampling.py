@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
 import geopandas as gpd
@@ -12,7 +11,7 @@ import pytest
 import shapely
 from scipy.stats import hypergeom
 
-from sanigrid.geo import sampling as gs
+from sanigrid.geo import sampling
 from sanigrid.layers.settings import Settings
 
 CRS = "EPSG:4548"  # CGCS2000 GK CM 117E, metres
@@ -70,8 +69,8 @@ def town() -> dict[str, gpd.GeoDataFrame]:
 
 def _ready(town, **kw) -> gpd.GeoDataFrame:
     layers = {k: town[k] for k in ("toilets", "markets", "alleys", "streets")}
-    c = gs.candidates(layers, grids=town["grids"], settings=Settings())
-    return gs.readiness(c, settings=Settings(), as_of=AS_OF, problems=town["problems"], **kw)
+    c = sampling.candidates(layers, grids=town["grids"], settings=Settings())
+    return sampling.readiness(c, settings=Settings(), as_of=AS_OF, problems=town["problems"], **kw)
 
 
 def _by_name(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -80,7 +79,7 @@ def _by_name(frame: pd.DataFrame, name: str) -> pd.Series:
 
 # ------------------------------------------------------------------ candidates
 def test_candidates_registry(town):
-    c = gs.candidates({k: town[k] for k in ("toilets", "markets", "alleys", "streets")}, grids=town["grids"],
+    c = sampling.candidates({k: town[k] for k in ("toilets", "markets", "alleys", "streets")}, grids=town["grids"],
                       settings=Settings())
     assert c.crs == town["grids"].crs
     counts = c["category"].value_counts().to_dict()
@@ -99,7 +98,7 @@ def test_candidates_registry(town):
 def test_listed_sample_points_deduplicated(town):
     sp = gpd.GeoDataFrame({"category": ["公厕", "医院"], "name": ["T1 (listed)", "县医院"]},
                           geometry=[P(105, 100), P(300, 300)], crs=CRS)
-    c = gs.candidates({"toilets": town["toilets"], "sample_points": sp}, grids=town["grids"], settings=Settings())
+    c = sampling.candidates({"toilets": town["toilets"], "sample_points": sp}, grids=town["grids"], settings=Settings())
     assert "T1 (listed)" not in set(c["name"])  # same place as toilet T1 (5 m away)
     assert _by_name(c, "县医院")["category"] == "医院"
 
@@ -108,7 +107,7 @@ def test_listed_sample_points_deduplicated(town):
 def test_readiness_reasons_match_planted_problems(town):
     r = _ready(town)
     m1 = _by_name(r, "M1")
-    assert m1["reasons"] == "50米内有2起超期未结的占道经营"
+    assert m1["reasons"] == "50米内有2起逾期未结的占道经营"
     assert m1["readiness"] == pytest.approx(100 - 2 * 1.5 * 15)  # 2 overdue × weight 1.5 × 15 points
     assert (m1["n_open"], m1["n_overdue"]) == (2, 2)
     assert not m1["ready"]
@@ -143,9 +142,9 @@ def test_readiness_rebounds_and_coverage_gaps(town):
 
 
 def test_readiness_leaves_input_alone(town):
-    c = gs.candidates({"toilets": town["toilets"]}, grids=town["grids"], settings=Settings())
+    c = sampling.candidates({"toilets": town["toilets"]}, grids=town["grids"], settings=Settings())
     before = c.copy()
-    gs.readiness(c, settings=Settings(), as_of=AS_OF, problems=town["problems"])
+    sampling.readiness(c, settings=Settings(), as_of=AS_OF, problems=town["problems"])
     pd.testing.assert_frame_equal(pd.DataFrame(c), pd.DataFrame(before))
 
 
@@ -179,7 +178,7 @@ SEL = {"seed": 7, "min_spacing_m": 150, "pass_score": 80}
 
 def test_quota_met_exactly_with_strata_and_spacing():
     places = _field()
-    sel = gs.select(places, quotas={"公厕": 10}, **SEL)
+    sel = sampling.select(places, quotas={"公厕": 10}, **SEL)
     assert len(sel.picks) == 10
     rep = sel.report.iloc[0]
     assert (rep["quota"], rep["picked"], rep["shortfall"], rep["reason"]) == (10, 10, 0, "")
@@ -193,13 +192,13 @@ def test_quota_met_exactly_with_strata_and_spacing():
 
 
 def test_fewer_picks_than_strata_cover_distinct_strata():
-    sel = gs.select(_field(), quotas={"公厕": 3}, **SEL)
+    sel = sampling.select(_field(), quotas={"公厕": 3}, **SEL)
     assert sel.picks["street_office"].nunique() == 3
 
 
 def test_shortfall_when_too_few_candidates():
     places = _field(1, strata=3)
-    sel = gs.select(places, quotas={"公厕": 5, "医院": 2}, **SEL)
+    sel = sampling.select(places, quotas={"公厕": 5, "医院": 2}, **SEL)
     rep = sel.report.set_index("category")
     assert rep.loc["公厕", ["picked", "shortfall"]].tolist() == [3, 2]
     assert "候选点仅3个" in rep.loc["公厕", "reason"]
@@ -210,7 +209,7 @@ def test_shortfall_when_too_few_candidates():
 def test_shortfall_when_spacing_blocks():
     # 20 candidates within a 100 m square: with 200 m spacing only one can be picked
     places = _field(20, strata=1, spread_m=100)
-    sel = gs.select(places, quotas={"公厕": 4}, seed=1, min_spacing_m=200, pass_score=80)
+    sel = sampling.select(places, quotas={"公厕": 4}, seed=1, min_spacing_m=200, pass_score=80)
     rep = sel.report.iloc[0]
     assert (rep["picked"], rep["shortfall"]) == (1, 3)
     assert "不足200米" in rep["reason"] and "19个" in rep["reason"]
@@ -221,7 +220,7 @@ def test_prefers_ready_but_takes_best_unready_to_keep_strata():
     ready = places["street_office"].eq("S0") & (np.arange(len(places)) % 2 == 0)
     places.loc[ready, "readiness"] = 95.0
     places["ready"] = places["readiness"] >= 80
-    sel = gs.select(places, quotas={"公厕": 2}, **SEL)
+    sel = sampling.select(places, quotas={"公厕": 2}, **SEL)
     by = sel.picks.set_index("street_office")
     assert by.loc["S0", "readiness"] == 95.0
     s1 = places[places["street_office"] == "S1"]
@@ -232,21 +231,21 @@ def test_prefers_ready_but_takes_best_unready_to_keep_strata():
 
 def test_same_seed_same_picks_and_seed_matters():
     places = _field()
-    a = gs.select(places, quotas={"公厕": 8}, **SEL).picks["candidate_id"].tolist()
-    b = gs.select(places.sample(frac=1, random_state=3).sort_index(), quotas={"公厕": 8}, **SEL)
+    a = sampling.select(places, quotas={"公厕": 8}, **SEL).picks["candidate_id"].tolist()
+    b = sampling.select(places.sample(frac=1, random_state=3).sort_index(), quotas={"公厕": 8}, **SEL)
     assert a == b.picks["candidate_id"].tolist()
-    c = gs.select(places, quotas={"公厕": 8}, **{**SEL, "seed": 8}).picks["candidate_id"].tolist()
+    c = sampling.select(places, quotas={"公厕": 8}, **{**SEL, "seed": 8}).picks["candidate_id"].tolist()
     assert a != c
     # a category's picks do not depend on the other categories
     both = pd.concat([places, _field(category="医院", seed=2)], ignore_index=True)
-    d = gs.select(both, quotas={"医院": 3, "公厕": 8}, **SEL).picks
+    d = sampling.select(both, quotas={"医院": 3, "公厕": 8}, **SEL).picks
     assert d[d["category"] == "公厕"]["candidate_id"].tolist() == a
 
 
 def test_random_mode():
     places = _field()
-    r1 = gs.select(places, quotas={"公厕": 12}, random_mode=True, **SEL)
-    r2 = gs.select(places, quotas={"公厕": 12}, random_mode=True, **SEL)
+    r1 = sampling.select(places, quotas={"公厕": 12}, random_mode=True, **SEL)
+    r2 = sampling.select(places, quotas={"公厕": 12}, random_mode=True, **SEL)
     assert len(r1.picks) == 12 and r1.picks["candidate_id"].is_unique
     assert r1.picks["candidate_id"].tolist() == r2.picks["candidate_id"].tolist()
     assert (r1.picks["mode"] == "随机").all()
@@ -265,7 +264,7 @@ def test_quota_table_by_population():
 @pytest.mark.parametrize(("n_places", "n_failing", "n_drawn"), [(12, 3, 4), (40, 1, 5), (6, 5, 2), (5, 0, 3)])
 def test_exact_probability_matches_scipy(n_places, n_failing, n_drawn):
     expected = 1 - hypergeom(M=n_places, n=n_failing, N=n_drawn).pmf(0)
-    assert gs.p_any_fail(n_places, n_failing, n_drawn) == pytest.approx(expected, abs=1e-12)
+    assert sampling.p_any_fail(n_places, n_failing, n_drawn) == pytest.approx(expected, abs=1e-12)
 
 
 def test_simulated_failure_probability_and_loss_match_exact():
@@ -275,7 +274,7 @@ def test_simulated_failure_probability_and_loss_match_exact():
     s = Settings()
     s.sampling.spot_checks = {"公厕": 4}
     draws = 40_000
-    mc = gs.mock_check(places, settings=s, draws=draws, seed=11)
+    mc = sampling.mock_check(places, settings=s, draws=draws, seed=11)
     row = mc.risk.iloc[0]
     exact = 1 - hypergeom(M=12, n=3, N=4).pmf(0)
     assert row["p_fail_exact"] == pytest.approx(exact)
@@ -296,7 +295,7 @@ def test_simulation_distribution_of_failing_count():
     rng = np.random.default_rng(5)
     draws = 60_000
     loss = np.array([1.0, 2.0, 4.0, 8.0])  # the loss of a draw encodes which failing places it holds
-    _, lost = gs.simulate_draws(loss, 15, 5, draws=draws, rng=rng)
+    _, lost = sampling.simulate_draws(loss, 15, 5, draws=draws, rng=rng)
     bits = lost.round().astype(int)
     held = (bits[:, None] >> np.arange(4)) & 1
     freq = np.bincount(held.sum(axis=1), minlength=5)[:5] / draws
@@ -311,7 +310,7 @@ def test_repairs_go_to_riskiest_category_first():
         "category": ["公厕"] * 10 + ["农贸市场"] * 10,
         "readiness": [50] + [95] * 9 + [50] * 3 + [95] * 7,
         "name": [f"T{i}" for i in range(10)] + [f"M{i}" for i in range(10)]})
-    mc = gs.mock_check(places, settings=Settings(), draws=2000, seed=1)
+    mc = sampling.mock_check(places, settings=Settings(), draws=2000, seed=1)
     # 公厕: 1 of 10 failing, risk 0.3 → 0 on repair; 农贸市场: 3 failing, repairing one: 0.708 → 0.533
     first = mc.repairs.iloc[0]
     assert first["category"] == "公厕" and first["risk_drop"] == pytest.approx(0.3)
@@ -319,16 +318,6 @@ def test_repairs_go_to_riskiest_category_first():
     assert mc.repairs["total_risk_after"].is_monotonic_decreasing
 
 
-# ------------------------------------------------------------------ print map
-def test_render_map_png(town):
-    from sanigrid.web.printmap import cjk_font, render_map
-
-    buf = io.BytesIO()
-    render_map({"grids": town["grids"], "streets": town["streets"], "toilets": town["toilets"]},
-               title="测试地图", path_or_buffer=buf, paper="A4", attribution="© OpenStreetMap", dpi=40)
-    data = buf.getvalue()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert cjk_font() is None or "CJK" in cjk_font() or cjk_font()
 
 
 # ------------------------------------------------------------------ the run, end to end
@@ -377,8 +366,8 @@ def test_cli_sample_and_mock_check(project, town):
 
 def test_vectorised_exact_probability():
     f = np.arange(0, 13)
-    got = gs._p_any_fail_many(12, f, 4)
-    np.testing.assert_allclose(got, [gs.p_any_fail(12, int(k), 4) for k in f], atol=1e-12)
+    got = sampling._p_any_fail_many(12, f, 4)
+    np.testing.assert_allclose(got, [sampling.p_any_fail(12, int(k), 4) for k in f], atol=1e-12)
 
 
 def test_repairs_do_not_pass_over_a_category_needing_several():
@@ -389,7 +378,7 @@ def test_repairs_do_not_pass_over_a_category_needing_several():
                            "name": [f"T{i}" for i in range(6)] + [f"M{i}" for i in range(20)]})
     s = Settings()
     s.sampling.spot_checks = {"公厕": 3, "农贸市场": 1}
-    mc = gs.mock_check(places, settings=s, draws=1000, seed=1)
+    mc = sampling.mock_check(places, settings=s, draws=1000, seed=1)
     assert mc.repairs["category"].tolist()[:5] == ["公厕"] * 5
     assert mc.repairs["total_risk_after"].iloc[4] == pytest.approx(0.05)
 
@@ -398,64 +387,29 @@ def test_grids_spread_within_one_street_office():
     places = _field(40, strata=1, spread_m=1000, ready_share=1.0)
     xy = np.column_stack([places.geometry.x - X0, places.geometry.y - Y0])
     places["grid_code"] = [f"Q{int(x // 500)}{int(y // 500)}" for x, y in xy]  # 4 grids in one 街道
-    sel = gs.select(places, quotas={"公厕": 4}, seed=3, min_spacing_m=0, pass_score=80)
+    sel = sampling.select(places, quotas={"公厕": 4}, seed=3, min_spacing_m=0, pass_score=80)
     assert sel.picks["grid_code"].nunique() == 4
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_strata_balanced_and_spaced_over_seeds(seed):
     places = _field(25, strata=3, seed=seed)
-    sel = gs.select(places, quotas={"公厕": 11}, seed=seed, min_spacing_m=120, pass_score=80)
+    sel = sampling.select(places, quotas={"公厕": 11}, seed=seed, min_spacing_m=120, pass_score=80)
     per = sel.picks["street_office"].value_counts()
     assert len(sel.picks) == 11 and len(per) == 3 and per.max() - per.min() <= 1
     assert _pairwise_min(sel.picks) >= 120
-
-
-def test_cjk_font_fallback_logs_warning(monkeypatch, caplog):
-    from matplotlib import font_manager
-
-    from sanigrid.web import printmap
-
-    printmap.cjk_font.cache_clear()
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
-    try:
-        with caplog.at_level("WARNING", logger="sanigrid.web.printmap"):
-            assert printmap.cjk_font() is None
-        assert "fonts-noto-cjk" in caplog.text
-    finally:
-        printmap.cjk_font.cache_clear()
-
-
-def test_render_map_a3_pdf_with_bbox(tmp_path, town):
-    from sanigrid.web.printmap import render_map
-
-    path = tmp_path / "grid.pdf"
-    render_map({"grids": town["grids"], "alleys": town["alleys"]}, title="网格 G1", paper="A3",
-               bbox=tuple(town["grids"].total_bounds), path_or_buffer=path)
-    assert path.read_bytes()[:4] == b"%PDF"
-    with pytest.raises(ValueError, match="paper"):
-        render_map({}, title="x", paper="B5", path_or_buffer=io.BytesIO())
 
 
 def test_toilet_class_required_only_on_main_roads_and_at_markets(town):
     toilets = gpd.GeoDataFrame({"name": ["路旁", "背街", "市场旁", "旱厕"],
                                 "toilet_class": ["三类", "三类", "三类", "旱厕"]},
                                geometry=[P(300, 490), P(100, 700), P(262, 240), P(900, 900)], crs=CRS)
-    c = gs.candidates({"toilets": toilets}, grids=town["grids"], settings=Settings())
-    r = gs.readiness(c, settings=Settings(), as_of=AS_OF, streets=town["streets"], markets=town["markets"])
+    c = sampling.candidates({"toilets": toilets}, grids=town["grids"], settings=Settings())
+    r = sampling.readiness(c, settings=Settings(), as_of=AS_OF, streets=town["streets"], markets=town["markets"])
     assert _by_name(r, "路旁")["reasons"] == "公厕为三类(主干路/次干路旁, 应不低于二类)"
     assert _by_name(r, "市场旁")["reasons"] == "公厕为三类(农贸市场旁, 应不低于二类)"
     assert _by_name(r, "背街")["reasons"] == ""  # 三类 is allowed on other streets
     assert _by_name(r, "旱厕")["reasons"] == "公厕为旱厕"
     # without the streets every toilet below the class is named
-    r2 = gs.readiness(c, settings=Settings(), as_of=AS_OF)
+    r2 = sampling.readiness(c, settings=Settings(), as_of=AS_OF)
     assert _by_name(r2, "背街")["reasons"] == "公厕为三类"
-
-
-def test_render_map_geographic_input(toilets_wgs84):
-    from sanigrid.web.printmap import render_map
-
-    buf = io.BytesIO()
-    render_map({"toilets": toilets_wgs84}, title="WGS84", path_or_buffer=buf, dpi=30,
-               bbox=tuple(toilets_wgs84.total_bounds))
-    assert buf.getvalue()[:4] == b"\x89PNG"

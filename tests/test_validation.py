@@ -134,7 +134,8 @@ def test_unknown_category_and_unknown_toilet_class(tmp_path, project):
     rep = import_file(project, "problems", f)
     assert codes(rep.validation) == {3: ["not_allowed"]}
     msg = rep.validation.errors[0].message
-    assert "'乱扔果皮' is not an allowed value" in msg and "problem_categories" in msg and "暴露垃圾" in msg
+    assert "row 3," in msg and "'乱扔果皮' ×1" in msg and "problem_categories" in msg and "暴露垃圾" in msg
+    assert "'乱扔果皮' is not an allowed value" in rep.validation.rejects["原因 reasons"].iloc[0]
     # a county adds the category in its settings and the row passes
     from sanigrid.layers.settings import ProblemCategory
     project.settings.problems.categories.append(ProblemCategory(name="乱扔果皮"))
@@ -253,7 +254,7 @@ def test_outside_the_county_grids(tmp_path, project):
     assert rep.imported == 3
     # without grids the check is skipped, and the report says so
     rep = validate("toilets", read_file(tmp_path / "t.csv", kind="toilets"))
-    assert any("boundary check skipped" in n for n in rep.notes)
+    assert any("far-off check skipped" in n for n in rep.notes)
 
 
 def test_validate_a_geodataframe_in_gcj02():

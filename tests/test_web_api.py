@@ -20,7 +20,7 @@ with warnings.catch_warnings():
 from webproject import synthetic_project
 
 from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import HISTORY_TABLE, deadline_for
+from sanigrid.geo.problems import HISTORY_TABLE, as_of_default, deadline_for
 from sanigrid.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from sanigrid.layers.filters import eq
 from sanigrid.web.app import create_app
@@ -43,6 +43,17 @@ def env(tmp_path_factory):
     }
     client = TestClient(create_app(project))
     return {"project": project, "client": client, "tokens": tokens, "codes": codes, "grids": grids}
+
+
+def expected_overdue(project) -> tuple[pd.Series, pd.Series]:
+    """Known answer for every problem, by id: overdue (open and past its deadline at the instant counted) and
+    the days past the deadline (0 when not overdue), computed here from the stored columns."""
+    allp = project.store.read("problems").set_index("problem_id")
+    as_of = pd.Timestamp(as_of_default(allp, recorded=project.store.meta("problems").get("params", {}).get("as_of")))
+    deadline = pd.to_datetime(allp["deadline"])
+    flag = (allp["status"] != "结案") & (deadline < as_of)
+    days = ((as_of - deadline) / pd.Timedelta(days=1)).where(flag, 0.0)
+    return flag, days
 
 
 def auth(env, who: str) -> dict[str, str]:
@@ -157,6 +168,9 @@ def test_problem_filters_and_paging(env):
     code = env["codes"][3]
     fc = c.get("/api/layers/problems", params={"grid": code, "limit": 10000}, headers=h).json()
     assert fc["numberMatched"] == int((allp["grid_code"] == code).sum())
+    flag, _ = expected_overdue(project)  # the flag's value, for open (overdue) and closed (not) cases alike
+    got = {f["properties"]["problem_id"]: f["properties"]["overdue"] for f in fc["features"]}
+    assert got == {k: bool(flag[k]) for k in got} and 0 < sum(got.values()) < len(got)
     fc = c.get("/api/layers/problems", params={"category": "暴露垃圾", "status": "结案"}, headers=h).json()
     assert fc["numberMatched"] == int(((allp["category"] == "暴露垃圾") & (allp["status"] == "结案")).sum())
     fc = c.get("/api/layers/problems", params={"date_from": "2026-11-01", "date_to": "2026-11-10T23:59:59"},
@@ -165,7 +179,9 @@ def test_problem_filters_and_paging(env):
     assert fc["numberMatched"] == int(((rep >= "2026-11-01") & (rep <= "2026-11-10 23:59:59")).sum())
     fc = c.get("/api/layers/problems", params={"open": True, "limit": 10000}, headers=h).json()
     assert fc["numberMatched"] == int((allp["status"] != "结案").sum())
-    assert all("overdue" in f["properties"] for f in fc["features"])
+    flag, _ = expected_overdue(project)
+    got = {f["properties"]["problem_id"]: f["properties"]["overdue"] for f in fc["features"]}
+    assert len(got) == fc["numberMatched"] and got == {k: bool(flag[k]) for k in got}
     # paging: pages of 70 cover every problem exactly once, in id order
     ids, offset = [], 0
     while offset is not None:
@@ -245,7 +261,11 @@ def test_map_feed_clusters_when_many_points_are_in_view(env):
     assert {"problem_id", "status", "overdue"} <= set(props) and "unit" not in props  # popups come by key
     one = c.get(f"/api/layers/problems/features/{props['problem_id']}", headers=auth(env, "viewer")).json()
     assert one["type"] == "Feature" and one["properties"]["problem_id"] == props["problem_id"]
-    assert {"category", "unit", "deadline", "days_overdue"} <= set(one["properties"])
+    flag, days = expected_overdue(project)
+    pid = props["problem_id"]
+    assert props["overdue"] == bool(flag[pid]) == one["properties"]["overdue"]
+    assert one["properties"]["days_overdue"] == pytest.approx(days[pid], abs=0.051)
+    assert {"category", "unit", "deadline"} <= set(one["properties"])
     assert c.get("/api/layers/problems/features/99999999", headers=auth(env, "viewer")).status_code == 404
     assert c.get("/api/layers/problems/features/abc", headers=auth(env, "viewer")).status_code == 404
     assert c.get("/api/layers/toilets/features/1", headers=auth(env, "viewer")).status_code == 404
@@ -499,8 +519,13 @@ def test_grid_page_lists_open_problems_most_overdue_first(env):
     rows = c.get(f"/api/grids/{code}/open", headers=auth(env, "viewer")).json()
     assert len(rows) == int(((probs["grid_code"] == code) & (probs["status"] != "结案")).sum())
     days = [r["days_overdue"] for r in rows]
-    assert days == sorted(days, reverse=True) and any(r["overdue"] for r in rows)
-    ids_in_page = [int(x) for x in re.findall(r"<tr(?: class='late')?><td>(\d+)</td>", r.text)]
+    assert days == sorted(days, reverse=True)
+    flag, want = expected_overdue(project)
+    assert [r["overdue"] for r in rows] == [bool(flag[r["problem_id"]]) for r in rows]
+    assert days == pytest.approx([want[r["problem_id"]] for r in rows], abs=0.051)  # rounded to 0.1 day
+    n_late = sum(r["overdue"] for r in rows)
+    assert f'其中逾期 <span class="sg-late">{n_late}</span> 件' in r.text  # the page's count is the list's
+    ids_in_page = [int(x) for x in re.findall(r'<tr(?: class="late")?><td>(\d+)</td>', r.text)]
     assert ids_in_page == [r["problem_id"] for r in rows][:300]
 
 
@@ -524,7 +549,14 @@ def test_grid_downloads(env):
     wb = load_workbook(io.BytesIO(r.content))
     assert wb.sheetnames and wb.active.max_row >= 1
     r = c.get(f"/grids/{code}/map.png", params={"paper": "A4"}, headers=auth(env, "head"))
-    assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")).astype(int)
+    assert img.shape[:2] == pytest.approx((1240, 1754), abs=1)  # A4 landscape at 150 dpi
+    # the grid's own boundary is drawn on top, in the plain line colour (#3388ff) of a layer outside the catalogue
+    blue = (np.abs(img - np.array([0x33, 0x88, 0xFF])).max(axis=2) < 30).sum()
+    assert blue > 500
     assert c.get(f"/grids/{code}/map.png", params={"paper": "B5"}, headers=auth(env, "head")).status_code == 422
     r = c.get("/api/downloads/responsibility.xlsx", params={"grid": code}, headers=auth(env, "viewer"))
     assert r.status_code == 200
@@ -619,7 +651,7 @@ def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
     assert "排名" in header and ws.cell(2, header.index("排名") + 1).value == 1  # sorted by rank
     code = grids["code"].iloc[0]
     page = c.get(f"/grids/{code}", headers=h).text
-    assert f"<span class='sg-rank'>{len(grids)}</span> / {len(grids)}" in page
+    assert f'<span class="sg-rank">{len(grids)}</span> / {len(grids)}' in page
     assert f'"domain": [1, {len(grids)}]' in page  # the rank colours span every grid, not only those in view
     html = c.get("/", headers=h).text
     assert '"kind": "scorecard"' in html and '"ramp": ["#1a9850"' in html  # shaded by rank, shown at start
@@ -690,15 +722,15 @@ def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
     head = c.get(f"/grids/{code}", headers=auth(env, "head")).text
     viewer = c.get(f"/grids/{code}", headers=auth(env, "viewer")).text
     for page in (office, head):
-        assert "id='sg-report'" in page and "上报问题" in page
-        cats = re.findall(r"<option value='([^']*)'>", page.split("name='category'")[1].split("</select>")[0])
+        assert 'id="sg-report"' in page and "上报问题" in page
+        cats = re.findall(r'<option value="([^"]*)">', page.split('name="category"')[1].split("</select>")[0])
         assert cats == [k.name for k in project.settings.problems.categories]
-    assert "id='sg-report'" not in viewer and "class='sg-step'" not in viewer and "上报问题" not in viewer
+    assert 'id="sg-report"' not in viewer and 'class="sg-step"' not in viewer and "上报问题" not in viewer
     # one button per legal next status, on every open row
     rows = c.get(f"/api/grids/{code}/open", headers=auth(env, "viewer")).json()
     assert rows
     for r in rows:
-        got = re.findall(rf"data-id='{r['problem_id']}' data-to='([^']*)'", head)
+        got = re.findall(rf'data-id="{r["problem_id"]}" data-to="([^"]*)"', head)
         assert got == list(TRANSITIONS[r["status"]])
     project.settings.project.language = "en"
     try:

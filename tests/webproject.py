@@ -1,6 +1,6 @@
 """A small county project for the web tests and the web benchmark (made here, never downloaded).
 
-``web_project(root, n_problems=...)`` uses the demo county (``layers.demo.build_demo``) when that
+``web_project(root, n_problems=...)`` uses the demo county (``scripts.demo.build_demo``) when that
 module exists, else a synthetic town: a 4 x 4 lattice of 400 m grids around 贵溪 with named
 streets, alleys, toilets, a market and ``n_problems`` reports (fixed seed).
 """
@@ -101,8 +101,8 @@ def synthetic_problems(project: Project, grids: gpd.GeoDataFrame, n: int,
 
 
 def web_project(root: str | Path, *, n_problems: int = 300, seed: int = 2026) -> Project:
-    """The demo county (``scripts.demo.build_demo``) when ``layers/demo.py`` exists, else the synthetic town."""
-    if importlib.util.find_spec("sanigrid.layers.demo") is not None:
+    """The demo county (``scripts.demo.build_demo``) when ``scripts/demo/`` exists, else the synthetic town."""
+    if importlib.util.find_spec("sanigrid.scripts.demo") is not None:
         from sanigrid.scripts.demo import build_demo
 
         return build_demo(root, seed=seed, n_problems=max(n_problems, 300))

@@ -14,9 +14,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sanigrid.geo.problems import IllegalTransition
 from sanigrid.layers._errors import CatalogueError, SanigridError
@@ -26,6 +28,8 @@ from sanigrid.web.assets import mount_docs, mount_static
 from sanigrid.web.auth import SESSIONS_FILE, Sessions
 from sanigrid.web.routes import auth, downloads, grids, layers, pages, problems
 from sanigrid.web.settings import AppSettings
+from sanigrid.web.templating import render
+from sanigrid.web.texts import texts
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,21 @@ def status_for(exc: SanigridError) -> int:
 
 
 def _wants_html(request: Request) -> bool:
+    """A browser asking for a page (not the JSON API): errors become an HTML page in the interface language."""
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The HTML error page of ``status`` (401/403/404/409/422 have their own heading) with ``message``."""
+    project: Project = request.app.state.project
+    lang = project.settings.project.language
+    t = texts(lang)
+    user = getattr(request.state, "user", None)
+    own = getattr(user, "grid_code", None) if getattr(user, "role", None) == "grid_head" else None
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    page = render("error.html", lang=lang, status=status, heading=t.get(f"error_{status}", t["error_other"]),
+                  message=message, own_grid=own, next_url=target)
+    return HTMLResponse(page, status_code=status)
 
 
 def create_app(project: Project | str | Path, *, settings: AppSettings | None = None, warm: bool = True) -> FastAPI:
@@ -78,9 +96,11 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     @app.exception_handler(SanigridError)
     async def sanigrid_error(request: Request, exc: SanigridError) -> Response:
         code = status_for(exc)
-        if code == 401 and _wants_html(request):
+        if code == 401 and _wants_html(request) and request.method == "GET":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        if _wants_html(request):
+            return error_page(request, code, str(exc))
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
@@ -88,9 +108,19 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         msgs = [f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg')}" for e in errors]
-        return JSONResponse({"detail": "请求数据有误 (invalid request): " + "; ".join(msgs),
+        detail = "请求数据有误 (invalid request): " + "; ".join(msgs)
+        if _wants_html(request):
+            return error_page(request, 422, detail)
+        return JSONResponse({"detail": detail,
                              "errors": [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]},
                             status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Unknown paths (404), wrong methods (405) …: a page for a browser, FastAPI's JSON otherwise."""
+        if _wants_html(request):
+            return error_page(request, exc.status_code, str(exc.detail))
+        return await http_exception_handler(request, exc)
 
     if warm:
         threading.Thread(target=warm_caches, args=(project,), name="sanigrid-warm", daemon=True).start()

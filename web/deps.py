@@ -41,6 +41,7 @@ def current_user(request: Request, project: ProjectDep, sessions: SessionsDep,
     user = sessions.get(token) or user_for_api_token(project.store, token)
     if user is None:
         raise Unauthorized("令牌无效或已过期, 请重新登录 (invalid or expired token)")
+    request.state.user = user  # for the error pages (a grid head's 403 links to their own grid)
     return user
 
 

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-import html
 import io
-import json
 from datetime import date
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
-from sanigrid.geo.problems import CLOSED, TRANSITIONS
+from sanigrid.geo.problems import CLOSED, RESPONSIBILITY_HEADERS, TRANSITIONS, responsibility_list
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
-from sanigrid.layers.export import zh_headers
+from sanigrid.layers.export import OVERDUE_HEADERS
 from sanigrid.layers.filters import eq, ne
+from sanigrid.layers.importers import map_attribution
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import NotFound
 from sanigrid.web.features import problems_as_of, with_overdue
+from sanigrid.web.templating import render
+from sanigrid.web.texts import texts
 
-#: layers drawn on a grid's printed map, bottom to top (those present in the store)
-PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", "markets",
-               "toilets", "transfer_stations", "collection_points", "sample_selection", "problems")
+#: layers drawn on a grid's printed map, bottom to top (those present in the store); FACILITIES stands for
+#: every kind with a facility preset in the settings, in their order
+FACILITIES = "{facilities}"
+PRINT_KINDS = ("grids", "hotspot_clusters", "streets", "alleys", "coverage_gaps", FACILITIES, "sample_selection",
+               "problems")
+
+
+def print_kinds(project: Project) -> list[str]:
+    """The layers of a grid's printed map, the facility kinds of the settings' presets included."""
+    kinds = list(project.settings.facilities)
+    return [k for p in PRINT_KINDS for k in (kinds if p == FACILITIES else [p])]
 LIST_COLUMNS = {"problem_id": "编号", "category": "问题类别", "description": "问题描述", "status": "状态",
-                "reported_at": "上报时间", "deadline": "处置时限", "days_overdue": "逾期天数", "unit": "责任单位"}
+                "reported_at": "上报时间", "deadline": "处置时限", "days_overdue": OVERDUE_HEADERS["days_overdue"],
+                "unit": "责任单位"}
 
 
 def grid_row(project: Project, code: str) -> pd.Series:
@@ -60,31 +70,15 @@ def scorecard_row(project: Project, code: str) -> dict[str, Any] | None:
 
 
 def responsibility_sheets(project: Project, code: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """责任清单 of one grid (or all), and its Chinese headers.
-
-    Uses ``geo.problems.responsibility_list`` (summary sheet + one sheet per grid) when that exists;
-    otherwise one sheet of the grid's open problems, most overdue first.
-    """
-    import sanigrid.geo.problems as gp
-
-    fn = getattr(gp, "responsibility_list", None)
-    headers = dict(getattr(gp, "RESPONSIBILITY_HEADERS", None) or zh_headers(
-        "problems", {"days_overdue": "逾期天数", "overdue": "逾期"}))
+    """责任清单 of one grid (or all) from ``geo.problems.responsibility_list``, and its Chinese headers."""
     store = project.store
-    if fn is not None:
-        problems = store.read("problems")
-        as_of = problems_as_of(store, problems)
-        grids = store.read("grids")
-        if code is not None:
-            problems = problems[problems["grid_code"] == code]
-            grids = grids[grids["code"] == code]
-        return fn(problems, as_of=as_of, grids=grids), headers
-    codes = [code] if code else sorted(str(c) for c in store.read("grids", columns=["code"])["code"])
-    sheets = {}
-    for c in codes:
-        frame = open_list(project, c)
-        sheets[f"网格{c}"] = frame[[k for k in list(LIST_COLUMNS) + ["grid_code"] if k in frame.columns]]
-    return sheets, headers
+    problems = store.read("problems")
+    as_of = problems_as_of(store, problems)
+    grids = store.read("grids")
+    if code is not None:
+        problems = problems[problems["grid_code"] == code]
+        grids = grids[grids["code"] == code]
+    return responsibility_list(problems, as_of=as_of, grids=grids), dict(RESPONSIBILITY_HEADERS)
 
 
 def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
@@ -94,7 +88,7 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     g = grid_row(project, code)
     box = tuple(gpd.GeoSeries([g.geometry], crs=project.store.crs).buffer(60).total_bounds)
     layers: dict[str, gpd.GeoDataFrame] = {}
-    for kind in PRINT_KINDS:
+    for kind in print_kinds(project):
         if not project.store.has(kind):
             continue
         if kind == "problems":
@@ -108,128 +102,46 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     buf = io.BytesIO()
     name = g.get("name") or ""
     render_map(layers, title=f"{project.settings.project.name} 网格 {code} {name}".strip(), path_or_buffer=buf,
-               paper=paper, bbox=box, attribution=project.settings.project.attribution,
+               paper=paper, bbox=box, attribution=map_attribution(project, layers),
                subtitle=f"网格长: {g.get('head') or '—'}  牵头单位: {g.get('lead_unit') or '—'}",
                map_date=date.today(), dpi=150, fmt=fmt)
     return buf.getvalue()
 
 
-SIDE_TEXTS: dict[str, dict[str, str]] = {
-    "zh": {"map": "← 全县地图", "logout": "退出", "grid": "网格", "ranking": "网格排名", "rank": "排名",
-           "score": "综合得分", "no_rank": "尚无网格排名 (运行 <code>sanigrid analyse</code> 生成)",
-           "downloads": "下载", "duty": "责任清单 (.xlsx)", "png": "打印地图 A4 PNG", "pdf": "打印地图 A3 PDF",
-           "open": "未结案问题 {n} 件, 其中逾期 <span class='sg-late'>{late}</span> 件",
-           "more": "共 {n} 件, 仅列出前 300 件; 完整清单请下载 Excel.", "none": "本网格没有未结案的问题.",
-           "days": "逾期天数", "yes": "是", "no": "否",
-           "report": "上报问题", "category": "问题类别", "description": "问题描述", "source": "来源",
-           "where": "位置", "pick": "在地图上点选", "picking": "请在左侧地图上点击问题所在位置",
-           "no_where": "尚未选择位置", "submit": "上报", "sending": "正在提交…",
-           "accepted": "已受理 编号 {id}, 处置时限 {deadline}", "dups": "可能重复: {ids}",
-           "need_where": "请先在地图上点选问题位置", "step": "办理", "note": "办理意见",
-           "stepped": "编号 {id}: {from} → {to}", "failed": "提交失败"},
-    "en": {"map": "← County map", "logout": "log out", "grid": "Grid", "ranking": "Ranking", "rank": "Rank",
-           "score": "score", "no_rank": "No ranking yet (run <code>sanigrid analyse</code>)",
-           "downloads": "Downloads", "duty": "Responsibility list (.xlsx)", "png": "Printable map A4 PNG",
-           "pdf": "Printable map A3 PDF", "open": "{n} open problems, <span class='sg-late'>{late}</span> overdue",
-           "more": "{n} in all, the first 300 listed; download the Excel file for all.",
-           "none": "No open problems in this grid.", "days": "Days overdue", "yes": "yes", "no": "no",
-           "report": "Report a problem", "category": "Category", "description": "Description",
-           "source": "Source", "where": "Location", "pick": "Pick on the map",
-           "picking": "Click the problem's location on the map", "no_where": "no location chosen yet",
-           "submit": "Report", "sending": "sending…", "accepted": "Accepted: no. {id}, deadline {deadline}",
-           "dups": "possible duplicates: {ids}", "need_where": "Pick the problem's location on the map first",
-           "step": "Action", "note": "note", "stepped": "No. {id}: {from} → {to}",
-           "failed": "failed"},
-}
 _LIST_FIELDS = ("problem_id", "category", "description", "status", "reported_at", "deadline")
+_JS_TEXTS = ("picking", "no_where", "sending", "accepted", "dups", "need_where", "stepped", "failed")
+LIST_MAX_ROWS = 300  # rows listed on the page; the 责任清单 download has them all
 
 
 def side_html(project: Project, code: str, *, user_label: str, can_write: bool = False) -> str:
-    """The right-hand panel of the grid page (in the project's language).
+    """The right-hand panel of the grid page (template ``grid_side.html``, in the project's language).
 
     ``can_write``: the account may change this grid's problems, so the panel has the report form and,
     on each open problem, a button per legal next status (``sanigrid.js`` posts them to the JSON API).
     """
     lang = project.settings.project.language
-    t = SIDE_TEXTS[lang]
+    t = texts(lang)
     g = grid_row(project, code)
-    spec = CATALOGUE["grids"]
-    kv = "".join(f"<tr><td>{html.escape(f.zh if lang == 'zh' else f.en)}</td>"
-                 f"<td>{html.escape(_show(g.get(f.name), t))}</td></tr>"
-                 for f in spec.fields if f.popup and f.name != "code")
+    facts = [(f.zh if lang == "zh" else f.en, _show(g.get(f.name), t))
+             for f in CATALOGUE["grids"].fields if f.popup and f.name != "code"]
     sc = scorecard_row(project, code)
-    if sc:
-        score = "—" if sc["score"] is None else f"{sc['score']:.1f}"
-        sc_html = (f"<p>{t['rank']} <span class='sg-rank'>{sc['rank']}</span> / {sc['of']} &nbsp; "
-                   f"{t['score']} <b>{score}</b></p>")
-    else:
-        sc_html = f"<p>{t['no_rank']}</p>"
+    rank = None if not sc else {**sc, "score": "—" if sc["score"] is None else f"{sc['score']:.1f}"}
     frame = open_list(project, code)
-    late = frame[frame["overdue"]] if "overdue" in frame else frame.iloc[0:0]
-    rows = []
-    for _, r in frame.head(300).iterrows():
-        cls = " class='late'" if r.get("overdue") else ""
-        rows.append(
-            f"<tr{cls}><td>{int(r['problem_id'])}</td><td>{html.escape(_show(r['category'], t))}</td>"
-            f"<td>{html.escape(_show(r['description'], t))}</td><td>{html.escape(_show(r['status'], t))}</td>"
-            f"<td>{_when(r['reported_at'])}</td><td>{_when(r['deadline'])}</td>"
-            f"<td class='days'>{_days(r)}</td>" + (_step_cell(r, t) if can_write else "") + "</tr>")
-    more = f"<p>{t['more'].format(n=len(frame))}</p>" if len(frame) > 300 else ""
+    n_late = int(frame["overdue"].sum()) if "overdue" in frame and len(frame) else 0
+    rows = [{"id": int(r["problem_id"]), "category": _show(r["category"], t), "description": _show(r["description"], t),
+             "status": _show(r["status"], t), "reported_at": _when(r["reported_at"]), "deadline": _when(r["deadline"]),
+             "late": bool(r.get("overdue")), "days": _days(r), "steps": list(TRANSITIONS.get(str(r["status"]), ()))}
+            for _, r in frame.head(LIST_MAX_ROWS).iterrows()]
     pspec = CATALOGUE["problems"]
-    heads = "".join(f"<th>{html.escape(pspec.field(n).zh if lang == 'zh' else pspec.field(n).en)}</th>"
-                    for n in _LIST_FIELDS)
-    step_head = f"<th>{t['step']}</th>" if can_write else ""
-    table = (f"<table class='sg-list'><thead><tr>{heads}<th>{t['days']}</th>{step_head}</tr></thead><tbody>"
-             + "".join(rows) + "</tbody></table>" if rows else f"<p>{t['none']}</p>")
-    dl = (f"<p class='sg-dl'><a href='/grids/{code}/responsibility.xlsx'><i class='fa-solid fa-file-excel'></i> "
-          f"{t['duty']}</a><a href='/grids/{code}/map.png?paper=A4'><i class='fa-solid fa-image'></i> "
-          f"{t['png']}</a><a href='/grids/{code}/map.pdf?paper=A3'><i class='fa-solid fa-file-pdf'></i> "
-          f"{t['pdf']}</a></p>")
-    form = _report_form(project, t) if can_write else ""
-    texts = html.escape(json.dumps({k: t[k] for k in _JS_TEXTS}, ensure_ascii=False))
-    return (f"<div class='sg-side sg-page' data-t='{texts}'><p><a href='/'>{t['map']}</a> · "
-            f"{html.escape(user_label)} · "
-            f"<a href='/logout'>{t['logout']}</a></p>"
-            f"<h1>{t['grid']} {html.escape(code)} {html.escape(_show(g.get('name'), t))}</h1>"
-            f"<table class='sg-kv'>{kv}</table><h2>{t['ranking']}</h2>{sc_html}<h2>{t['downloads']}</h2>{dl}"
-            f"{form}<div id='sg-open'><h2 id='open-list'>{t['open'].format(n=len(frame), late=len(late))}</h2>"
-            f"<p id='sg-step-msg' class='sg-msg' role='status'></p>{more}{table}</div></div>")
+    return render(
+        "grid_side.html", lang=lang, code=code, name=_show(g.get("name"), t), user_label=user_label, facts=facts,
+        rank=rank, rows=rows, n_open=len(frame), n_late=n_late, can_write=can_write,
+        headers=[pspec.field(n).zh if lang == "zh" else pspec.field(n).en for n in _LIST_FIELDS],
+        categories=[c.name for c in project.settings.problems.categories], sources=list(PROBLEM_SOURCES),
+        js_texts={k: t[k] for k in _JS_TEXTS})
 
 
-_JS_TEXTS = ("picking", "no_where", "sending", "accepted", "dups", "need_where", "stepped", "failed")
-
-
-def _report_form(project: Project, t: dict[str, str]) -> str:
-    """上报问题: category, description, source; the location is picked on the map (sanigrid.js)."""
-    def options(values: Any) -> str:
-        return "".join(f"<option value='{html.escape(v)}'>{html.escape(v)}</option>" for v in values)
-
-    cats = options(c.name for c in project.settings.problems.categories)
-    sources = options(PROBLEM_SOURCES)
-    return (f"<h2>{t['report']}</h2><form id='sg-report' class='sg-form' novalidate>"
-            f"<label>{t['category']} <select name='category' required>{cats}</select></label>"
-            f"<label>{t['source']} <select name='source'>{sources}</select></label>"
-            f"<label class='sg-wide'>{t['description']} <textarea name='description' rows='2' maxlength='2000'>"
-            f"</textarea></label>"
-            f"<div class='sg-wide'>{t['where']}: <span class='sg-where'>{t['no_where']}</span> "
-            f"<button type='button' class='sg-pick'>{t['pick']}</button></div>"
-            f"<input type='hidden' name='lon'><input type='hidden' name='lat'>"
-            f"<div class='sg-wide'><button type='submit'>{t['submit']}</button> "
-            f"<span class='sg-msg' role='status'></span></div></form>")
-
-
-def _step_cell(r: pd.Series, t: dict[str, str]) -> str:
-    """Buttons for each legal next status of one open problem (geo.problems.TRANSITIONS) and a note."""
-    pid = int(r["problem_id"])
-    buttons = "".join(f"<button type='button' class='sg-step' data-id='{pid}' data-to='{html.escape(s)}'>"
-                      f"→ {html.escape(s)}</button>" for s in TRANSITIONS.get(str(r["status"]), ()))
-    if not buttons:
-        return "<td></td>"
-    return (f"<td class='sg-act'><input class='sg-note' data-id='{pid}' maxlength='2000' "
-            f"placeholder='{html.escape(t['note'])}' aria-label='{html.escape(t['note'])}'>{buttons}</td>")
-
-
-def _show(v: Any, t: dict[str, str] = SIDE_TEXTS["zh"]) -> str:
+def _show(v: Any, t: dict[str, str]) -> str:
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return "—"
     if v is True:

@@ -29,25 +29,14 @@ from jinja2 import Template
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec
 from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
+from sanigrid.layers.settings import Settings
 from sanigrid.web.assets import css_urls, js_urls
 from sanigrid.web.features import feature_collection, to_display
+from sanigrid.web.texts import html_lang, text, texts
 
-TEXTS: dict[str, dict[str, str]] = {
-    "zh": {
-        "legend": "图例", "search": "搜索网格编码或地名", "no_results": "没有找到", "yes": "是", "no": "否",
-        "open_page": "网格页面", "overdue": "逾期 (黑边)", "days_overdue": "逾期天数",
-        "clusters": "聚合 (数字为问题数)", "cluster": "{n} 件问题, 未结案 {open} 件, 逾期 {late} 件",
-        "basemap": "底图", "logout": "退出", "loading": "正在读取…", "api": "接口文档",
-        "print": "打印排名图(A3)", "map": "全县地图",
-    },
-    "en": {
-        "legend": "Legend", "search": "Grid code or place name", "no_results": "Nothing found", "yes": "yes",
-        "no": "no", "open_page": "grid page", "overdue": "overdue (black outline)", "days_overdue": "Days overdue",
-        "clusters": "clusters (number of reports)", "cluster": "{n} reports, {open} open, {late} overdue",
-        "basemap": "Basemap", "logout": "log out", "loading": "loading…", "api": "API docs",
-        "print": "Print ranking map (A3)", "map": "County map",
-    },
-}
+# the texts sanigrid.js shows on the map (SG.t), from the one table of web/texts.py
+MAP_TEXTS: tuple[str, ...] = ("legend", "search", "no_results", "yes", "no", "open_page", "overdue", "days_overdue",
+                              "clusters", "cluster", "loading")
 # layers that start switched off (the user turns them on in the layer control)
 HIDDEN_AT_START: tuple[str, ...] = ("sample_points", "sample_candidates")
 # analysis layers shown at start (the others are one click away in the layer control)
@@ -110,9 +99,9 @@ def geometry_class(spec: LayerSpec) -> str:
 
 def _value_label(value: Any, lang: str) -> str:
     if value is True:
-        return "是" if lang == "zh" else "yes"
+        return text("yes", lang)
     if value is False:
-        return "否" if lang == "zh" else "no"
+        return text("no", lang)
     return str(value)
 
 
@@ -138,6 +127,20 @@ def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -
         "overdue": "deadline" in spec.field_names and "status" in spec.field_names, "url": url,
         "big": spec.big, "feature_url": f"/api/layers/{spec.kind}/features/" if spec.key else None,
     }
+
+
+#: analysis layers holding several facility kinds, drawn in the colour of each kind's own layer
+BY_FACILITY: tuple[str, ...] = ("service_areas", "coverage_gaps")
+
+
+def by_facility(settings: Settings, spec: LayerSpec, lang: str) -> dict[str, Any] | None:
+    """Colour a layer of :data:`BY_FACILITY` by facility kind: each kind of the settings' presets gets the
+    colour of its own layer and a legend entry with its name (suggested sites keep their own colour)."""
+    if spec.kind not in BY_FACILITY:
+        return None
+    f = spec.field("facility_kind")
+    return {"field": f.name, "label": f.zh if lang == "zh" else f.en,
+            "values": [[k, CATALOGUE[k].style.color, settings.facility_title(k, lang)] for k in settings.facilities]}
 
 
 _INLINE_CACHE: dict[tuple[Any, ...], str] = {}
@@ -198,8 +201,9 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
             gd = to_display(g, coords)
             bounds_display = tuple(float(v) for v in gd.total_bounds)
             focus = json.loads(shapely.to_geojson(gd.geometry.iloc[0]))
-    if bounds_display is None and "grids" in present:
-        bounds_display = tuple(float(v) for v in to_display(store.read("grids", columns=[]), coords).total_bounds)
+    for outline in ("boundary", "grids"):  # the county's official outline first, else its grids
+        if bounds_display is None and outline in present and present[outline].count:
+            bounds_display = tuple(float(v) for v in to_display(store.read(outline, columns=[]), coords).total_bounds)
     if bounds_display is None:
         for info in present.values():
             if info.bounds is not None:
@@ -211,10 +215,11 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
         center = [(bounds_display[1] + bounds_display[3]) / 2, (bounds_display[0] + bounds_display[2]) / 2]
     m = SanigridMap(location=center, zoom_start=15, tiles=None, width=width, height="100%",
                     control_scale=False, prefer_canvas=False, max_zoom=settings.basemap.max_zoom or 19)
-    t = TEXTS[lang]
+    t = {k: v for k, v in texts(lang).items() if k in MAP_TEXTS}
     bm = settings.basemap
     if bm.url:
-        folium.TileLayer(tiles=bm.url.replace("{tk}", bm.tk), attr=bm.attribution or t["basemap"], name=t["basemap"],
+        folium.TileLayer(tiles=bm.url.replace("{tk}", bm.tk), attr=bm.attribution or text("basemap", lang),
+                         name=text("basemap", lang),
                          subdomains=bm.subdomains or "abc", max_zoom=bm.max_zoom, overlay=False,
                          control=False).add_to(m)
     opts = {"coords": coords, "t": t, "title": title or settings.project.name, "user": user_label,
@@ -236,11 +241,13 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
             if grid and ("grid_code" in spec.field_names):
                 url += f"?grid={grid}" + ("&open=1" if "status" in spec.field_names else "")
             cfg = layer_config(spec, lang=lang, url=url)
+            cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
             cfg["once"] = not dynamic  # a small layer switched off at start: loaded whole when switched on
             m.add_child(CatalogueLayer(cfg, None, show=show))
         else:
             data = _inline_data(project, spec, coords, store_bbox)
             cfg = layer_config(spec, lang=lang)
+            cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
             by = cfg["style"]["by"]
             if by and "ramp" in by:  # the ramp spans the whole layer, also on a page showing part of it
                 values = pd.to_numeric(store.read(kind, columns=[by["field"]])[by["field"]], errors="coerce").dropna()
@@ -265,7 +272,7 @@ def page_html(m: folium.Map, *, title: str, extra_html: str = "", lang: str = "z
     if extra_html:
         root.html.add_child(Element(extra_html), name="sanigrid_side")
     html = root.render()
-    return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    return html.replace("<html>", f'<html lang="{html_lang(lang)}">', 1)
 
 
 def _escape(text: str) -> str:

@@ -1,11 +1,14 @@
-"""Printable maps (PNG or PDF) styled from the layer catalogue: title, north arrow, scale bar, legend,
+"""Printed maps (PNG or PDF) styled from the layer catalogue: title, north arrow, scale bar, legend,
 date and attribution, on A4 or A3 landscape paper.
 
-Used by ``sanigrid sample`` (one map per sample category) and meant for any page that offers a
-"print" button (e.g. a grid's map). Matplotlib runs headless (the Agg canvas, no pyplot, so it is safe
-in a web worker). Chinese text needs a CJK font: the first one found among :data:`CJK_FONTS`
-(Debian/Ubuntu: ``apt-get install fonts-noto-cjk``); without one a warning is logged and Chinese
-characters print as boxes.
+:func:`draw_map` draws a sheet (a matplotlib figure), :func:`render_map` saves it; :func:`county_print`
+makes the county's themed maps (:data:`THEMES`: ranking, coverage of one facility kind, hot spots, back
+alleys) for ``/map.pdf`` and ``sanigrid print``. ``sanigrid sample`` prints one map per sample category
+and a grid's page its own map (``web.gridpage.print_map``).
+
+Matplotlib runs headless (the Agg canvas, no pyplot, so it is safe in a web worker). Chinese text needs
+a CJK font: the first one found among :data:`CJK_FONTS` (Debian/Ubuntu: ``apt-get install
+fonts-noto-cjk``); without one a warning is logged and Chinese characters print as boxes.
 """
 
 from __future__ import annotations
@@ -14,15 +17,22 @@ import io
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from sanigrid.layers.catalogue import CATALOGUE, Style
+from sanigrid.layers.project import Project
+from sanigrid.web._errors import Invalid
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +82,35 @@ def _value_label(v: object) -> str:
 def render_map(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
-    title: str,
     path_or_buffer: str | Path | io.BytesIO,
+    dpi: int = 200,
+    fmt: str | None = None,
+    **options: Any,
+) -> None:
+    """Draw a sheet with :func:`draw_map` (``options``: its keywords) and save it as PNG or PDF.
+
+    ``path_or_buffer``: a file (format from the suffix) or a binary buffer (``fmt``, default PNG).
+    """
+    from matplotlib import rc_context
+
+    fmt = fmt or (Path(path_or_buffer).suffix.lstrip(".") if isinstance(path_or_buffer, str | Path) else "png")
+    if isinstance(path_or_buffer, str | Path):
+        Path(path_or_buffer).parent.mkdir(parents=True, exist_ok=True)
+    with rc_context(_rc()):  # generic font names are resolved when drawing: save inside the same settings
+        draw_map(layers, **options).savefig(path_or_buffer, format=fmt or "png", dpi=dpi)
+
+
+def _rc() -> Any:  # a dict of rcParams (matplotlib types its keys as a Literal of every parameter name)
+    """matplotlib settings of a printed sheet: the CJK font first, a plain minus sign."""
+    font = cjk_font()
+    return {"axes.unicode_minus": False, "font.family": "sans-serif",
+            "font.sans-serif": [font, "DejaVu Sans"] if font else ["DejaVu Sans"]}
+
+
+def draw_map(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    title: str,
     paper: str = "A4",
     bbox: tuple[float, float, float, float] | None = None,
     attribution: str = "",
@@ -81,10 +118,8 @@ def render_map(
     labels: Mapping[str, str] | None = None,
     legend_titles: Mapping[str, str] | None = None,
     map_date: date | None = None,
-    dpi: int = 200,
-    fmt: str | None = None,
-) -> None:
-    """Draw layers on a landscape sheet and save it.
+) -> Figure:
+    """Draw layers on a landscape sheet; returns the figure (its texts, legend and patches can be read).
 
     Parameters
     ----------
@@ -95,8 +130,6 @@ def render_map(
         metres is expected (geographic frames are reprojected to their UTM zone for the scale bar).
     title
         Printed at the top; ``subtitle`` below it.
-    path_or_buffer
-        Target file (format from the suffix) or a binary buffer (``fmt``, default PNG).
     paper
         ``"A4"`` or ``"A3"`` (landscape).
     bbox
@@ -111,9 +144,9 @@ def render_map(
     map_date
         Printed as 制图日期 (default: today).
     """
+    import matplotlib.figure
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
@@ -131,12 +164,10 @@ def render_map(
             bbox = Transformer.from_crs(geographic, crs, always_xy=True).transform_bounds(*bbox)
     frames = {k: (v if v.crs.equals(crs) else v.to_crs(crs)) for k, v in frames.items()}
     legend_titles = dict(legend_titles or {})
-    font = cjk_font()
-    sans = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
 
     w_mm, h_mm = PAPER_MM[paper]
-    with rc_context({"axes.unicode_minus": False, "font.family": "sans-serif", "font.sans-serif": sans}):
-        fig = Figure(figsize=(w_mm / 25.4, h_mm / 25.4))
+    with rc_context(_rc()):
+        fig = matplotlib.figure.Figure(figsize=(w_mm / 25.4, h_mm / 25.4))
         FigureCanvasAgg(fig)
         scale = w_mm / 297.0  # type sizes grow with the paper
         ax = fig.add_axes((0.04, 0.10, 0.70, 0.78))
@@ -181,10 +212,7 @@ def render_map(
         fig.text(0.76, 0.10, f"制图日期: {(map_date or date.today()).isoformat()}", fontsize=9 * scale)
         if attribution:
             fig.text(0.04, 0.05, attribution, fontsize=7 * scale, color="#444444")
-        fmt = fmt or (Path(path_or_buffer).suffix.lstrip(".") if isinstance(path_or_buffer, str | Path) else "png")
-        if isinstance(path_or_buffer, str | Path):
-            Path(path_or_buffer).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path_or_buffer, format=fmt or "png", dpi=dpi)
+    return fig
 
 
 def _round_scale(ratio: float) -> int:
@@ -312,3 +340,86 @@ def _scale_bar(ax, rect_cls, scale: float) -> None:
         ax.text(bx + frac * length, by + 1.5 * h, f"{frac * length / div:g}", ha="center", va="bottom",
                 fontsize=7 * scale, zorder=11)
     ax.text(bx + length + 0.012 * (x1 - x0), by, unit, ha="left", va="bottom", fontsize=7 * scale, zorder=11)
+
+
+# ---------------------------------------------------------------- the county's themed maps
+@dataclass(frozen=True)
+class Theme:
+    zh: str
+    kinds: tuple[str, ...]  # bottom to top; FACILITY stands for the facility kind of the coverage theme
+    needs: str  # the layer without which the theme says nothing
+    hint: str  # the command that makes it
+
+
+FACILITY = "{facility}"
+#: analysis layers that hold several facility kinds (column ``facility_kind``): printed one kind at a time
+BY_FACILITY = ("service_areas", "coverage_gaps", "suggested_sites")
+
+THEMES: dict[str, Theme] = {
+    "ranking": Theme("网格排名", ("scorecard", "streets"), "scorecard", "sanigrid rank"),
+    "coverage": Theme("设施覆盖与盲区", ("grids", "service_areas", "streets", "alleys", "coverage_gaps", FACILITY,
+                                   "suggested_sites"), "service_areas", "sanigrid coverage KIND"),
+    "problems": Theme("问题冷热点与聚集区", ("gi_cells", "grids", "streets", "hotspot_clusters"), "gi_cells",
+                      "sanigrid hotspots"),
+    "alleys": Theme("背街小巷", ("grids", "streets", "alleys"), "alleys", "sanigrid import alleys FILE"),
+}
+
+
+def _layer(project: Project, kind: str, facility_kind: str) -> gpd.GeoDataFrame:
+    frame = project.store.read(kind)
+    if "facility_kind" in frame and kind in BY_FACILITY:
+        frame = frame[frame["facility_kind"] == facility_kind]
+    if kind == "service_areas" and "dissolved" in frame:
+        frame = frame[frame["dissolved"].fillna(False).astype(bool)]
+    if kind == "gi_cells" and "label" in frame:
+        frame = frame[frame["label"] != "不显著"]
+    return frame
+
+
+def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = "pdf",
+                 facility_kind: str = "toilets") -> bytes:
+    """The county map of ``theme`` as PDF or PNG bytes (landscape ``paper``).
+
+    ``facility_kind`` (the coverage theme): any kind with a ``[facilities]`` preset in the settings.
+    """
+    from sanigrid.layers.importers import map_attribution
+
+    if theme not in THEMES:
+        raise Invalid(f"未知专题「{theme}」; 可选: {', '.join(THEMES)} (unknown theme)")
+    t = THEMES[theme]
+    settings = project.settings
+    if theme == "coverage" and facility_kind not in settings.facilities:
+        raise Invalid(f"未知设施类型「{facility_kind}」; 可选: {', '.join(settings.facilities)} "
+                      "(no [facilities] preset of this kind in sanigrid.toml)")
+    if not project.store.has(t.needs) or not len(project.store.read(t.needs, columns=[])):
+        raise Invalid(f"「{CATALOGUE[t.needs].zh}」图层为空: 先运行 `{t.hint}` (layer {t.needs} is empty)")
+    layers = {}
+    for kind in (facility_kind if k == FACILITY else k for k in t.kinds):
+        if project.store.has(kind):
+            frame = _layer(project, kind, facility_kind)
+            if len(frame):
+                layers[kind] = frame
+    if project.store.has("boundary"):  # the county's official outline, drawn over everything
+        outline = project.store.read("boundary")
+        if len(outline):
+            layers["boundary"] = outline
+    bounds = next((project.store.read(k).total_bounds for k in ("boundary", "grids")
+                   if project.store.has(k) and len(project.store.read(k, columns=[]))), None)
+    subtitle = ""
+    titles: dict[str, str] = {}
+    if theme == "coverage":
+        preset = settings.facilities[facility_kind]
+        name = settings.facility_title(facility_kind)
+        subtitle = f"{name} 服务半径 {preset.radius_m:.0f} 米 · 依据 {preset.source}"
+        titles = {k: f"{CATALOGUE[k].zh}({name})" for k in BY_FACILITY}
+    elif theme == "ranking":
+        meta = project.store.meta("scorecard").get("params", {})
+        start, end = str(meta.get("start") or "")[:10], str(meta.get("end") or "")[:10]
+        subtitle = "排名 1 为最好" + (f" · 统计期 {start} 至 {end}" if start and end else "")
+    buf = io.BytesIO()
+    render_map(layers, title=f"{settings.project.name} {t.zh}", path_or_buffer=buf, paper=paper,
+               bbox=tuple(bounds) if bounds is not None and len(bounds) == 4 else None,
+               attribution=map_attribution(project, layers), subtitle=subtitle, legend_titles=titles,
+               labels={"scorecard": "rank"} if theme == "ranking" else None,
+               map_date=date.today(), dpi=150, fmt=fmt)
+    return buf.getvalue()

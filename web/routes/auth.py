@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from sanigrid.web._errors import Unauthorized
 from sanigrid.web.auth import ROLE_ZH, check_password
 from sanigrid.web.deps import COOKIE, CurrentUser, ProjectDep, SessionsDep, oauth2_scheme, request_token
+from sanigrid.web.templating import render
 
 router = APIRouter(tags=["auth 登录"])
 
@@ -47,21 +47,13 @@ def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
-def login_page(message: str = "", next_url: str = "/", name: str = "") -> str:
-    err = f"<p class='sg-error'>{html.escape(message)}</p>" if message else ""
-    return f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>登录 sanigrid</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/sanigrid/sanigrid.css"></head><body class="sg-page">
-<form class="sg-login" method="post" action="/login"><h2>创卫网格地图 登录</h2>{err}
-<input type="hidden" name="next" value="{html.escape(next_url)}">
-<label>账号<input name="username" autocomplete="username" value="{html.escape(name)}" required></label>
-<label>密码<input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">登录</button></form></body></html>"""
+def login_page(lang: str, message: str = "", next_url: str = "/", name: str = "") -> str:
+    return render("login.html", lang=lang, message=message, next_url=next_url, name=name)
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_form(next: str = "/") -> str:
-    return login_page(next_url=_safe_next(next))
+def login_form(project: ProjectDep, next: str = "/") -> str:
+    return login_page(project.settings.project.language, next_url=_safe_next(next))
 
 
 @router.post("/login", include_in_schema=False)
@@ -70,7 +62,8 @@ def login_submit(project: ProjectDep, sessions: SessionsDep, username: Annotated
     try:
         user = check_password(project.store, username, password)
     except Unauthorized as e:
-        return HTMLResponse(login_page(str(e), _safe_next(next), username), status_code=401)
+        page = login_page(project.settings.project.language, str(e), _safe_next(next), username)
+        return HTMLResponse(page, status_code=401)
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(COOKIE, sessions.issue(user), httponly=True, samesite="strict",
                     max_age=int(project.settings.web.session_hours * 3600))

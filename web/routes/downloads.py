@@ -26,8 +26,8 @@ def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
 @router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)")
 def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None = None) -> Response:
     if grid:
-        user.check_grid_page(grid)
         gridpage.grid_row(project, grid)
+        user.check_grid_page(grid)
     sheets, headers = gridpage.responsibility_sheets(project, grid)
     return xlsx_response(sheets, f"责任清单{'_' + grid if grid else ''}.xlsx", headers=headers)
 

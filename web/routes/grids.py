@@ -20,8 +20,8 @@ router = APIRouter(tags=["grids 网格"])
 
 @router.get("/grids/{code}", response_class=HTMLResponse, summary="网格页面 (the grid head's page)")
 def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
+    g = gridpage.grid_row(project, code)  # an unknown grid is 404 for every role, before the 403 of another's
     user.check_grid_page(code)
-    g = gridpage.grid_row(project, code)
     label = f"{user.name} ({ROLE_NAMES[project.settings.project.language][user.role]})"
     side = gridpage.side_html(project, code, user_label=label, can_write=user.can_write and user.may_write_grid(code))
     m = build_map(project, grid=code, width="58%", user_label=label, title=f"网格 {code} {g.get('name') or ''}")
@@ -40,8 +40,8 @@ def grid_open(code: str, project: ProjectDep, user: CurrentUser) -> list[dict]:
 
 @router.get("/grids/{code}/responsibility.xlsx", summary="网格责任清单 (.xlsx)")
 def grid_xlsx(code: str, project: ProjectDep, user: CurrentUser) -> Response:
-    user.check_grid_page(code)
     gridpage.grid_row(project, code)
+    user.check_grid_page(code)
     sheets, headers = gridpage.responsibility_sheets(project, code)
     return xlsx_response(sheets, f"{code}_责任清单.xlsx", headers=headers)
 
@@ -49,6 +49,7 @@ def grid_xlsx(code: str, project: ProjectDep, user: CurrentUser) -> Response:
 @router.get("/grids/{code}/map.{fmt}", summary="网格打印地图 (A4/A3 横向 PNG 或 PDF)")
 async def grid_print(code: str, fmt: Literal["png", "pdf"], project: ProjectDep, user: CurrentUser,
                      paper: Annotated[Literal["A4", "A3"], Query()] = "A4") -> Response:
+    await run_in_threadpool(gridpage.grid_row, project, code)
     user.check_grid_page(code)
     data = await run_in_threadpool(gridpage.print_map, project, code, paper=paper, fmt=fmt)
     media = "image/png" if fmt == "png" else "application/pdf"

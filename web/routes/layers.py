@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from sanigrid.geo.problems import as_of_default
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
-from sanigrid.layers.export import write_xlsx, zh_headers
+from sanigrid.layers.export import OVERDUE_HEADERS, write_xlsx, zh_headers
 from sanigrid.layers.filters import eq
 from sanigrid.web._errors import NotFound
 from sanigrid.web.deps import CurrentUser, ProjectDep
@@ -121,8 +121,7 @@ def layer_xlsx(
 ) -> Response:
     s, frame = _filtered(project, kind, bbox=bbox, coords="wgs84", grid=grid, category=category, status=status,
                          date_from=date_from, date_to=date_to, open_only=open)
-    return xlsx_response({s.zh: frame}, f"{kind}.xlsx", headers=zh_headers(kind, {"overdue": "逾期",
-                                                                               "days_overdue": "逾期天数"}))
+    return xlsx_response({s.zh: frame}, f"{kind}.xlsx", headers=zh_headers(kind, OVERDUE_HEADERS))
 
 
 @router.get("/api/layers/{kind}/features/{key}", summary="一个要素 (one feature by its key, e.g. a problem id)",

@@ -10,15 +10,16 @@ from fastapi.responses import HTMLResponse
 
 from sanigrid.web.auth import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
-from sanigrid.web.mappage import TEXTS, build_map, page_html
-from sanigrid.web.prints import THEMES, county_print
+from sanigrid.web.mappage import build_map, page_html
+from sanigrid.web.printmap import THEMES, county_print
+from sanigrid.web.texts import texts
 
 router = APIRouter(tags=["pages 页面"])
 
 
 @router.get("/", response_class=HTMLResponse, summary="全县地图 (the county map)")
 def county_map(project: ProjectDep, user: CurrentUser) -> str:
-    t = TEXTS[project.settings.project.language]
+    t = texts(project.settings.project.language)
     links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["api"], "/docs"), (t["logout"], "/logout")]
     if user.role == "grid_head" and user.grid_code:
         links.insert(0, (f"{t['open_page']} {user.grid_code}", f"/grids/{user.grid_code}"))

@@ -12,6 +12,7 @@ from sanigrid.layers.catalogue import PROBLEM_SOURCES, PROBLEM_STATUSES
 from sanigrid.web import intake as svc
 from sanigrid.web.deps import CurrentUser, ProjectDep, Writer
 from sanigrid.web.features import records
+from sanigrid.web.writes import run_write
 
 router = APIRouter(prefix="/api/problems", tags=["problems 问题"])
 
@@ -62,9 +63,10 @@ class TransitionPublic(BaseModel):
 @router.post("", response_model=ProblemPublic, status_code=201, summary="上报问题 (intake)",
              responses={422: {"description": "坐标不在县内、类别未知等 (outside the county, unknown category)"},
                         403: {"description": "网格长只能上报本网格的问题"}})
-def create_problem(body: ProblemCreate, project: ProjectDep, user: Writer) -> ProblemPublic:
-    row = svc.intake(project, category=body.category, lon=body.lon, lat=body.lat, coords=body.coords,
-                     description=body.description, source=body.source, reported_at=body.reported_at, user=user)
+async def create_problem(body: ProblemCreate, project: ProjectDep, user: Writer) -> ProblemPublic:
+    row = await run_write(svc.intake, project, category=body.category, lon=body.lon, lat=body.lat,
+                          coords=body.coords, description=body.description, source=body.source,
+                          reported_at=body.reported_at, user=user)
     return ProblemPublic(**row)
 
 
@@ -85,8 +87,10 @@ def get_problem(problem_id: int, project: ProjectDep, user: CurrentUser) -> dict
              summary="变更状态 (only legal steps: 立案→派遣→处置→核查→结案/返工)",
              responses={409: {"description": "不合法的状态变更 (illegal transition)"},
                         403: {"description": "不是本网格的问题"}})
-def post_transition(problem_id: int, body: TransitionCreate, project: ProjectDep, user: Writer) -> TransitionPublic:
-    rec = svc.transition(project, problem_id, to_status=body.to_status, note=body.note, actor=body.actor, user=user)
+async def post_transition(problem_id: int, body: TransitionCreate, project: ProjectDep,
+                          user: Writer) -> TransitionPublic:
+    rec = await run_write(svc.transition, project, problem_id, to_status=body.to_status, note=body.note,
+                          actor=body.actor, user=user)
     return TransitionPublic(**rec)
 
 
@@ -99,8 +103,8 @@ class ProblemEdit(BaseModel):
 
 @router.patch("/{problem_id}", summary="修改问题: 描述、类别、改派网格或责任单位",
               responses={403: {"description": "网格长不能修改他网格的问题, 也不能把问题移出本网格"}})
-def patch_problem(problem_id: int, body: ProblemEdit, project: ProjectDep, user: Writer) -> dict:
-    return svc.edit(project, problem_id, body.model_dump(exclude_none=True), user=user)
+async def patch_problem(problem_id: int, body: ProblemEdit, project: ProjectDep, user: Writer) -> dict:
+    return await run_write(svc.edit, project, problem_id, body.model_dump(exclude_none=True), user=user)
 
 
 @router.get("/{problem_id}/history", summary="办理记录 (problem_history)")

@@ -1,14 +1,15 @@
-"""`sanigrid demo`: build the demo county (real Guixi streets, synthetic everything else).
+"""The ``demo`` command: build the demo county, run every analysis, serve it.
 
 :func:`build_demo` makes the project folder, writes every layer through the store in one
 transaction (synthetic layers flagged as such, with the seed and the ODbL source in their
-parameters) and returns the :class:`~layers.project.Project`. The command then prints a summary,
-runs every analysis (``scripts.analyses.run_demo_analyses``) and, with ``--serve``, the web map.
+parameters) and returns the :class:`~sanigrid.layers.project.Project`. The command then prints a
+summary, runs every analysis (:func:`sanigrid.scripts.analyses.run_demo_analyses`) and, with
+``--serve``, the web map. The generator is imported when the demo is built, not when the command
+line starts.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # the generator and the analyses are imported when the demo i
     from sanigrid.layers.project import Project
 
 DEMO_FOLDER = Path("demo")
-_OSM_KINDS = ("streets",)  # derived from OpenStreetMap; every other layer is synthetic
+_OSM_KINDS = ("streets",)  # derived from OpenStreetMap alone; alleys mix OSM and synthetic lanes
 
 
 def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, overwrite: bool = True) -> Project:
@@ -50,18 +51,12 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         The project, its store holding every input layer in EPSG:4548 (metres) and the
         ``problem_history`` table. A copy of the OSM extract sits beside the store.
     """
-    from sanigrid.geo.grids import assign_grid
-    from sanigrid.geo.problems import HISTORY_TABLE, deadlines
-    from sanigrid.layers.demo import (
-        ATTRIBUTION,
-        COUNTY_NAME,
-        OSM_PATH,
-        OSM_SOURCE,
-        demo_settings,
-        make_demo_layers,
-    )
+    from sanigrid.geo.problems import HISTORY_TABLE
     from sanigrid.layers.project import init_project
     from sanigrid.layers.settings import SETTINGS_NAME, load_settings
+    from sanigrid.scripts.demo.county import make_demo_layers
+    from sanigrid.scripts.demo.facts import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE
+    from sanigrid.scripts.demo.town import demo_settings
 
     root = Path(root)
     spath = root / SETTINGS_NAME
@@ -72,12 +67,8 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         )
     settings = demo_settings()
     project = init_project(root, settings=settings, overwrite=overwrite)
-    data = make_demo_layers(settings, seed=seed, n_problems=n_problems,
-                            deadlines=functools.partial(deadlines, settings=settings))
-    problems = data.layers["problems"]
-    # the grid of each problem as every analysis computes it (same rule as the generator's join)
-    problems["grid_code"] = assign_grid(problems, data.layers["grids"]).to_numpy()
-    base = {"seed": seed, "source": OSM_SOURCE, "attribution": ATTRIBUTION, "generator": "sanigrid.layers.demo"}
+    data = make_demo_layers(settings, seed=seed, n_problems=n_problems)
+    base = {"seed": seed, "source": OSM_SOURCE, "attribution": ATTRIBUTION, "generator": "sanigrid.scripts.demo"}
     with project.store.transaction() as tx:
         for kind, frame in data.layers.items():
             synthetic = kind not in _OSM_KINDS
@@ -87,8 +78,8 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
             if kind == "problems":
                 params.update({k: v for k, v in data.params.items() if k in ("n_problems", "problems", "as_of")})
             if kind == "alleys":
-                params["note"] = "OSM service ways and living streets plus synthetic lanes (column 'source')"
-            if kind in ("toilets", "transfer_stations", "collection_points", "markets"):
+                params["note"] = "OSM alleys as `sanigrid import alleys` reads them, synthetic lanes (column source)"
+            if kind in settings.facilities:
                 params["gaps"] = data.params["gaps"]
             tx.write(kind, frame, params=params, synthetic=synthetic)
         tx.write_table(HISTORY_TABLE, data.tables["problem_history"])

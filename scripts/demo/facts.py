@@ -1,0 +1,53 @@
+"""The fixed facts of the demo county: where it is, its codes, its period, its place names and words.
+
+Place names are those of the OSM extract (communities, villages, the government); which community
+belongs to which sub-district (街道), the lead units and every person's name are synthetic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+import sanigrid.layers
+
+#: the extract travels in the package data of sanigrid.layers (with its ODbL attribution)
+OSM_PATH = Path(sanigrid.layers.__file__).parent / "data" / "guixi-center.osm"
+OSM_BOUNDS = (117.19116, 28.28171, 117.25519, 28.32252)  # lon/lat of the extract (WGS84)
+DEMO_CRS = "EPSG:4548"
+COUNTY_CODE = "360681"
+COUNTY_NAME = "贵溪市(演示)"
+OSM_SOURCE = "OpenStreetMap guixi-center.osm, © OpenStreetMap contributors, ODbL 1.0"
+ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0 (streets, OSM alleys); other layers synthetic"
+START = pd.Timestamp("2026-05-16 00:00:00")
+END = pd.Timestamp("2026-11-15 23:59:59")
+AS_OF = pd.Timestamp("2026-11-16 00:00:00")  # statuses are as at the end of the six months
+ROW_M = 400.0  # height of a numbering row (grids are numbered west→east within rows north→south)
+
+BUSY_STREETS = ("北大街", "信州路", "雄石路", "站前路", "永泰路", "建设路")
+NIGHT_MARKET_STREET = "永泰路"
+DEFAULT_GEOCODE = "贵溪市人民政府"
+
+# communities (OSM place nodes of the extract) and the sub-district (街道) each belongs to here;
+# the assignment is part of the synthetic data, not the real administrative map
+STREET_OFFICES: dict[str, tuple[str, ...]] = {
+    "东门街道": ("北街社区", "西街社区", "南街社区", "东街社区", "城北社区", "江边社区", "信江社区"),
+    "雄石街道": ("雄石社区", "木丝岭社区", "烧箕山社区", "发电厂社区", "白果社区"),
+    "花园街道": ("花园社区", "四建社区", "炼厂社区", "化肥厂社区"),
+}
+LEAD_UNITS = (
+    "县住建局", "县卫健委", "县教育局", "县城管局", "县市场监管局", "县公安局", "县财政局",
+    "县交通运输局", "县自然资源局", "县生态环境局", "县农业农村局", "县水利局", "县民政局",
+    "县人社局", "县文广旅局", "县商务局", "县发改委", "县审计局", "县统计局", "县应急管理局",
+    "县税务局", "县供电公司", "县自来水公司", "县人民医院", "县融媒体中心",
+)
+SURNAMES = tuple("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余")
+GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
+         "明", "超", "秀英", "华", "建国", "建华", "志强", "海燕", "小红", "春梅", "国平", "文斌")
+ALLEY_WORDS = ("井头", "打铁", "槐树", "石板", "仓前", "书院", "油坊", "米行", "县前", "竹篙", "水井",
+               "豆腐", "染坊", "盐仓", "花墙", "学前", "祠堂", "古井", "钟楼", "柴市")
+CN_NUM = "一二三四五六七八九十"
+COMPOUND_WORDS = ("信江", "东方", "阳光", "锦绣", "金色", "银河", "翠竹", "桂花", "龙虎", "华府", "天一",
+                  "滨江", "幸福", "和平", "建设", "文化", "电厂", "冶炼", "铜都", "雄石", "状元", "凤凰")
+COMPOUND_SUFFIX = ("小区", "花园", "苑", "家园", "新村", "公寓", "宿舍")

@@ -1,0 +1,104 @@
+"""Every word of the web interface, in one table: key → (中文, English).
+
+Pages (Jinja2 templates under ``web/templates/``), the map's script (``sanigrid.js`` gets the table as
+``SG.t``) and the error pages all read :func:`texts`. One thing has one word: a case past its deadline
+is 逾期 (overdue) everywhere, in the interface, the Excel headers and the command line.
+
+Texts with ``{name}`` slots are filled by the page (``str.format`` in Python, the ``fill`` filter in
+templates, ``replace`` in the script); markup never lives in a text.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["zh", "en"]
+
+TEXTS: dict[str, tuple[str, str]] = {
+    # ---- shared
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "logout": ("退出", "log out"),
+    "map": ("全县地图", "County map"),
+    "back_to_map": ("← 全县地图", "← County map"),
+    "app_name": ("创卫网格地图", "sanigrid map"),
+    # ---- the county map (sanigrid.js reads these as SG.t)
+    "legend": ("图例", "Legend"),
+    "search": ("搜索网格编码或地名", "Grid code or place name"),
+    "no_results": ("没有找到", "Nothing found"),
+    "open_page": ("网格页面", "grid page"),
+    "overdue": ("逾期 (黑边)", "overdue (black outline)"),
+    "days_overdue": ("逾期天数", "Days overdue"),
+    "clusters": ("聚合 (数字为问题数)", "clusters (number of reports)"),
+    "cluster": ("{n} 件问题, 未结案 {open} 件, 逾期 {late} 件", "{n} reports, {open} open, {late} overdue"),
+    "basemap": ("底图", "Basemap"),
+    "loading": ("正在读取…", "loading…"),
+    "api": ("接口文档", "API docs"),
+    "print": ("打印排名图(A3)", "Print ranking map (A3)"),
+    # ---- the grid page
+    "grid": ("网格", "Grid"),
+    "ranking": ("网格排名", "Ranking"),
+    "rank": ("排名", "Rank"),
+    "score": ("综合得分", "score"),
+    "no_rank": ("尚无网格排名 (运行 {command} 生成)", "No ranking yet (run {command})"),
+    "downloads": ("下载", "Downloads"),
+    "duty": ("责任清单 (.xlsx)", "Responsibility list (.xlsx)"),
+    "png": ("打印地图 A4 PNG", "Printable map A4 PNG"),
+    "pdf": ("打印地图 A3 PDF", "Printable map A3 PDF"),
+    "open": ("未结案问题 {n} 件, 其中逾期 {late} 件", "{n} open problems, {late} overdue"),
+    "more": ("共 {n} 件, 仅列出前 {shown} 件; 完整清单请下载 Excel.",
+             "{n} in all, the first {shown} listed; download the Excel file for all."),
+    "none": ("本网格没有未结案的问题.", "No open problems in this grid."),
+    "report": ("上报问题", "Report a problem"),
+    "category": ("问题类别", "Category"),
+    "description": ("问题描述", "Description"),
+    "source": ("来源", "Source"),
+    "where": ("位置", "Location"),
+    "pick": ("在地图上点选", "Pick on the map"),
+    "picking": ("请在左侧地图上点击问题所在位置", "Click the problem's location on the map"),
+    "no_where": ("尚未选择位置", "no location chosen yet"),
+    "submit": ("上报", "Report"),
+    "sending": ("正在提交…", "sending…"),
+    "accepted": ("已受理 编号 {id}, 处置时限 {deadline}", "Accepted: no. {id}, deadline {deadline}"),
+    "dups": ("可能重复: {ids}", "possible duplicates: {ids}"),
+    "need_where": ("请先在地图上点选问题位置", "Pick the problem's location on the map first"),
+    "step": ("办理", "Action"),
+    "note": ("办理意见", "note"),
+    "stepped": ("编号 {id}: {from} → {to}", "No. {id}: {from} → {to}"),
+    "failed": ("提交失败", "failed"),
+    # ---- the login page
+    "login_title": ("登录", "Log in"),
+    "login_heading": ("创卫网格地图 登录", "sanigrid map: log in"),
+    "username": ("账号", "Account"),
+    "password": ("密码", "Password"),
+    "login": ("登录", "Log in"),
+    # ---- error pages (HTML for a browser; the API answers JSON)
+    "error_401": ("需要登录", "Please log in"),
+    "error_403": ("无权访问", "Not allowed"),
+    "error_404": ("没有找到", "Not found"),
+    "error_409": ("与当前状态冲突", "Conflicts with the current state"),
+    "error_422": ("请求数据有误", "Invalid request"),
+    "error_other": ("出错了", "Something went wrong"),
+    "error_code": ("错误代码 {code}", "Error {code}"),
+    "error_back": ("← 返回上一页", "← Back"),
+    "error_login": ("重新登录", "Log in again"),
+    "error_own_grid": ("本网格页面", "Your grid's page"),
+}
+
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+
+
+def texts(lang: str) -> dict[str, str]:
+    """Every text in ``lang`` (``zh`` or ``en``; anything else falls back to Chinese)."""
+    i = 1 if lang == "en" else 0
+    return {k: v[i] for k, v in TEXTS.items()}
+
+
+def text(key: str, lang: str) -> str:
+    """One text in ``lang``; an unknown key is a programming error (KeyError names it)."""
+    return TEXTS[key][1 if lang == "en" else 0]
+
+
+def html_lang(lang: str) -> str:
+    """The ``<html lang>`` value of an interface language."""
+    return "en" if lang == "en" else "zh-CN"
