@@ -228,8 +228,8 @@ def test_console_errors_first_paths_whole_validate_writes_issues(tmp_path, proje
 
     from sanigrid.scripts.cli import app
 
-    rows = [[f"公厕{i}", "二类", TOWN[0], TOWN[1]] for i in range(5)]  # a pile of 5: warnings on rows 2-6
-    rows += [["坏", "特类", TOWN[0] + 0.003, TOWN[1]]]  # row 7: an error, after the warnings in row order
+    rows = [[f"公厕{i}", "二类", TOWN[0], TOWN[1]] for i in range(20)]  # a pile of 20: warnings on rows 2-21
+    rows += [["坏", "特类", TOWN[0] + 0.003, TOWN[1]]]  # row 22: an error, after the warnings in row order
     deep = tmp_path / ("a_very_long_folder_name_" * 4)
     deep.mkdir()
     f = write_csv(deep / "t.csv", ["名称", "类别", "经度", "纬度"], rows)
@@ -237,7 +237,7 @@ def test_console_errors_first_paths_whole_validate_writes_issues(tmp_path, proje
     runner = CliRunner()
     res = runner.invoke(app, ["import", "toilets", str(f), "-p", str(project.root)])
     out = res.output
-    first_warning = out.index("one of 5 records")
+    first_warning = out.index("one of 20 records")
     assert out.index("'特类'") < first_warning  # errors before warnings
     rejects = sorted((project.root / "outputs").glob("rejects_*.csv"))
     issues = sorted((project.root / "outputs").glob("issues_*.csv"))
@@ -251,8 +251,8 @@ def test_console_errors_first_paths_whole_validate_writes_issues(tmp_path, proje
     written = sorted((project.root / "outputs").glob("issues_*.csv"))
     assert len(written) == 2 and res.exit_code == 1
     new = next(p for p in written if p != issues[0])
-    # the 5 stored rows are now duplicates (errors), still a pile (warnings), and row 7 is refused again
-    assert str(new.resolve()) in res.output and len(pd.read_csv(new, encoding="utf-8-sig")) == 5 + 5 + 1
+    # the 20 stored rows are now duplicates (errors), still a pile (warnings), and row 22 is refused again
+    assert str(new.resolve()) in res.output and len(pd.read_csv(new, encoding="utf-8-sig")) == 20 + 20 + 1
     assert len(project.store.read("toilets")) == before
 
 
