@@ -13,8 +13,9 @@ from pydantic import BaseModel
 
 from sanigrid.geo.problems import as_of_default
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
-from sanigrid.layers.export import OVERDUE_HEADERS, write_xlsx, zh_headers
+from sanigrid.layers.export import OVERDUE_HEADERS, zh_headers
 from sanigrid.layers.filters import eq
+from sanigrid.layers.workbook import write_xlsx
 from sanigrid.web._errors import NotFound
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import (
