@@ -10,11 +10,14 @@ return are kept (they are ordinary text in a description).
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 #: C0 controls except tab/LF/CR, DEL and the C1 block, lone surrogates and the XML non-characters
+F = TypeVar("F", bound=pd.DataFrame)
+
 CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -23,7 +26,7 @@ def clean_text(value: str) -> str:
     return CONTROL_RE.sub("", value)
 
 
-def clean_text_columns(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+def clean_text_columns(frame: F) -> tuple[F, dict[str, int]]:
     """A copy of ``frame`` whose text cells have no control characters, and the count of changed
     cells per column (vectorised: one regex pass per text column)."""
     out = frame.copy()

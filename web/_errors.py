@@ -27,3 +27,11 @@ class Conflict(WebError):
 
 class Invalid(WebError):
     """The request's data are wrong: outside the county, unknown category (422)."""
+
+
+class TooManyAttempts(WebError):
+    """Too many failed logins for this account or address lately (429, with ``retry_after`` seconds)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sanigrid.geo.problems import IllegalTransition
 from sanigrid.layers._errors import CatalogueError, SanigridError
 from sanigrid.layers.project import Project, open_project
-from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts, Unauthorized
 from sanigrid.web.assets import mount_docs, mount_static
-from sanigrid.web.auth import SESSIONS_FILE, Sessions
+from sanigrid.web.auth import SESSIONS_FILE, LoginThrottle, Sessions
 from sanigrid.web.routes import auth, downloads, grids, layers, pages, problems
 from sanigrid.web.settings import AppSettings
 from sanigrid.web.templating import render
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (CatalogueError, 404), (Conflict, 409),
-    (IllegalTransition, 409), (Invalid, 422),
+    (IllegalTransition, 409), (Invalid, 422), (TooManyAttempts, 429),
 )
 
 
@@ -83,6 +83,10 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     )
     app.state.project = project
     app.state.sessions = Sessions(hours=project.settings.web.session_hours, path=project.root / SESSIONS_FILE)
+    w = project.settings.web
+    app.state.login_throttle = LoginThrottle(per_account=w.login_max_failures,
+                                             per_address=w.login_max_failures_per_address,
+                                             window_s=w.login_window_minutes * 60)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     mount_static(app)
     mount_docs(app, title=app.title)
@@ -102,6 +106,8 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
         if _wants_html(request):
             return error_page(request, code, str(exc))
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

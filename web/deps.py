@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import Forbidden, Unauthorized
-from sanigrid.web.auth import Sessions, User, user_for_api_token
+from sanigrid.web.auth import LoginThrottle, Sessions, User, session_user, user_for_api_token
 
 COOKIE = "sanigrid_token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -23,8 +23,13 @@ def get_sessions(request: Request) -> Sessions:
     return request.app.state.sessions
 
 
+def get_throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
+
+
 ProjectDep = Annotated[Project, Depends(get_project)]
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 
 
 def request_token(request: Request, bearer: str | None) -> str | None:
@@ -38,7 +43,8 @@ def current_user(request: Request, project: ProjectDep, sessions: SessionsDep,
     token = request_token(request, bearer)
     if not token:
         raise Unauthorized("需要登录: 请先登录, 或在请求头中附上 Authorization: Bearer <token> (not logged in)")
-    user = sessions.get(token) or user_for_api_token(project.store, token)
+    # the account as it is now: a changed role, grid or password ends a login at once
+    user = session_user(project, sessions, token) or user_for_api_token(project, token)
     if user is None:
         raise Unauthorized("令牌无效或已过期, 请重新登录 (invalid or expired token)")
     request.state.user = user  # for the error pages (a grid head's 403 links to their own grid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sanigrid.layers.crs import to_wgs84
 from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
 from sanigrid.layers.store import Store
+from sanigrid.layers.text import clean_text
 from sanigrid.web._errors import Invalid, NotFound
 from sanigrid.web.auth import User
 
@@ -41,6 +42,34 @@ def _check_category(project: Project, category: str) -> None:
                       "(unknown category; the list is [problems] categories in sanigrid.toml)")
 
 
+def report_time(project: Project, value: datetime | None, *, now: datetime | None = None) -> datetime:
+    """The project-local, naive time of a report (seconds), checked against the sane range.
+
+    A time with an offset (``+08:00``, ``Z``, ``-05:00``) is converted to ``project.time_zone``, not
+    cut off; a naive one is taken as project time. Before ``web.reported_earliest`` or later than
+    now + ``web.reported_ahead_hours`` is :class:`Invalid` (422).
+    """
+    from zoneinfo import ZoneInfo
+
+    s = project.settings
+    zone = ZoneInfo(s.project.time_zone)
+    if value is None:  # the server's clock, as every other step of a case is stamped
+        return pd.Timestamp(now or datetime.now()).floor("s").to_pydatetime()
+    # "now" for the range: the later of the server's clock and the project's wall clock
+    local_now = max(now or datetime.now(), datetime.now(zone).replace(tzinfo=None))
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        value = value.astimezone(zone).replace(tzinfo=None)
+    else:
+        value = value.replace(tzinfo=None)
+    earliest = datetime.fromisoformat(s.web.reported_earliest)
+    latest = local_now + timedelta(hours=s.web.reported_ahead_hours)
+    if not earliest <= value <= latest:
+        raise Invalid(f"上报时间 {value.isoformat(sep=' ')} 不在合理范围 {earliest:%Y-%m-%d} 至 "
+                      f"{latest:%Y-%m-%d %H:%M} 内 (reported_at out of range; [web] reported_earliest / "
+                      "reported_ahead_hours in sanigrid.toml)")
+    return pd.Timestamp(value).floor("s").to_pydatetime()
+
+
 def intake(project: Project, *, category: str, lon: float, lat: float, coords: str = "wgs84",
            description: str = "", source: str = "其他", reported_at: datetime | None = None,
            user: User) -> dict[str, Any]:
@@ -50,9 +79,10 @@ def intake(project: Project, *, category: str, lon: float, lat: float, coords: s
     of the same category within ``settings.web.duplicate_radius_m``.
     """
     _check_category(project, category)
+    description, source = clean_text(description), clean_text(source)
     xs, ys = to_wgs84(np.array([lon]), np.array([lat]), coords)
     wlon, wlat = float(xs[0]), float(ys[0])
-    when = pd.Timestamp(reported_at or datetime.now()).tz_localize(None).floor("s").to_pydatetime()
+    when = report_time(project, reported_at)
     radius = project.settings.web.duplicate_radius_m
     with project.store.transaction() as tx:
         grids = tx.read("grids")
@@ -103,6 +133,7 @@ def transition(project: Project, problem_id: int, *, to_status: str, note: str =
                user: User, at: datetime | None = None) -> dict[str, Any]:
     """Move a problem to ``to_status`` if the lifecycle allows it (else ``IllegalTransition``, 409)."""
     when = pd.Timestamp(at or datetime.now()).floor("s").to_pydatetime()
+    note, actor = clean_text(note), clean_text(actor) if actor else actor
     with project.store.transaction() as tx:
         row = read_problem(tx, problem_id).iloc[0]
         user.check_write_grid(row["grid_code"])
@@ -129,7 +160,7 @@ def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: Us
     """
     from sanigrid.web._errors import Forbidden
 
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: clean_text(v) if isinstance(v, str) else v for k, v in changes.items() if v is not None}
     bad = set(changes) - set(EDITABLE)
     if bad:
         raise Invalid(f"不能修改字段 {', '.join(sorted(bad))}; 可修改: {', '.join(EDITABLE)}")
