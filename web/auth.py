@@ -186,8 +186,8 @@ def _drop_store_table(store: Store) -> None:
     """Remove the old accounts table (and its gpkg_contents entry) from a GeoPackage store."""
     if not isinstance(store, GeoPackageStore):
         return
-    with store.transaction():
-        con = sqlite3.connect(store.location, timeout=30)
+    with store.transaction() as tx:
+        con = sqlite3.connect(tx.location, timeout=30)
         try:
             with con:
                 con.execute(f'DROP TABLE IF EXISTS "{USERS_TABLE}"')
@@ -197,6 +197,7 @@ def _drop_store_table(store: Store) -> None:
                         key = "table_name" if "table_name" in cols else "kind" if "kind" in cols else None
                         if key:
                             con.execute(f'DELETE FROM "{meta}" WHERE "{key}" = ?', (USERS_TABLE,))
+            con.execute("VACUUM")  # the freed pages still held the hashes
         finally:
             con.close()
 

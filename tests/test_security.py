@@ -1,0 +1,202 @@
+"""Issue 11 §2–§10 with FastAPI's TestClient: control characters and formulas in downloads, sessions that
+follow the account, throttled logins, the accounts file, times, one read rule, Origin checks, uploads."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import stat
+import time
+import warnings
+
+import openpyxl
+import pandas as pd
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from webproject import synthetic_project
+
+from sanigrid.web.app import create_app
+from sanigrid.web.auth import ACCOUNTS_FILE, USERS_TABLE, add_user, hash_password, list_users
+
+PW = "pw-安全-long-1"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    project = synthetic_project(tmp_path_factory.mktemp("sec") / "town", n_problems=60)
+    codes = sorted(project.store.read("grids")["code"])
+    tokens = {
+        "office": add_user(project, "office", role="office", password=PW),
+        "head": add_user(project, "head", role="grid_head", grid_code=codes[0], password=PW),
+        "head2": add_user(project, "head2", role="grid_head", grid_code=codes[1], password=PW),
+        "viewer": add_user(project, "viewer", role="viewer", password=PW),
+    }
+    client = TestClient(create_app(project, warm=False))
+    return {"project": project, "client": client, "tokens": tokens, "codes": codes}
+
+
+def auth(env, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {env['tokens'][who]}"}
+
+
+def lonlat(env, code: str) -> tuple[float, float]:
+    g = env["project"].store.read("grids")
+    p = g[g["code"] == code].to_crs(4326).geometry.iloc[0].representative_point()
+    return p.x, p.y
+
+
+def report(env, code: str, **extra) -> dict:
+    lon, lat = lonlat(env, code)
+    r = env["client"].post("/api/problems", json={"category": "暴露垃圾", "lon": lon, "lat": lat, **extra},
+                           headers=auth(env, "office"))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def cells(content: bytes) -> list:
+    wb = openpyxl.load_workbook(io.BytesIO(content))
+    return [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+
+
+# ---------------------------------------------------------------- §2 control characters, §3 formulas
+def test_control_characters_are_cleaned_on_intake_and_downloads_work(env):
+    c, code = env["client"], env["codes"][0]
+    got = report(env, code, description="垃圾\x07满溢\x1b[0m 在\x00路口")
+    assert got["description"] == "垃圾满溢[0m 在路口"  # the 201 echoes what was stored
+    stored = env["project"].store.read("problems")
+    assert stored.loc[stored["problem_id"] == got["problem_id"], "description"].iloc[0] == "垃圾满溢[0m 在路口"
+    for path in ("/api/layers/problems/xlsx", f"/grids/{code}/responsibility.xlsx",
+                 "/api/downloads/responsibility.xlsx"):
+        r = c.get(path, headers=auth(env, "office"))
+        assert r.status_code == 200, (path, r.text[:200])
+        assert any(cell.value == "垃圾满溢[0m 在路口" for cell in cells(r.content))
+
+
+def test_formula_descriptions_download_as_text(env):
+    text = '=HYPERLINK("http://x.invalid","点我")'
+    report(env, env["codes"][0], description=text)
+    r = env["client"].get("/api/layers/problems/xlsx", headers=auth(env, "office"))
+    hits = [cell for cell in cells(r.content) if cell.value == text]
+    assert hits and all(cell.data_type == "s" for cell in hits)
+
+
+def test_control_characters_are_cleaned_on_import(project, tmp_path):
+    from sanigrid.layers.importers import read_file
+
+    csv = tmp_path / "公厕.csv"
+    csv.write_text("名称,经度,纬度\n东门\x07公厕,117.22,28.30\n西门\x1b公厕,117.221,28.301\n", encoding="utf-8")
+    raw = read_file(csv, kind="toilets")
+    assert raw.frame["name"].tolist() == ["东门公厕", "西门公厕"]
+    assert any("control characters" in n and "2 cell(s) of 'name'" in n for n in raw.notes)
+
+
+# ---------------------------------------------------------------- §4 sessions follow the account
+def test_a_changed_account_ends_its_logins(env):
+    project, c = env["project"], env["client"]
+    add_user(project, "boss", role="office", password=PW)
+    tok = c.post("/api/auth/token", data={"username": "boss", "password": PW}).json()["access_token"]
+    h = {"Authorization": f"Bearer {tok}"}
+    assert c.get("/api/auth/me", headers=h).json()["role"] == "office"
+    add_user(project, "boss", role="viewer", password=PW, replace=True)  # a demotion (`user add --replace`)
+    assert c.get("/api/auth/me", headers=h).status_code == 401
+    tok = c.post("/api/auth/token", data={"username": "boss", "password": PW}).json()["access_token"]
+    assert c.get("/api/auth/me", headers={"Authorization": f"Bearer {tok}"}).json()["role"] == "viewer"
+
+
+def test_each_request_reads_the_account_as_it_is_now(env):
+    """Even with the sessions file left as it was, a login carries its account's stamp, not its rights."""
+    project, c = env["project"], env["client"]
+    add_user(project, "mover", role="grid_head", grid_code=env["codes"][0], password=PW)
+    tok = c.post("/api/auth/token", data={"username": "mover", "password": PW}).json()["access_token"]
+    con = sqlite3.connect(project.root / ACCOUNTS_FILE)
+    with con:
+        con.execute("UPDATE accounts SET grid_code = ?, stamp = 'moved' WHERE name = 'mover'", (env["codes"][3],))
+    con.close()
+    assert c.get("/api/auth/me", headers={"Authorization": f"Bearer {tok}"}).status_code == 401
+
+
+# ---------------------------------------------------------------- §5 logins
+def test_logins_are_throttled_per_account_with_retry_after(tmp_path):
+    project = synthetic_project(tmp_path / "t", n_problems=0)
+    project.settings.web.login_max_failures = 3
+    add_user(project, "a", role="viewer", password=PW)
+    c = TestClient(create_app(project, warm=False))
+    for _ in range(3):
+        assert c.post("/api/auth/token", data={"username": "a", "password": "wrong-guess"}).status_code == 401
+    r = c.post("/api/auth/token", data={"username": "a", "password": PW})  # even the right one waits
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 800
+    r = c.post("/login", data={"username": "a", "password": "x", "next": "/"}, follow_redirects=False)
+    assert r.status_code == 429 and "retry-after" in r.headers
+
+
+def test_logins_are_throttled_per_address(tmp_path):
+    project = synthetic_project(tmp_path / "t", n_problems=0)
+    project.settings.web.login_max_failures_per_address = 4
+    c = TestClient(create_app(project, warm=False))
+    codes = [c.post("/api/auth/token", data={"username": f"u{i}", "password": "guess-guess"}).status_code
+             for i in range(6)]
+    assert codes == [401] * 4 + [429] * 2
+
+
+def test_unknown_and_known_names_take_about_the_same_time(env):
+    from sanigrid.web.auth import check_password
+    from sanigrid.web._errors import Unauthorized
+
+    def took(name: str) -> float:
+        t = time.perf_counter()
+        with pytest.raises(Unauthorized):
+            check_password(env["project"], name, "wrong-password")
+        return time.perf_counter() - t
+
+    took("nobody")  # the dummy hash is made once
+    known = min(took("viewer") for _ in range(3))
+    unknown = min(took("nobody-at-all") for _ in range(3))
+    assert unknown > 0.5 * known  # was 16 ms vs 148 ms
+
+
+def test_short_passwords_are_refused(env):
+    from sanigrid.web._errors import Invalid
+
+    with pytest.raises(Invalid, match="至少 10"):
+        add_user(env["project"], "short", role="viewer", password="123456789")
+    assert "short" not in [u.name for u in list_users(env["project"])]
+
+
+def test_accounts_live_outside_the_geopackage_in_a_private_file(tmp_path):
+    project = synthetic_project(tmp_path / "t", n_problems=0)
+    # an account as an older version kept it, inside the GeoPackage
+    project.store.write_table(USERS_TABLE, pd.DataFrame([{
+        "name": "old", "role": "office", "grid_code": "", "password_hash": hash_password(PW),
+        "token_hash": "", "created_at": "2026-01-01T00:00:00"}]))
+    c = TestClient(create_app(project, warm=False))
+    assert c.post("/api/auth/token", data={"username": "old", "password": PW}).status_code == 200
+    path = project.root / ACCOUNTS_FILE
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(project.root / "sessions.sqlite").st_mode) == 0o600
+    con = sqlite3.connect(project.store.location)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    con.close()
+    assert USERS_TABLE not in names
+    raw = (project.root / "sanigrid.gpkg").read_bytes()
+    assert b"scrypt$" not in raw
+
+
+# ---------------------------------------------------------------- §9 times
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59", "1999-12-31T23:59:59", "2200-01-01T00:00:00"])
+def test_reported_at_out_of_range_is_422(env, when):
+    lon, lat = lonlat(env, env["codes"][0])
+    r = env["client"].post("/api/problems", json={"category": "暴露垃圾", "lon": lon, "lat": lat, "reported_at": when},
+                           headers=auth(env, "office"))
+    assert r.status_code == 422 and "reported_at" in r.json()["detail"]
+
+
+def test_offsets_are_converted_to_the_project_time_zone(env):
+    got = report(env, env["codes"][0], reported_at="2026-03-01T10:00:00-05:00")
+    assert got["reported_at"] == "2026-03-01 23:00:00"  # Asia/Shanghai is UTC+8
+    got = report(env, env["codes"][0], reported_at="2026-03-01T10:00:00Z")
+    assert got["reported_at"] == "2026-03-01 18:00:00"
