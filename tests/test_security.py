@@ -144,8 +144,8 @@ def test_logins_are_throttled_per_address(tmp_path):
 
 
 def test_unknown_and_known_names_take_about_the_same_time(env):
-    from sanigrid.web.auth import check_password
     from sanigrid.web._errors import Unauthorized
+    from sanigrid.web.auth import check_password
 
     def took(name: str) -> float:
         t = time.perf_counter()
