@@ -454,7 +454,11 @@ def test_concurrent_writers_lose_nothing(env):
 def test_photo_upload_is_stored_beside_the_project(env):
     c, project = env["client"], env["project"]
     pid = _new_problem(env, env["codes"][0])
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buf, format="PNG")
+    png = buf.getvalue()
     r = c.post(f"/api/problems/{pid}/photos", files={"photo": ("p.png", png, "image/png")}, headers=auth(env, "head"))
     assert r.status_code == 201, r.text
     path = project.root / r.json()["path"]

@@ -80,8 +80,10 @@ class User:
             )
 
     def check_grid_page(self, grid_code: str) -> None:
-        if self.role == "grid_head" and grid_code != self.grid_code:
-            raise Forbidden(f"网格长「{self.name}」只能查看本网格 {self.grid_code} 的页面")
+        """The read rule for a grid's page (see :mod:`sanigrid.web.access`)."""
+        from sanigrid.web.access import check_grid_read
+
+        check_grid_read(self, grid_code)
 
 
 # ---------------------------------------------------------------- secrets

@@ -204,17 +204,46 @@ def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
     return out
 
 
+def photo_type(data: bytes) -> str:
+    """The file ending of a JPEG, PNG or WebP photo, judged by its content (the declared type is not
+    trusted): the format's signature, then a full decode with Pillow. :class:`Invalid` otherwise."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if data.startswith(b"\xff\xd8\xff"):
+        ext, fmt = "jpg", "JPEG"
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        ext, fmt = "png", "PNG"
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        ext, fmt = "webp", "WEBP"
+    else:
+        raise Invalid("文件内容不是 JPEG/PNG/WebP 照片 (the content is not a JPEG, PNG or WebP image)")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != fmt:
+                raise Invalid(f"文件内容不是完整的 {fmt} 照片 (not a whole {fmt} image)")
+            im.load()  # decodes every pixel: a truncated or forged file fails here
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, Invalid):
+            raise
+        raise Invalid(f"照片无法解码 ({fmt}: {e}); 请重新拍摄或另存后上传 (the image cannot be decoded)") from None
+    except Image.DecompressionBombError:
+        raise Invalid("照片像素过多 (image too large to decode)") from None
+    return ext
+
+
 def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: str, user: User,
                check: Callable[[str | None], None] | None = None) -> str:
-    """Store a photo beside the project (``photos/``) and record it; returns its relative path."""
-    ext = PHOTO_TYPES.get(content_type)
-    if ext is None:
-        raise Invalid(f"照片格式 {content_type} 不支持; 请上传 JPEG/PNG/WebP (unsupported photo type)")
+    """Store a photo beside the project (``photos/``) and record it; returns its relative path.
+
+    The type is taken from the content (:func:`photo_type`), not from ``content_type``."""
     limit = project.settings.web.photo_max_mb * 1024 * 1024
     if len(data) > limit:
         raise Invalid(f"照片 {len(data) / 1e6:.1f} MB 超过上限 {project.settings.web.photo_max_mb} MB")
     if not data:
         raise Invalid("照片是空文件 (empty photo)")
+    ext = photo_type(data)
     row = read_problem(project.store, problem_id).iloc[0]
     user.check_write_grid(row["grid_code"])
     rel = Path("photos") / f"{int(problem_id)}_{uuid.uuid4().hex[:10]}.{ext}"
@@ -227,6 +256,18 @@ def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: 
         "problem_id": int(problem_id), "path": rel.as_posix(), "uploaded_by": user.name,
         "uploaded_at": datetime.now().isoformat(timespec="seconds")}]))
     return rel.as_posix()
+
+
+def photo_file(project: Project, problem_id: int, name: str) -> Path:
+    """The stored file of one photo of a case (by its file name); :class:`NotFound` if it is not one of
+    that case's photos (so no other path can be asked for)."""
+    wanted = f"photos/{name}"
+    if wanted not in photos(project.store, problem_id):
+        raise NotFound(f"问题 {problem_id} 没有照片 {name} (no such photo)")
+    path = project.root / wanted
+    if not path.is_file():
+        raise NotFound(f"照片文件 {name} 不在 photos/ 文件夹中 (the file is missing)")
+    return path
 
 
 def photos(store: Any, problem_id: int) -> list[str]:

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from sanigrid.layers.export import zh_headers
 from sanigrid.web import gridpage
 from sanigrid.web._errors import NotFound
+from sanigrid.web.access import case_scope
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.routes.layers import present_spec, xlsx_response
 
@@ -25,6 +26,7 @@ def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
 
 @router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)")
 def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None = None) -> Response:
+    grid = case_scope(user, "problems", grid)  # a grid head gets their own grid's list, asked or not
     if grid:
         gridpage.grid_row(project, grid)
         user.check_grid_page(grid)

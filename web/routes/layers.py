@@ -17,6 +17,8 @@ from sanigrid.layers.export import OVERDUE_HEADERS, zh_headers
 from sanigrid.layers.filters import eq
 from sanigrid.layers.workbook import write_xlsx
 from sanigrid.web._errors import NotFound
+from sanigrid.web.access import CASE_LAYERS, case_scope, check_case_read, own_grid_only
+from sanigrid.web.auth import User
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import (
     bbox_to_store,
@@ -68,9 +70,11 @@ def list_layers(project: ProjectDep, user: CurrentUser) -> list[LayerSummary]:
             for i in project.store.info()]
 
 
-def _filtered(project, kind: str, *, bbox: str | None, coords: str, grid: str | None, category: str | None,
-              status: str | None, date_from: datetime | None, date_to: datetime | None, open_only: bool):
+def _filtered(project, kind: str, *, user: User, bbox: str | None, coords: str, grid: str | None,
+              category: str | None, status: str | None, date_from: datetime | None, date_to: datetime | None,
+              open_only: bool):
     s = present_spec(project, kind)
+    grid = case_scope(user, kind, grid)
     box = parse_bbox(bbox)
     where = where_clause(s, project.settings, grid=grid, category=category, status=status, date_from=date_from,
                          date_to=date_to, open_only=open_only)
@@ -102,7 +106,8 @@ def layer_geojson(
     offset: Annotated[int, Query(ge=0)] = 0,
     coords: Coords = "wgs84",
 ) -> Response:
-    s, frame = _filtered(project, kind, bbox=bbox, coords=coords, grid=grid, category=category, status=status,
+    s, frame = _filtered(project, kind, user=user, bbox=bbox, coords=coords, grid=grid, category=category,
+                         status=status,
                          date_from=date_from, date_to=date_to, open_only=open)
     total = len(frame)
     page = frame.iloc[offset:offset + limit]
@@ -120,7 +125,8 @@ def layer_xlsx(
     category: str | None = None, status: str | None = None, date_from: datetime | None = None,
     date_to: datetime | None = None, open: bool = False,
 ) -> Response:
-    s, frame = _filtered(project, kind, bbox=bbox, coords="wgs84", grid=grid, category=category, status=status,
+    s, frame = _filtered(project, kind, user=user, bbox=bbox, coords="wgs84", grid=grid, category=category,
+                         status=status,
                          date_from=date_from, date_to=date_to, open_only=open)
     return xlsx_response({s.zh: frame}, f"{kind}.xlsx", headers=zh_headers(kind, OVERDUE_HEADERS))
 
@@ -139,6 +145,8 @@ def layer_feature(kind: str, key: str, project: ProjectDep, user: CurrentUser, c
     frame = project.store.read(kind, where=eq(s.key, value))
     if frame.empty:
         raise NotFound(f"图层「{s.zh}」没有编号为 {key} 的要素 (no feature {key})")
+    if kind in CASE_LAYERS:
+        check_case_read(user, frame["grid_code"].iloc[0])
     if "deadline" in frame.columns and "status" in frame.columns:
         frame = with_overdue(frame, as_of=as_of_default(project.store.read(kind, columns=["reported_at"])))
     extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
@@ -165,6 +173,7 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
              zoom: Annotated[float, Query(ge=0, le=24)] = 15, grid: str | None = None,
              open: bool = False, coords: Coords = "wgs84") -> Response:
     s = present_spec(project, kind)
+    grid = case_scope(user, kind, grid)
     box = parse_bbox(bbox)
     web = project.settings.web
     columns = None
@@ -213,6 +222,7 @@ def search(q: Annotated[str, Query(min_length=1, max_length=60)], project: Proje
     """Grid codes, names and grid heads, place names and case numbers; see :mod:`sanigrid.web.search`."""
     lang = project.settings.project.language
     idx = search_index(project.store, coords)
+    hide_cases = own_grid_only(user) is not None  # the search index holds no grid per hit: no case hits then
     return [SearchHit(layer=idx.layer[i], layer_title=CATALOGUE[idx.layer[i]].title(lang), label=idx.label[i],
                       bounds=[float(v) for v in idx.bounds[i]], href=idx.href[i])
-            for i in find(idx, q, limit)]
+            for i in find(idx, q, limit) if not (hide_cases and idx.layer[i] in CASE_LAYERS)]
