@@ -126,13 +126,72 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths (404), wrong methods (405) …: a page for a browser, FastAPI's JSON otherwise."""
+        if exc.status_code == 405:  # Allow: every method the path has, not only the first route's
+            allow = ", ".join(allowed_methods(app, request.url.path))
+            if allow:
+                exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": allow})
         if _wants_html(request):
             return error_page(request, exc.status_code, str(exc.detail))
         return await http_exception_handler(request, exc)
 
+    app.openapi = lambda: honest_openapi(app)  # type: ignore[method-assign]
     if warm:
         threading.Thread(target=warm_caches, args=(project,), name="sanigrid-warm", daemon=True).start()
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for ``path`` (templates such as ``/api/problems/{problem_id}``
+    matched segment by segment)."""
+    import re
+
+    out: list[str] = []
+    for template, ops in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            out += [m.upper() for m in ops if m.upper() not in out]
+    return out
+
+
+def honest_openapi(app: FastAPI) -> dict:
+    """The OpenAPI document with the error responses the routes really give: every operation documents
+    the JSON error body (``ErrorBody``) for 400, 401, 403, 404 (with a path parameter), 409 (writes), 422
+    and, for the login, 429 (replacing FastAPI's default 422 schema, which is not what this app sends)."""
+    from fastapi.openapi.utils import get_openapi
+
+    from sanigrid.web._errors import ERROR_BODY_SCHEMA, ERROR_TEXT
+
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ERROR_BODY_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            codes = ["400", "403", "404", "422"]  # 404 also for a layer not yet imported or computed
+            if path == "/api/auth/token":
+                codes += ["401", "429"]
+            else:
+                codes.append("401")
+            if method in ("post", "patch", "put", "delete"):
+                codes += ["409", "413"]
+            responses = op.setdefault("responses", {})
+            for code in codes:
+                entry = responses.setdefault(code, {})
+                entry["description"] = entry.get("description") or ERROR_TEXT[code]
+                if entry["description"] == "Validation Error":
+                    entry["description"] = ERROR_TEXT[code]
+                entry["content"] = ref
+                if code == "401":
+                    entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+                if code == "429":
+                    entry["headers"] = {"Retry-After": {"schema": {"type": "string"},
+                                                        "description": "seconds to wait"}}
+    app.openapi_schema = spec
+    return spec
 
 
 def warm_caches(project: Project) -> None:

@@ -68,8 +68,8 @@ def login_submit(request: Request, project: ProjectDep, sessions: SessionsDep, t
     try:
         _, token = login(project, sessions, throttle, username, password, address=_address(request))
     except TooManyAttempts as e:
-        return HTMLResponse(login_page(project.settings.project.language, str(e), _safe_next(next), username), status_code=429,
-                            headers={"Retry-After": str(e.retry_after)})
+        page = login_page(project.settings.project.language, str(e), _safe_next(next), username)
+        return HTMLResponse(page, status_code=429, headers={"Retry-After": str(e.retry_after)})
     except Unauthorized as e:
         page = login_page(project.settings.project.language, str(e), _safe_next(next), username)
         return HTMLResponse(page, status_code=401)

@@ -14,7 +14,7 @@ from sanigrid.web.auth import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import records
 from sanigrid.web.mappage import build_map, page_html
-from sanigrid.web.routes.layers import xlsx_response
+from sanigrid.web.routes.layers import PRINT_RESPONSE, XLSX_RESPONSE, xlsx_response
 
 router = APIRouter(tags=["grids 网格"])
 
@@ -40,7 +40,8 @@ def grid_open(code: str, project: ProjectDep, user: CurrentUser) -> list[dict]:
     return records(frame, CATALOGUE["problems"], CATALOGUE["problems"].field_names, extra=("overdue", "days_overdue"))
 
 
-@router.get("/grids/{code}/responsibility.xlsx", summary="网格责任清单 (.xlsx)")
+@router.get("/grids/{code}/responsibility.xlsx", summary="网格责任清单 (.xlsx)", response_class=Response,
+            responses=XLSX_RESPONSE)
 def grid_xlsx(code: str, project: ProjectDep, user: CurrentUser) -> Response:
     check_grid_read(user, code)
     gridpage.grid_row(project, code)
@@ -49,7 +50,8 @@ def grid_xlsx(code: str, project: ProjectDep, user: CurrentUser) -> Response:
     return xlsx_response(sheets, f"{code}_责任清单.xlsx", headers=headers)
 
 
-@router.get("/grids/{code}/map.{fmt}", summary="网格打印地图 (A4/A3 横向 PNG 或 PDF)")
+@router.get("/grids/{code}/map.{fmt}", summary="网格打印地图 (A4/A3 横向 PNG 或 PDF)", response_class=Response,
+            responses=PRINT_RESPONSE)
 async def grid_print(code: str, fmt: Literal["png", "pdf"], project: ProjectDep, user: CurrentUser,
                      paper: Annotated[Literal["A4", "A3"], Query()] = "A4") -> Response:
     await run_in_threadpool(gridpage.grid_row, project, code)

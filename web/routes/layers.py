@@ -37,6 +37,10 @@ from sanigrid.web.search import find, search_index
 router = APIRouter(tags=["layers 图层"])
 GEOJSON = "application/geo+json"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: ``responses=`` of a route that answers with a workbook, and of one that prints a map
+XLSX_RESPONSE: dict[int | str, dict] = {200: {"content": {XLSX: {}}, "description": "Excel workbook (.xlsx)"}}
+PRINT_RESPONSE: dict[int | str, dict] = {200: {"content": {"image/png": {}, "application/pdf": {}},
+                                               "description": "printable map: PNG or PDF, as the path ends"}}
 Coords = Literal["wgs84", "gcj02", "bd09"]
 BBoxQ = Annotated[str | None, Query(description="西,南,东,北 (lon/lat degrees, in `coords`), "
                                                 "e.g. 117.20,28.28,117.24,28.31")]
@@ -118,8 +122,8 @@ def layer_geojson(
     return Response(text, media_type=GEOJSON)
 
 
-@router.get("/api/layers/{kind}/xlsx", summary="图层导出 Excel (.xlsx, 中文表头)",
-            responses={200: {"content": {XLSX: {}}}})
+@router.get("/api/layers/{kind}/xlsx", summary="图层导出 Excel (.xlsx, 中文表头)", response_class=Response,
+            responses=XLSX_RESPONSE)
 def layer_xlsx(
     kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None, grid: str | None = None,
     category: str | None = None, status: str | None = None, date_from: datetime | None = None,
