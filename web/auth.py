@@ -353,7 +353,9 @@ class LoginThrottle:
         return q
 
     def check(self, name: str, address: str) -> None:
-        """:class:`TooManyAttempts` if this account or address is over its limit now."""
+        """:class:`TooManyAttempts` if this account or address is over its limit now; else the try is
+        counted as a failure at once (so that concurrent tries cannot all pass the check), to be taken
+        back by :meth:`succeeded`."""
         now = time.monotonic()
         with self._lock:
             for key, limit, what in ((f"user:{name}", self.per_account, "账号"), (f"addr:{address}",
@@ -363,16 +365,16 @@ class LoginThrottle:
                     wait = max(1, int(q[len(q) - limit] + self.window_s - now + 0.999))
                     raise TooManyAttempts(f"登录失败次数过多 (该{what}), 请 {wait} 秒后再试 "
                                           f"(too many failed logins; retry after {wait} s)", wait)
-
-    def failed(self, name: str, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
             for key in (f"user:{name}", f"addr:{address}"):
                 self._fails.setdefault(key, deque()).append(now)
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, address: str) -> None:
+        """The password was right: clear the account's count and take back this try from the address's."""
         with self._lock:
             self._fails.pop(f"user:{name}", None)
+            q = self._fails.get(f"addr:{address}")
+            if q:
+                q.pop()
 
 
 def login(project: Project, sessions: Sessions, throttle: LoginThrottle | None, name: str, password: str,
@@ -380,14 +382,9 @@ def login(project: Project, sessions: Sessions, throttle: LoginThrottle | None, 
     """Check a password login (throttled) and open a session: ``(account, token)``."""
     if throttle is not None:
         throttle.check(name, address)
-    try:
-        user = check_password(project, name, password)
-    except Unauthorized:
-        if throttle is not None:
-            throttle.failed(name, address)
-        raise
+    user = check_password(project, name, password)  # a failure stays counted by check()
     if throttle is not None:
-        throttle.succeeded(name)
+        throttle.succeeded(name, address)
     now = get_user(project, user.name)
     return user, sessions.issue(user, stamp=now[1] if now else "")
 
