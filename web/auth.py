@@ -185,23 +185,27 @@ def _store_has_table(store: Store) -> bool:
 
 
 def _drop_store_table(store: Store) -> None:
-    """Remove the old accounts table (and its gpkg_contents entry) from a GeoPackage store."""
+    """Remove the old accounts table (and its metadata rows) from a GeoPackage store, then VACUUM so the
+    freed pages no longer hold the hashes."""
     if not isinstance(store, GeoPackageStore):
         return
     with store.transaction() as tx:
-        con = sqlite3.connect(tx.location, timeout=30)
+        con = tx._tx_con()  # the transaction's own connection (the store writes in place)
+        con.execute(f'DROP TABLE IF EXISTS "{USERS_TABLE}"')
+        for meta in ("gpkg_contents", "sanigrid_layers"):
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (meta,)).fetchone():
+                cols = [c[1] for c in con.execute(f'PRAGMA table_info("{meta}")')]
+                key = "table_name" if "table_name" in cols else "kind" if "kind" in cols else None
+                if key:
+                    con.execute(f'DELETE FROM "{meta}" WHERE "{key}" = ?', (USERS_TABLE,))
+    try:
+        con = sqlite3.connect(store.location, timeout=30)
         try:
-            with con:
-                con.execute(f'DROP TABLE IF EXISTS "{USERS_TABLE}"')
-                for meta in ("gpkg_contents", "sanigrid_layers"):
-                    if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (meta,)).fetchone():
-                        cols = [c[1] for c in con.execute(f'PRAGMA table_info("{meta}")')]
-                        key = "table_name" if "table_name" in cols else "kind" if "kind" in cols else None
-                        if key:
-                            con.execute(f'DELETE FROM "{meta}" WHERE "{key}" = ?', (USERS_TABLE,))
-            con.execute("VACUUM")  # the freed pages still held the hashes
+            con.execute("VACUUM")
         finally:
             con.close()
+    except sqlite3.OperationalError as e:  # another program holds the file: the table is gone all the same
+        log.warning("%s: could not VACUUM after moving the accounts out (%s)", store.location, e)
 
 
 def _text(v: object) -> str | None:
