@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from webproject import CHROMIUM, CHROMIUM_ARGS, LiveServer, synthetic_project
 
 VIEW_W, VIEW_H = 1400, 900
-PASSWORD = "bench"
+PASSWORD = "bench-password"
 
 
 def build(root: Path, n: int, *, synthetic: bool):
@@ -193,7 +193,7 @@ def main() -> None:
 
             synthetic = importlib.util.find_spec("sanigrid.scripts.demo") is None
         project = build(Path(tmp) / "county", n, synthetic=synthetic)
-        token = add_user(project.store, "bench", role="office", password=PASSWORD)
+        token = add_user(project, "bench", role="office", password=PASSWORD)
         t0 = time.perf_counter()
         base, n_cdn, n_hosts = baseline_html(project)
         t_base = time.perf_counter() - t0

@@ -1,12 +1,12 @@
 """Tables out to Excel: Chinese headers from the catalogue, one sheet per part, frozen header row.
 
-Planners live in Excel; every table sanigrid writes goes through :func:`write_xlsx` so that all
-exports look alike (bold header, widths fitted, coordinates in WGS84 columns 经度/纬度).
+Planners live in Excel; every table sanigrid writes goes through the one workbook writer
+(:func:`sanigrid.layers.workbook.write_xlsx`) so that all exports look alike (bold header, widths
+fitted, coordinates in WGS84 columns 经度/纬度) and are safe (text as text, no control characters).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,9 +14,10 @@ import geopandas as gpd
 import pandas as pd
 
 from sanigrid.layers.catalogue import CATALOGUE
+from sanigrid.layers.workbook import safe_csv_frame, sheet_name, write_xlsx
 
-_MAX_SHEET_NAME = 31
-_BAD_SHEET_CHARS = str.maketrans({c: "_" for c in "[]:*?/\\"})
+__all__ = ["export_layer", "params_table", "sheet_name", "table_with_lonlat", "write_xlsx", "zh_headers"]
+
 
 
 #: the one word for a case past its deadline (逾期, "overdue"), and the headers of the computed overdue columns
@@ -73,50 +74,6 @@ def table_with_lonlat(frame: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def sheet_name(name: str) -> str:
-    """A legal, unique-enough Excel sheet name (≤ 31 characters, no []:*?/\\)."""
-    return str(name).translate(_BAD_SHEET_CHARS)[:_MAX_SHEET_NAME] or "Sheet"
-
-
-def write_xlsx(
-    sheets: Mapping[str, pd.DataFrame],
-    target: str | Path | io.BytesIO,
-    *,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    """Write frames to an .xlsx file (or buffer), one sheet each, with Chinese headers.
-
-    Datetimes are written without timezone; column widths fit the content; the header row is
-    frozen so it stays visible when scrolling.
-    """
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    headers = dict(headers or {})
-    if isinstance(target, str | Path):
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-    with pd.ExcelWriter(target, engine="openpyxl") as writer:
-        used: set[str] = set()
-        for raw_name, frame in sheets.items():
-            name = sheet_name(raw_name)
-            while name in used:
-                name = sheet_name(name[:-2] + f"_{len(used)}")
-            used.add(name)
-            table = table_with_lonlat(frame).rename(columns=headers)
-            for col in table.columns:
-                if isinstance(table[col].dtype, pd.DatetimeTZDtype):
-                    table[col] = table[col].dt.tz_localize(None)
-            table.to_excel(writer, sheet_name=name, index=False)
-            ws = writer.sheets[name]
-            ws.freeze_panes = "A2"
-            for cell in ws[1]:
-                cell.font = Font(bold=True)
-            for i, col in enumerate(table.columns, start=1):
-                values = [str(col)] + [str(v) for v in table[col].head(200).tolist()]
-                width = max(len(v.encode("gbk", errors="replace")) for v in values)
-                ws.column_dimensions[get_column_letter(i)].width = min(max(8, width + 2), 60)
-
-
 #: file endings :func:`export_layer` writes, and how
 EXPORT_FORMATS = {".xlsx": "Excel (中文表头, 经纬度 WGS84)", ".csv": "CSV (UTF-8 with BOM, 中文表头, 经纬度 WGS84)",
                   ".geojson": "GeoJSON (WGS84)", ".gpkg": "GeoPackage (project CRS)",
@@ -147,7 +104,7 @@ def export_layer(frame: gpd.GeoDataFrame, kind: str, path: str | Path, *, encodi
         spec = CATALOGUE.get(kind)
         write_xlsx({spec.zh if spec else kind: frame}, path, headers=headers)
     elif suffix == ".csv":
-        table_with_lonlat(frame).rename(columns=headers).to_csv(path, index=False, encoding="utf-8-sig")
+        safe_csv_frame(table_with_lonlat(frame).rename(columns=headers)).to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix == ".geojson":
         pyogrio.write_dataframe(frame.to_crs(4326), path, driver="GeoJSON")
     elif suffix == ".gpkg":

@@ -54,6 +54,7 @@ from sanigrid.layers.columns import ColumnMatch, bracket_note, header_score, map
 from sanigrid.layers.crs import COORD_SYSTEMS, describe_choice
 from sanigrid.layers.osm import OSM_ATTRIBUTION, OSM_SUFFIXES, read_osm
 from sanigrid.layers.settings import ProblemCategory, Settings, save_settings
+from sanigrid.layers.text import clean_text_columns
 from sanigrid.layers.validation import REJECT_COLUMNS, Issue, ValidationReport, validate
 
 if TYPE_CHECKING:
@@ -198,6 +199,11 @@ def read_file(
         frame, notes = map_values(raw.frame, values, s, match=raw.columns, source=raw.source)
         raw.frame = gpd.GeoDataFrame(frame, geometry=raw.frame.geometry.name, crs=raw.frame.crs)
         raw.notes.extend(notes)
+    raw.frame, changed = clean_text_columns(raw.frame)
+    if changed:
+        raw.notes.append(f"{path.name}: removed control characters (BEL, ESC, NUL …) that spreadsheets and "
+                         "the store cannot hold, from "
+                         + ", ".join(f"{n} cell(s) of '{c}'" for c, n in changed.items()))
     return raw
 
 

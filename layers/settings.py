@@ -37,6 +37,8 @@ class ProjectSettings(_Model):
     store_schema: str = Field("sanigrid", pattern=r"^[a-z_][a-z0-9_]*$",
                               description="PostGIS schema of this county (one per county on a shared database)")
     language: Literal["zh", "en"] = "zh"
+    time_zone: str = Field("Asia/Shanghai", description="IANA time zone of the project's times; a time given "
+                           "with an offset (+08:00, Z, -05:00) is converted to it")
     population: int = Field(300_000, description="county population; picks the sampling quota class")
     time_zone: str = Field("Asia/Shanghai", description="IANA time zone of the county: times with a UTC offset "
                            "(+08:00, Z, -05:00) are converted to it; times without one are taken as local")
@@ -69,6 +71,17 @@ class ProjectSettings(_Model):
             except SanigridError as e:
                 raise ValueError(str(e)) from None
         return v.strip()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}'; use an IANA name such as Asia/Shanghai") from None
+        return v
 
 
 class FacilityPreset(_Model):
@@ -342,7 +355,20 @@ class WebSettings(_Model):
     duplicate_radius_m: float = Field(10, ge=0, description="an open report of the same category this close "
                                       "to a new one flags it as a possible duplicate")
     session_hours: float = Field(12, gt=0, description="a password login's token lasts this long")
-    photo_max_mb: float = Field(10, gt=0)
+    photo_max_mb: float = Field(10, gt=0, description="largest photo upload; a longer request body is cut off "
+                                "while it streams in (413)")
+    password_min_length: int = Field(10, ge=1, description="shortest password an account may have "
+                                     "(NIST SP 800-63B §3.1.1.2 asks for at least 8; `user add` makes 16)")
+    login_max_failures: int = Field(10, ge=1, description="failed logins per account within "
+                                    "login_window_minutes before further tries get 429 (OWASP authentication "
+                                    "cheat sheet: throttle per account)")
+    login_max_failures_per_address: int = Field(30, ge=1, description="failed logins per client address within "
+                                                "login_window_minutes before further tries get 429")
+    login_window_minutes: float = Field(15, gt=0, description="the window of the login limits")
+    reported_earliest: str = Field("2000-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                   description="a report dated before this is refused (422)")
+    reported_ahead_hours: float = Field(24, ge=0, description="a report dated later than now plus this is "
+                                        "refused (422); clocks of phones drift, years typed wrong do not")
 
 
 class Settings(_Model):

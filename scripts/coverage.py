@@ -97,7 +97,8 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
 
     from sanigrid.geo.coverage import coverage, toilet_class_check, toilet_spacing
     from sanigrid.geo.network import build_network, components_frame
-    from sanigrid.layers.export import write_xlsx, zh_headers
+    from sanigrid.layers.export import zh_headers
+    from sanigrid.layers.workbook import StagedWorkbook
 
     s = project.settings
     preset = _preset(project, kind)
@@ -119,11 +120,6 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
                                          near_m=s.toilet_class.near_m)
     params = dict(res.params)
     gaps = res.gaps[["facility_kind", "name", "length_m", "distance_m", "grid_code", "geometry"]]
-    with project.store.transaction() as tx:
-        tx.write("network_components", comps, params={"snap_tolerance_m": s.network.snap_tolerance_m,
-                                                      "date": params["date"]})
-        _replace_kind(tx, "service_areas", kind, res.service_areas, params)
-        _replace_kind(tx, "coverage_gaps", kind, gaps, params)
     sheets: dict[str, pd.DataFrame] = {"汇总": _summary_sheet(res.summary, params),
                                        "网格排名": res.grid_table,
                                        "覆盖盲区": gaps.drop(columns="geometry").rename(columns={"name": "道路"})}
@@ -138,7 +134,14 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
     sheets["未接入路网"] = res.unattached
     sheets["路网分量"] = pd.DataFrame(comps.drop(columns="geometry"))
     xlsx = project.output_path(f"coverage_{kind}.xlsx")
-    write_xlsx(sheets, xlsx, headers=zh_headers("coverage_gaps", _HEADERS))
+    # the report first (to a temporary file), then the store, then the report is published:
+    # a report that fails leaves the store as it was, and a failed store write leaves the old report
+    with StagedWorkbook(sheets, xlsx, headers=zh_headers("coverage_gaps", _HEADERS)), \
+            project.store.transaction() as tx:
+        tx.write("network_components", comps, params={"snap_tolerance_m": s.network.snap_tolerance_m,
+                                                      "date": params["date"]})
+        _replace_kind(tx, "service_areas", kind, res.service_areas, params)
+        _replace_kind(tx, "coverage_gaps", kind, gaps, params)
     out = dict(res.summary)
     out.update({"xlsx": str(xlsx), "gaps": int(len(gaps)), "unattached": int(len(res.unattached)),
                 "spacing_violations": int(len(spacing)) if spacing is not None else None,
@@ -174,7 +177,8 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
     import pandas as pd
 
     from sanigrid.geo.siting import suggest_sites
-    from sanigrid.layers.export import write_xlsx, zh_headers
+    from sanigrid.layers.export import zh_headers
+    from sanigrid.layers.workbook import StagedWorkbook
 
     s = project.settings
     preset = _preset(project, kind)
@@ -192,9 +196,6 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
     )
     params = dict(res.params)
     sites = res.sites
-    with project.store.transaction() as tx:
-        _replace_kind(tx, "suggested_sites", kind, sites[["facility_kind", "rank", "gain", "households", "grid_code",
-                                                          "name", "street_m", "geometry"]], params)
     sheets = {"汇总": _summary_sheet(res.summary, params),
               "建议新址": pd.DataFrame(sites.drop(columns="geometry")).rename(
                   columns={"street_m": "street_m_new", "households": "新增服务户数"})}
@@ -204,7 +205,10 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
         c = res.candidates
         sheets["全覆盖方案"] = pd.DataFrame(c.loc[c["lscp"], ["name"]])
     xlsx = project.output_path(f"sites_{kind}.xlsx")
-    write_xlsx(sheets, xlsx, headers=zh_headers("suggested_sites", _HEADERS))
+    with StagedWorkbook(sheets, xlsx, headers=zh_headers("suggested_sites", _HEADERS)), \
+            project.store.transaction() as tx:
+        _replace_kind(tx, "suggested_sites", kind, sites[["facility_kind", "rank", "gain", "households", "grid_code",
+                                                          "name", "street_m", "geometry"]], params)
     out = dict(res.summary)
     out["xlsx"] = str(xlsx)
     out["sites"] = sites.drop(columns="geometry").to_dict("records")

@@ -8,6 +8,7 @@ to ``outputs/``; the typer commands only parse and print.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +102,8 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
         is_overdue,
         responsibility_list,
     )
-    from sanigrid.layers.export import write_xlsx, zh_headers
+    from sanigrid.layers.export import zh_headers
+    from sanigrid.layers.workbook import write_xlsx
 
     p, grids, filled = load_problems(project)
     t = report_date(project, p, as_of)
@@ -146,7 +148,8 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
 
     from sanigrid.geo import hotspots as hotspot_analysis  # `hotspots` is this module's command
     from sanigrid.geo.rebound import rebounds
-    from sanigrid.layers.export import params_table, write_xlsx, zh_headers
+    from sanigrid.layers.export import params_table, zh_headers
+    from sanigrid.layers.workbook import StagedWorkbook
 
     s = project.settings
     st = project.store
@@ -166,22 +169,33 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
                   pile_min_count=s.piles.min_count, pile_tolerance_m=s.piles.tolerance_m)
     params = {**res.params, "as_of": str(pd.Timestamp(t)), "since": str(since) if since else None,
               "categories": categories or "all"}
+<<<<<<< HEAD
     rparams = {"radius_m": s.rebound.radius_m, "window_days": s.rebound.window_days, "as_of": str(pd.Timestamp(t)),
                "since": str(since) if since else None, "piles_left_out": s.piles.min_count}
     with project.store.transaction() as tx:
         tx.write("hotspot_clusters", res.clusters, params=params)
         tx.write("gi_cells", res.cells, params=params)
         tx.write("rebounds", rb.pairs, params=rparams)
+=======
+    rparams = {"radius_m": s.rebound.radius_m, "window_days": s.rebound.window_days, "as_of": str(pd.Timestamp(t))}
+>>>>>>> main
     path = None
+    report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if xlsx:
         path = project.output_path(f"热点分析_{pd.Timestamp(t):%Y%m%d}.xlsx")
         sig = res.cells[(res.cells["label"] != hotspot_analysis.NOT_SIGNIFICANT) | (res.cells["trend"] != "")]
         info = params_table(params)
-        write_xlsx({
+        report = StagedWorkbook({
             "说明": info, "聚集区": res.clusters, "显著冷热点": sig, "重复坐标堆点": res.piles,
             "反弹": rb.pairs, "反弹率_网格": rb.by_grid, "反弹率_类别": rb.by_category, "多次反弹地点": rb.places,
         }, path, headers={**zh_headers("hotspot_clusters"), **zh_headers("gi_cells"), **zh_headers("rebounds"),
                           **_HEADERS})
+    # the report is complete before the store commits, and published after it: a failed report
+    # leaves the store as it was
+    with report, project.store.transaction() as tx:
+        tx.write("hotspot_clusters", res.clusters, params=params)
+        tx.write("gi_cells", res.cells, params=params)
+        tx.write("rebounds", rb.pairs, params=rparams)
     return HotspotRun(hotspots=res, rebounds=rb, path=path)
 
 
@@ -192,7 +206,7 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
     import pandas as pd
 
     from sanigrid.geo import scorecard
-    from sanigrid.layers.export import write_xlsx
+    from sanigrid.layers.workbook import StagedWorkbook
 
     p, grids, _ = load_problems(project)
     if not len(grids):
@@ -206,8 +220,8 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
 
     res = scorecard.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
                               alleys=opt("alleys"), gaps=opt("coverage_gaps"))
-    st.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
     path = None
+    report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if xlsx:
         start, end = res.period
         path = project.output_path(f"网格排名通报_{start:%Y%m%d}-{(end - pd.Timedelta(seconds=1)):%Y%m%d}.xlsx")
@@ -218,7 +232,9 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
                                        "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩",
                                        str(res.params["prior_strength"]), "90%",
                                        "、".join(f"{k}={v}" for k, v in res.params["weights"].items())]})
-        write_xlsx({"排名通报": scorecard.report_table(res), "说明": note}, path, headers=_HEADERS)
+        report = StagedWorkbook({"排名通报": scorecard.report_table(res), "说明": note}, path, headers=_HEADERS)
+    with report, st.transaction() as tx:
+        tx.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
     return res, path
 
 

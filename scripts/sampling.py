@@ -147,7 +147,8 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     stratified ones (the other mode is always computed for the comparison sheet).
     """
     from sanigrid.geo import sampling
-    from sanigrid.layers.export import write_xlsx, zh_headers
+    from sanigrid.layers.export import zh_headers
+    from sanigrid.layers.workbook import StagedWorkbook
 
     s = project.settings
     sc = s.sampling
@@ -163,10 +164,6 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
               "missing_inputs": missing, "quota_source": sc.quota_source}
     cand_layer = _as_layer(cands)
     sel_layer = _as_layer(chosen.picks)
-    with project.store.transaction() as tx:
-        tx.write("sample_candidates", cand_layer, params=params)
-        tx.write("sample_selection", sel_layer, params=params)
-        tx.write_table("sample_quota_report", chosen.report)
     comparison = compare(strat, rand)
     run = SampleRun(cands, chosen, comparison, missing, as_of)
     headers = zh_headers("sample_selection", _HEADERS)
@@ -175,8 +172,13 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     cand_cols = ["candidate_id", "category", "name", "grid_code", "street_office", "community", "address",
                  "readiness", "ready", "reasons", "n_open", "n_overdue", "n_rebounds", "geometry"]
     path = project.output_path(LIST_FILE)
-    write_xlsx({"样本点清单": sel_layer[list_cols], "配额与缺口": chosen.report, "分层与随机对比": comparison,
-                "候选点": cand_layer[cand_cols]}, path, headers=headers)
+    # report to a temporary file, store, then the report published: a failed report leaves the store as it was
+    with StagedWorkbook({"样本点清单": sel_layer[list_cols], "配额与缺口": chosen.report, "分层与随机对比": comparison,
+                         "候选点": cand_layer[cand_cols]}, path, headers=headers), \
+            project.store.transaction() as tx:
+        tx.write("sample_candidates", cand_layer, params=params)
+        tx.write("sample_selection", sel_layer, params=params)
+        tx.write_table("sample_quota_report", chosen.report)
     run.files.append(path)
     if maps:
         run.files += _maps(project, cand_layer[cand_layer["category"].isin([c for c, q in quotas.items() if q > 0])],
@@ -213,18 +215,18 @@ def run_mock_check(project: Project, *, draws: int | None = None, seed: int | No
                    as_of: datetime | None = None) -> MockCheckRun:
     """Simulate the inspectors' random spot-checks; write the risk table (xlsx and store tables)."""
     from sanigrid.geo import sampling
-    from sanigrid.layers.export import write_xlsx, zh_headers
+    from sanigrid.layers.export import zh_headers
+    from sanigrid.layers.workbook import StagedWorkbook
 
     cands, missing, _ = build_candidates(project, as_of=as_of)
     t0 = time.perf_counter()
     result = sampling.mock_check(cands, settings=project.settings, draws=draws, seed=seed)
     seconds = time.perf_counter() - t0
-    with project.store.transaction() as tx:
+    path = project.output_path(RISK_FILE)
+    with StagedWorkbook({"抽查风险": result.risk, "整改优先顺序": result.repairs}, path,
+                        headers=zh_headers("sample_candidates", _HEADERS)), project.store.transaction() as tx:
         tx.write_table("sample_risk", result.risk)
         tx.write_table("sample_repairs", result.repairs)
-    path = project.output_path(RISK_FILE)
-    write_xlsx({"抽查风险": result.risk, "整改优先顺序": result.repairs}, path,
-               headers=zh_headers("sample_candidates", _HEADERS))
     return MockCheckRun(result, seconds, missing, [path])
 
 

@@ -54,7 +54,7 @@ def demo_accounts(project: Project) -> list[tuple[str, str, str]]:
         if role == "grid_head" and grid is None:
             continue
         password = secrets.token_urlsafe(9)
-        add_user(project.store, name, role=role, grid_code=grid, password=password, grids=set(codes), replace=True)
+        add_user(project, name, role=role, grid_code=grid, password=password, grids=set(codes), replace=True)
         out.append((name, role if grid is None else f"{role} {grid}", password))
     return out
 
@@ -93,7 +93,7 @@ def print_command(
 def _accounts(project: Project) -> list:
     from sanigrid.web.auth import list_users
 
-    return list_users(project.store)
+    return list_users(project)
 
 
 @user_app.command("add")
@@ -113,7 +113,7 @@ def user_add(
     generated = password is None and not api_only
     if generated:
         password = secrets.token_urlsafe(9)
-    token = add_user(p.store, name, role=role, grid_code=grid, password=None if api_only else password,
+    token = add_user(p, name, role=role, grid_code=grid, password=None if api_only else password,
                      grids=_grid_codes(p), replace=replace)
     console.print(f"账号 [bold]{name}[/] ({role}{' ' + grid if grid else ''}) 已创建.")
     if generated:
@@ -135,10 +135,8 @@ def user_list(project: ProjectOpt = DEFAULT_PROJECT) -> None:
 @user_app.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(help="账号名")], project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """删除账号 / remove an account."""
-    from sanigrid.web.auth import SESSIONS_FILE, Sessions, remove_user
+    from sanigrid.web.auth import remove_user
 
     p = load(project)
-    remove_user(p.store, name)
-    if (p.root / SESSIONS_FILE).exists():  # and end its logins on a running server
-        Sessions(hours=p.settings.web.session_hours, path=p.root / SESSIONS_FILE).revoke_user(name)
+    remove_user(p, name)  # and its logins end, on a running server too
     console.print(f"账号 {name} 已删除.")

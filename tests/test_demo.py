@@ -269,7 +269,7 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("demo-office", "demo-grid", "demo-viewer"):
         line = next(x for x in result.output.splitlines() if name in x)
         password = line.replace("│", " ").split()[-1]
-        assert check_password(p.store, name, password).name == name
+        assert check_password(p, name, password).name == name
     assert len(p.store.read("problems")) == 400
     # --serve serves the built project
     served: dict[str, object] = {}

@@ -18,7 +18,7 @@ from sanigrid.web.app import create_app
 from sanigrid.web.auth import add_user
 from sanigrid.web.printmap import _draw_ramp
 
-PW = "pw-打印"
+PW = "pw-打印-long-1"
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def env(tmp_path_factory):
                                                                      score=100.0 - np.arange(len(grids)))
     project.store.write("scorecard", gpd.GeoDataFrame(ranked, geometry="geometry", crs=grids.crs),
                         params={"start": "2026-10-01", "end": "2026-10-31"})
-    token = add_user(project.store, "office", role="office", password=PW)
+    token = add_user(project, "office", role="office", password=PW)
     return {"project": project, "client": TestClient(create_app(project)),
             "auth": {"Authorization": f"Bearer {token}"}}
 

@@ -27,7 +27,7 @@ from sanigrid.web.app import create_app
 from sanigrid.web.auth import add_user, hash_password, verify_password
 from sanigrid.web.intake import PHOTO_TABLE
 
-PW = "pw-测试-1"
+PW = "pw-测试-long-1"
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,9 @@ def env(tmp_path_factory):
     grids = project.store.read("grids")
     codes = sorted(grids["code"])
     tokens = {
-        "office": add_user(project.store, "office", role="office", password=PW),
-        "head": add_user(project.store, "head", role="grid_head", grid_code=codes[0], password=PW),
-        "viewer": add_user(project.store, "viewer", role="viewer", password=PW),
+        "office": add_user(project, "office", role="office", password=PW),
+        "head": add_user(project, "head", role="grid_head", grid_code=codes[0], password=PW),
+        "viewer": add_user(project, "viewer", role="viewer", password=PW),
     }
     client = TestClient(create_app(project))
     return {"project": project, "client": client, "tokens": tokens, "codes": codes, "grids": grids}
@@ -118,11 +118,11 @@ def test_browser_login_sets_a_cookie_and_logout_revokes_it():
 
     with tempfile.TemporaryDirectory() as d:
         project = synthetic_project(Path(d) / "t", n_problems=0)
-        add_user(project.store, "a", role="viewer", password="x")
+        add_user(project, "a", role="viewer", password="x-long-pw-1")
         c = TestClient(create_app(project))
         r = c.post("/login", data={"username": "a", "password": "bad", "next": "/"}, follow_redirects=False)
         assert r.status_code == 401 and "账号或密码错误" in r.text
-        r = c.post("/login", data={"username": "a", "password": "x", "next": "//evil.example/"},
+        r = c.post("/login", data={"username": "a", "password": "x-long-pw-1", "next": "//evil.example/"},
                    follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/"
         assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
@@ -454,7 +454,11 @@ def test_concurrent_writers_lose_nothing(env):
 def test_photo_upload_is_stored_beside_the_project(env):
     c, project = env["client"], env["project"]
     pid = _new_problem(env, env["codes"][0])
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buf, format="PNG")
+    png = buf.getvalue()
     r = c.post(f"/api/problems/{pid}/photos", files={"photo": ("p.png", png, "image/png")}, headers=auth(env, "head"))
     assert r.status_code == 201, r.text
     path = project.root / r.json()["path"]
@@ -584,7 +588,7 @@ def test_user_commands_and_demo_accounts(tmp_path):
     project = synthetic_project(tmp_path / "t", n_problems=0)
     code = sorted(project.store.read("grids")["code"])[2]
     run = CliRunner().invoke
-    r = run(app, ["user", "add", "王五", "--role", "grid_head", "--grid", code, "--password", "x1",
+    r = run(app, ["user", "add", "王五", "--role", "grid_head", "--grid", code, "--password", "x1-long-enough",
                   "--project", str(project.root)])
     assert r.exit_code == 0, r.output
     token = re.search(r"sg_[\w-]+", r.output).group(0)
@@ -612,7 +616,7 @@ def test_user_commands_and_demo_accounts(tmp_path):
     assert len(demo_accounts(project)) == 3  # run again: replaced, not duplicated
     from sanigrid.web.auth import list_users
 
-    assert sorted(u.name for u in list_users(project.store)) == ["demo-grid", "demo-office", "demo-viewer"]
+    assert sorted(u.name for u in list_users(project)) == ["demo-grid", "demo-office", "demo-viewer"]
 
 
 def test_cluster_counts_match_numpy_histogram():
@@ -641,7 +645,7 @@ def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
     sc = grids[["code", "name", "lead_unit", "geometry"]].assign(rank=range(len(grids), 0, -1),
                                                                  score=np.linspace(50, 95, len(grids)))
     project.store.write("scorecard", gpd.GeoDataFrame(sc, geometry="geometry", crs=grids.crs))
-    token = add_user(project.store, "o", role="office")
+    token = add_user(project, "o", role="office")
     c = TestClient(create_app(project, warm=False))
     h = {"Authorization": f"Bearer {token}"}
     r = c.get("/api/downloads/scorecard.xlsx", headers=h)
@@ -693,7 +697,7 @@ def test_gcj02_basemap_shifts_the_page_data(tmp_path):
     project.settings.basemap.subdomains = "01234567"
     project.settings.basemap.coords = "gcj02"
     save_settings(project.settings, project.settings_path)
-    token = add_user(project.store, "v", role="viewer")
+    token = add_user(project, "v", role="viewer")
     c = TestClient(create_app(project.root, warm=False))
     html = c.get("/", headers={"Authorization": f"Bearer {token}"}).text
     assert "tk=KEY123" in html and "{tk}" not in html  # the configured basemap (the one allowed outside request)
@@ -748,8 +752,8 @@ def test_logins_survive_a_restart_and_end_with_logout_or_removal(tmp_path):
     from sanigrid.web.auth import SESSIONS_FILE
 
     project = synthetic_project(tmp_path / "t", n_problems=0)
-    add_user(project.store, "甲", role="viewer", password=PW)
-    add_user(project.store, "乙", role="viewer", password=PW)
+    add_user(project, "甲", role="viewer", password=PW)
+    add_user(project, "乙", role="viewer", password=PW)
     first = TestClient(create_app(project))
     tokens = {n: first.post("/api/auth/token", data={"username": n, "password": PW}).json()["access_token"]
               for n in ("甲", "乙")}

@@ -39,8 +39,8 @@ def site(tmp_path_factory):
     from sanigrid.scripts.analyses import run_demo_analyses
 
     run_demo_analyses(project)
-    add_user(project.store, "office", role="office", password=PASSWORD)
-    add_user(project.store, "head", role="grid_head", grid_code=codes[0], password=PASSWORD)
+    add_user(project, "office", role="office", password=PASSWORD)
+    add_user(project, "head", role="grid_head", grid_code=codes[0], password=PASSWORD)
     ARTIFACTS.mkdir(exist_ok=True)
     with LiveServer(create_app(project)) as url, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -287,7 +287,7 @@ def test_grid_page_shows_the_apis_refusals(site):
 def test_viewer_sees_no_report_form_or_buttons(site):
     from sanigrid.web.auth import add_user
 
-    add_user(site["project"].store, "viewer", role="viewer", password=PASSWORD)
+    add_user(site["project"], "viewer", role="viewer", password=PASSWORD)
     page, watch = login(site, "viewer", next_url=f"/grids/{site['codes'][0]}")
     assert page.locator(".sg-side table.sg-list, .sg-side h2#open-list").count() >= 1
     assert page.locator("#sg-report").count() == 0 and page.locator("button.sg-step").count() == 0

@@ -23,9 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sanigrid.geo.problems import IllegalTransition
 from sanigrid.layers._errors import CatalogueError, SanigridError
 from sanigrid.layers.project import Project, open_project
-from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts, Unauthorized
 from sanigrid.web.assets import mount_docs, mount_static
-from sanigrid.web.auth import SESSIONS_FILE, Sessions
+from sanigrid.web.auth import SESSIONS_FILE, LoginThrottle, Sessions
+from sanigrid.web.limits import FORM_OVERHEAD_BYTES, BodyLimit
 from sanigrid.web.routes import auth, downloads, grids, layers, pages, problems
 from sanigrid.web.settings import AppSettings
 from sanigrid.web.templating import render
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (CatalogueError, 404), (Conflict, 409),
-    (IllegalTransition, 409), (Invalid, 422),
+    (IllegalTransition, 409), (Invalid, 422), (TooManyAttempts, 429),
 )
 
 
@@ -83,7 +84,12 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     )
     app.state.project = project
     app.state.sessions = Sessions(hours=project.settings.web.session_hours, path=project.root / SESSIONS_FILE)
+    w = project.settings.web
+    app.state.login_throttle = LoginThrottle(per_account=w.login_max_failures,
+                                             per_address=w.login_max_failures_per_address,
+                                             window_s=w.login_window_minutes * 60)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
+    app.add_middleware(BodyLimit, max_bytes=int(w.photo_max_mb * 1024 * 1024) + FORM_OVERHEAD_BYTES)
     mount_static(app)
     mount_docs(app, title=app.title)
     for r in (auth.router, pages.router, layers.router, problems.router, grids.router, downloads.router):
@@ -102,6 +108,8 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
         if _wants_html(request):
             return error_page(request, code, str(exc))
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -118,13 +126,72 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths (404), wrong methods (405) …: a page for a browser, FastAPI's JSON otherwise."""
+        if exc.status_code == 405:  # Allow: every method the path has, not only the first route's
+            allow = ", ".join(allowed_methods(app, request.url.path))
+            if allow:
+                exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": allow})
         if _wants_html(request):
             return error_page(request, exc.status_code, str(exc.detail))
         return await http_exception_handler(request, exc)
 
+    app.openapi = lambda: honest_openapi(app)  # type: ignore[method-assign]
     if warm:
         threading.Thread(target=warm_caches, args=(project,), name="sanigrid-warm", daemon=True).start()
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for ``path`` (templates such as ``/api/problems/{problem_id}``
+    matched segment by segment)."""
+    import re
+
+    out: list[str] = []
+    for template, ops in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            out += [m.upper() for m in ops if m.upper() not in out]
+    return out
+
+
+def honest_openapi(app: FastAPI) -> dict:
+    """The OpenAPI document with the error responses the routes really give: every operation documents
+    the JSON error body (``ErrorBody``) for 400, 401, 403, 404 (with a path parameter), 409 (writes), 422
+    and, for the login, 429 (replacing FastAPI's default 422 schema, which is not what this app sends)."""
+    from fastapi.openapi.utils import get_openapi
+
+    from sanigrid.web._errors import ERROR_BODY_SCHEMA, ERROR_TEXT
+
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ERROR_BODY_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            codes = ["400", "403", "404", "422"]  # 404 also for a layer not yet imported or computed
+            if path == "/api/auth/token":
+                codes += ["401", "429"]
+            else:
+                codes.append("401")
+            if method in ("post", "patch", "put", "delete"):
+                codes += ["409", "413"]
+            responses = op.setdefault("responses", {})
+            for code in codes:
+                entry = responses.setdefault(code, {})
+                entry["description"] = entry.get("description") or ERROR_TEXT[code]
+                if entry["description"] == "Validation Error":
+                    entry["description"] = ERROR_TEXT[code]
+                entry["content"] = ref
+                if code == "401":
+                    entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+                if code == "429":
+                    entry["headers"] = {"Retry-After": {"schema": {"type": "string"},
+                                                        "description": "seconds to wait"}}
+    app.openapi_schema = spec
+    return spec
 
 
 def warm_caches(project: Project) -> None:

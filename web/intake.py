@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sanigrid.layers.crs import to_wgs84
 from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
 from sanigrid.layers.store import Store
+from sanigrid.layers.text import clean_text
 from sanigrid.web._errors import Invalid, NotFound
 from sanigrid.web.auth import User
 
@@ -41,6 +42,34 @@ def _check_category(project: Project, category: str) -> None:
                       "(unknown category; the list is [problems] categories in sanigrid.toml)")
 
 
+def report_time(project: Project, value: datetime | None, *, now: datetime | None = None) -> datetime:
+    """The project-local, naive time of a report (seconds), checked against the sane range.
+
+    A time with an offset (``+08:00``, ``Z``, ``-05:00``) is converted to ``project.time_zone``, not
+    cut off; a naive one is taken as project time. Before ``web.reported_earliest`` or later than
+    now + ``web.reported_ahead_hours`` is :class:`Invalid` (422).
+    """
+    from zoneinfo import ZoneInfo
+
+    s = project.settings
+    zone = ZoneInfo(s.project.time_zone)
+    if value is None:  # the server's clock, as every other step of a case is stamped
+        return pd.Timestamp(now or datetime.now()).floor("s").to_pydatetime()
+    # "now" for the range: the later of the server's clock and the project's wall clock
+    local_now = max(now or datetime.now(), datetime.now(zone).replace(tzinfo=None))
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        value = value.astimezone(zone).replace(tzinfo=None)
+    else:
+        value = value.replace(tzinfo=None)
+    earliest = datetime.fromisoformat(s.web.reported_earliest)
+    latest = local_now + timedelta(hours=s.web.reported_ahead_hours)
+    if not earliest <= value <= latest:
+        raise Invalid(f"上报时间 {value.isoformat(sep=' ')} 不在合理范围 {earliest:%Y-%m-%d} 至 "
+                      f"{latest:%Y-%m-%d %H:%M} 内 (reported_at out of range; [web] reported_earliest / "
+                      "reported_ahead_hours in sanigrid.toml)")
+    return pd.Timestamp(value).floor("s").to_pydatetime()
+
+
 def intake(project: Project, *, category: str, lon: float, lat: float, coords: str = "wgs84",
            description: str = "", source: str = "其他", reported_at: datetime | None = None,
            user: User) -> dict[str, Any]:
@@ -50,9 +79,10 @@ def intake(project: Project, *, category: str, lon: float, lat: float, coords: s
     of the same category within ``settings.web.duplicate_radius_m``.
     """
     _check_category(project, category)
+    description, source = clean_text(description), clean_text(source)
     xs, ys = to_wgs84(np.array([lon]), np.array([lat]), coords)
     wlon, wlat = float(xs[0]), float(ys[0])
-    when = pd.Timestamp(reported_at or datetime.now()).tz_localize(None).floor("s").to_pydatetime()
+    when = report_time(project, reported_at)
     radius = project.settings.web.duplicate_radius_m
     with project.store.transaction() as tx:
         grids = tx.read("grids")
@@ -103,6 +133,7 @@ def transition(project: Project, problem_id: int, *, to_status: str, note: str =
                user: User, at: datetime | None = None) -> dict[str, Any]:
     """Move a problem to ``to_status`` if the lifecycle allows it (else ``IllegalTransition``, 409)."""
     when = pd.Timestamp(at or datetime.now()).floor("s").to_pydatetime()
+    note, actor = clean_text(note), clean_text(actor) if actor else actor
     with project.store.transaction() as tx:
         row = read_problem(tx, problem_id).iloc[0]
         user.check_write_grid(row["grid_code"])
@@ -129,7 +160,7 @@ def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: Us
     """
     from sanigrid.web._errors import Forbidden
 
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = {k: clean_text(v) if isinstance(v, str) else v for k, v in changes.items() if v is not None}
     bad = set(changes) - set(EDITABLE)
     if bad:
         raise Invalid(f"不能修改字段 {', '.join(sorted(bad))}; 可修改: {', '.join(EDITABLE)}")
@@ -173,17 +204,46 @@ def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
     return out
 
 
+def photo_type(data: bytes) -> str:
+    """The file ending of a JPEG, PNG or WebP photo, judged by its content (the declared type is not
+    trusted): the format's signature, then a full decode with Pillow. :class:`Invalid` otherwise."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if data.startswith(b"\xff\xd8\xff"):
+        ext, fmt = "jpg", "JPEG"
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        ext, fmt = "png", "PNG"
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        ext, fmt = "webp", "WEBP"
+    else:
+        raise Invalid("文件内容不是 JPEG/PNG/WebP 照片 (the content is not a JPEG, PNG or WebP image)")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != fmt:
+                raise Invalid(f"文件内容不是完整的 {fmt} 照片 (not a whole {fmt} image)")
+            im.load()  # decodes every pixel: a truncated or forged file fails here
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, Invalid):
+            raise
+        raise Invalid(f"照片无法解码 ({fmt}: {e}); 请重新拍摄或另存后上传 (the image cannot be decoded)") from None
+    except Image.DecompressionBombError:
+        raise Invalid("照片像素过多 (image too large to decode)") from None
+    return ext
+
+
 def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: str, user: User,
                check: Callable[[str | None], None] | None = None) -> str:
-    """Store a photo beside the project (``photos/``) and record it; returns its relative path."""
-    ext = PHOTO_TYPES.get(content_type)
-    if ext is None:
-        raise Invalid(f"照片格式 {content_type} 不支持; 请上传 JPEG/PNG/WebP (unsupported photo type)")
+    """Store a photo beside the project (``photos/``) and record it; returns its relative path.
+
+    The type is taken from the content (:func:`photo_type`), not from ``content_type``."""
     limit = project.settings.web.photo_max_mb * 1024 * 1024
     if len(data) > limit:
         raise Invalid(f"照片 {len(data) / 1e6:.1f} MB 超过上限 {project.settings.web.photo_max_mb} MB")
     if not data:
         raise Invalid("照片是空文件 (empty photo)")
+    ext = photo_type(data)
     row = read_problem(project.store, problem_id).iloc[0]
     user.check_write_grid(row["grid_code"])
     rel = Path("photos") / f"{int(problem_id)}_{uuid.uuid4().hex[:10]}.{ext}"
@@ -196,6 +256,18 @@ def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: 
         "problem_id": int(problem_id), "path": rel.as_posix(), "uploaded_by": user.name,
         "uploaded_at": datetime.now().isoformat(timespec="seconds")}]))
     return rel.as_posix()
+
+
+def photo_file(project: Project, problem_id: int, name: str) -> Path:
+    """The stored file of one photo of a case (by its file name); :class:`NotFound` if it is not one of
+    that case's photos (so no other path can be asked for)."""
+    wanted = f"photos/{name}"
+    if wanted not in photos(project.store, problem_id):
+        raise NotFound(f"问题 {problem_id} 没有照片 {name} (no such photo)")
+    path = project.root / wanted
+    if not path.is_file():
+        raise NotFound(f"照片文件 {name} 不在 photos/ 文件夹中 (the file is missing)")
+    return path
 
 
 def photos(store: Any, problem_id: int) -> list[str]:

@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from sanigrid.web._errors import Unauthorized
-from sanigrid.web.auth import ROLE_ZH, check_password
-from sanigrid.web.deps import COOKIE, CurrentUser, ProjectDep, SessionsDep, oauth2_scheme, request_token
+from sanigrid.web._errors import TooManyAttempts, Unauthorized
+from sanigrid.web.auth import ROLE_ZH, login
+from sanigrid.web.deps import COOKIE, CurrentUser, ProjectDep, SessionsDep, ThrottleDep, oauth2_scheme, request_token
 from sanigrid.web.templating import render
 
 router = APIRouter(tags=["auth 登录"])
@@ -32,10 +32,15 @@ class Me(BaseModel):
 
 
 @router.post("/api/auth/token", response_model=Token, summary="登录, 换取令牌 (password → bearer token)")
-def login_token(form: Annotated[OAuth2PasswordRequestForm, Depends()], project: ProjectDep,
-                sessions: SessionsDep) -> Token:
-    user = check_password(project.store, form.username, form.password)
-    return Token(access_token=sessions.issue(user), role=user.role, grid_code=user.grid_code)
+def login_token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], project: ProjectDep,
+                sessions: SessionsDep, throttle: ThrottleDep) -> Token:
+    user, token = login(project, sessions, throttle, form.username, form.password, address=_address(request))
+    return Token(access_token=token, role=user.role, grid_code=user.grid_code)
+
+
+def _address(request: Request) -> str:
+    """The client's address (the direct peer: a proxy in front should pass its own limits)."""
+    return request.client.host if request.client else ""
 
 
 @router.get("/api/auth/me", response_model=Me, summary="当前账号 (who am I)")
@@ -57,15 +62,19 @@ def login_form(project: ProjectDep, next: str = "/") -> str:
 
 
 @router.post("/login", include_in_schema=False)
-def login_submit(project: ProjectDep, sessions: SessionsDep, username: Annotated[str, Form()],
-                 password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+def login_submit(request: Request, project: ProjectDep, sessions: SessionsDep, throttle: ThrottleDep,
+                 username: Annotated[str, Form()], password: Annotated[str, Form()],
+                 next: Annotated[str, Form()] = "/"):
     try:
-        user = check_password(project.store, username, password)
+        _, token = login(project, sessions, throttle, username, password, address=_address(request))
+    except TooManyAttempts as e:
+        page = login_page(project.settings.project.language, str(e), _safe_next(next), username)
+        return HTMLResponse(page, status_code=429, headers={"Retry-After": str(e.retry_after)})
     except Unauthorized as e:
         page = login_page(project.settings.project.language, str(e), _safe_next(next), username)
         return HTMLResponse(page, status_code=401)
     resp = RedirectResponse(_safe_next(next), status_code=303)
-    resp.set_cookie(COOKIE, sessions.issue(user), httponly=True, samesite="strict",
+    resp.set_cookie(COOKIE, token, httponly=True, samesite="strict",
                     max_age=int(project.settings.web.session_hours * 3600))
     return resp
 

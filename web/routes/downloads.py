@@ -8,13 +8,14 @@ from fastapi.responses import Response
 from sanigrid.layers.export import zh_headers
 from sanigrid.web import gridpage
 from sanigrid.web._errors import NotFound
+from sanigrid.web.access import case_scope
 from sanigrid.web.deps import CurrentUser, ProjectDep
-from sanigrid.web.routes.layers import present_spec, xlsx_response
+from sanigrid.web.routes.layers import XLSX_RESPONSE, present_spec, xlsx_response
 
 router = APIRouter(prefix="/api/downloads", tags=["downloads 下载"])
 
 
-@router.get("/scorecard.xlsx", summary="网格排名 (.xlsx)")
+@router.get("/scorecard.xlsx", summary="网格排名 (.xlsx)", response_class=Response, responses=XLSX_RESPONSE)
 def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
     present_spec(project, "scorecard")
     frame = project.store.read("scorecard")
@@ -23,8 +24,10 @@ def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
     return xlsx_response({"网格排名": frame}, "网格排名.xlsx", headers=zh_headers("scorecard"))
 
 
-@router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)")
+@router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)", response_class=Response,
+            responses=XLSX_RESPONSE)
 def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None = None) -> Response:
+    grid = case_scope(user, "problems", grid)  # a grid head gets their own grid's list, asked or not
     if grid:
         gridpage.grid_row(project, grid)
         user.check_grid_page(grid)
@@ -32,7 +35,8 @@ def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None
     return xlsx_response(sheets, f"责任清单{'_' + grid if grid else ''}.xlsx", headers=headers)
 
 
-@router.get("/sample_points.xlsx", summary="样本点清单 (.xlsx: the selection, else all sample points)")
+@router.get("/sample_points.xlsx", summary="样本点清单 (.xlsx: the selection, else all sample points)",
+            response_class=Response, responses=XLSX_RESPONSE)
 def sample_points_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
     for kind in ("sample_selection", "sample_points"):
         if project.store.has(kind):

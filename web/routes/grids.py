@@ -9,11 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from sanigrid.web import gridpage
+from sanigrid.web.access import check_grid_read
 from sanigrid.web.auth import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import records
 from sanigrid.web.mappage import build_map, page_html
-from sanigrid.web.routes.layers import xlsx_response
+from sanigrid.web.routes.layers import PRINT_RESPONSE, XLSX_RESPONSE, xlsx_response
 
 router = APIRouter(tags=["grids 网格"])
 
@@ -21,7 +22,7 @@ router = APIRouter(tags=["grids 网格"])
 @router.get("/grids/{code}", response_class=HTMLResponse, summary="网格页面 (the grid head's page)")
 def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
     g = gridpage.grid_row(project, code)  # an unknown grid is 404 for every role, before the 403 of another's
-    user.check_grid_page(code)
+    check_grid_read(user, code)
     label = f"{user.name} ({ROLE_NAMES[project.settings.project.language][user.role]})"
     side = gridpage.side_html(project, code, user_label=label, can_write=user.can_write and user.may_write_grid(code))
     m = build_map(project, grid=code, width="58%", user_label=label, title=f"网格 {code} {g.get('name') or ''}")
@@ -33,24 +34,28 @@ def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
 def grid_open(code: str, project: ProjectDep, user: CurrentUser) -> list[dict]:
     from sanigrid.layers.catalogue import CATALOGUE
 
+    check_grid_read(user, code)
     gridpage.grid_row(project, code)
     frame = gridpage.open_list(project, code)
     return records(frame, CATALOGUE["problems"], CATALOGUE["problems"].field_names, extra=("overdue", "days_overdue"))
 
 
-@router.get("/grids/{code}/responsibility.xlsx", summary="网格责任清单 (.xlsx)")
+@router.get("/grids/{code}/responsibility.xlsx", summary="网格责任清单 (.xlsx)", response_class=Response,
+            responses=XLSX_RESPONSE)
 def grid_xlsx(code: str, project: ProjectDep, user: CurrentUser) -> Response:
+    check_grid_read(user, code)
     gridpage.grid_row(project, code)
     user.check_grid_page(code)
     sheets, headers = gridpage.responsibility_sheets(project, code)
     return xlsx_response(sheets, f"{code}_责任清单.xlsx", headers=headers)
 
 
-@router.get("/grids/{code}/map.{fmt}", summary="网格打印地图 (A4/A3 横向 PNG 或 PDF)")
+@router.get("/grids/{code}/map.{fmt}", summary="网格打印地图 (A4/A3 横向 PNG 或 PDF)", response_class=Response,
+            responses=PRINT_RESPONSE)
 async def grid_print(code: str, fmt: Literal["png", "pdf"], project: ProjectDep, user: CurrentUser,
                      paper: Annotated[Literal["A4", "A3"], Query()] = "A4") -> Response:
     await run_in_threadpool(gridpage.grid_row, project, code)
-    user.check_grid_page(code)
+    check_grid_read(user, code)
     data = await run_in_threadpool(gridpage.print_map, project, code, paper=paper, fmt=fmt)
     media = "image/png" if fmt == "png" else "application/pdf"
     return Response(data, media_type=media,

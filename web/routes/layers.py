@@ -13,9 +13,12 @@ from pydantic import BaseModel
 
 from sanigrid.geo.problems import as_of_default
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
-from sanigrid.layers.export import OVERDUE_HEADERS, write_xlsx, zh_headers
+from sanigrid.layers.export import OVERDUE_HEADERS, zh_headers
 from sanigrid.layers.filters import eq
+from sanigrid.layers.workbook import write_xlsx
 from sanigrid.web._errors import NotFound
+from sanigrid.web.access import CASE_LAYERS, case_scope, check_case_read, own_grid_only
+from sanigrid.web.auth import User
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import (
     bbox_to_store,
@@ -34,6 +37,10 @@ from sanigrid.web.search import find, search_index
 router = APIRouter(tags=["layers 图层"])
 GEOJSON = "application/geo+json"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: ``responses=`` of a route that answers with a workbook, and of one that prints a map
+XLSX_RESPONSE: dict[int | str, dict] = {200: {"content": {XLSX: {}}, "description": "Excel workbook (.xlsx)"}}
+PRINT_RESPONSE: dict[int | str, dict] = {200: {"content": {"image/png": {}, "application/pdf": {}},
+                                               "description": "printable map: PNG or PDF, as the path ends"}}
 Coords = Literal["wgs84", "gcj02", "bd09"]
 BBoxQ = Annotated[str | None, Query(description="西,南,东,北 (lon/lat degrees, in `coords`), "
                                                 "e.g. 117.20,28.28,117.24,28.31")]
@@ -67,9 +74,11 @@ def list_layers(project: ProjectDep, user: CurrentUser) -> list[LayerSummary]:
             for i in project.store.info()]
 
 
-def _filtered(project, kind: str, *, bbox: str | None, coords: str, grid: str | None, category: str | None,
-              status: str | None, date_from: datetime | None, date_to: datetime | None, open_only: bool):
+def _filtered(project, kind: str, *, user: User, bbox: str | None, coords: str, grid: str | None,
+              category: str | None, status: str | None, date_from: datetime | None, date_to: datetime | None,
+              open_only: bool):
     s = present_spec(project, kind)
+    grid = case_scope(user, kind, grid)
     box = parse_bbox(bbox)
     where = where_clause(s, project.settings, grid=grid, category=category, status=status, date_from=date_from,
                          date_to=date_to, open_only=open_only)
@@ -101,7 +110,8 @@ def layer_geojson(
     offset: Annotated[int, Query(ge=0)] = 0,
     coords: Coords = "wgs84",
 ) -> Response:
-    s, frame = _filtered(project, kind, bbox=bbox, coords=coords, grid=grid, category=category, status=status,
+    s, frame = _filtered(project, kind, user=user, bbox=bbox, coords=coords, grid=grid, category=category,
+                         status=status,
                          date_from=date_from, date_to=date_to, open_only=open)
     total = len(frame)
     page = frame.iloc[offset:offset + limit]
@@ -112,14 +122,15 @@ def layer_geojson(
     return Response(text, media_type=GEOJSON)
 
 
-@router.get("/api/layers/{kind}/xlsx", summary="图层导出 Excel (.xlsx, 中文表头)",
-            responses={200: {"content": {XLSX: {}}}})
+@router.get("/api/layers/{kind}/xlsx", summary="图层导出 Excel (.xlsx, 中文表头)", response_class=Response,
+            responses=XLSX_RESPONSE)
 def layer_xlsx(
     kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None, grid: str | None = None,
     category: str | None = None, status: str | None = None, date_from: datetime | None = None,
     date_to: datetime | None = None, open: bool = False,
 ) -> Response:
-    s, frame = _filtered(project, kind, bbox=bbox, coords="wgs84", grid=grid, category=category, status=status,
+    s, frame = _filtered(project, kind, user=user, bbox=bbox, coords="wgs84", grid=grid, category=category,
+                         status=status,
                          date_from=date_from, date_to=date_to, open_only=open)
     return xlsx_response({s.zh: frame}, f"{kind}.xlsx", headers=zh_headers(kind, OVERDUE_HEADERS))
 
@@ -138,6 +149,8 @@ def layer_feature(kind: str, key: str, project: ProjectDep, user: CurrentUser, c
     frame = project.store.read(kind, where=eq(s.key, value))
     if frame.empty:
         raise NotFound(f"图层「{s.zh}」没有编号为 {key} 的要素 (no feature {key})")
+    if kind in CASE_LAYERS:
+        check_case_read(user, frame["grid_code"].iloc[0])
     if "deadline" in frame.columns and "status" in frame.columns:
         frame = with_overdue(frame, as_of=as_of_default(project.store.read(kind, columns=["reported_at"])))
     extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
@@ -164,6 +177,7 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
              zoom: Annotated[float, Query(ge=0, le=24)] = 15, grid: str | None = None,
              open: bool = False, coords: Coords = "wgs84") -> Response:
     s = present_spec(project, kind)
+    grid = case_scope(user, kind, grid)
     box = parse_bbox(bbox)
     web = project.settings.web
     columns = None
@@ -212,6 +226,7 @@ def search(q: Annotated[str, Query(min_length=1, max_length=60)], project: Proje
     """Grid codes, names and grid heads, place names and case numbers; see :mod:`sanigrid.web.search`."""
     lang = project.settings.project.language
     idx = search_index(project.store, coords)
+    hide_cases = own_grid_only(user) is not None  # the search index holds no grid per hit: no case hits then
     return [SearchHit(layer=idx.layer[i], layer_title=CATALOGUE[idx.layer[i]].title(lang), label=idx.label[i],
                       bounds=[float(v) for v in idx.bounds[i]], href=idx.href[i])
-            for i in find(idx, q, limit)]
+            for i in find(idx, q, limit) if not (hide_cases and idx.layer[i] in CASE_LAYERS)]

@@ -12,6 +12,7 @@ from sanigrid.web.auth import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.mappage import build_map, page_html
 from sanigrid.web.printmap import THEMES, county_print
+from sanigrid.web.routes.layers import PRINT_RESPONSE
 from sanigrid.web.texts import texts
 
 router = APIRouter(tags=["pages 页面"])
@@ -28,7 +29,8 @@ def county_map(project: ProjectDep, user: CurrentUser) -> str:
     return page_html(m, title=project.settings.project.name, lang=project.settings.project.language)
 
 
-@router.get("/map.{fmt}", summary="全县专题打印地图 (A3/A4 横向 PDF 或 PNG): 排名、覆盖、热点、背街小巷")
+@router.get("/map.{fmt}", summary="全县专题打印地图 (A3/A4 横向 PDF 或 PNG): 排名、覆盖、热点、背街小巷",
+            response_class=Response, responses=PRINT_RESPONSE)
 async def county_print_map(
     fmt: Literal["png", "pdf"], project: ProjectDep, user: CurrentUser,
     theme: Annotated[Literal[tuple(THEMES)], Query(description="ranking | coverage | problems | alleys")] = "ranking",  # type: ignore[valid-type]

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from sanigrid.layers.catalogue import PROBLEM_SOURCES, PROBLEM_STATUSES
 from sanigrid.web import intake as svc
+from sanigrid.web.access import check_case_read
 from sanigrid.web.deps import CurrentUser, ProjectDep, Writer
 from sanigrid.web.features import records
 from sanigrid.web.writes import run_write
@@ -75,11 +77,13 @@ def get_problem(problem_id: int, project: ProjectDep, user: CurrentUser) -> dict
     from sanigrid.layers.catalogue import CATALOGUE
 
     rows = svc.read_problem(project.store, problem_id)
+    check_case_read(user, rows["grid_code"].iloc[0])
     s = CATALOGUE["problems"]
     rec = records(rows, s, s.field_names)[0]
     pt = rows.to_crs(4326).geometry.iloc[0]
+    shots = svc.photos(project.store, problem_id)
     rec.update(lon=round(pt.x, 7), lat=round(pt.y, 7), history=svc.history(project.store, problem_id),
-               photos=svc.photos(project.store, problem_id))
+               photos=shots, photo_urls=[f"/api/problems/{problem_id}/photos/{p.rsplit('/', 1)[-1]}" for p in shots])
     return rec
 
 
@@ -109,13 +113,27 @@ async def patch_problem(problem_id: int, body: ProblemEdit, project: ProjectDep,
 
 @router.get("/{problem_id}/history", summary="办理记录 (problem_history)")
 def get_history(problem_id: int, project: ProjectDep, user: CurrentUser) -> list[dict]:
-    svc.read_problem(project.store, problem_id)
+    check_case_read(user, svc.read_problem(project.store, problem_id)["grid_code"].iloc[0])
     return svc.history(project.store, problem_id)
 
 
 @router.post("/{problem_id}/photos", status_code=201, summary="上传现场照片 (JPEG/PNG/WebP)")
 async def post_photo(problem_id: int, project: ProjectDep, user: Writer,
                      photo: Annotated[UploadFile, File(description="照片")]) -> dict:
-    data = await photo.read()
+    limit = int(project.settings.web.photo_max_mb * 1024 * 1024)
+    data = await photo.read(limit + 1)  # the body itself is capped while it streams in (web.limits)
     path = svc.save_photo(project, problem_id, data=data, content_type=photo.content_type or "", user=user)
     return {"problem_id": problem_id, "path": path}
+
+
+PHOTO_MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@router.get("/{problem_id}/photos/{name}", summary="现场照片 (only for accounts that may read the case)",
+            response_class=FileResponse,
+            responses={200: {"content": {m: {} for m in PHOTO_MEDIA.values()}, "description": "the photo"}})
+def get_photo(problem_id: int, name: str, project: ProjectDep, user: CurrentUser) -> FileResponse:
+    check_case_read(user, svc.read_problem(project.store, problem_id)["grid_code"].iloc[0])
+    path = svc.photo_file(project, problem_id, name)
+    return FileResponse(path, media_type=PHOTO_MEDIA.get(path.suffix.lstrip("."), "application/octet-stream"),
+                        headers={"Cache-Control": "private, no-store"})
