@@ -169,16 +169,8 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
                   pile_min_count=s.piles.min_count, pile_tolerance_m=s.piles.tolerance_m)
     params = {**res.params, "as_of": str(pd.Timestamp(t)), "since": str(since) if since else None,
               "categories": categories or "all"}
-<<<<<<< HEAD
     rparams = {"radius_m": s.rebound.radius_m, "window_days": s.rebound.window_days, "as_of": str(pd.Timestamp(t)),
                "since": str(since) if since else None, "piles_left_out": s.piles.min_count}
-    with project.store.transaction() as tx:
-        tx.write("hotspot_clusters", res.clusters, params=params)
-        tx.write("gi_cells", res.cells, params=params)
-        tx.write("rebounds", rb.pairs, params=rparams)
-=======
-    rparams = {"radius_m": s.rebound.radius_m, "window_days": s.rebound.window_days, "as_of": str(pd.Timestamp(t))}
->>>>>>> main
     path = None
     report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if xlsx:
