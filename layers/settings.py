@@ -37,23 +37,10 @@ class ProjectSettings(_Model):
     store_schema: str = Field("sanigrid", pattern=r"^[a-z_][a-z0-9_]*$",
                               description="PostGIS schema of this county (one per county on a shared database)")
     language: Literal["zh", "en"] = "zh"
-    time_zone: str = Field("Asia/Shanghai", description="IANA time zone of the project's times; a time given "
-                           "with an offset (+08:00, Z, -05:00) is converted to it")
     population: int = Field(300_000, description="county population; picks the sampling quota class")
     time_zone: str = Field("Asia/Shanghai", description="IANA time zone of the county: times with a UTC offset "
                            "(+08:00, Z, -05:00) are converted to it; times without one are taken as local")
     attribution: str = ""
-
-    @model_validator(mode="after")
-    def _zone(self) -> ProjectSettings:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"time_zone '{self.time_zone}' is not an IANA time zone name; use e.g. "
-                             "Asia/Shanghai, Asia/Urumqi, America/New_York, Europe/London") from None
-        return self
 
     @field_validator("crs", mode="before")
     @classmethod
@@ -80,7 +67,8 @@ class ProjectSettings(_Model):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone '{v}'; use an IANA name such as Asia/Shanghai") from None
+            raise ValueError(f"time_zone '{v}' is not an IANA time zone name; use e.g. Asia/Shanghai, Asia/Urumqi, "
+                             "America/New_York, Europe/London") from None
         return v
 
 
