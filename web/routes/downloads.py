@@ -27,10 +27,9 @@ def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
 @router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)", response_class=Response,
             responses=XLSX_RESPONSE)
 def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None = None) -> Response:
-    grid = case_scope(user, "problems", grid)  # a grid head gets their own grid's list, asked or not
     if grid:
-        gridpage.grid_row(project, grid)
-        user.check_grid_page(grid)
+        gridpage.grid_row(project, grid)  # an unknown grid is 404 for every role, before any 403
+    grid = case_scope(user, "problems", grid)  # a grid head gets their own grid's list, asked or not
     sheets, headers = gridpage.responsibility_sheets(project, grid)
     return xlsx_response(sheets, f"责任清单{'_' + grid if grid else ''}.xlsx", headers=headers)
 

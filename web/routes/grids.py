@@ -34,8 +34,8 @@ def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
 def grid_open(code: str, project: ProjectDep, user: CurrentUser) -> list[dict]:
     from sanigrid.layers.catalogue import CATALOGUE
 
+    gridpage.grid_row(project, code)  # an unknown grid is 404 for every role, before the 403 of another's
     check_grid_read(user, code)
-    gridpage.grid_row(project, code)
     frame = gridpage.open_list(project, code)
     return records(frame, CATALOGUE["problems"], CATALOGUE["problems"].field_names, extra=("overdue", "days_overdue"))
 
@@ -43,9 +43,8 @@ def grid_open(code: str, project: ProjectDep, user: CurrentUser) -> list[dict]:
 @router.get("/grids/{code}/responsibility.xlsx", summary="网格责任清单 (.xlsx)", response_class=Response,
             responses=XLSX_RESPONSE)
 def grid_xlsx(code: str, project: ProjectDep, user: CurrentUser) -> Response:
+    gridpage.grid_row(project, code)  # an unknown grid is 404 for every role, before the 403 of another's
     check_grid_read(user, code)
-    gridpage.grid_row(project, code)
-    user.check_grid_page(code)
     sheets, headers = gridpage.responsibility_sheets(project, code)
     return xlsx_response(sheets, f"{code}_责任清单.xlsx", headers=headers)
 
