@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sanigrid.geo.problems import history_record
+from sanigrid.layers.cases import history_record
 from sanigrid.scripts.demo import build_demo, demo_settings, make_demo_layers
 from sanigrid.scripts.demo import problems as dp
 

@@ -185,9 +185,10 @@ def bench_pipeline(n: int) -> None:
     import shapely
 
     from sanigrid.geo import hotspots
-    from sanigrid.geo.problems import assign, deadlines, is_overdue
+    from sanigrid.geo.problems import assign
     from sanigrid.geo.rebound import rebounds
     from sanigrid.geo.scorecard import scorecard
+    from sanigrid.layers.cases import deadlines, is_overdue
     from sanigrid.layers.settings import Settings
 
     print(f"\n== weekly pipeline on {n:,} reports (50 grids, 26 weeks) ==")

@@ -78,7 +78,7 @@ from scipy.spatial import cKDTree
 from sanigrid.geo._checks import projected, same_projected_crs
 from sanigrid.geo._errors import AnalysisError
 from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import is_open
+from sanigrid.layers.cases import is_open, now
 from sanigrid.layers.piles import find_piles as detect_piles
 from sanigrid.layers.settings import Settings
 
@@ -356,7 +356,7 @@ def clusters(problems: gpd.GeoDataFrame, *, eps_m: float, min_samples: int, as_o
         "lab": lab[sel],
         "category": problems["category"].to_numpy()[sel] if "category" in problems else "",
         "reported_at": pd.to_datetime(problems["reported_at"]).to_numpy()[sel],
-        "open": is_open(problems, as_of=as_of).to_numpy()[sel],
+        "open": is_open(problems, as_of=as_of if as_of is not None else now()).to_numpy()[sel],
         "grid": gcode.to_numpy()[sel],
     })
     g = frame.groupby("lab")

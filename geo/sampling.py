@@ -33,7 +33,7 @@ import shapely
 from sanigrid.geo._checks import projected
 from sanigrid.geo._errors import AnalysisError
 from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import is_overdue
+from sanigrid.layers.cases import is_open, overdue
 from sanigrid.layers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ _ATTRS = ("hardened", "lit", "toilet_class", "standardized")
 _TOILET_RANK = {"一类": 1, "二类": 2, "三类": 3, "旱厕": 4}
 CANDIDATE_COLUMNS = ("candidate_id", "category", "name", "address", "grid_code", "street_office", "community",
                      "source")
-CLOSED = "结案"
 
 
 # --------------------------------------------------------------------------- candidates
@@ -200,24 +199,10 @@ def _attach_grid(out: gpd.GeoDataFrame, grids: gpd.GeoDataFrame | None) -> None:
 
 # --------------------------------------------------------------------------- readiness
 def problem_status(problems: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
-    """Open and overdue flags per problem.
-
-    Open: status is not 结案 (a missing status counts as open). Overdue: open and its deadline is before
-    ``as_of`` (with :func:`geo.problems.is_overdue` when the layer has ``reported_at`` and ``closed_at``,
-    so a case reported after ``as_of`` or closed by then is not counted).
-    """
-    if "status" in problems:
-        open_ = problems["status"].astype("object").map(lambda s: s != CLOSED).to_numpy(dtype=bool)
-    else:
-        open_ = np.ones(len(problems), dtype=bool)
-    if "deadline" not in problems:
-        overdue = np.zeros(len(problems), dtype=bool)
-    elif {"reported_at", "closed_at"} <= set(problems.columns):
-        overdue = open_ & is_overdue(problems, as_of=as_of).fillna(False).to_numpy(dtype=bool)
-    else:
-        deadline = pd.to_datetime(problems["deadline"])
-        overdue = open_ & (deadline.notna() & (deadline < pd.Timestamp(as_of))).to_numpy(dtype=bool)
-    return pd.DataFrame({"open": open_, "overdue": overdue}, index=problems.index)
+    """Open and overdue flags per problem at ``as_of`` (the case rules: :func:`layers.cases.overdue`)."""
+    od = overdue(problems, as_of=as_of)
+    return pd.DataFrame({"open": is_open(problems, as_of=as_of).to_numpy(dtype=bool),
+                         "overdue": od["overdue"].to_numpy(dtype=bool)}, index=problems.index)
 
 
 def readiness(

@@ -48,8 +48,8 @@ from scipy import stats
 from sanigrid.geo._checks import projected
 from sanigrid.geo._errors import AnalysisError
 from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import closed_on_time, deadlines, is_overdue
 from sanigrid.geo.rebound import rebound_pairs
+from sanigrid.layers.cases import closed_on_time, fill_deadlines, is_overdue
 from sanigrid.layers.settings import Settings
 
 INDICATORS = ("problems_per_km", "on_time_rate", "overdue", "rebound_rate", "coverage", "hardening_rate")
@@ -272,12 +272,7 @@ def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: 
         missing = p["grid_code"].isna()
         if missing.any():
             p.loc[missing, "grid_code"] = assign_grid(p[missing], grids)
-    if "deadline" not in p or p["deadline"].isna().any():
-        p["deadline"] = pd.to_datetime(p["deadline"]) if "deadline" in p else pd.NaT
-        need = p["deadline"].isna()
-        if need.any():
-            p.loc[need, "deadline"] = deadlines(p.loc[need, "category"], p.loc[need, "reported_at"],
-                                                settings=settings).to_numpy()
+    p["deadline"] = fill_deadlines(p, settings=settings)
     g = grids.reset_index(drop=True)
     codes = pd.Index(g["code"].astype(str))
     p["grid_code"] = p["grid_code"].astype("object")

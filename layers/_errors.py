@@ -29,3 +29,19 @@ class ImportError_(SanigridError):
 
 class ValidationFailed(SanigridError):
     """A file was refused as a whole (``--strict``, or no row was usable)."""
+
+
+class CaseError(SanigridError):
+    """A change to a case that the case rules (``layers.cases``) do not allow."""
+
+
+class IllegalTransition(CaseError):
+    """A status change the lifecycle does not allow (HTTP 409)."""
+
+
+class StepForbidden(CaseError):
+    """A step or action the account's role may not take (HTTP 403)."""
+
+
+class PhotoRequired(CaseError):
+    """Handing in (处置 → 核查) without a photo taken after handling began (HTTP 409)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sanigrid.layers._errors import CatalogueError
+from sanigrid.layers.cases import PRIORITY, STATUS_COLOURS, STATUSES
 
 FieldType = Literal["str", "int", "float", "bool", "date", "datetime"]
 Role = Literal["input", "analysis"]
@@ -103,7 +104,7 @@ RANK_RAMP = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")  # rank 1 (b
 ROAD_CLASSES = ("主干路", "次干路", "支路", "街巷", "其他")
 TOILET_CLASSES = ("一类", "二类", "三类", "旱厕")
 PROBLEM_SOURCES = ("暗访", "督查", "巡查", "群众举报", "12345", "其他")
-PROBLEM_STATUSES = ("立案", "派遣", "处置", "核查", "返工", "结案")
+PROBLEM_STATUSES = STATUSES  # the case rules own them (layers.cases)
 SAMPLE_CATEGORIES = (
     "医院", "学校", "车站", "建筑工地", "居民小区", "五小场所", "农贸市场", "背街小巷",
     "公厕", "垃圾中转站", "主次干道", "社区居委会", "城中村", "机关单位", "宾馆饭店", "其他",
@@ -234,10 +235,10 @@ _SPECS: tuple[LayerSpec, ...] = (
             GRID_CODE,
             _f("unit", "str", "责任单位", "Responsible unit",
                aliases=("责任单位", "处置单位", "Agency", "Department", "Responsible Unit")),
+            _f(PRIORITY, "bool", "督办", "Priority", aliases=("督办", "是否督办")),
         ),
         Style(color="#e74c3c", fill_color="#e74c3c", fill_opacity=0.8, radius=4, by={
-            "field": "status", "values": {"结案": "#95a5a6", "立案": "#e74c3c", "派遣": "#e67e22",
-                                          "处置": "#f39c12", "核查": "#16a085", "返工": "#8e44ad"}}),
+            "field": "status", "values": dict(STATUS_COLOURS)}),
         label_field="description", key="problem_id", big=True,
     ),
     LayerSpec(

@@ -158,6 +158,10 @@ class ProblemSettings(_Model):
     categories: list[ProblemCategory] = Field(default_factory=_categories)
     holidays: list[date] = Field(default_factory=list, description="non-working days besides weekends")
     workdays_extra: list[date] = Field(default_factory=list, description="weekend days worked (调休)")
+    after_photo_required: bool = Field(True, description="处置 → 核查 needs a photo taken after handling began "
+                                       "(issue 13: the handler shows the work; the inspector checks it)")
+    snapshot_after_days: float = Field(30, gt=0, description="data whose last event is older than this are a "
+                                       "snapshot: open/overdue counted at the midnight after that event, not now")
     source: str = "GB/T 30428 / CJ/T 214 事件分类; 时限由各县自定 (例: 暴露垃圾4个工作小时)"
 
     @model_validator(mode="after")

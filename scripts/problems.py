@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from sanigrid.geo._errors import AnalysisError
+from sanigrid.layers import cases
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
@@ -53,7 +54,7 @@ def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
     (the stored layer is not changed). Returns ``(problems, grids, filled counts)``."""
     import geopandas as gpd
 
-    from sanigrid.geo.problems import assign, deadlines
+    from sanigrid.geo.problems import assign
 
     st = project.store
     problems = st.read("problems")
@@ -65,11 +66,10 @@ def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
     filled = {}
     if "problem_id" not in p or p["problem_id"].isna().any():
         raise AnalysisError(f"{st.location}: layer 'problems' has rows without problem_id (编号); number them")
-    need = p["deadline"].isna() & p["reported_at"].notna()
-    if need.any():
-        p.loc[need, "deadline"] = deadlines(p.loc[need, "category"], p.loc[need, "reported_at"],
-                                            settings=project.settings).to_numpy()
-        filled["deadline"] = int(need.sum())
+    need = int((p["deadline"].isna() & p["reported_at"].notna()).sum())
+    if need:
+        p["deadline"] = cases.fill_deadlines(p, settings=project.settings)
+        filled["deadline"] = need
     if len(grids) and (p["grid_code"].isna().any() or p["unit"].isna().any()):
         routed = assign(p, grids, settings=project.settings)
         for col in ("grid_code", "unit"):
@@ -79,44 +79,32 @@ def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
     return p, grids, filled
 
 
-def report_date(project: Project, problems: pd.DataFrame, as_of: datetime | None = None) -> datetime:
-    """The "as of" instant: the one given, else the ``as_of`` recorded with the problems layer
-    (an import or the demo states when its data were taken), else :func:`as_of_default`."""
-    from sanigrid.geo.problems import as_of_default
-
-    if as_of is not None:
-        return as_of
-    return as_of_default(problems, recorded=project.store.meta("problems").get("params", {}).get("as_of"))
+def report_date(project: Project, as_of: datetime | None = None) -> datetime:
+    """The "as of" instant: the one given, else the one rule of :func:`layers.cases.as_of`."""
+    return cases.store_as_of(project.store, given=as_of, settings=project.settings)
 
 
 def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool = True) -> ProblemsReport:
     """Status summary, overdue cases and the 责任清单 (.xlsx in ``outputs/`` when ``xlsx``)."""
     import pandas as pd
 
-    from sanigrid.geo.problems import (
-        CLOSED,
-        OPEN_STATES,
-        RESPONSIBILITY_HEADERS,
-        days_overdue,
-        is_open,
-        is_overdue,
-        responsibility_list,
-    )
+    from sanigrid.geo.problems import RESPONSIBILITY_HEADERS, responsibility_list
     from sanigrid.layers.export import zh_headers
     from sanigrid.layers.workbook import write_xlsx
 
     p, grids, filled = load_problems(project)
-    t = report_date(project, p, as_of)
+    t = report_date(project, as_of)
     reported = pd.to_datetime(p["reported_at"]) <= pd.Timestamp(t)
-    status = p.loc[reported, "status"].value_counts().reindex(list(OPEN_STATES) + [CLOSED], fill_value=0)
-    open_now = is_open(p, as_of=t)
-    overdue = is_overdue(p, as_of=t)
+    status = p.loc[reported, "status"].value_counts().reindex(list(cases.STATUSES), fill_value=0)
+    open_now = cases.is_open(p, as_of=t)
+    od = cases.overdue(p, as_of=t)
+    overdue = od["overdue"]
     status_tab = pd.DataFrame({"status": status.index, "count": status.to_numpy()})
     extra = pd.DataFrame({"status": [f"未结案 (截至 {pd.Timestamp(t):%Y-%m-%d %H:%M})", "其中逾期"],
                           "count": [int(open_now.sum()), int(overdue.sum())]})
     status_tab = pd.concat([status_tab, extra], ignore_index=True)
     late = p[overdue.to_numpy()].copy()
-    late["days_overdue"] = days_overdue(late, as_of=t).round(1)
+    late["days_overdue"] = od.loc[overdue, "days_overdue"]
     late = late.sort_values("days_overdue", ascending=False)
     sheets = responsibility_list(p, as_of=t, grids=grids if len(grids) else None)
     path = None
@@ -154,7 +142,7 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     s = project.settings
     st = project.store
     p, grids, _ = load_problems(project)
-    t = report_date(project, p, as_of)
+    t = report_date(project, as_of)
     lines = None
     if s.hotspots.per_km_street:
         parts = [st.read(k) for k in ("streets", "alleys") if st.has(k)]
@@ -204,7 +192,7 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
     if not len(grids):
         raise AnalysisError(f"{project.store.location}: layer 'grids' is empty; import the grids before ranking them")
     st = project.store
-    t = report_date(project, p, as_of)
+    t = report_date(project, as_of)
 
     def opt(kind: str) -> gpd.GeoDataFrame | None:
         f = st.read(kind) if st.has(kind) else None

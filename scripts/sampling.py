@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from sanigrid.geo._errors import AnalysisError
+from sanigrid.layers.cases import store_as_of
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
@@ -77,7 +78,6 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
                                                                                    datetime]:
     """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``."""
     from sanigrid.geo import sampling
-    from sanigrid.geo.problems import as_of_default
 
     layers = {k: _read(project, k) for k in SOURCE_KINDS}
     grids = _read(project, "grids")
@@ -86,8 +86,7 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
     if missing:
         log.info("sampling: layer(s) %s not in the store; readiness uses fewer reasons", ", ".join(missing))
     problems = evidence["problems"]
-    if as_of is None:
-        as_of = as_of_default(problems) if problems is not None else datetime.now()
+    as_of = store_as_of(project.store, given=as_of, settings=project.settings)
     cands = sampling.candidates(layers, grids=grids, settings=project.settings)
     if not len(cands):
         raise AnalysisError(

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from sanigrid.layers.cases import ROLE_ZH, ROLES
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
 
 if TYPE_CHECKING:
     from sanigrid.layers.project import Project
 
-user_app = typer.Typer(help="管理网页账号 / manage web accounts (office | grid_head | viewer).", no_args_is_help=True)
+user_app = typer.Typer(help=f"管理网页账号 / manage web accounts ({' | '.join(ROLES)}).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
 
@@ -50,7 +51,7 @@ def demo_accounts(project: Project) -> list[tuple[str, str, str]]:
     codes = sorted(_grid_codes(project))
     out = []
     for name, role, grid in (("demo-office", "office", None), ("demo-grid", "grid_head", codes[0] if codes else None),
-                             ("demo-viewer", "viewer", None)):
+                             ("demo-inspector", "inspector", None), ("demo-viewer", "viewer", None)):
         if role == "grid_head" and grid is None:
             continue
         password = secrets.token_urlsafe(9)
@@ -99,7 +100,7 @@ def _accounts(project: Project) -> list:
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="账号名 account name")],
-    role: Annotated[str, typer.Option("--role", help="office (创卫办) | grid_head (网格长) | viewer (只读)")],
+    role: Annotated[str, typer.Option("--role", help=" | ".join(f"{r} ({ROLE_ZH[r]})" for r in ROLES))],
     grid: Annotated[str | None, typer.Option("--grid", help="网格编码 (grid heads)")] = None,
     password: Annotated[str | None, typer.Option("--password", help="登录密码 (omit: one is made)")] = None,
     api_only: Annotated[bool, typer.Option("--api-only", help="API token only, no password")] = False,
@@ -124,7 +125,6 @@ def user_add(
 @user_app.command("list")
 def user_list(project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """列出账号 / list accounts."""
-    from sanigrid.web.auth import ROLE_ZH
 
     t = Table("账号 name", "角色 role", "网格 grid")
     for u in _accounts(load(project)):

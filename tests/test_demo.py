@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 from typer.testing import CliRunner
 
 from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import HISTORY_TABLE, TRANSITIONS, deadlines
+from sanigrid.layers.cases import HISTORY_TABLE, TRANSITIONS, deadlines
 from sanigrid.layers.project import Project, open_project
 from sanigrid.scripts.demo import build_demo, demo_settings, make_demo_layers
 from sanigrid.scripts.demo.facts import AS_OF, ATTRIBUTION, COUNTY_CODE, END, START

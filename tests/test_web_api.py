@@ -20,7 +20,7 @@ with warnings.catch_warnings():
 from webproject import synthetic_project
 
 from sanigrid.geo.grids import assign_grid
-from sanigrid.geo.problems import HISTORY_TABLE, as_of_default, deadline_for
+from sanigrid.layers.cases import HISTORY_TABLE, deadline_for
 from sanigrid.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from sanigrid.layers.filters import eq
 from sanigrid.web.app import create_app
@@ -37,9 +37,10 @@ def env(tmp_path_factory):
     grids = project.store.read("grids")
     codes = sorted(grids["code"])
     tokens = {
-        "office": add_user(project, "office", role="office", password=PW),
-        "head": add_user(project, "head", role="grid_head", grid_code=codes[0], password=PW),
-        "viewer": add_user(project, "viewer", role="viewer", password=PW),
+        "office": add_user(project.store, "office", role="office", password=PW),
+        "head": add_user(project.store, "head", role="grid_head", grid_code=codes[0], password=PW),
+        "viewer": add_user(project.store, "viewer", role="viewer", password=PW),
+        "inspector": add_user(project.store, "inspector", role="inspector", password=PW),
     }
     client = TestClient(create_app(project))
     return {"project": project, "client": client, "tokens": tokens, "codes": codes, "grids": grids}
@@ -49,7 +50,9 @@ def expected_overdue(project) -> tuple[pd.Series, pd.Series]:
     """Known answer for every problem, by id: overdue (open and past its deadline at the instant counted) and
     the days past the deadline (0 when not overdue), computed here from the stored columns."""
     allp = project.store.read("problems").set_index("problem_id")
-    as_of = pd.Timestamp(as_of_default(allp, recorded=project.store.meta("problems").get("params", {}).get("as_of")))
+    from sanigrid.layers.cases import store_as_of
+
+    as_of = pd.Timestamp(store_as_of(project.store, settings=project.settings))
     deadline = pd.to_datetime(allp["deadline"])
     flag = (allp["status"] != "结案") & (deadline < as_of)
     days = ((as_of - deadline) / pd.Timedelta(days=1)).where(flag, 0.0)
@@ -375,6 +378,14 @@ def test_intake_authorization(env):
 
 
 # ---------------------------------------------------------------- transitions
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _photo(env, pid: int, who: str):
+    return env["client"].post(f"/api/problems/{pid}/photos", files={"photo": ("p.png", PNG, "image/png")},
+                              headers=auth(env, who))
+
+
 def _new_problem(env, code: str) -> int:
     lon, lat = centre_lonlat(env, code)
     r = env["client"].post("/api/problems", json={"category": "道路破损", "lon": lon + 0.0004, "lat": lat},
@@ -386,8 +397,10 @@ def _new_problem(env, code: str) -> int:
 def test_legal_transitions_are_recorded_with_note_and_actor(env):
     c, project = env["client"], env["project"]
     pid = _new_problem(env, env["codes"][0])
-    for to, who in (("派遣", "office"), ("处置", "head"), ("核查", "head"), ("返工", "office"), ("处置", "head"),
-                    ("核查", "head"), ("结案", "office")):
+    for to, who in (("派遣", "office"), ("处置", "head"), ("核查", "head"), ("返工", "inspector"), ("处置", "head"),
+                    ("核查", "head"), ("结案", "inspector")):
+        if to == "核查":  # handing in needs a photo taken after handling began ([problems] after_photo_required)
+            assert _photo(env, pid, "head").status_code == 201
         r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": to, "note": f"到{to}", "actor": "李四"},
                    headers=auth(env, who))
         assert r.status_code == 201, r.text
@@ -610,13 +623,14 @@ def test_user_commands_and_demo_accounts(tmp_path):
     assert r.exit_code == 0
     assert c.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     accounts = demo_accounts(project)
-    assert [a[1].split()[0] for a in accounts] == ["office", "grid_head", "viewer"]
+    assert [a[1].split()[0] for a in accounts] == ["office", "grid_head", "inspector", "viewer"]
     for name, _, password in accounts:
         assert c.post("/api/auth/token", data={"username": name, "password": password}).status_code == 200
-    assert len(demo_accounts(project)) == 3  # run again: replaced, not duplicated
+    assert len(demo_accounts(project)) == 4  # run again: replaced, not duplicated
     from sanigrid.web.auth import list_users
 
-    assert sorted(u.name for u in list_users(project)) == ["demo-grid", "demo-office", "demo-viewer"]
+    assert sorted(u.name for u in list_users(project.store)) == ["demo-grid", "demo-inspector", "demo-office",
+                                                                 "demo-viewer"]
 
 
 def test_cluster_counts_match_numpy_histogram():
@@ -719,7 +733,7 @@ def test_static_assets_are_cached_by_the_browser(env):
 
 
 def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
-    from sanigrid.geo.problems import TRANSITIONS
+    from sanigrid.layers.cases import TRANSITIONS
 
     c, project, code = env["client"], env["project"], env["codes"][0]
     office = c.get(f"/grids/{code}", headers=auth(env, "office")).text
@@ -730,12 +744,19 @@ def test_grid_page_report_form_and_next_status_buttons_only_for_writers(env):
         cats = re.findall(r'<option value="([^"]*)">', page.split('name="category"')[1].split("</select>")[0])
         assert cats == [k.name for k in project.settings.problems.categories]
     assert 'id="sg-report"' not in viewer and 'class="sg-step"' not in viewer and "上报问题" not in viewer
-    # one button per legal next status, on every open row
+    # one button per next status the account may take (layers.cases.PERMISSIONS), on every open row
     rows = c.get(f"/api/grids/{code}/open", headers=auth(env, "viewer")).json()
     assert rows
+    inspector = c.get(f"/grids/{code}", headers=auth(env, "inspector")).text
+    verify = {("核查", "结案"), ("核查", "返工")}
     for r in rows:
         got = re.findall(rf'data-id="{r["problem_id"]}" data-to="([^"]*)"', head)
+        assert got == [s for s in TRANSITIONS[r["status"]] if (r["status"], s) not in verify]
+        got = re.findall(rf'data-id="{r["problem_id"]}" data-to="([^"]*)"', inspector)
+        assert got == [s for s in TRANSITIONS[r["status"]] if (r["status"], s) in verify]
+        got = re.findall(rf'data-id="{r["problem_id"]}" data-to="([^"]*)"', office)
         assert got == list(TRANSITIONS[r["status"]])
+    assert "核查" in {r["status"] for r in rows}  # rows for the inspector and for the grid head were seen
     project.settings.project.language = "en"
     try:
         en = c.get(f"/grids/{code}", headers=auth(env, "head")).text

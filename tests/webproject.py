@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from sanigrid.geo.problems import assign, deadlines
+from sanigrid.geo.problems import assign
+from sanigrid.layers.cases import deadlines
 from sanigrid.layers.project import Project, init_project
 
 TOWN_LON, TOWN_LAT = 117.22, 28.30

@@ -20,8 +20,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sanigrid.geo.problems import IllegalTransition
-from sanigrid.layers._errors import CatalogueError, SanigridError
+from sanigrid.layers._errors import CatalogueError, IllegalTransition, PhotoRequired, SanigridError, StepForbidden
 from sanigrid.layers.project import Project, open_project
 from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts, Unauthorized
 from sanigrid.web.assets import mount_docs, mount_static
@@ -35,8 +34,8 @@ from sanigrid.web.texts import texts
 log = logging.getLogger(__name__)
 
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (CatalogueError, 404), (Conflict, 409),
-    (IllegalTransition, 409), (Invalid, 422), (TooManyAttempts, 429),
+    (Unauthorized, 401), (Forbidden, 403), (StepForbidden, 403), (NotFound, 404), (CatalogueError, 404),
+    (Conflict, 409), (IllegalTransition, 409), (PhotoRequired, 409), (Invalid, 422), (TooManyAttempts, 429),
 )
 
 
@@ -207,7 +206,7 @@ def warm_caches(project: Project) -> None:
         for info in project.store.info():
             s = CATALOGUE[info.kind]
             if s.big and s.geometry == ("Point",):
-                point_index(project.store, s, project.settings.basemap.coords)
+                point_index(project.store, s, project.settings.basemap.coords, settings=project.settings)
         search_index(project.store, project.settings.basemap.coords)
     except Exception:  # a cache that is not warm is only slower; the request path reports real errors
         log.exception("warming the map caches failed")

@@ -8,11 +8,12 @@ SHA-256 hashes (a token is printed once, when made). A password login gives a be
 lasts ``settings.web.session_hours``; it is kept (hashed) in ``sessions.sqlite`` beside the project,
 so it survives a restart of the server (:class:`Sessions`).
 
-Roles:
+Roles (:data:`layers.cases.ROLES`; what each may do to a case is the table in :mod:`layers.cases`):
 
 * ``office`` (创卫办): read and write everything;
-* ``grid_head`` (网格长): read everything, write only problems of their own grid, see their own
-  grid's page;
+* ``grid_head`` (网格长): read everything, report, dispatch and handle the problems of their own
+  grid (not verify or close them), see their own grid's page;
+* ``inspector`` (监督员): read everything, report anywhere, verify handed-in work (核查 → 结案 or 返工);
 * ``viewer``: read only.
 """
 
@@ -30,10 +31,11 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 
+from sanigrid.layers import cases
+from sanigrid.layers.cases import ROLE_NAMES, ROLE_ZH, ROLES, Role  # noqa: F401  (re-exported)
 from sanigrid.layers.project import Project
 from sanigrid.layers.settings import Settings
 from sanigrid.layers.store import GeoPackageStore, Store
@@ -45,10 +47,6 @@ log = logging.getLogger(__name__)
 USERS_TABLE = "sanigrid_users"  # where accounts were kept before (inside the GeoPackage): migrated away
 SESSIONS_FILE = "sessions.sqlite"  # beside the project's settings
 ACCOUNTS_FILE = "accounts.sqlite"  # beside it, mode 0600: never inside the store that users share
-ROLES: tuple[str, ...] = ("office", "grid_head", "viewer")
-ROLE_ZH = {"office": "创卫办", "grid_head": "网格长", "viewer": "只读"}
-ROLE_NAMES = {"zh": ROLE_ZH, "en": {"office": "campaign office", "grid_head": "grid head", "viewer": "viewer"}}
-Role = Literal["office", "grid_head", "viewer"]
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -62,22 +60,32 @@ class User:
 
     @property
     def can_write(self) -> bool:
-        return self.role in ("office", "grid_head")
+        """Whether the account may change anything at all (see :func:`layers.cases.can_act`)."""
+        return cases.can_act(self.role)
 
-    def may_write_grid(self, grid_code: str | None) -> bool:
-        """Object-level check: may this account change a problem in ``grid_code``?"""
-        if self.role == "office":
-            return True
-        return self.role == "grid_head" and grid_code is not None and grid_code == self.grid_code
+    def owns(self, grid_code: str | None) -> bool:
+        """Whether ``grid_code`` is the account's own grid."""
+        return grid_code is not None and self.grid_code is not None and str(grid_code) == self.grid_code
 
-    def check_write_grid(self, grid_code: str | None) -> None:
+    def may(self, action: str, grid_code: str | None) -> bool:
+        """Object-level check: may this account do ``action`` (a key of :data:`layers.cases.ACTIONS`)
+        to a problem in ``grid_code``?"""
+        return cases.may(self.role, action, own_grid=self.owns(grid_code))
+
+    def next_steps(self, status: str, grid_code: str | None) -> tuple[str, ...]:
+        """The statuses this account may move a problem of ``grid_code`` in ``status`` to."""
+        return cases.next_steps(status, role=self.role, own_grid=self.owns(grid_code))
+
+    def check(self, action: str, grid_code: str | None) -> None:
+        """:class:`Forbidden` unless the account may do ``action`` to a problem in ``grid_code``."""
         if not self.can_write:
             raise Forbidden(f"账号「{self.name}」为只读账号, 不能修改数据 (account {self.name} is read-only)")
-        if not self.may_write_grid(grid_code):
-            raise Forbidden(
-                f"网格长「{self.name}」只能处理本网格 {self.grid_code} 的问题, 该问题属于网格 {grid_code or '(无)'} "
-                f"(a grid head may only change problems of their own grid)"
-            )
+        if not self.may(action, grid_code):
+            who = f"{ROLE_ZH.get(self.role, self.role)}「{self.name}」"
+            if cases.ACTIONS[action].get(self.role):  # allowed in its own grid only
+                raise Forbidden(f"{who}只能处理本网格 {self.grid_code} 的问题, 该问题属于网格 {grid_code or '(无)'} "
+                                f"({action}: only problems of their own grid)")
+            raise Forbidden(f"{who}不能执行此操作 ({action}: not for role {self.role})")
 
     def check_grid_page(self, grid_code: str) -> None:
         """The read rule for a grid's page (see :mod:`sanigrid.web.access`)."""
@@ -257,7 +265,7 @@ def add_user(owner: Project | Store | str | Path, name: str, *, role: str, grid_
     if not name:
         raise Invalid("账号名不能为空 (the account name is empty)")
     if role not in ROLES:
-        raise Invalid(f"未知角色 '{role}'; 可选: {', '.join(ROLES)} (office=创卫办, grid_head=网格长, viewer=只读)")
+        raise Invalid(f"未知角色 '{role}'; 可选: " + ", ".join(f"{r}={ROLE_ZH[r]}" for r in ROLES) + " (unknown role)")
     if role == "grid_head" and not grid_code:
         raise Invalid(f"网格长账号「{name}」需要 --grid 网格编码 (a grid head needs --grid CODE)")
     if grid_code and grids is not None and grid_code not in grids:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,10 +28,10 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from sanigrid.geo.problems import CLOSED, as_of_default, days_overdue, is_overdue
-from sanigrid.layers.catalogue import PROBLEM_STATUSES, LayerSpec
+from sanigrid.layers import cases
+from sanigrid.layers.catalogue import LayerSpec
 from sanigrid.layers.crs import shift_geometries, to_wgs84
-from sanigrid.layers.filters import Where, between, eq, ne
+from sanigrid.layers.filters import Where, between, eq
 from sanigrid.layers.settings import Settings
 from sanigrid.layers.store import Store
 from sanigrid.web._errors import Invalid
@@ -102,7 +101,11 @@ def parse_bbox(text: str | None) -> BBox | None:
 def where_clause(spec: LayerSpec, settings: Settings, *, grid: str | None = None, category: str | None = None,
                  status: str | None = None, date_from: datetime | None = None,
                  date_to: datetime | None = None, open_only: bool = False) -> Where:
-    """A typed filter on the layer's attributes (the store sends the values as query parameters)."""
+    """A typed filter on the layer's attributes (the store sends the values as query parameters).
+
+    ``open_only`` is checked here (the layer needs a status) but applied by the caller after reading,
+    with the case rules' :func:`layers.cases.is_open` at their one instant.
+    """
     names = set(spec.field_names)
     where = Where()
     if grid:
@@ -122,11 +125,9 @@ def where_clause(spec: LayerSpec, settings: Settings, *, grid: str | None = None
         if "status" not in names:
             raise Invalid(f"图层「{spec.zh}」没有状态字段 (layer {spec.kind} has no status)")
         if status:
-            if status not in PROBLEM_STATUSES:
-                raise Invalid(f"未知状态「{status}」; 可选: {'、'.join(PROBLEM_STATUSES)}")
+            if status not in cases.STATUSES:
+                raise Invalid(f"未知状态「{status}」; 可选: {'、'.join(cases.STATUSES)}")
             where &= eq("status", status)
-        if open_only:
-            where &= ne("status", CLOSED)
     date_field = next((f.name for f in spec.fields if f.dtype in ("datetime", "date") and f.required), None)
     if date_from or date_to:
         if date_field is None:
@@ -200,45 +201,39 @@ def feature_collection(frame: gpd.GeoDataFrame, spec: LayerSpec, *, coords: str 
     return json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"features":[' + feats + "]}"
 
 
-def problems_as_of(store: Store, problems: pd.DataFrame) -> datetime:
-    """The instant overdue is counted at, the same as the command line's (see ``as_of_default``)."""
-    return as_of_default(problems, recorded=store.meta("problems").get("params", {}).get("as_of"))
-
-
-def with_overdue(frame: gpd.GeoDataFrame, *, as_of: datetime) -> gpd.GeoDataFrame:
-    """Add ``overdue`` (bool) and ``days_overdue`` (days) to a problems frame."""
-    out = frame.copy()
-    out["overdue"] = is_overdue(out, as_of=as_of).to_numpy()
-    out["days_overdue"] = days_overdue(out, as_of=as_of).round(1).to_numpy()
-    return out
-
-
-# ---------------------------------------------------------------- the point index and clusters
 @dataclass(frozen=True)
 class PointIndex:
-    """Display coordinates and the few attributes clusters summarise, for one point layer."""
+    """Display coordinates and the few attributes clusters summarise, for one point layer, with
+    ``open`` and ``overdue`` at ``as_of`` (the case rules' one instant)."""
 
     lon: np.ndarray
     lat: np.ndarray
     open: np.ndarray
     overdue: np.ndarray
     grid: np.ndarray
-    as_of: datetime
+    as_of: datetime | None
 
 
-_INDEX: dict[tuple[Any, ...], tuple[float, PointIndex]] = {}
+@dataclass
+class _Points:
+    lon: np.ndarray
+    lat: np.ndarray
+    grid: np.ndarray
+    cases: pd.DataFrame | None  # status, deadline, reported_at, closed_at (a problems layer)
+    flags: dict[datetime, tuple[np.ndarray, np.ndarray]]
+
+
+_INDEX: dict[tuple[Any, ...], _Points] = {}
 _INDEX_LOCK = threading.Lock()
-_INDEX_TTL_S = 300.0  # overdue status changes with the clock, not only with the data
 
 
-def point_index(store: Store, spec: LayerSpec, coords: str) -> PointIndex:
-    """The cached index of a point layer (rebuilt after any write to the store, or after 5 minutes)."""
+def _points(store: Store, spec: LayerSpec, coords: str) -> _Points:
+    """The cached coordinates of a point layer (rebuilt after any write to the store)."""
     key = (store.location, spec.kind, coords, store.version())
-    now = time.monotonic()
     with _INDEX_LOCK:
         hit = _INDEX.get(key)
-        if hit and now - hit[0] < _INDEX_TTL_S:
-            return hit[1]
+    if hit is not None:
+        return hit
     names = set(spec.field_names)
     cols = [c for c in ("status", "deadline", "closed_at", "reported_at", "grid_code") if c in names]
     frame = store.read(spec.kind, columns=cols)
@@ -246,20 +241,32 @@ def point_index(store: Store, spec: LayerSpec, coords: str) -> PointIndex:
     pts = disp.geometry.values
     lon, lat = shapely.get_x(pts), shapely.get_y(pts)
     n = len(frame)
-    if "status" in frame:
-        as_of = problems_as_of(store, frame)
-        open_ = frame["status"].ne("结案").to_numpy(dtype=bool, na_value=True)
-        overdue = (is_overdue(frame, as_of=as_of).to_numpy(dtype=bool, na_value=False)
-                   if "deadline" in frame else np.zeros(n, bool))
-    else:
-        as_of, open_, overdue = datetime.now(), np.ones(n, bool), np.zeros(n, bool)
     grid = frame["grid_code"].astype("object").to_numpy() if "grid_code" in frame else np.full(n, None, object)
-    idx = PointIndex(np.asarray(lon), np.asarray(lat), open_, overdue, grid, as_of)
+    rules = pd.DataFrame(frame[[c for c in cols if c != "grid_code"]]) if "status" in frame else None
+    base = _Points(np.asarray(lon), np.asarray(lat), grid, rules, {})
     with _INDEX_LOCK:
         for k in [k for k in _INDEX if k[:3] == key[:3]]:
             del _INDEX[k]
-        _INDEX[key] = (now, idx)
-    return idx
+        _INDEX[key] = base
+    return base
+
+
+def point_index(store: Store, spec: LayerSpec, coords: str, *, settings: Settings,
+                as_of: datetime | None = None) -> PointIndex:
+    """The index of a point layer, open and overdue counted at ``as_of`` (default: the case rules'
+    :func:`layers.cases.store_as_of`)."""
+    base = _points(store, spec, coords)
+    n = len(base.lon)
+    if base.cases is None:
+        return PointIndex(base.lon, base.lat, np.ones(n, bool), np.zeros(n, bool), base.grid, None)
+    t = as_of or cases.store_as_of(store, settings=settings)
+    flags = base.flags.get(t)
+    if flags is None:
+        od = cases.overdue(base.cases, as_of=t)
+        flags = (cases.is_open(base.cases, as_of=t).to_numpy(dtype=bool), od["overdue"].to_numpy(dtype=bool))
+        base.flags.clear()
+        base.flags[t] = flags
+    return PointIndex(base.lon, base.lat, flags[0], flags[1], base.grid, t)
 
 
 def index_mask(idx: PointIndex, bbox: BBox | None, *, grid: str | None = None, open_only: bool = False) -> np.ndarray:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
-from sanigrid.geo.problems import CLOSED, RESPONSIBILITY_HEADERS, TRANSITIONS, responsibility_list
+from sanigrid.geo.problems import RESPONSIBILITY_HEADERS, responsibility_list
+from sanigrid.layers import cases
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from sanigrid.layers.export import OVERDUE_HEADERS
-from sanigrid.layers.filters import eq, ne
+from sanigrid.layers.filters import eq
 from sanigrid.layers.importers import map_attribution
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import NotFound
-from sanigrid.web.features import problems_as_of, with_overdue
 from sanigrid.web.templating import render
 from sanigrid.web.texts import texts
 
@@ -48,9 +49,9 @@ def open_list(project: Project, code: str) -> pd.DataFrame:
     store = project.store
     if not store.has("problems"):
         return pd.DataFrame(columns=list(LIST_COLUMNS) + ["overdue"])
-    frame = store.read("problems", where=eq("grid_code", code) & ne("status", CLOSED))
-    everything_as_of = problems_as_of(store, store.read("problems", columns=["reported_at"]))
-    frame = with_overdue(frame, as_of=everything_as_of)
+    frame = store.read("problems", where=eq("grid_code", code))
+    as_of = cases.store_as_of(store, settings=project.settings)
+    frame = cases.with_overdue(frame[cases.is_open(frame, as_of=as_of).to_numpy()], as_of=as_of)
     frame = frame.sort_values(["days_overdue", "deadline", "problem_id"], ascending=[False, True, True])
     return frame
 
@@ -73,7 +74,7 @@ def responsibility_sheets(project: Project, code: str | None = None) -> tuple[di
     """责任清单 of one grid (or all) from ``geo.problems.responsibility_list``, and its Chinese headers."""
     store = project.store
     problems = store.read("problems")
-    as_of = problems_as_of(store, problems)
+    as_of = cases.store_as_of(store, settings=project.settings)
     grids = store.read("grids")
     if code is not None:
         problems = problems[problems["grid_code"] == code]
@@ -113,7 +114,8 @@ _JS_TEXTS = ("picking", "no_where", "sending", "accepted", "dups", "need_where",
 LIST_MAX_ROWS = 300  # rows listed on the page; the 责任清单 download has them all
 
 
-def side_html(project: Project, code: str, *, user_label: str, can_write: bool = False) -> str:
+def side_html(project: Project, code: str, *, user_label: str, can_write: bool = False,
+              steps: Callable[[str], Sequence[str]] | None = None) -> str:
     """The right-hand panel of the grid page (template ``grid_side.html``, in the project's language).
 
     ``can_write``: the account may change this grid's problems, so the panel has the report form and,
@@ -130,7 +132,7 @@ def side_html(project: Project, code: str, *, user_label: str, can_write: bool =
     n_late = int(frame["overdue"].sum()) if "overdue" in frame and len(frame) else 0
     rows = [{"id": int(r["problem_id"]), "category": _show(r["category"], t), "description": _show(r["description"], t),
              "status": _show(r["status"], t), "reported_at": _when(r["reported_at"]), "deadline": _when(r["deadline"]),
-             "late": bool(r.get("overdue")), "days": _days(r), "steps": list(TRANSITIONS.get(str(r["status"]), ()))}
+             "late": bool(r.get("overdue")), "days": _days(r), "steps": list(steps(str(r["status"])) if steps else ())}
             for _, r in frame.head(LIST_MAX_ROWS).iterrows()]
     pspec = CATALOGUE["problems"]
     return render(

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from sanigrid.geo.problems import CLOSED, HISTORY_TABLE, assign, deadline_for, history_record
+from sanigrid.geo.problems import assign
+from sanigrid.layers import cases
+from sanigrid.layers.cases import CLOSED, HISTORY_TABLE, NEW, deadline_for, history_record
 from sanigrid.layers.crs import to_wgs84
 from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
@@ -95,7 +97,7 @@ def intake(project: Project, *, category: str, lon: float, lat: float, coords: s
             dist = float(grids.distance(pt.geometry.iloc[0]).min())
             raise Invalid(f"位置 ({lon:.6f}, {lat:.6f}, {coords}) 不在本县任何网格内 (距最近网格 {dist:.0f} 米); "
                           "请检查经纬度及坐标系 coords=wgs84|gcj02|bd09 (outside the county)")
-        user.check_write_grid(grid)
+        user.check("report", grid)
         x, y = pt.geometry.iloc[0].x, pt.geometry.iloc[0].y
         dups: list[int] = []
         if radius > 0 and tx.has("problems"):
@@ -108,15 +110,14 @@ def intake(project: Project, *, category: str, lon: float, lat: float, coords: s
         pid = _max_id(tx) + 1
         row = placed.assign(
             problem_id=pid, description=description, source=source, reported_at=pd.Timestamp(when),
-            status="立案", deadline=pd.Timestamp(deadline_for(category, when, settings=project.settings)),
+            status=NEW, deadline=pd.Timestamp(deadline_for(category, when, settings=project.settings)),
             closed_at=pd.NaT)
         tx.append("problems", row)
         note = "网页受理" + (f"; 可能与 {', '.join(f'#{i}' for i in dups)} 重复" if dups else "")
-        tx.append_table(HISTORY_TABLE, pd.DataFrame([{
-            "problem_id": pid, "from_status": "", "to_status": "立案", "at": pd.Timestamp(when),
-            "actor": user.name, "note": note}]))
+        tx.append_table(HISTORY_TABLE, pd.DataFrame([cases.opening_record(pid, at=when, actor=user.name,
+                                                                          note=note)]))
     return {"problem_id": pid, "category": category, "description": description, "source": source,
-            "status": "立案", "reported_at": when.isoformat(sep=" "),
+            "status": NEW, "reported_at": when.isoformat(sep=" "),
             "deadline": pd.Timestamp(row["deadline"].iloc[0]).isoformat(sep=" "),
             "grid_code": grid, "unit": row["unit"].iloc[0], "lon": round(wlon, 7), "lat": round(wlat, 7),
             "possible_duplicates": dups}
@@ -131,14 +132,20 @@ def read_problem(store: Any, problem_id: int) -> gpd.GeoDataFrame:
 
 def transition(project: Project, problem_id: int, *, to_status: str, note: str = "", actor: str | None = None,
                user: User, at: datetime | None = None) -> dict[str, Any]:
-    """Move a problem to ``to_status`` if the lifecycle allows it (else ``IllegalTransition``, 409)."""
-    when = pd.Timestamp(at or datetime.now()).floor("s").to_pydatetime()
+    """Move a problem to ``to_status`` if the case rules allow it: a legal step (else
+    ``IllegalTransition``, 409), one the account's role may take on this problem's grid (else
+    ``StepForbidden``, 403), and, handing in (处置 → 核查), with an after-photo when the settings ask
+    for one (else ``PhotoRequired``, 409)."""
+    when = pd.Timestamp(at or cases.now()).floor("s").to_pydatetime()
     note, actor = clean_text(note), clean_text(actor) if actor else actor
     with project.store.transaction() as tx:
         row = read_problem(tx, problem_id).iloc[0]
-        user.check_write_grid(row["grid_code"])
+        current = str(row["status"])
+        photo = has_after_photo(tx, problem_id) if (current, to_status) == cases.HAND_IN else None
+        cases.check_step(current, to_status, role=user.role, own_grid=user.owns(row["grid_code"]),
+                         has_after_photo=photo, settings=project.settings)
         who = user.name if not actor or actor == user.name else f"{actor} ({user.name})"
-        rec = history_record(problem_id, str(row["status"]), to_status, at=when, actor=who, note=note)
+        rec = history_record(problem_id, current, to_status, at=when, actor=who, note=note)
         changes: dict[str, Any] = {"status": to_status}
         if to_status == CLOSED:
             changes["closed_at"] = pd.Timestamp(when)
@@ -166,13 +173,13 @@ def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: Us
         raise Invalid(f"不能修改字段 {', '.join(sorted(bad))}; 可修改: {', '.join(EDITABLE)}")
     if not changes:
         raise Invalid("没有要修改的内容 (nothing to change)")
-    when = pd.Timestamp(at or datetime.now()).floor("s")
+    when = pd.Timestamp(at or cases.now()).floor("s")
     with project.store.transaction() as tx:
         row = read_problem(tx, problem_id).iloc[0]
-        user.check_write_grid(row["grid_code"])
+        user.check("edit", row["grid_code"])
         new_grid = changes.get("grid_code")
         if new_grid is not None and new_grid != row["grid_code"]:
-            if user.role != "office":
+            if not user.may("move", row["grid_code"]):
                 raise Forbidden(f"网格长不能把问题移出本网格 {user.grid_code}; 请联系创卫办改派 "
                                 "(a grid head cannot move a problem out of their grid)")
             codes = set(tx.read("grids", columns=["code"])["code"])
@@ -184,11 +191,30 @@ def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: Us
                 changes["category"], pd.Timestamp(row["reported_at"]).to_pydatetime(), settings=project.settings))
         tx.update("problems", "problem_id", {int(problem_id): changes})
         what = ", ".join(f"{k}: {row.get(k)} → {v}" for k, v in changes.items() if k != "deadline")
-        tx.append_table(HISTORY_TABLE, pd.DataFrame([{
-            "problem_id": int(problem_id), "from_status": row["status"], "to_status": row["status"],
-            "at": when, "actor": user.name, "note": f"修改 {what}"}]))
+        tx.append_table(HISTORY_TABLE, pd.DataFrame([cases.edit_record(
+            problem_id, str(row["status"]), at=when, actor=user.name, note=f"修改 {what}")]))
     out = {k: (v.isoformat(sep=" ") if isinstance(v, pd.Timestamp) else v) for k, v in changes.items()}
     return {"problem_id": int(problem_id), **out}
+
+
+def set_priority(project: Project, problem_id: int, *, priority: bool, note: str = "", user: User,
+                 at: datetime | None = None) -> dict[str, Any]:
+    """Mark (or unmark) a problem 督办 (priority): the office only (:data:`layers.cases.ACTIONS`)."""
+    when = pd.Timestamp(at or cases.now()).floor("s")
+    with project.store.transaction() as tx:
+        rows = read_problem(tx, problem_id)
+        row = rows.iloc[0]
+        user.check("priority", row["grid_code"])
+        if cases.PRIORITY not in rows.columns:  # a layer written before the field existed: add it
+            meta = tx.meta("problems")
+            tx.write("problems", tx.read("problems"), params=meta.get("params"), synthetic=meta.get("synthetic", False))
+        tx.update("problems", "problem_id", {int(problem_id): {cases.PRIORITY: bool(priority)}})
+        what = "督办" if priority else "取消督办"
+        tx.append_table(HISTORY_TABLE, pd.DataFrame([cases.edit_record(
+            problem_id, str(row["status"]), at=when.to_pydatetime(), actor=user.name,
+            note=what + (f": {note}" if note else ""))]))
+    return {"problem_id": int(problem_id), cases.PRIORITY: bool(priority), "at": when.isoformat(sep=" "),
+            "actor": user.name, "note": note}
 
 
 def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
@@ -245,7 +271,7 @@ def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: 
         raise Invalid("照片是空文件 (empty photo)")
     ext = photo_type(data)
     row = read_problem(project.store, problem_id).iloc[0]
-    user.check_write_grid(row["grid_code"])
+    user.check("photo", row["grid_code"])
     rel = Path("photos") / f"{int(problem_id)}_{uuid.uuid4().hex[:10]}.{ext}"
     path = project.root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +280,7 @@ def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: 
     tmp.replace(path)
     project.store.append_table(PHOTO_TABLE, pd.DataFrame([{
         "problem_id": int(problem_id), "path": rel.as_posix(), "uploaded_by": user.name,
-        "uploaded_at": datetime.now().isoformat(timespec="seconds")}]))
+        "uploaded_at": cases.now().isoformat(timespec="seconds")}]))
     return rel.as_posix()
 
 
@@ -275,3 +301,18 @@ def photos(store: Any, problem_id: int) -> list[str]:
     if table.empty:
         return []
     return [str(p) for p in table.loc[pd.to_numeric(table["problem_id"]) == int(problem_id), "path"]]
+
+
+def has_after_photo(store: Any, problem_id: int) -> bool:
+    """Whether a photo of the problem was uploaded at or after it last entered 处置 (an after-photo)."""
+    table = store.read_table(PHOTO_TABLE)
+    if table.empty:
+        return False
+    mine = table[pd.to_numeric(table["problem_id"], errors="coerce") == int(problem_id)]
+    if mine.empty:
+        return False
+    hist = store.read_table(HISTORY_TABLE)
+    if not hist.empty:
+        hist = hist[pd.to_numeric(hist["problem_id"], errors="coerce") == int(problem_id)]
+    since = cases.handling_started(hist).get(int(problem_id)) if not hist.empty else None
+    return cases.after_photo_taken(mine["uploaded_at"], since)

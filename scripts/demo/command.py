@@ -51,7 +51,7 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         The project, its store holding every input layer in EPSG:4548 (metres) and the
         ``problem_history`` table. A copy of the OSM extract sits beside the store.
     """
-    from sanigrid.geo.problems import HISTORY_TABLE
+    from sanigrid.layers.cases import HISTORY_TABLE
     from sanigrid.layers.project import init_project
     from sanigrid.layers.settings import SETTINGS_NAME, load_settings
     from sanigrid.scripts.demo.county import make_demo_layers
@@ -95,7 +95,7 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
 
 def summary_table(project: Project) -> Table:
     """Layer, features and origin of every layer in the project's store."""
-    from sanigrid.geo.problems import HISTORY_TABLE
+    from sanigrid.layers.cases import HISTORY_TABLE
 
     table = Table(title=f"{project.settings.project.name} · {project.root}")
     table.add_column("图层 layer")

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from sanigrid.geo.problems import CLOSED, STATES, check_transition, deadlines
+from sanigrid.layers.cases import CLOSED, STATUSES, check_transition, deadlines
 from sanigrid.layers.settings import Settings
 from sanigrid.scripts.demo._geometry import beside, nearest_named, normal_at
 from sanigrid.scripts.demo.facts import AS_OF, DEFAULT_GEOCODE, END, NIGHT_MARKET_STREET, START
 from sanigrid.scripts.demo.town import grid_rows
 
-FIRST = STATES[0]  # a report opens a case in the lifecycle's first status (立案)
+FIRST = STATUSES[0]  # a report opens a case in the lifecycle's first status (立案)
 # category weights of the background (unknown categories in a county's settings get 2)
 CATEGORY_WEIGHT = {
     "暴露垃圾": 12, "积存垃圾渣土": 5, "私搭乱建": 3, "道路破损": 5, "非法小广告": 10, "乱设广告": 3,

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
+from sanigrid.layers.cases import ROLE_NAMES
 from sanigrid.web import gridpage
 from sanigrid.web.access import check_grid_read
-from sanigrid.web.auth import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import records
 from sanigrid.web.mappage import build_map, page_html
@@ -24,7 +24,8 @@ def grid_page(code: str, project: ProjectDep, user: CurrentUser) -> str:
     g = gridpage.grid_row(project, code)  # an unknown grid is 404 for every role, before the 403 of another's
     check_grid_read(user, code)
     label = f"{user.name} ({ROLE_NAMES[project.settings.project.language][user.role]})"
-    side = gridpage.side_html(project, code, user_label=label, can_write=user.can_write and user.may_write_grid(code))
+    side = gridpage.side_html(project, code, user_label=label, can_write=user.may("report", code),
+                              steps=(lambda status: user.next_steps(status, code)) if user.can_write else None)
     m = build_map(project, grid=code, width="58%", user_label=label, title=f"网格 {code} {g.get('name') or ''}")
     return page_html(m, title=f"网格 {code} · {project.settings.project.name}", extra_html=side,
                      lang=project.settings.project.language)

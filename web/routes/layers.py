@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from sanigrid.geo.problems import as_of_default
+from sanigrid.layers import cases
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
 from sanigrid.layers.export import OVERDUE_HEADERS, zh_headers
 from sanigrid.layers.filters import eq
@@ -30,7 +30,6 @@ from sanigrid.web.features import (
     store_crs,
     to_display,
     where_clause,
-    with_overdue,
 )
 from sanigrid.web.search import find, search_index
 
@@ -91,9 +90,18 @@ def _filtered(project, kind: str, *, user: User, bbox: str | None, coords: str, 
         frame = frame[disp.intersects(shapely.box(*box)).to_numpy()]
     if s.key and s.key in frame.columns:
         frame = frame.sort_values(s.key, kind="stable")
-    if "deadline" in frame.columns and "status" in frame.columns:
-        frame = with_overdue(frame, as_of=as_of_default(frame))
-    return s, frame
+    return s, _with_overdue(project, frame, open_only=open_only)
+
+
+def _with_overdue(project, frame, *, open_only: bool = False):
+    """A problems frame with ``overdue`` and ``days_overdue`` at the case rules' one instant (only the
+    cases open then, with ``open_only``)."""
+    if "status" not in frame.columns:
+        return frame
+    as_of = cases.store_as_of(project.store, settings=project.settings)
+    if open_only:
+        frame = frame[cases.is_open(frame, as_of=as_of).to_numpy()]
+    return cases.with_overdue(frame, as_of=as_of) if "deadline" in frame.columns else frame
 
 
 @router.get("/api/layers/{kind}", summary="图层 GeoJSON (WGS84), 可筛选与分页",
@@ -102,7 +110,7 @@ def layer_geojson(
     kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None,
     grid: Annotated[str | None, Query(description="网格编码 grid code")] = None,
     category: Annotated[str | None, Query(description="问题类别 / 类别")] = None,
-    status: Annotated[str | None, Query(description="状态: 立案 派遣 处置 核查 返工 结案")] = None,
+    status: Annotated[str | None, Query(description="状态: " + " ".join(cases.STATUSES))] = None,
     date_from: Annotated[datetime | None, Query(description="上报时间起 (reported at ≥)")] = None,
     date_to: Annotated[datetime | None, Query(description="上报时间止 (reported at ≤)")] = None,
     open: Annotated[bool, Query(description="只要未结案的 (open only)")] = False,
@@ -151,8 +159,7 @@ def layer_feature(kind: str, key: str, project: ProjectDep, user: CurrentUser, c
         raise NotFound(f"图层「{s.zh}」没有编号为 {key} 的要素 (no feature {key})")
     if kind in CASE_LAYERS:
         check_case_read(user, frame["grid_code"].iloc[0])
-    if "deadline" in frame.columns and "status" in frame.columns:
-        frame = with_overdue(frame, as_of=as_of_default(project.store.read(kind, columns=["reported_at"])))
+    frame = _with_overdue(project, frame)
     extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
     fc = feature_collection(frame.iloc[:1], s, coords=coords, fields=s.field_names, extra=extra)
     return Response(fc[fc.index('"features":[') + 12:-2], media_type=GEOJSON)
@@ -186,7 +193,7 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
                   "reported_at", "grid_code"}
         columns = [f for f in s.field_names if f in wanted]
     if s.geometry == ("Point",):
-        idx = point_index(project.store, s, coords)
+        idx = point_index(project.store, s, coords, settings=project.settings)
         mask = index_mask(idx, box, grid=grid, open_only=open)
         if int(mask.sum()) > web.map_max_points and zoom < 19:
             return Response(clusters(idx, mask, zoom=zoom, cell_px=web.cluster_cell_px, layer=kind),
@@ -194,21 +201,13 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
     where = where_clause(s, project.settings, grid=grid, open_only=open)
     store_box = bbox_to_store(box, store_crs(project.store), coords) if box else None
     frame = project.store.read(kind, bbox=store_box, where=where, columns=columns)
-    if "deadline" in frame.columns and "status" in frame.columns:
-        frame = with_overdue(frame, as_of=_as_of(project, s, coords) or as_of_default(frame))
+    frame = _with_overdue(project, frame, open_only=open)
     extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
     fields = None
     if s.big and s.key:  # only what drawing needs; the popup is fetched by key when clicked
         fields = [f for f in dict.fromkeys((s.key, (s.style.by or {}).get("field"), s.label_field)) if f]
         extra = [c for c in ("overdue",) if c in frame.columns]
     return Response(feature_collection(frame, s, coords=coords, fields=fields, extra=extra), media_type=GEOJSON)
-
-
-def _as_of(project, s: LayerSpec, coords: str):
-    """The layer-wide "as of" date kept by the point index (so overdue agrees with the clusters)."""
-    if s.geometry == ("Point",) and s.big:
-        return point_index(project.store, s, coords).as_of
-    return None
 
 
 class SearchHit(BaseModel):

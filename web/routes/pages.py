@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from sanigrid.web.auth import ROLE_NAMES
+from sanigrid.layers.cases import ROLE_NAMES
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.mappage import build_map, page_html
 from sanigrid.web.printmap import THEMES, county_print

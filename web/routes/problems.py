@@ -9,7 +9,8 @@ from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from sanigrid.layers.catalogue import PROBLEM_SOURCES, PROBLEM_STATUSES
+from sanigrid.layers import cases
+from sanigrid.layers.catalogue import PROBLEM_SOURCES
 from sanigrid.web import intake as svc
 from sanigrid.web.access import check_case_read
 from sanigrid.web.deps import CurrentUser, ProjectDep, Writer
@@ -48,7 +49,7 @@ class ProblemPublic(BaseModel):
 
 
 class TransitionCreate(BaseModel):
-    to_status: Literal[PROBLEM_STATUSES] = Field(description="新状态")  # type: ignore[valid-type]
+    to_status: Literal[cases.STATUSES] = Field(description="新状态")  # type: ignore[valid-type]
     note: str = Field("", max_length=2000, description="办理意见")
     actor: str | None = Field(None, max_length=100, description="经办人 (default: the account name)")
 
@@ -88,9 +89,14 @@ def get_problem(problem_id: int, project: ProjectDep, user: CurrentUser) -> dict
 
 
 @router.post("/{problem_id}/transitions", response_model=TransitionPublic, status_code=201,
-             summary="变更状态 (only legal steps: 立案→派遣→处置→核查→结案/返工)",
-             responses={409: {"description": "不合法的状态变更 (illegal transition)"},
-                        403: {"description": "不是本网格的问题"}})
+             summary="变更状态 (only legal steps, each by the roles allowed to take it)",
+             description="合法步骤及可办理的角色 (the steps and who may take each):\n\n" + "\n".join(
+                 f"- {a} → {b}: " + ", ".join(f"{r} ({cases.ROLE_ZH[r]}){' 本网格' if s == cases.OWN else ''}"
+                                              for r, s in who.items())
+                 for (a, b), who in cases.PERMISSIONS.items()),
+             responses={409: {"description": "不合法的状态变更, 或提交核查时缺少处置后照片 (illegal step; "
+                                             "after-photo missing)"},
+                        403: {"description": "该角色不能办理此步骤, 或不是本网格的问题 (role or grid)"}})
 async def post_transition(problem_id: int, body: TransitionCreate, project: ProjectDep,
                           user: Writer) -> TransitionPublic:
     rec = await run_write(svc.transition, project, problem_id, to_status=body.to_status, note=body.note,
@@ -109,6 +115,17 @@ class ProblemEdit(BaseModel):
               responses={403: {"description": "网格长不能修改他网格的问题, 也不能把问题移出本网格"}})
 async def patch_problem(problem_id: int, body: ProblemEdit, project: ProjectDep, user: Writer) -> dict:
     return await run_write(svc.edit, project, problem_id, body.model_dump(exclude_none=True), user=user)
+
+
+class PriorityUpdate(BaseModel):
+    priority: bool = Field(description="督办 (true) 或取消督办 (false)")
+    note: str = Field("", max_length=2000, description="督办意见")
+
+
+@router.put("/{problem_id}/priority", summary="督办: 标记或取消 (the campaign office only)",
+            responses={403: {"description": "只有创卫办可以督办 (office only)"}})
+def put_priority(problem_id: int, body: PriorityUpdate, project: ProjectDep, user: Writer) -> dict:
+    return svc.set_priority(project, problem_id, priority=body.priority, note=body.note, user=user)
 
 
 @router.get("/{problem_id}/history", summary="办理记录 (problem_history)")

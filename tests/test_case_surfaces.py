@@ -1,0 +1,210 @@
+"""One case read through every surface at one instant: the same overdue flag and the same days everywhere.
+
+Issue 9 §2: the map popup and ``/api/layers/problems`` counted overdue at today's date while the grid
+page, ``/api/grids/{code}/open``, the 责任清单 and the CLI counted it at the instant recorded with the
+data (46.1 days in one place, 30.3 in another; "其中逾期 2 件" with 3 cases past their deadline). Every
+surface now asks ``layers.cases``; this test reads the same cases through all of them and checks the
+values against an oracle computed here from the raw layer with pandas.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from datetime import datetime
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from webproject import synthetic_project
+
+from sanigrid.geo.problems import RESPONSIBILITY_HEADERS
+from sanigrid.layers import cases
+from sanigrid.scripts.cli import app as cli
+from sanigrid.web.app import create_app
+from sanigrid.web.auth import add_user
+
+AS_OF = datetime(2026, 11, 23, 9, 0)  # the instant recorded with the data (after every event in them)
+LATER = datetime(2026, 12, 8, 14, 30)  # "now", once the desk has recorded a step after the snapshot
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory):
+    project = synthetic_project(tmp_path_factory.mktemp("surfaces") / "town", n_problems=300)
+    frame = project.store.read("problems")
+    frame.loc[frame.index[:40:3], cases.PRIORITY] = True
+    project.store.write("problems", frame, params={"as_of": AS_OF.isoformat()}, synthetic=True)
+    project.settings.web.map_max_points = 10**6  # the map feed sends points (not clusters) for the grid
+    token = add_user(project.store, "office", role="office")
+    head_token = None
+    return {"project": project, "client": TestClient(create_app(project, warm=False)), "token": token,
+            "head_token": head_token}
+
+
+def _oracle(frame: pd.DataFrame, at: datetime) -> pd.DataFrame:
+    """Open and overdue at ``at`` written out independently of layers.cases."""
+    t = pd.Timestamp(at)
+    rep, dl = pd.to_datetime(frame["reported_at"]), pd.to_datetime(frame["deadline"])
+    closed = pd.to_datetime(frame["closed_at"])
+    open_ = (rep <= t) & ~((closed <= t) | (closed.isna() & (frame["status"] == "结案")))
+    late = open_ & (dl < t)
+    days = np.where(late, np.round((t - dl).dt.total_seconds() / 86400, 1), 0.0)
+    return pd.DataFrame({"problem_id": frame["problem_id"].astype(int), "grid_code": frame["grid_code"],
+                         "open": open_, "overdue": late, "days": days})
+
+
+def _busiest_grid(oracle: pd.DataFrame) -> str:
+    late = oracle[oracle["overdue"]]
+    return str(late["grid_code"].value_counts().idxmax())
+
+
+def _xlsx_rows(data: bytes | str, sheet: str) -> dict[int, dict[str, object]]:
+    wb = openpyxl.load_workbook(io.BytesIO(data) if isinstance(data, bytes) else data, read_only=True)
+    ws = wb[sheet]
+    rows = list(ws.iter_rows(values_only=True))
+    head = list(rows[0])
+    out = {}
+    for r in rows[1:]:
+        rec = dict(zip(head, r, strict=False))
+        out[int(rec[RESPONSIBILITY_HEADERS["problem_id"]])] = rec
+    return out
+
+
+def _surfaces(town, code: str) -> dict[str, dict[int, tuple[bool, float | None]]]:
+    """``{surface: {problem_id: (overdue, days or None when the surface shows no days)}}`` for a grid."""
+    project, c = town["project"], town["client"]
+    h = {"Authorization": f"Bearer {town['token']}"}
+    out: dict[str, dict[int, tuple[bool, float | None]]] = {}
+
+    def put(name: str, pid: int, flag: bool, days: float | None) -> None:
+        out.setdefault(name, {})[pid] = (bool(flag), None if days is None else float(days))
+
+    # the command line: `sanigrid problems` and its 责任清单 workbook
+    r = CliRunner().invoke(cli, ["problems", "--project", str(project.root)])
+    assert r.exit_code == 0, r.output
+    path = sorted((project.root / "outputs").glob("责任清单_*.xlsx"))[-1]
+    for pid, rec in _xlsx_rows(str(path), f"网格{code}").items():
+        put("cli 责任清单.xlsx", pid, rec[RESPONSIBILITY_HEADERS["overdue"]] == "是",
+            rec[RESPONSIBILITY_HEADERS["days_overdue"]])
+    # the API layer feed (all of the grid's cases, open or not)
+    fc = c.get(f"/api/layers/problems?grid={code}&limit=10000", headers=h).json()
+    for f in fc["features"]:
+        p = f["properties"]
+        put("api layer feed", p["problem_id"], p["overdue"], p["days_overdue"])
+    fc = c.get(f"/api/layers/problems?grid={code}&open=1&limit=10000", headers=h).json()
+    for f in fc["features"]:
+        p = f["properties"]
+        put("api layer feed open=1", p["problem_id"], p["overdue"], p["days_overdue"])
+    # the grid's open list
+    for p in c.get(f"/api/grids/{code}/open", headers=h).json():
+        put("api grid open list", p["problem_id"], p["overdue"], p["days_overdue"])
+    # the grid page: one row per open case, class 'late' when overdue, days in the last-but-one cell
+    page = c.get(f"/grids/{code}", headers=h).text
+    for m in re.finditer(r"<tr( class='late')?><td>(\d+)</td>.*?<td class='days'>([\d.]*)</td>", page):
+        put("grid page", int(m.group(2)), bool(m.group(1)), float(m.group(3)) if m.group(3) else 0.0)
+    head = re.search(r"未结案问题 (\d+) 件, 其中逾期 <span class='sg-late'>(\d+)</span> 件", page)
+    out["grid page heading"] = {-1: (True, float(head.group(2))), -2: (True, float(head.group(1)))}
+    # the 责任清单 downloads of the web (one grid, and the county)
+    for name, url, sheet in (("web grid 责任清单.xlsx", f"/grids/{code}/responsibility.xlsx", f"网格{code}"),
+                             ("web county 责任清单.xlsx", "/api/downloads/responsibility.xlsx", f"网格{code}")):
+        resp = c.get(url, headers=h)
+        assert resp.status_code == 200, resp.text
+        for pid, rec in _xlsx_rows(resp.content, sheet).items():
+            put(name, pid, rec[RESPONSIBILITY_HEADERS["overdue"]] == "是", rec[RESPONSIBILITY_HEADERS["days_overdue"]])
+    # the map: the grid's open points as drawn (flag only), and each popup (fetched by key)
+    fc = c.get(f"/api/map/problems?grid={code}&open=1&zoom=19", headers=h).json()
+    assert not fc.get("clustered")
+    for f in fc["features"]:
+        pid = f["properties"]["problem_id"]
+        put("map feed", pid, f["properties"]["overdue"], None)
+        pop = c.get(f"/api/layers/problems/features/{pid}", headers=h).json()["properties"]
+        put("map popup", pid, pop["overdue"], pop["days_overdue"])
+    # the clusters' overdue count over the grid (the map zoomed out)
+    project.settings.web.map_max_points = 1
+    try:
+        cl = c.get(f"/api/map/problems?grid={code}&open=1&zoom=3", headers=h).json()
+    finally:
+        project.settings.web.map_max_points = 10**6
+    assert cl["clustered"]
+    out["map clusters"] = {-1: (True, float(sum(f["properties"]["_overdue"] for f in cl["features"]))),
+                           -2: (True, float(sum(f["properties"]["_count"] for f in cl["features"])))}
+    return out
+
+
+def _check(town, at: datetime, code: str | None = None) -> None:
+    project = town["project"]
+    frame = project.store.read("problems")
+    oracle = _oracle(frame, at)
+    code = code or _busiest_grid(oracle)
+    mine = oracle[(oracle["grid_code"] == code)]
+    open_ = mine[mine["open"]]
+    late = open_[open_["overdue"]]
+    assert len(late) >= 3 and (open_["overdue"] == False).any()  # noqa: E712 (both kinds of case are read)
+    assert (late["days"] > 1).any()
+    want = {int(r.problem_id): (bool(r.overdue), float(r.days)) for r in open_.itertuples()}
+    got = _surfaces(town, code)
+    for name, values in got.items():
+        if name in ("grid page heading", "map clusters"):
+            assert values[-1][1] == len(late), (name, values, len(late))  # "其中逾期 N 件": N = cases past deadline
+            assert values[-2][1] == len(open_), (name, values, len(open_))
+            continue
+        if name == "api layer feed":  # every case of the grid: closed ones are never overdue
+            assert set(values) == set(mine["problem_id"])
+            assert all(not v[0] and v[1] == 0.0 for pid, v in values.items() if pid not in want), name
+            values = {pid: v for pid, v in values.items() if pid in want}
+        assert set(values) == set(want), (name, sorted(set(values) ^ set(want))[:10])
+        for pid, (flag, days) in values.items():
+            assert flag == want[pid][0], (name, pid, flag, want[pid])
+            if days is not None:
+                assert days == pytest.approx(want[pid][1], abs=1e-9), (name, pid, days, want[pid])
+    # the instant every surface used is the one rule's
+    assert cases.store_as_of(project.store, settings=project.settings) == at
+
+
+def test_one_case_reads_the_same_everywhere_at_the_recorded_instant(town):
+    _check(town, AS_OF)
+
+
+def test_one_case_reads_the_same_everywhere_once_the_desk_is_in_use(town, monkeypatch):
+    """A step recorded after the snapshot: every surface counts at now (the clock of layers.cases)."""
+    monkeypatch.setattr(cases, "now", lambda: LATER)
+    project, c = town["project"], town["client"]
+    h = {"Authorization": f"Bearer {town['token']}"}
+    frame = project.store.read("problems")
+    pid = int(frame.loc[frame["status"] == "立案", "problem_id"].iloc[0])
+    r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": "派遣"}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["at"] == LATER.isoformat(sep=" ")
+    # a report made now in the busiest grid: open, not yet overdue
+    code = _busiest_grid(_oracle(frame, LATER))
+    at = frame[frame["grid_code"] == code].to_crs(4326).geometry.iloc[0]
+    r = c.post("/api/problems", json={"category": "乱堆物料", "lon": at.x, "lat": at.y}, headers=h)
+    assert r.status_code == 201, r.text
+    _check(town, LATER, code)
+
+
+def test_priority_is_shown_on_the_list_the_popup_and_the_responsibility_list(town):
+    project, c = town["project"], town["client"]
+    h = {"Authorization": f"Bearer {town['token']}"}
+    frame = project.store.read("problems")
+    oracle = _oracle(frame, cases.store_as_of(project.store, settings=project.settings))
+    opened = oracle[oracle["open"]].merge(frame[["problem_id", cases.PRIORITY]], on="problem_id")
+    marked = opened[opened[cases.PRIORITY].fillna(False).astype(bool)]
+    assert len(marked)
+    pid, code = int(marked["problem_id"].iloc[0]), str(marked["grid_code"].iloc[0])
+    assert c.get(f"/api/layers/problems/features/{pid}", headers=h).json()["properties"]["priority"] is True
+    page = c.get(f"/grids/{code}", headers=h).text
+    row = re.search(rf"<tr[^>]*><td>{pid}</td>.*?</tr>", page).group(0)
+    assert "class='sg-priority'>督办</b>" in row
+    sheet = _xlsx_rows(c.get(f"/grids/{code}/responsibility.xlsx", headers=h).content, f"网格{code}")
+    assert sheet[pid][RESPONSIBILITY_HEADERS[cases.PRIORITY]] == "是"
+    others = set(sheet) - set(marked["problem_id"])
+    assert others and all(sheet[o][RESPONSIBILITY_HEADERS[cases.PRIORITY]] == "否" for o in others)
