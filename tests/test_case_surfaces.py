@@ -28,6 +28,7 @@ from webproject import synthetic_project
 
 from sanigrid.geo.problems import RESPONSIBILITY_HEADERS
 from sanigrid.layers import cases
+from sanigrid.layers.filters import eq
 from sanigrid.scripts.cli import app as cli
 from sanigrid.web.app import create_app
 from sanigrid.web.auth import add_user
@@ -44,9 +45,12 @@ def town(tmp_path_factory):
     project.store.write("problems", frame, params={"as_of": AS_OF.isoformat()}, synthetic=True)
     project.settings.web.map_max_points = 10**6  # the map feed sends points (not clusters) for the grid
     token = add_user(project.store, "office", role="office")
-    head_token = None
+    head_grid = sorted(project.store.read("grids")["code"])[0]
+    tokens = {"office": token, "head": add_user(project.store, "head", role="grid_head", grid_code=head_grid),
+              "inspector": add_user(project.store, "inspector", role="inspector"),
+              "viewer": add_user(project.store, "viewer", role="viewer")}
     return {"project": project, "client": TestClient(create_app(project, warm=False)), "token": token,
-            "head_token": head_token}
+            "tokens": tokens, "head_grid": head_grid}
 
 
 def _oracle(frame: pd.DataFrame, at: datetime) -> pd.DataFrame:
@@ -208,3 +212,78 @@ def test_priority_is_shown_on_the_list_the_popup_and_the_responsibility_list(tow
     assert sheet[pid][RESPONSIBILITY_HEADERS[cases.PRIORITY]] == "是"
     others = set(sheet) - set(marked["problem_id"])
     assert others and all(sheet[o][RESPONSIBILITY_HEADERS[cases.PRIORITY]] == "否" for o in others)
+
+
+# ---------------------------------------------------------------- every account against every step, over HTTP
+ACCOUNTS = ("office", "head-own", "head-other", "inspector", "viewer")
+VERIFY = {("核查", "结案"), ("核查", "返工")}
+
+
+@pytest.mark.parametrize("who", ACCOUNTS)
+@pytest.mark.parametrize("step", list(cases.PERMISSIONS), ids=[f"{a}-{b}" for a, b in cases.PERMISSIONS])
+def test_every_account_against_every_step_over_http(town, step, who):
+    """The transitions route applies the one table: 201 for the steps the role may take, else 403,
+    and a refused step changes nothing."""
+    project, c = town["project"], town["client"]
+    frame = project.store.read("problems")
+    own = frame["grid_code"] == town["head_grid"]
+    pool = frame[own if who == "head-own" else ~own]
+    pid = int(pool["problem_id"].iloc[(ACCOUNTS.index(who) + 5 * list(cases.PERMISSIONS).index(step)) % len(pool)])
+    project.store.update("problems", "problem_id", {pid: {"status": step[0], "closed_at": None}})
+    if step == cases.HAND_IN:  # an after-photo is there: only the role decides
+        r = c.post(f"/api/problems/{pid}/photos", files={"photo": ("p.png", b"\x89PNG\r\n\x1a\n" + bytes(64),
+                                                                        "image/png")},
+                   headers={"Authorization": f"Bearer {town['tokens']['office']}"})
+        assert r.status_code == 201, r.text
+    role = {"head-own": "head", "head-other": "head"}.get(who, who)
+    r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": step[1]},
+               headers={"Authorization": f"Bearer {town['tokens'][role]}"})
+    allowed = {"office": True, "head-own": step not in VERIFY, "head-other": False,
+               "inspector": step in VERIFY, "viewer": False}[who]
+    assert r.status_code == (201 if allowed else 403), r.text
+    status = project.store.read("problems", where=eq("problem_id", pid))["status"].iloc[0]
+    assert status == (step[1] if allowed else step[0])
+
+
+def test_hand_in_without_an_after_photo_is_409(town):
+    project, c = town["project"], town["client"]
+    frame = project.store.read("problems")
+    pid = int(frame.loc[frame["grid_code"] == town["head_grid"], "problem_id"].iloc[-1])
+    project.store.update("problems", "problem_id", {pid: {"status": "派遣", "closed_at": None}})
+    h = {"Authorization": f"Bearer {town['tokens']['head']}"}
+    assert c.post(f"/api/problems/{pid}/transitions", json={"to_status": "处置"}, headers=h).status_code == 201
+    r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": "核查"}, headers=h)
+    assert r.status_code == 409 and "照片" in r.json()["detail"]
+    assert project.store.read("problems", where=eq("problem_id", pid))["status"].iloc[0] == "处置"
+
+
+def test_priority_is_for_the_office_only(town):
+    project, c = town["project"], town["client"]
+    pid = int(project.store.read("problems")["problem_id"].iloc[-2])
+    for who in ("head", "inspector", "viewer"):
+        r = c.put(f"/api/problems/{pid}/priority", json={"priority": True},
+                  headers={"Authorization": f"Bearer {town['tokens'][who]}"})
+        assert r.status_code == 403, (who, r.text)
+    r = c.put(f"/api/problems/{pid}/priority", json={"priority": True, "note": "县领导交办"},
+              headers={"Authorization": f"Bearer {town['tokens']['office']}"})
+    assert r.status_code == 200, r.text
+    assert bool(project.store.read("problems", where=eq("problem_id", pid))[cases.PRIORITY].iloc[0]) is True
+    hist = project.store.read_table(cases.HISTORY_TABLE)
+    assert hist[pd.to_numeric(hist["problem_id"]) == pid]["note"].iloc[-1] == "督办: 县领导交办"
+
+
+def test_priority_on_a_layer_written_before_the_field_existed(tmp_path):
+    import sqlite3
+
+    from sanigrid.web.auth import User
+    from sanigrid.web.intake import set_priority
+
+    project = synthetic_project(tmp_path / "old", n_problems=20)
+    with sqlite3.connect(project.store.location) as con:  # as a store from before 督办 has it
+        con.execute('ALTER TABLE "problems" DROP COLUMN "priority"')
+    assert cases.PRIORITY not in project.store.read("problems").columns
+    before = project.store.read("problems")
+    set_priority(project, 7, priority=True, user=User("o", "office"))
+    after = project.store.read("problems")
+    assert after[cases.PRIORITY].fillna(False).astype(bool).tolist() == [pid == 7 for pid in after["problem_id"]]
+    assert after["status"].tolist() == before["status"].tolist() and len(after) == len(before)
