@@ -273,14 +273,16 @@ def test_priority_is_for_the_office_only(town):
 
 
 def test_priority_on_a_layer_written_before_the_field_existed(tmp_path):
-    import sqlite3
-
     from sanigrid.web.auth import User
     from sanigrid.web.intake import set_priority
 
     project = synthetic_project(tmp_path / "old", n_problems=20)
-    with sqlite3.connect(project.store.location) as con:  # as a store from before 督办 has it
+    con = project.store._connect()  # as a store from before 督办 has it (the GeoPackage trigger functions)
+    try:
         con.execute('ALTER TABLE "problems" DROP COLUMN "priority"')
+        con.commit()
+    finally:
+        con.close()
     assert cases.PRIORITY not in project.store.read("problems").columns
     before = project.store.read("problems")
     set_priority(project, 7, priority=True, user=User("o", "office"))
