@@ -378,7 +378,15 @@ def test_intake_authorization(env):
 
 
 # ---------------------------------------------------------------- transitions
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+def _real_png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (30, 120, 200)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PNG = _real_png()
 
 
 def _photo(env, pid: int, who: str):
