@@ -56,9 +56,9 @@ def report_time(project: Project, value: datetime | None, *, now: datetime | Non
     s = project.settings
     zone = ZoneInfo(s.project.time_zone)
     if value is None:  # the server's clock, as every other step of a case is stamped
-        return pd.Timestamp(now or datetime.now()).floor("s").to_pydatetime()
+        return pd.Timestamp(now or cases.now()).floor("s").to_pydatetime()
     # "now" for the range: the later of the server's clock and the project's wall clock
-    local_now = max(now or datetime.now(), datetime.now(zone).replace(tzinfo=None))
+    local_now = max(now or cases.now(), datetime.now(zone).replace(tzinfo=None))
     if value.tzinfo is not None and value.utcoffset() is not None:
         value = value.astimezone(zone).replace(tzinfo=None)
     else:
