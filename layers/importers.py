@@ -834,7 +834,9 @@ def import_file(
     report = validate(kind, raw, settings=new_settings, boundary=boundary, fix=fix, existing=existing,
                       boundary_source=boundary_source)
 
-    def outcome(report: ValidationReport) -> tuple[bool, str, Path | None, Path | None]:
+    def outcome(report: ValidationReport, *, again: tuple[Path | None, Path | None] = (None, None),
+                ) -> tuple[bool, str, Path | None, Path | None]:
+        """Refused or not, and the rejects and issues files written (a second check rewrites ``again``)."""
         refused, reason = False, ""
         if len(report.accepted) == 0:
             refused, reason = True, "no row of the file can be imported"
@@ -842,10 +844,13 @@ def import_file(
             refused, reason = True, f"--strict: {len(report.rejects)} row(s) rejected, so the whole file is refused"
         rejects_path = issues_path = None
         if write and len(report.rejects):
-            rejects_path = project.output_path(issues_file_name(kind, path, prefix="rejects"))
+            rejects_path = again[0] or project.new_output_path(issues_file_name(kind, path, prefix="rejects"))
             report.rejects.to_csv(rejects_path, index=False, encoding="utf-8-sig")
         if write and report.issues:
-            issues_path = write_issues(report, project.output_path(issues_file_name(kind, path)))
+            issues_path = write_issues(report, again[1] or project.new_output_path(issues_file_name(kind, path)))
+        for old, new in zip(again, (rejects_path, issues_path), strict=True):
+            if old is not None and new is None:
+                old.unlink(missing_ok=True)  # the second check found nothing of that kind
         return refused, reason, rejects_path, issues_path
 
     refused, reason, rejects_path, issues_path = outcome(report)
@@ -859,7 +864,7 @@ def import_file(
                 existing = tx.read(kind) if tx.has(kind) else None
                 report = validate(kind, raw, settings=new_settings, boundary=boundary, fix=fix, existing=existing,
                                   boundary_source=boundary_source)
-                refused, reason, rejects_path, issues_path = outcome(report)
+                refused, reason, rejects_path, issues_path = outcome(report, again=(rejects_path, issues_path))
             if not refused:
                 # keys are numbered from the store as it is inside the transaction
                 top = None if replace or not tx.has(kind) or not s.key else tx.max_value(kind, s.key)

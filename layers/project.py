@@ -33,6 +33,16 @@ class Project:
         out.mkdir(parents=True, exist_ok=True)
         return out / name
 
+    def new_output_path(self, name: str) -> Path:
+        """Like :meth:`output_path`, but never an existing file: ``name`` with ``-2``, ``-3`` … before the
+        suffix when taken (two reports about the same file in the same second keep both)."""
+        path = self.output_path(name)
+        n = 1
+        while path.exists():
+            n += 1
+            path = path.with_name(f"{Path(name).stem}-{n}{Path(name).suffix}")
+        return path
+
 
 def init_project(root: str | Path, *, settings: Settings | None = None, overwrite: bool = False) -> Project:
     """Create the project folder with default (or given) settings and an empty store."""

@@ -197,7 +197,7 @@ def validate_cmd(
                   highlight=False)
     if v.issues:
         name = issues_file_name(kind, file)
-        _print_path("问题清单 issues file", write_issues(v, p.output_path(name) if p else file.parent / name))
+        _print_path("问题清单 issues file", write_issues(v, p.new_output_path(name) if p else file.parent / name))
     if len(v.rejects):
         raise typer.Exit(1)
 

@@ -196,7 +196,7 @@ def test_pedestrian_area_becomes_a_walkable_outline(levels_osm: Path) -> None:
 
 def test_printed_map_credits_osm_when_its_data_is_on_it(levels_osm: Path, project, monkeypatch) -> None:
     from sanigrid.layers.importers import map_attribution
-    from sanigrid.web import printmap, prints
+    from sanigrid.web import printmap
 
     assert map_attribution(project, ["streets", "grids"]) == project.settings.project.attribution
     import_file(project, "streets", levels_osm)  # appended: the import log records the OSM file
@@ -208,6 +208,6 @@ def test_printed_map_credits_osm_when_its_data_is_on_it(levels_osm: Path, projec
     seen: dict[str, str] = {}
     monkeypatch.setattr(printmap, "render_map", lambda layers, **kw: seen.update(attribution=kw["attribution"]))
     import_file(project, "alleys", levels_osm, replace=True)
-    prints.county_print(project, theme="alleys", fmt="png")
+    printmap.county_print(project, theme="alleys", fmt="png")
     assert seen["attribution"].endswith(OSM_ATTRIBUTION)
     assert project.store.meta("alleys")["params"]["attribution"] == OSM_ATTRIBUTION  # a replacing import

@@ -19,7 +19,7 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-PASSWORD = "pages-测试"
+PASSWORD = "head-pass-2026"
 WIDTHS = {390: 844, 1024: 768, 1400: 900}
 
 
