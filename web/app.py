@@ -8,8 +8,10 @@ default page would load it from a CDN).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -68,13 +70,22 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 def create_app(project: Project | str | Path, *, settings: AppSettings | None = None, warm: bool = True) -> FastAPI:
     """The app serving ``project`` (a :class:`Project` or its folder).
 
-    ``warm`` builds the map's caches in a background thread right away, so the first page view
-    does not pay for them.
+    ``warm`` builds the map's caches in a background thread when the server starts, so the first
+    page view does not pay for them.
     """
     settings = settings or AppSettings()
     if not isinstance(project, Project):
         project = open_project(project)
+    served = project
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if warm:
+            threading.Thread(target=warm_caches, args=(served,), name="sanigrid-warm", daemon=True).start()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"sanigrid · {project.settings.project.name}",
         description="创卫网格化管理: 图层 (GeoJSON, WGS84), 问题受理与办理, 网格页面, Excel 下载. "
                     "\n\n登录: POST /api/auth/token (账号+密码) 得到 Bearer 令牌, "
@@ -134,8 +145,6 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
         return await http_exception_handler(request, exc)
 
     app.openapi = lambda: honest_openapi(app)  # type: ignore[method-assign]
-    if warm:
-        threading.Thread(target=warm_caches, args=(project,), name="sanigrid-warm", daemon=True).start()
     return app
 
 
