@@ -8,7 +8,6 @@ fresh schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import PG_PROBLEM, PG_URL  # one check of the test server, shared with the contract suite
 from geopandas.testing import assert_geodataframe_equal
 
 from sanigrid.layers._errors import StoreError
@@ -30,24 +30,8 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip i
 
 from sanigrid.layers.postgis import PostGISStore  # noqa: E402
 
-URL = os.environ.get("SANIGRID_TEST_PG", "")
-
-
-def _server_problem() -> str | None:
-    if not URL:
-        return ("SANIGRID_TEST_PG is not set; run `export SANIGRID_TEST_PG=$(scripts/postgis_test_server.sh "
-                "| tail -1)` to test the PostGIS store")
-    try:
-        with psycopg.connect(URL, connect_timeout=3) as con:
-            if con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
-                return "the database of SANIGRID_TEST_PG has no postgis extension (CREATE EXTENSION postgis)"
-    except psycopg.Error as e:
-        return f"the PostGIS server of SANIGRID_TEST_PG is unreachable: {str(e).strip().splitlines()[0]}"
-    return None
-
-
-_PROBLEM = _server_problem()
-pytestmark = pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")
+URL = PG_URL
+pytestmark = pytest.mark.skipif(PG_PROBLEM is not None, reason=PG_PROBLEM or "")
 
 
 def _drop_schema(schema: str) -> None:
@@ -112,21 +96,9 @@ def test_wrong_geometry_type_refused_and_nothing_written(store, toilets_wgs84):
     assert _snapshot(store) == before and not store.has("grids")
 
 
-def test_tables_and_meta(store, toilets_wgs84):
-    store.write("toilets", toilets_wgs84, params={"source": "test", "n": [1, 2]}, synthetic=True)
-    store.append_table("problem_history", pd.DataFrame({"problem_id": [1], "to_status": ["派遣"]}))
-    store.append_table("problem_history", pd.DataFrame({"problem_id": [1], "to_status": ["处置"]}))
-    assert store.read_table("problem_history")["to_status"].tolist() == ["派遣", "处置"]
-    store.write_table("problem_history", pd.DataFrame({"problem_id": [7], "to_status": ["结案"]}))
-    assert store.read_table("problem_history").to_dict("list") == {"problem_id": [7], "to_status": ["结案"]}
-    assert store.read_table("never_written").empty
-    meta = store.meta("toilets")
-    assert meta["synthetic"] is True and meta["params"] == {"source": "test", "n": [1, 2]}
-    store.append("toilets", toilets_wgs84.iloc[:1])  # an append keeps how the layer was made
-    assert store.meta("toilets")["params"] == {"source": "test", "n": [1, 2]}
-    info = {i.kind: i for i in store.info()}
-    assert info["toilets"].count == 6 and "4548" in info["toilets"].crs
-    assert info["toilets"].bounds is not None and info["toilets"].synthetic
+def test_a_layer_is_a_plain_postgis_table(store, toilets_wgs84):
+    """The contract (tables, meta, info) runs on PostGIS in test_store_contract.py; this is what only PostGIS has."""
+    store.write("toilets", toilets_wgs84, params={"source": "test"}, synthetic=True)
     # a plain PostGIS table: typed geometry with the store SRID and a GiST index (QGIS lists it)
     with psycopg.connect(URL) as con:
         gtype, srid = con.execute("SELECT type, srid FROM geometry_columns WHERE f_table_schema = %s "
