@@ -172,12 +172,13 @@ def coverage_share(grids: gpd.GeoDataFrame, streets_km: pd.Series, gaps: gpd.Geo
 
 
 def _indicators(problems: pd.DataFrame, codes: pd.Index, exposure: pd.Series, *, start: pd.Timestamp,
-                end: pd.Timestamp, settings: Settings, links: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Counts and shrunk rates per grid code for one period."""
+                end: pd.Timestamp, settings: Settings, links: pd.DataFrame | None = None,
+                key: str = "grid_code") -> pd.DataFrame:
+    """Counts and shrunk rates per value of ``key`` (a grid code, or a unit) for one period."""
     k = settings.scorecard.prior_strength
     rep = pd.to_datetime(problems["reported_at"])
     closed = pd.to_datetime(problems["closed_at"])
-    grid = problems["grid_code"]
+    grid = problems[key]
     in_rep = (rep >= start) & (rep < end)
     in_closed = (closed >= start) & (closed < end)
     on_time = closed_on_time(problems).fillna(False).astype(bool)
@@ -343,3 +344,137 @@ def report_table(result: ScorecardResult) -> pd.DataFrame:
         elif t[c].dtype.kind == "f":
             t[c] = t[c].round(2)
     return t.rename(columns={c: ZH.get(c, c) + ("(%)" if c in pct else "") for c in t.columns})
+
+
+# ------------------------------------------------------------------ departments (职能部门排名)
+UNIT_RANKING_TABLE = "unit_ranking"  # the store's free table of the last department ranking (no geometry)
+UNIT_INDICATORS = ("on_time_rate", "overdue_rate", "rebound_rate", "priority_rate")
+UNIT_ZH = {
+    "rank": "排名", "unit": "责任单位", "score": "综合得分", "reports": "交办数", "closed": "结案数",
+    "on_time": "按期结案数", "on_time_rate_raw": "按期结案率(原始)", "on_time_rate": "按期结案率(收缩)",
+    "on_time_lo": "按期结案率下限", "on_time_hi": "按期结案率上限", "open": "未结案数", "overdue": "逾期数",
+    "overdue_rate_raw": "逾期率(原始)", "overdue_rate": "逾期率(收缩)", "overdue_lo": "逾期率下限",
+    "overdue_hi": "逾期率上限", "rebounded": "反弹数", "rebound_rate_raw": "反弹率(原始)",
+    "rebound_rate": "反弹率(收缩)", "rebound_lo": "反弹率下限", "rebound_hi": "反弹率上限",
+    "priority": "督办数", "priority_rate_raw": "督办率(原始)", "priority_rate": "督办率(收缩)",
+    "priority_lo": "督办率下限", "priority_hi": "督办率上限",
+    "prev_rank": "上期排名", "rank_change": "名次变化", "prev_score": "上期得分", "score_change": "得分变化",
+}
+
+
+@dataclass(frozen=True)
+class UnitRanking:
+    """The department ranking (one row per responsible unit, no geometry) and its parameters."""
+
+    units: pd.DataFrame
+    period: tuple[pd.Timestamp, pd.Timestamp]
+    previous: tuple[pd.Timestamp, pd.Timestamp]
+    params: dict[str, Any]
+
+
+def _unit_indicators(p: pd.DataFrame, units: pd.Index, *, start: pd.Timestamp, end: pd.Timestamp,
+                     settings: Settings, links: pd.DataFrame) -> pd.DataFrame:
+    """Counts and shrunk shares per unit for one period (see :func:`unit_scorecard`)."""
+    from sanigrid.layers.cases import PRIORITY, is_open
+
+    k = settings.scorecard.prior_strength
+    base = _indicators(p, units, pd.Series(1.0, index=units), start=start, end=end, settings=settings,
+                       links=links, key="unit")
+    out = base[["reports", "closed", "on_time", "on_time_rate_raw", "on_time_rate", "on_time_lo", "on_time_hi",
+                "overdue", "rebounded", "rebound_rate_raw", "rebound_rate", "rebound_lo", "rebound_hi"]].copy()
+    rep = pd.to_datetime(p["reported_at"])
+    in_rep = (rep >= start) & (rep < end)
+    pri = p[PRIORITY].fillna(False).astype(bool) if PRIORITY in p else pd.Series(False, index=p.index)
+    unit = p["unit"]
+
+    def count(mask: pd.Series) -> pd.Series:
+        return unit[mask].value_counts().reindex(units, fill_value=0).astype("int64")
+
+    out["open"] = count(is_open(p, as_of=end))
+    out["priority"] = count(in_rep & pri)
+    for name, x, n in (("overdue", "overdue", "open"), ("priority", "priority", "reports")):
+        est, lo, hi, _ = shrink_proportion(out[x], out[n], prior_strength=k)
+        out[f"{name}_rate_raw"] = out[x] / out[n].where(out[n] > 0)
+        out[f"{name}_rate"], out[f"{name}_lo"], out[f"{name}_hi"] = est, lo, hi
+    return out
+
+
+def unit_composite(table: pd.DataFrame, weights: dict[str, float]) -> tuple[pd.Series, pd.DataFrame]:
+    """Scores per unit indicator (0–100: ``100·rate`` for on-time, ``100·(1−rate)`` for the others)
+    and their weighted mean (an indicator missing for a unit drops out with its weight)."""
+    unknown = sorted(set(weights) - set(UNIT_INDICATORS))
+    if unknown:
+        raise AnalysisError(f"[scorecard] unit_weights has unknown indicator(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(UNIT_INDICATORS)}")
+    s = pd.DataFrame(index=table.index)
+    s["on_time_rate"] = 100 * table["on_time_rate"]
+    for name in UNIT_INDICATORS[1:]:
+        s[name] = 100 * (1 - table[name])
+    w = pd.Series({k: float(weights.get(k, 0.0)) for k in UNIT_INDICATORS})
+    total = (s.notna().astype("float64") * w).sum(axis=1)
+    return (s.fillna(0.0) * w).sum(axis=1) / total.where(total > 0), s
+
+
+def unit_scorecard(problems: pd.DataFrame, *, settings: Settings, as_of: datetime, period: str = "month",
+                   links: pd.DataFrame | None = None) -> UnitRanking:
+    """Rank the responsible units (职能部门, field ``unit``) for the period ending at ``as_of``.
+
+    Per unit: cases assigned in the period (``reports``), 按期结案率 of those closed in the period,
+    逾期率 (overdue among the unit's cases open at ``as_of``), 反弹率 of those closed in the period,
+    督办率 (督办 cases among those assigned in the period). Every share is shrunk as the grid
+    scorecard's are (beta-binomial towards the pooled share, ``settings.scorecard.prior_strength``
+    trials, 90 % interval), so a unit with three cases neither wins nor loses by chance. The score is
+    :func:`unit_composite` with ``settings.scorecard.unit_weights``; rank 1 is best. Units are those
+    named on a case assigned, closed or open in the period; cases without a unit are left out.
+    ``problems`` needs ``unit``, ``reported_at``, ``closed_at``, ``status`` and point geometries (for
+    rebounds; ``links`` as in :func:`scorecard`).
+    """
+    if "unit" not in problems:
+        raise AnalysisError("problems have no 'unit' field (责任单位); import or assign the units first")
+    p = problems.copy()
+    p["deadline"] = fill_deadlines(p, settings=settings)
+    p["unit"] = p["unit"].astype("object").where(p["unit"].notna() & (p["unit"].astype(str).str.strip() != ""))
+    start, end = period_bounds(as_of, period)
+    pstart, pend = previous_period(start, period)
+    if links is None:
+        links = rebound_pairs(p, radius_m=settings.rebound.radius_m, window_days=settings.rebound.window_days,
+                              as_of=end, pile_min_count=settings.piles.min_count,
+                              pile_tolerance_m=settings.piles.tolerance_m)
+    from sanigrid.layers.cases import is_open
+
+    rep, closed = pd.to_datetime(p["reported_at"]), pd.to_datetime(p["closed_at"])
+    active = ((rep >= start) & (rep < end)) | ((closed >= start) & (closed < end)) | is_open(p, as_of=end)
+    units = pd.Index(sorted(p.loc[active & p["unit"].notna(), "unit"].astype(str).unique()), name="unit")
+    p = p[p["unit"].notna()]
+    cur = _unit_indicators(p, units, start=start, end=end, settings=settings, links=links)
+    prev = _unit_indicators(p, units, start=pstart, end=pend, settings=settings, links=links)
+    weights = settings.scorecard.unit_weights
+    cur["score"], parts = unit_composite(cur, weights)
+    prev["score"], _ = unit_composite(prev, weights)
+    for name in UNIT_INDICATORS:
+        cur[f"s_{name}"] = parts[name]
+    cur["rank"] = cur["score"].rank(ascending=False, method="min").astype("Int64")
+    prev_has_data = prev["reports"].sum() + prev["closed"].sum() > 0
+    cur["prev_rank"] = prev["score"].rank(ascending=False, method="min").astype("Int64") if prev_has_data else pd.NA
+    cur["prev_score"] = prev["score"] if prev_has_data else np.nan
+    cur["rank_change"] = (cur["prev_rank"] - cur["rank"]).astype("Int64")
+    cur["score_change"] = cur["score"] - cur["prev_score"]
+    out = cur.reset_index().sort_values(["rank", "unit"]).reset_index(drop=True)
+    params = {"by": "unit", "period": period, "start": str(start), "end": str(end),
+              "prior_strength": settings.scorecard.prior_strength, "weights": dict(weights), "interval": INTERVAL,
+              "shrinkage": "empirical Bayes: beta-binomial (shares)"}
+    return UnitRanking(units=out, period=(start, end), previous=(pstart, pend), params=params)
+
+
+def unit_report_table(units: pd.DataFrame) -> pd.DataFrame:
+    """The 职能部门排名通报 table of :attr:`UnitRanking.units` (or the stored table ``unit_ranking``):
+    Chinese column names, shares in %, rounded for reading."""
+    cols = [c for c in UNIT_ZH if c in units]
+    t = units[cols].copy()
+    pct = [c for c in cols if c.endswith(("_rate", "_rate_raw", "_lo", "_hi"))]
+    for c in cols:
+        if c in pct:
+            t[c] = (100 * t[c]).round(1)
+        elif t[c].dtype.kind == "f":
+            t[c] = t[c].round(2)
+    return t.rename(columns={c: UNIT_ZH[c] + ("(%)" if c in pct else "") for c in cols})

@@ -254,6 +254,10 @@ class ScorecardSettings(_Model):
         "problems_per_km": 0.25, "on_time_rate": 0.25, "overdue": 0.15, "rebound_rate": 0.15,
         "coverage": 0.1, "hardening_rate": 0.1})
     prior_strength: float = Field(20, gt=0, description="pseudo-count of the shrinkage prior")
+    unit_weights: dict[str, float] = Field(default_factory=lambda: {
+        "on_time_rate": 0.4, "overdue_rate": 0.3, "rebound_rate": 0.2, "priority_rate": 0.1},
+        description="weights of the department ranking (职能部门排名: 按期结案率, 逾期率, 反弹率, 督办率); "
+                    "a county's own choice, no standard sets them")
 
 
 def _quota_table() -> dict[str, dict[str, int]]:

@@ -36,6 +36,7 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
     steps += [
         ("热点与反弹 hotspots", lambda: problems.run_hotspots(project)),
         ("网格排名 rank", lambda: problems.run_rank(project)),
+        ("职能部门排名 rank --by unit", lambda: problems.run_unit_rank(project)),
         ("样本点 sample", lambda: sampling.run_sample(project)),
         ("模拟评估 mock-check", lambda: sampling.run_mock_check(project)),
     ]

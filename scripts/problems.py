@@ -9,6 +9,7 @@ to ``outputs/``; the typer commands only parse and print.
 from __future__ import annotations
 
 import contextlib
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -179,12 +180,53 @@ def run_hotspots(project: Project, *, since: datetime | None = None, categories:
     return HotspotRun(hotspots=res, rebounds=rb, path=path)
 
 
+def _rank_note(res: scorecard.ScorecardResult | scorecard.UnitRanking, basis: str, method: str) -> pd.DataFrame:
+    import pandas as pd
+
+    start, end = res.period
+    return pd.DataFrame({"item": ["统计期", "上期", "基数", "收缩方法", "先验强度", "区间", "权重"],
+                         "value": [f"{start:%Y-%m-%d} 至 {end:%Y-%m-%d %H:%M}",
+                                   f"{res.previous[0]:%Y-%m-%d} 至 {res.previous[1]:%Y-%m-%d}", basis, method,
+                                   str(res.params["prior_strength"]), "90%",
+                                   "、".join(f"{k}={v}" for k, v in res.params["weights"].items())]})
+
+
+def _rank_path(project: Project, title: str, res: scorecard.ScorecardResult | scorecard.UnitRanking) -> Path:
+    import pandas as pd
+
+    start, end = res.period
+    return project.output_path(f"{title}_{start:%Y%m%d}-{(end - pd.Timedelta(seconds=1)):%Y%m%d}.xlsx")
+
+
+def run_unit_rank(project: Project, *, period: str = "month", as_of: datetime | None = None,
+                  xlsx: bool = True) -> tuple[scorecard.UnitRanking, Path | None]:
+    """The department ranking (职能部门排名) for the period ending at ``as_of``: the store's table
+    ``unit_ranking`` and ``outputs/职能部门排名通报_<period>.xlsx``."""
+    from sanigrid.geo import scorecard
+    from sanigrid.layers.workbook import StagedWorkbook
+
+    p, _, _ = load_problems(project)
+    if p["unit"].isna().all():
+        raise AnalysisError(f"{project.store.location}: no problem has a responsible unit (责任单位); import the "
+                            "units, or the grids with their lead units, before ranking the departments")
+    res = scorecard.unit_scorecard(p, settings=project.settings, as_of=report_date(project, as_of), period=period)
+    path = None
+    report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if xlsx:
+        path = _rank_path(project, "职能部门排名通报", res)
+        note = _rank_note(res, "各单位交办的问题", "经验贝叶斯: 各比率用贝塔-二项, 向全县合计收缩")
+        report = StagedWorkbook({"职能部门排名通报": scorecard.unit_report_table(res.units), "说明": note}, path,
+                                headers=_HEADERS)
+    with report, project.store.transaction() as tx:
+        scores = [c for c in res.units if c.startswith("s_")]
+        tx.write_table(scorecard.UNIT_RANKING_TABLE, res.units.drop(columns=scores))
+    return res, path
+
+
 def run_rank(project: Project, *, period: str = "month", as_of: datetime | None = None,
              xlsx: bool = True) -> tuple[scorecard.ScorecardResult, Path | None]:
     """The grid ranking for the period ending at ``as_of``: layer ``scorecard`` and
     ``outputs/网格排名通报_<period start>.xlsx`` (rank, grid, lead unit, indicators, change)."""
-    import pandas as pd
-
     from sanigrid.geo import scorecard
     from sanigrid.layers.workbook import StagedWorkbook
 
@@ -203,15 +245,9 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
     path = None
     report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if xlsx:
-        start, end = res.period
-        path = project.output_path(f"网格排名通报_{start:%Y%m%d}-{(end - pd.Timedelta(seconds=1)):%Y%m%d}.xlsx")
-        note = pd.DataFrame({"item": ["统计期", "上期", "基数", "收缩方法", "先验强度", "区间", "权重"],
-                             "value": [f"{start:%Y-%m-%d} 至 {end:%Y-%m-%d %H:%M}",
-                                       f"{res.previous[0]:%Y-%m-%d} 至 {res.previous[1]:%Y-%m-%d}",
-                                       str(res.params["exposure"]),
-                                       "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩",
-                                       str(res.params["prior_strength"]), "90%",
-                                       "、".join(f"{k}={v}" for k, v in res.params["weights"].items())]})
+        path = _rank_path(project, "网格排名通报", res)
+        note = _rank_note(res, str(res.params["exposure"]),
+                          "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩")
         report = StagedWorkbook({"排名通报": scorecard.report_table(res), "说明": note}, path, headers=_HEADERS)
     with report, st.transaction() as tx:
         tx.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
@@ -293,15 +329,36 @@ def hotspots(
         console.print(f"→ {run.path}")
 
 
+class RankBy(enum.StrEnum):
+    grid = "grid"
+    unit = "unit"
+
+
 @app.command()
 def rank(
     project: ProjectOpt = DEFAULT_PROJECT,
     period: Annotated[str, typer.Option(help="month, week or quarter")] = "month",
     as_of: AsOf = None,
+    by: Annotated[RankBy, typer.Option("--by", help="grid 网格排名 / unit 职能部门排名")] = RankBy.grid,
 ) -> None:
-    """网格排名通报 / rank the grids (scorecard layer and .xlsx)."""
+    """网格排名通报 / rank the grids (scorecard layer and .xlsx); --by unit ranks the departments."""
     import pandas as pd
 
+    if by is RankBy.unit:
+        with console.status("职能部门排名 rank --by unit …"):
+            ures, upath = run_unit_rank(load(project), period=period, as_of=_date(as_of, "as-of"))
+        start, end = ures.period
+        table = Table(title=f"职能部门排名 {start:%Y-%m-%d} 至 {end:%Y-%m-%d}")
+        for c in ("排名", "责任单位", "得分", "交办", "按期结案率", "逾期", "名次变化"):
+            table.add_column(c)
+        for _, r in ures.units.iterrows():
+            ch = r.get("rank_change")
+            table.add_row(str(r["rank"]), str(r["unit"]), f"{r['score']:.1f}", str(r["reports"]),
+                          f"{100 * r['on_time_rate']:.1f}%", str(r["overdue"]), "" if pd.isna(ch) else f"{int(ch):+d}")
+        console.print(table)
+        if upath:
+            console.print(f"职能部门排名通报 → {upath}")
+        return
     with console.status("网格排名 rank …"):
         res, path = run_rank(load(project), period=period, as_of=_date(as_of, "as-of"))
     start, end = res.period

@@ -22,7 +22,7 @@ import shapely
 from sanigrid.layers.cases import CLOSED, STATUSES, check_transition, deadlines
 from sanigrid.layers.settings import Settings
 from sanigrid.scripts.demo._geometry import beside, nearest_named, normal_at
-from sanigrid.scripts.demo.facts import AS_OF, DEFAULT_GEOCODE, END, NIGHT_MARKET_STREET, START
+from sanigrid.scripts.demo.facts import AS_OF, DEFAULT_GEOCODE, END, NIGHT_MARKET_STREET, START, UNIT_PACE
 from sanigrid.scripts.demo.town import grid_rows
 
 FIRST = STATUSES[0]  # a report opens a case in the lifecycle's first status (立案)
@@ -35,6 +35,15 @@ CATEGORY_WEIGHT = {
 SOURCES = ("巡查", "群众举报", "12345", "督查", "暗访", "其他")
 SOURCE_P = (0.45, 0.15, 0.15, 0.1, 0.1, 0.05)
 REBOUND_CATEGORIES = ("暴露垃圾", "占道经营", "乱堆物料", "积存垃圾渣土", "非法小广告", "乱排污水")
+
+
+def units_of(category: np.ndarray, grid_row: np.ndarray, grids: gpd.GeoDataFrame, settings: Settings) -> np.ndarray:
+    """The responsible unit of each case: its category's unit when it routes elsewhere, else the lead
+    unit of its grid (row ``grid_row`` of ``grids``; none outside every grid), as the routing rule does."""
+    lead = grids["lead_unit"].to_numpy()
+    route = {c.name: c.route_to for c in settings.problems.categories if c.route_to}
+    return np.array([route.get(c) or (lead[i] if i >= 0 else None) for c, i in zip(category, grid_row, strict=True)],
+                    dtype=object)
 
 
 def report_times(rng: np.random.Generator, n: int, *, evening: bool = False, early: bool = False) -> np.ndarray:
@@ -220,8 +229,10 @@ def problems_layer(n_total: int, grids: gpd.GeoDataFrame, net: np.ndarray, ancho
         rep = rng.choice(inside, len(out))
         X[out], Y[out] = x[rep], y[rep]
         gi[out] = g[rep]
-    cases = Cases(X, Y, np.concatenate(cs), np.concatenate(srcs), np.concatenate(ts),
-                   slow_g[gi], np.zeros(len(X), dtype=bool))
+    cat0 = np.concatenate(cs)
+    pace = np.array([UNIT_PACE.get(u, 1.0) for u in units_of(cat0, gi, grids, settings)])
+    cases = Cases(X, Y, cat0, np.concatenate(srcs), np.concatenate(ts),
+                   slow_g[gi] * pace, np.zeros(len(X), dtype=bool))
     kind = np.concatenate(kinds)
     cases.force_close[kind == "rebound"] = True
     n_first = len(X)
@@ -279,10 +290,7 @@ def problems_layer(n_total: int, grids: gpd.GeoDataFrame, net: np.ndarray, ancho
     gi = grid_rows(X, Y, grids)
     codes = grids["code"].to_numpy()
     grid_code = np.array([codes[i] if i >= 0 else None for i in gi], dtype=object)
-    lead = grids["lead_unit"].to_numpy()
-    route = {c.name: c.route_to for c in settings.problems.categories if c.route_to}
-    unit = np.array([route.get(c) or (lead[i] if i >= 0 else None) for c, i in zip(cat, gi, strict=True)],
-                    dtype=object)
+    unit = units_of(cat, gi, grids, settings)
     place, _num = nearest_named(X, Y, streets)
     desc = np.char.add(np.char.add(place.astype(str), "附近"), cat.astype(str))
     desc = np.where(kind == "pile", np.char.add("市民来电反映: ", cat.astype(str)), desc)

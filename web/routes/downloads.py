@@ -24,6 +24,18 @@ def scorecard_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
     return xlsx_response({"网格排名": frame}, "网格排名.xlsx", headers=zh_headers("scorecard"))
 
 
+@router.get("/unit_ranking.xlsx", summary="职能部门排名通报 (.xlsx; the last `sanigrid rank --by unit`)",
+            response_class=Response, responses=XLSX_RESPONSE)
+def unit_ranking_xlsx(project: ProjectDep, user: CurrentUser) -> Response:
+    from sanigrid.geo.scorecard import UNIT_RANKING_TABLE, unit_report_table
+
+    frame = project.store.read_table(UNIT_RANKING_TABLE) if project.store.has(UNIT_RANKING_TABLE) else None
+    if frame is None or not len(frame):
+        raise NotFound("没有职能部门排名; 先运行 `sanigrid rank --by unit` (no department ranking yet)")
+    return xlsx_response({"职能部门排名通报": unit_report_table(frame.sort_values(["rank", "unit"]))},
+                         "职能部门排名通报.xlsx", headers={})
+
+
 @router.get("/responsibility.xlsx", summary="责任清单 (.xlsx; one grid with ?grid=)", response_class=Response,
             responses=XLSX_RESPONSE)
 def responsibility_xlsx(project: ProjectDep, user: CurrentUser, grid: str | None = None) -> Response:
