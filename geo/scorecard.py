@@ -13,6 +13,11 @@ ends at ``as_of``), per grid:
 * ``coverage`` — when the coverage analysis has run: share of the grid's street length not in a
   coverage gap (averaged over facility kinds), or a per-grid table given by the caller.
 * ``hardening_rate`` — 硬化率: hardened share of the grid's alley length (``alleys.hardened``).
+* ``facade_rate`` — 立面粉刷覆盖率: painted/renovated share of the grid's street facades (layer
+  ``facades``), each facade weighed by its surveyed ``area_m2`` where given, else by its frontage (a
+  line's length, half a polygon's perimeter); see :func:`facade_rate`.
+* ``components_good`` — 部件完好率: share of the grid's street furniture (layer ``components``) in good
+  repair (完好), by count.
 
 Small grids must not win or lose by chance, so rates are **empirical-Bayes shrinkage estimates**
 (posterior means under a conjugate prior centred on the county-wide value and worth
@@ -24,10 +29,11 @@ Small grids must not win or lose by chance, so rates are **empirical-Bayes shrin
   ``(x + k)/(E + k/r̄)``, 90 % interval from the gamma posterior.
 
 A grid with one case closed on time is therefore scored close to the county's rate, not 100 %.
-Coverage and hardening are measured over the whole grid (a census, not a sample) and not shrunk.
+Coverage, hardening, facades and components are measured over the whole grid (a census, not a sample)
+and not shrunk.
 
 Scores (0–100, higher is better): ``100·rate`` for on-time, ``100·(1−rate)`` for rebound,
-``100·share`` for coverage and hardening, and for the two per-exposure rates a min-max scale
+``100·share`` for coverage, hardening, facades and components, and for the two per-exposure rates a min-max scale
 over the grids ``100·(max − v)/(max − min)``. The composite is the weighted mean of the available
 scores with ``settings.scorecard.weights`` (an indicator missing for a grid drops out with its
 weight); rank 1 is the best score (ties share the better rank).
@@ -50,9 +56,11 @@ from sanigrid.geo._errors import AnalysisError
 from sanigrid.geo.grids import assign_grid
 from sanigrid.geo.rebound import rebound_pairs
 from sanigrid.layers.cases import closed_on_time, fill_deadlines, is_overdue
+from sanigrid.layers.catalogue import COMPONENT_CONDITIONS
 from sanigrid.layers.settings import Settings
 
-INDICATORS = ("problems_per_km", "on_time_rate", "overdue", "rebound_rate", "coverage", "hardening_rate")
+INDICATORS = ("problems_per_km", "on_time_rate", "overdue", "rebound_rate", "coverage", "hardening_rate",
+              "facade_rate", "components_good")
 INTERVAL = 0.90
 ZH = {
     "rank": "排名", "code": "网格编码", "name": "网格名称", "lead_unit": "牵头单位", "score": "综合得分",
@@ -63,7 +71,8 @@ ZH = {
     "overdue": "逾期数", "overdue_per_km": "每公里逾期数(收缩)",
     "rebounded": "反弹数", "rebound_rate": "反弹率(收缩)", "rebound_rate_raw": "反弹率(原始)",
     "rebound_lo": "反弹率下限", "rebound_hi": "反弹率上限",
-    "coverage": "设施覆盖率", "hardening_rate": "背街小巷硬化率",
+    "coverage": "设施覆盖率", "hardening_rate": "背街小巷硬化率", "facade_rate": "立面粉刷覆盖率",
+    "components_good": "部件完好率",
     "prev_rank": "上期排名", "rank_change": "名次变化", "prev_score": "上期得分", "score_change": "得分变化",
 }
 
@@ -156,6 +165,95 @@ def hardening_rate(grids: gpd.GeoDataFrame, alleys: gpd.GeoDataFrame | None) -> 
     return (done / total.where(total > 0)).astype("float64")
 
 
+def _grid_of(features: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> np.ndarray:
+    """Grid code of each feature: its ``grid_code`` where that is one of the grids', else by location."""
+    codes = grids["code"].astype(str)
+    given = features["grid_code"].astype("object") if "grid_code" in features else pd.Series(
+        None, index=features.index, dtype="object")
+    ok = given.notna() & given.astype(str).isin(set(codes))
+    out = given.where(ok, None).astype("object")
+    if (~ok).any():
+        out[~ok] = assign_grid(features[~ok.to_numpy()], grids).to_numpy()
+    return out.to_numpy()
+
+
+def facade_weight(facades: gpd.GeoDataFrame) -> pd.Series:
+    """The measure of each facade (on its index): ``area_m2`` where given and positive, else its frontage
+    in metres (a line's length; a polygon's half perimeter, the street side of a thin facade strip)."""
+    geoms = facades.geometry.to_numpy()
+    polygon = np.isin(shapely.get_type_id(geoms), (3, 6))
+    frontage = np.where(polygon, shapely.length(geoms) / 2.0, shapely.length(geoms))
+    if "area_m2" in facades:
+        area = pd.to_numeric(facades["area_m2"], errors="coerce").to_numpy(dtype="float64")
+        frontage = np.where(np.isfinite(area) & (area > 0), area, frontage)
+    return pd.Series(frontage, index=facades.index, dtype="float64")
+
+
+def facade_rate(grids: gpd.GeoDataFrame, facades: gpd.GeoDataFrame | None) -> pd.Series:
+    """立面粉刷覆盖率: painted share of the facades in each grid, weighed by :func:`facade_weight`
+    (NaN where a grid has no facades). A facade belongs to the grid of its ``grid_code``, else to the
+    grid holding its midpoint (lines) or a point inside it (polygons). Projected CRS (metres)."""
+    if facades is None or len(facades) == 0 or "painted" not in facades:
+        return pd.Series(np.nan, index=grids.index)
+    w = facade_weight(facades).to_numpy()
+    painted = facades["painted"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    table = pd.DataFrame({"grid": _grid_of(facades, grids), "w": w, "painted": np.where(painted, w, 0.0)})
+    sums = table.dropna(subset=["grid"]).groupby("grid")[["w", "painted"]].sum()
+    share = (sums["painted"] / sums["w"].where(sums["w"] > 0)).reindex(grids["code"].astype(str))
+    return pd.Series(share.to_numpy(dtype="float64"), index=grids.index)
+
+
+def components_good(grids: gpd.GeoDataFrame, components: gpd.GeoDataFrame | None) -> pd.Series:
+    """部件完好率: share of the street furniture in each grid whose ``condition`` is the first of
+    :data:`layers.catalogue.COMPONENT_CONDITIONS` (完好), by count (NaN where a grid has none)."""
+    if components is None or len(components) == 0 or "condition" not in components:
+        return pd.Series(np.nan, index=grids.index)
+    cond = components["condition"].astype("object")
+    known = cond.isin(COMPONENT_CONDITIONS).to_numpy()
+    table = pd.DataFrame({"grid": _grid_of(components, grids), "good": (cond == COMPONENT_CONDITIONS[0]).to_numpy()})
+    table = table[known].dropna(subset=["grid"])
+    share = table.groupby("grid")["good"].mean().reindex(grids["code"].astype(str))
+    return pd.Series(share.to_numpy(dtype="float64"), index=grids.index)
+
+
+ZONE_HEADERS = {"name": "片区", "zone_type": "片区类型", "facades": "立面数", "facade_m": "立面量",
+                "painted_m": "已粉刷量", "facade_rate": "立面粉刷覆盖率(%)", "components": "部件数",
+                "components_good": "部件完好率(%)"}
+
+
+def zone_table(zones: gpd.GeoDataFrame, facades: gpd.GeoDataFrame | None,
+               components: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+    """Facades and street furniture per 城中村/城乡结合部 zone (layer ``zones``): count, measure
+    (:func:`facade_weight`), painted measure, 立面粉刷覆盖率 and 部件完好率 in %, one row per zone in the
+    zones' order, Chinese headers (:data:`ZONE_HEADERS`). A facade or component belongs to the zone that
+    holds its midpoint / a point inside it (the first zone listed where zones overlap)."""
+    z = zones.reset_index(drop=True)
+    keys = pd.DataFrame({"code": [str(i) for i in range(len(z))]}, index=z.index)
+    zg = gpd.GeoDataFrame(keys, geometry=z.geometry.to_numpy(), crs=z.crs)
+    out = pd.DataFrame({"name": z["name"] if "name" in z else "", "zone_type": z.get("zone_type", "")})
+    if facades is not None and len(facades):
+        w = facade_weight(facades).to_numpy()
+        painted = facades["painted"].astype("boolean").fillna(False).to_numpy(dtype=bool) \
+            if "painted" in facades else np.zeros(len(facades), dtype=bool)
+        where = assign_grid(facades, zg).to_numpy()
+        t = pd.DataFrame({"zone": where, "w": w, "p": np.where(painted, w, 0.0)}).dropna(subset=["zone"])
+        sums = t.groupby("zone").agg(facades=("w", "size"), facade_m=("w", "sum"), painted_m=("p", "sum"))
+        sums = sums.reindex(keys["code"])
+        out["facades"] = sums["facades"].fillna(0).astype("int64").to_numpy()
+        out["facade_m"] = sums["facade_m"].fillna(0.0).round(1).to_numpy()
+        out["painted_m"] = sums["painted_m"].fillna(0.0).round(1).to_numpy()
+        out["facade_rate"] = (100 * sums["painted_m"] / sums["facade_m"].where(sums["facade_m"] > 0)).round(1) \
+            .to_numpy()
+    if components is not None and len(components) and "condition" in components:
+        where = assign_grid(components, zg).to_numpy()
+        good = (components["condition"].astype("object") == COMPONENT_CONDITIONS[0]).to_numpy()
+        t = pd.DataFrame({"zone": where, "good": good}).dropna(subset=["zone"])
+        sums = t.groupby("zone")["good"].agg(["size", "mean"]).reindex(keys["code"])
+        out["components"] = sums["size"].fillna(0).astype("int64").to_numpy()
+        out["components_good"] = (100 * sums["mean"]).round(1).to_numpy()
+    return out.rename(columns=ZONE_HEADERS)
+
+
 def coverage_share(grids: gpd.GeoDataFrame, streets_km: pd.Series, gaps: gpd.GeoDataFrame | None) -> pd.Series:
     """Share of street length outside coverage gaps, averaged over facility kinds (NaN without gaps)."""
     if gaps is None or len(gaps) == 0:
@@ -233,6 +331,8 @@ def composite(table: pd.DataFrame, weights: dict[str, float]) -> tuple[pd.Series
     s["rebound_rate"] = 100 * (1 - table["rebound_rate"])
     s["coverage"] = 100 * table["coverage"]
     s["hardening_rate"] = 100 * table["hardening_rate"]
+    for name in ("facade_rate", "components_good"):
+        s[name] = 100 * table[name] if name in table else np.nan
     unknown = sorted(set(weights) - set(INDICATORS))
     if unknown:
         raise AnalysisError(f"[scorecard] weights has unknown indicator(s) {', '.join(unknown)}; "
@@ -247,7 +347,9 @@ def composite(table: pd.DataFrame, weights: dict[str, float]) -> tuple[pd.Series
 def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Settings, as_of: datetime,
               period: str = "month", streets: gpd.GeoDataFrame | None = None,
               alleys: gpd.GeoDataFrame | None = None, gaps: gpd.GeoDataFrame | None = None,
-              coverage: pd.DataFrame | None = None, links: pd.DataFrame | None = None) -> ScorecardResult:
+              coverage: pd.DataFrame | None = None, links: pd.DataFrame | None = None,
+              facades: gpd.GeoDataFrame | None = None,
+              components: gpd.GeoDataFrame | None = None) -> ScorecardResult:
     """Rank the grids for the period ending at ``as_of`` and compare with the period before.
 
     ``problems`` needs ``reported_at``, ``closed_at``, ``deadline`` and point geometries (grids are
@@ -255,7 +357,9 @@ def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: 
     ``name``, ``lead_unit``, ``households``). ``streets``/``alleys`` (lines) give the exposure in km
     and the hardening rate; ``gaps`` (layer ``coverage_gaps``) or ``coverage`` (a table with
     ``grid_code`` and ``coverage`` in 0–1) the coverage. ``links``: rebound links already computed
-    with :func:`geo.rebound.rebound_pairs` at ``as_of`` or later (else computed here). All in one
+    with :func:`geo.rebound.rebound_pairs` at ``as_of`` or later (else computed here). ``facades``
+    (``painted``, optional ``area_m2``) and ``components`` (``condition``) give 立面粉刷覆盖率 and 部件完好率
+    (:func:`facade_rate`, :func:`components_good`); without them those indicators drop out. All in one
     projected CRS (metres).
 
     Returns the grids with ``rank``, ``score``, the indicators (raw, shrunk and 90 % interval),
@@ -300,9 +404,15 @@ def scorecard(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: 
         cov = coverage.set_index(coverage["grid_code"].astype(str))["coverage"].reindex(codes).astype("float64")
     hard = hardening_rate(g, alleys)
     hard.index = codes
+    facade = facade_rate(g, facades)
+    facade.index = codes
+    good = components_good(g, components)
+    good.index = codes
     for t in (cur, prev):
         t["coverage"] = cov
         t["hardening_rate"] = hard
+        t["facade_rate"] = facade
+        t["components_good"] = good
     weights = settings.scorecard.weights
     cur["score"], parts = composite(cur, weights)
     prev["score"], _ = composite(prev, weights)
@@ -334,10 +444,12 @@ def report_table(result: ScorecardResult) -> pd.DataFrame:
             "reports", "exposure", "problems_per_km_raw", "problems_per_km", "problems_lo", "problems_hi",
             "closed", "on_time", "on_time_rate_raw", "on_time_rate", "on_time_lo", "on_time_hi",
             "overdue", "rebounded", "rebound_rate_raw", "rebound_rate", "rebound_lo", "rebound_hi",
-            "coverage", "hardening_rate"]
+            "coverage", "hardening_rate", "facade_rate", "components_good"]
     t = g[[c for c in cols if c in g]].copy()
+    t = t.drop(columns=[c for c in ("facade_rate", "components_good") if c in t and t[c].isna().all()])
     pct = [c for c in t.columns if c.startswith(("on_time_rate", "on_time_lo", "on_time_hi", "rebound"))
-           and c != "rebounded"] + ["coverage", "hardening_rate"]
+           and c != "rebounded"] + ["coverage", "hardening_rate", "facade_rate", "components_good"]
+    pct = [c for c in pct if c in t]
     for c in t.columns:
         if c in pct:
             t[c] = (100 * t[c]).round(1)

@@ -109,6 +109,11 @@ SAMPLE_CATEGORIES = (
     "医院", "学校", "车站", "建筑工地", "居民小区", "五小场所", "农贸市场", "背街小巷",
     "公厕", "垃圾中转站", "主次干道", "社区居委会", "城中村", "机关单位", "宾馆饭店", "其他",
 )
+#: condition of a street-furniture component (城市部件) as the 数字城管 部件普查 records it; the first is good
+COMPONENT_CONDITIONS = ("完好", "破损", "缺失")
+ZONE_TYPES = ("城中村", "城乡结合部")
+#: colour-blind-safe (Okabe-Ito) good / damaged / missing
+_CONDITION_COLOURS = {"完好": "#009E73", "破损": "#E69F00", "缺失": "#D55E00"}
 
 _SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
@@ -250,6 +255,47 @@ _SPECS: tuple[LayerSpec, ...] = (
         ),
         Style(color="#16a085", fill_color="#1abc9c", fill_opacity=0.9, radius=6),
     ),
+    LayerSpec(
+        "components", "城市部件", "Street furniture", ("Point", "LineString", "MultiLineString"),
+        (
+            _f("kind", "str", "部件类型", "Kind", required=True, allowed_from="component_kinds",
+               aliases=("部件类型", "部件", "类型", "小类", "部件小类")),
+            _f("condition", "str", "完好状况", "Condition", required=True, allowed=COMPONENT_CONDITIONS,
+               aliases=("完好状况", "状况", "状态", "部件状态")),
+            NAME, GRID_CODE,
+            _f("checked_on", "date", "检查日期", "Checked on", aliases=("检查日期", "普查日期", "巡查日期")),
+            NOTE,
+        ),
+        Style(color="#009E73", fill_color="#009E73", fill_opacity=0.9, radius=3, weight=3, by={
+            "field": "condition", "values": _CONDITION_COLOURS}),
+        optional=True, label_field="kind",
+    ),
+    LayerSpec(
+        "facades", "沿街立面", "Street facades", ("LineString", "MultiLineString", "Polygon", "MultiPolygon"),
+        (
+            NAME, ADDRESS,
+            _f("painted", "bool", "已粉刷整治", "Painted/renovated", required=True,
+               aliases=("已粉刷整治", "已粉刷", "粉刷", "已整治", "是否粉刷", "是否整治")),
+            _f("area_m2", "float", "立面面积(平方米)", "Facade area (m²)",
+               aliases=("立面面积", "面积", "粉刷面积")),
+            _f("renovated_on", "date", "整治日期", "Renovated on", aliases=("整治日期", "粉刷日期")),
+            GRID_CODE,
+        ),
+        Style(color="#0072B2", weight=4, fill_color="#0072B2", fill_opacity=0.5, by={
+            "field": "painted", "values": {True: "#0072B2", False: "#D55E00"}}),
+        optional=True,
+    ),
+    LayerSpec(
+        "zones", "城中村与城乡结合部", "Urban villages and urban fringe", ("Polygon", "MultiPolygon"),
+        (
+            NAME,
+            _f("zone_type", "str", "片区类型", "Zone type", required=True, allowed=ZONE_TYPES,
+               aliases=("片区类型", "类型", "区域类型")),
+            NOTE,
+        ),
+        Style(color="#CC79A7", weight=2, fill_color="#CC79A7", fill_opacity=0.08, dash="2 4"),
+        optional=True,
+    ),
     # ---- analysis layers: written by geo/ through the faces, shown on the map like any other
     LayerSpec(
         "network_components", "路网连通分量", "Network components", ("LineString", "MultiLineString"),
@@ -339,7 +385,9 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("overdue", "int", "逾期数", "Overdue"),
          _f("rebound_rate", "float", "反弹率(收缩)", "Rebound rate (shrunk)"),
          _f("coverage", "float", "设施覆盖率", "Facility coverage"),
-         _f("hardening_rate", "float", "背街小巷硬化率", "Alley hardening rate")),
+         _f("hardening_rate", "float", "背街小巷硬化率", "Alley hardening rate"),
+         _f("facade_rate", "float", "立面粉刷覆盖率", "Facade painting coverage"),
+         _f("components_good", "float", "部件完好率", "Components in good repair")),
         Style(color="#333333", weight=1, fill_opacity=0.4, by={"field": "rank", "ramp": RANK_RAMP}),
         role="analysis", label_field="code",
     ),
@@ -376,10 +424,13 @@ _SPECS: tuple[LayerSpec, ...] = (
 CATALOGUE: dict[str, LayerSpec] = {s.kind: s for s in _SPECS}
 INPUT_KINDS: tuple[str, ...] = tuple(s.kind for s in _SPECS if s.role == "input")
 ANALYSIS_KINDS: tuple[str, ...] = tuple(s.kind for s in _SPECS if s.role == "analysis")
+#: input layers of points that serve no one: the problem reports and the street furniture (a lamp or a bin is
+#: counted for its repair, not as a facility with a service radius)
+NOT_FACILITIES: tuple[str, ...] = ("problems", "components")
 #: the layer kinds a facility preset (``[facilities.KIND]`` in the settings) may name: every input layer of
-#: points (places that serve the streets around them), except the problem reports, which serve no one
+#: points (places that serve the streets around them), except :data:`NOT_FACILITIES`
 FACILITY_KINDS: tuple[str, ...] = tuple(
-    s.kind for s in _SPECS if s.role == "input" and "Point" in s.geometry and s.kind != "problems")
+    s.kind for s in _SPECS if s.role == "input" and "Point" in s.geometry and s.kind not in NOT_FACILITIES)
 
 
 def spec(kind: str) -> LayerSpec:

@@ -249,10 +249,23 @@ class ReboundSettings(_Model):
     window_days: float = Field(30, gt=0)
 
 
+class ComponentSettings(_Model):
+    """Street furniture (城市部件): the kinds a ``components`` layer may hold."""
+
+    kinds: list[str] = Field(
+        default_factory=lambda: ["路沿石", "绿化带", "井盖", "路灯", "垃圾桶", "果皮箱", "护栏", "座椅", "标识牌",
+                                 "其他"],
+        description="component kinds (部件类型) the components layer may hold; add the county's own")
+    source: str = ("GB/T 30428.2 (替代 CJ/T 214) 数字化城市管理 城市部件分类; 完好/破损/缺失 as a 部件普查 records "
+                   "them; the speech: 路沿石、绿化带等市政维护不完善")
+
+
 class ScorecardSettings(_Model):
     weights: dict[str, float] = Field(default_factory=lambda: {
         "problems_per_km": 0.25, "on_time_rate": 0.25, "overdue": 0.15, "rebound_rate": 0.15,
-        "coverage": 0.1, "hardening_rate": 0.1})
+        "coverage": 0.1, "hardening_rate": 0.1, "facade_rate": 0.05, "components_good": 0.05},
+        description="weight of each indicator in the composite score; an indicator a grid lacks (no facades or "
+                    "components layer) drops out with its weight")
     prior_strength: float = Field(20, gt=0, description="pseudo-count of the shrinkage prior")
     unit_weights: dict[str, float] = Field(default_factory=lambda: {
         "on_time_rate": 0.4, "overdue_rate": 0.3, "rebound_rate": 0.2, "priority_rate": 0.1},
@@ -380,6 +393,7 @@ class Settings(_Model):
     hotspots: HotspotSettings = Field(default_factory=HotspotSettings)
     rebound: ReboundSettings = Field(default_factory=ReboundSettings)
     scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
+    components: ComponentSettings = Field(default_factory=ComponentSettings)
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -423,6 +437,8 @@ class Settings(_Model):
         """Values of a settings list named by a catalogue field's ``allowed_from``."""
         if name == "problem_categories":
             return self.problem_categories
+        if name == "component_kinds":
+            return list(self.components.kinds)
         raise SettingsError(f"no settings list named '{name}'")
 
 

@@ -711,6 +711,9 @@ def _report_unknown(f: Field, unknown: dict[Any, list[int]], allowed: list[str],
     if f.allowed_from == "problem_categories":
         where = (f"or add them to the list in sanigrid.toml ({f.allowed_from}; all at once with --add-categories), "
                  f"or map them with --values {f.name}:原值=新值,…")
+    elif f.allowed_from == "component_kinds":
+        where = (f"or add them to [components] kinds in sanigrid.toml, or map them with --values "
+                 f"{f.name}:原值=新值,…")
     else:
         where = f"or map them with --values {f.name}:原值=新值,… (e.g. --values {f.name}:{_short(ranked[0][0], 20)}"\
                 f"={allowed[0]})"

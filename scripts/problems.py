@@ -241,14 +241,19 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
         return f if f is not None and len(f) else None
 
     res = scorecard.scorecard(p, grids, settings=project.settings, as_of=t, period=period, streets=opt("streets"),
-                              alleys=opt("alleys"), gaps=opt("coverage_gaps"))
+                              alleys=opt("alleys"), gaps=opt("coverage_gaps"), facades=opt("facades"),
+                              components=opt("components"))
+    zones = opt("zones")
     path = None
     report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if xlsx:
         path = _rank_path(project, "网格排名通报", res)
         note = _rank_note(res, str(res.params["exposure"]),
                           "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全县均值收缩")
-        report = StagedWorkbook({"排名通报": scorecard.report_table(res), "说明": note}, path, headers=_HEADERS)
+        sheets = {"排名通报": scorecard.report_table(res), "说明": note}
+        if zones is not None:
+            sheets["城中村与城乡结合部"] = scorecard.zone_table(zones, opt("facades"), opt("components"))
+        report = StagedWorkbook(sheets, path, headers=_HEADERS)
     with report, st.transaction() as tx:
         tx.write("scorecard", res.grids, params={k: str(v) for k, v in res.params.items()})
     return res, path

@@ -53,6 +53,23 @@ def test_layers_counts_and_crs(demo: Project) -> None:
     assert (demo.root / "data" / "guixi-center.osm").exists()
 
 
+def test_streetscape_in_a_urban_village(demo: Project) -> None:
+    from sanigrid.geo.scorecard import components_good, facade_rate, zone_table
+
+    zones, facades, comps = (demo.store.read(k) for k in ("zones", "facades", "components"))
+    assert set(zones["zone_type"]) == {"城中村", "城乡结合部"}
+    assert 800 <= len(facades) <= 3000 and 800 <= len(comps) <= 3000
+    assert set(facades.geom_type) == {"LineString", "Polygon"} and {"Point", "LineString"} <= set(comps.geom_type)
+    assert facades["grid_code"].notna().all() and comps["grid_code"].notna().all()
+    z = zone_table(zones, facades, comps).set_index("片区")
+    village = z.loc["花园村"]
+    assert village["片区类型"] == "城中村" and village["立面数"] >= 50 and village["部件数"] >= 50
+    # the village is visibly behind the rest of the town
+    grids = demo.store.read("grids")
+    assert village["立面粉刷覆盖率(%)"] < 60 < 100 * facade_rate(grids, facades).median()
+    assert village["部件完好率(%)"] < 75 < 100 * components_good(grids, comps).median()
+
+
 def test_metadata_flags_synthetic_layers(demo: Project) -> None:
     for li in demo.store.info():
         assert li.params["seed"] == SEED

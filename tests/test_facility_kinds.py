@@ -16,13 +16,14 @@ with warnings.catch_warnings():
 from webproject import synthetic_project
 
 from sanigrid.layers._errors import SettingsError
-from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS
+from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS, NOT_FACILITIES
 from sanigrid.layers.settings import FacilityPreset, Settings, load_settings, save_settings
 
 
 def test_facility_kinds_are_the_point_layers_of_the_catalogue():
     assert set(FACILITY_KINDS) == {k for k, s in CATALOGUE.items()
-                                   if s.role == "input" and "Point" in s.geometry and k != "problems"}
+                                   if s.role == "input" and "Point" in s.geometry and k not in NOT_FACILITIES}
+    assert "components" not in FACILITY_KINDS  # street furniture has no service radius
     assert {"toilets", "markets", "transfer_stations", "collection_points"} <= set(FACILITY_KINDS)
     assert set(Settings().facilities) <= set(FACILITY_KINDS)
 

@@ -145,3 +145,51 @@ def test_coverage_from_gap_lines_averages_facility_kinds():
     t = res.grids.set_index("code")
     assert t["coverage"].to_dict() == pytest.approx({"A": (0.5 + 1) / 2, "B": (0 + 1) / 2, "C": (1 + 0.75) / 2})
     assert t["rank"].to_dict() == {"C": 1, "A": 2, "B": 3}
+
+
+def test_facade_coverage_and_components_in_good_repair_on_a_hand_made_county():
+    from sanigrid.geo.scorecard import components_good, facade_rate, zone_table
+
+    grids = _grids()
+    # A: 300 m of facade lines, 200 m painted → 2/3; B: a polygon 100 × 10 (frontage = half perimeter = 110 m)
+    # painted, a 90 m line not painted → 110/200; B also has a surveyed facade of 400 m² painted, which weighs
+    # by its area, not its length; C: none → NaN (the indicator drops out)
+    facades = gpd.GeoDataFrame({
+        "painted": [True, True, False, True, False, True],
+        "area_m2": [None, None, None, None, None, 400.0],
+        "grid_code": [None, None, None, None, None, "B"],
+    }, geometry=[
+        shapely.LineString([(100, 100), (200, 100)]), shapely.LineString([(100, 200), (200, 200)]),
+        shapely.LineString([(100, 300), (200, 300)]),
+        shapely.box(1100, 100, 1200, 110), shapely.LineString([(1100, 300), (1190, 300)]),
+        shapely.LineString([(2900, 900), (2950, 900)]),  # lies in C but its grid_code says B
+    ], crs=CRS)
+    rate = facade_rate(grids, facades)
+    assert rate.iloc[0] == pytest.approx(200 / 300)
+    assert rate.iloc[1] == pytest.approx((110 + 400) / (110 + 90 + 400))
+    assert np.isnan(rate.iloc[2])
+    comps = gpd.GeoDataFrame({"condition": ["完好", "完好", "破损", "缺失", "完好", "完好"]}, geometry=[
+        shapely.Point(10, 10), shapely.Point(20, 10), shapely.Point(30, 10), shapely.Point(40, 10),
+        shapely.LineString([(1010, 10), (1090, 10)]), shapely.Point(2500, 500)], crs=CRS)
+    good = components_good(grids, comps)
+    assert good.tolist() == [0.5, 1.0, 1.0]
+    p = _problems([_closed(0, 30, 30, id0=0), _closed(1000, 30, 30, id0=100), _closed(2000, 30, 30, id0=200)])
+    res = scorecard(p, grids, settings=_settings(facade_rate=1.0, components_good=1.0),
+                    as_of=pd.Timestamp("2026-11-01"), facades=facades, components=comps)
+    t = res.grids.set_index("code")
+    # the composite is the weighted mean of what each grid has: C has components only
+    assert t.loc["A", "score"] == pytest.approx((100 * 2 / 3 + 50) / 2)
+    assert t.loc["B", "score"] == pytest.approx((100 * 510 / 600 + 100) / 2)
+    assert t.loc["C", "score"] == pytest.approx(100.0)
+    table = report_table(res).set_index("网格编码")
+    assert table.loc["A", "立面粉刷覆盖率(%)"] == pytest.approx(66.7)
+    assert table.loc["A", "部件完好率(%)"] == pytest.approx(50.0)
+    # without the layers the columns are left out of the 排名通报, and the score is as before
+    plain = scorecard(p, grids, settings=_settings(on_time_rate=1.0), as_of=pd.Timestamp("2026-11-01"))
+    assert "立面粉刷覆盖率(%)" not in report_table(plain).columns
+    # per 城中村 zone: the zone over grid A's west half holds the three lines and four components
+    zones = gpd.GeoDataFrame({"name": ["花园村"], "zone_type": ["城中村"]},
+                             geometry=[shapely.box(0, 0, 500, 1000)], crs=CRS)
+    z = zone_table(zones, facades, comps).iloc[0]
+    assert (z["立面数"], z["立面量"], z["已粉刷量"], z["立面粉刷覆盖率(%)"]) == (3, 300.0, 200.0, 66.7)
+    assert (z["部件数"], z["部件完好率(%)"]) == (4, 50.0)

@@ -38,6 +38,7 @@ from sanigrid.scripts.demo.facilities import (
 )
 from sanigrid.scripts.demo.facts import AS_OF, ATTRIBUTION, DEFAULT_GEOCODE, NIGHT_MARKET_STREET, OSM_PATH, OSM_SOURCE
 from sanigrid.scripts.demo.problems import problems_layer
+from sanigrid.scripts.demo.streetscape import streetscape
 from sanigrid.scripts.demo.town import (
     alleys_layer,
     bounds_polygon,
@@ -131,6 +132,11 @@ def make_demo_layers(settings: Settings, *, seed: int = 2026, n_problems: int = 
     night = ns.geometry.iloc[0] if len(ns) else streets.loc[streets["busy"]].geometry.iloc[0]
     problems, history, pinfo = problems_layer(n_problems, grids, net, anchors, night, settings, rng, streets)
     layers["problems"] = problems
+    layers.update(streetscape(points, streets, alleys, town, seed=seed))
+    for kind in ("facades", "components"):  # the town's, inside its grids
+        f = layers[kind]
+        f["grid_code"] = grid_codes(f, grids)
+        layers[kind] = f[f["grid_code"].notna()].reset_index(drop=True)
     params = {"seed": seed, "n_problems": n_problems, "osm": OSM_SOURCE, "attribution": ATTRIBUTION,
               "gaps": {"east": gaps[0].round(0).tolist(), "south_west": gaps[1].round(0).tolist()},
               "problems": pinfo, "as_of": AS_OF.isoformat()}
