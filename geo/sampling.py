@@ -215,6 +215,7 @@ def readiness(
     coverage_gaps: gpd.GeoDataFrame | None = None,
     streets: gpd.GeoDataFrame | None = None,
     markets: gpd.GeoDataFrame | None = None,
+    evidence: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Readiness score (0–100) and its reasons in words for each candidate place.
 
@@ -230,6 +231,10 @@ def readiness(
       the place's category (``sampling.gap_kinds``, e.g. toilets for streets and markets):
       ``coverage_gap`` points per kind;
     * back alleys not hardened / without lamps, dry toilets, markets not standardized;
+    * each document of the evidence archive the place must hold and lacks (``evidence``: rows of
+      ``candidate_id``, ``document``, ``status`` 缺失 or 过期 and ``expires``, from
+      :func:`geo.archive.place_evidence`): ``missing_document`` points if missing, ``expired_document``
+      if expired;
     * toilets below ``toilet_class.min_class``: with ``streets`` given, only those within
       ``toilet_class.near_m`` of a road of ``toilet_class.road_classes`` or of a market (``markets``),
       where the 2021 standard asks for 二类 or better; without ``streets``, every such toilet.
@@ -319,6 +324,8 @@ def readiness(
             _same_crs(places, markets, "markets")
             demanding.append(("农贸市场", markets))
     findings.extend(_attribute_findings(places, settings, demanding=demanding))
+    if evidence is not None and len(evidence) and n and "candidate_id" in places:
+        findings.append(_evidence_findings(places, evidence, pen))
     score = np.full(n, 100.0)
     reasons = [""] * n
     if findings and n:
@@ -334,6 +341,21 @@ def readiness(
     for k, v in counts.items():
         out[k] = v
     return out
+
+
+def _evidence_findings(places: gpd.GeoDataFrame, evidence: pd.DataFrame, pen: Mapping[str, float]) -> pd.DataFrame:
+    from sanigrid.geo.archive import EXPIRED
+
+    pos_of = pd.Series(np.arange(len(places)), index=places["candidate_id"].astype(str).to_numpy())
+    pos_of = pos_of[~pos_of.index.duplicated()]
+    e = evidence[evidence["candidate_id"].astype(str).isin(pos_of.index)]
+    expired = (e["status"] == EXPIRED).to_numpy()
+    expires = e["expires"] if "expires" in e else pd.Series([None] * len(e), index=e.index)
+    text = [f"档案过期: {d}" + (f"({x}到期)" if x is not None and not pd.isna(x) else "") if ex else f"缺少档案: {d}"
+            for d, ex, x in zip(e["document"], expired, expires, strict=True)]
+    return pd.DataFrame({"pos": pos_of.loc[e["candidate_id"].astype(str)].to_numpy(),
+                         "points": np.where(expired, pen.get("expired_document", 0), pen.get("missing_document", 0)),
+                         "text": text})
 
 
 def _attribute_findings(places: gpd.GeoDataFrame, settings: Settings, *,

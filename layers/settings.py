@@ -17,7 +17,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sanigrid.layers._errors import SanigridError, SettingsError
-from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS
+from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS, SAMPLE_CATEGORIES
 
 SETTINGS_NAME = "sanigrid.toml"
 
@@ -291,7 +291,8 @@ def _gap_kinds() -> dict[str, list[str]]:
 
 def _penalties() -> dict[str, float]:
     return {"overdue": 15, "open": 5, "rebound": 10, "coverage_gap": 10, "unhardened": 25, "unlit": 10,
-            "toilet_class": 15, "dry_toilet": 40, "market_unstandardized": 20}
+            "toilet_class": 15, "dry_toilet": 40, "market_unstandardized": 20, "missing_document": 10,
+            "expired_document": 5}
 
 
 class SamplingSettings(_Model):
@@ -346,6 +347,100 @@ class SamplingSettings(_Model):
         return {**table, **self.quotas}
 
 
+class DocumentRequirement(_Model):
+    """One document of the evidence archive (档案资料) that some places or departments must hold."""
+
+    name: str = Field(description="the document, e.g. 卫生许可证")
+    indicator: str = Field("", description="the indicator of the standard it supports")
+    categories: list[str] = Field(default_factory=list, description="sample-point categories whose every place "
+                                  "must hold it (e.g. 五小场所)")
+    departments: list[str] = Field(default_factory=list, description="departments (units) that must hold it")
+    valid_days: float | None = Field(None, gt=0, description="expires this many days after its date (a health "
+                                     "certificate: 365); blank = never")
+    keywords: list[str] = Field(default_factory=list, description="words in a file's name (or its folder's) "
+                                "that make it this document; blank = the name itself")
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, v: list[str]) -> list[str]:
+        unknown = [c for c in v if c not in SAMPLE_CATEGORIES]
+        if unknown:
+            raise ValueError(f"unknown sample-point category {', '.join(map(repr, unknown))}; "
+                             f"one of: {', '.join(SAMPLE_CATEGORIES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _someone_holds_it(self) -> DocumentRequirement:
+        if not self.categories and not self.departments:
+            raise ValueError(f"document '{self.name}' names no categories and no departments that must hold it")
+        return self
+
+    @property
+    def words(self) -> list[str]:
+        return list(self.keywords) or [self.name]
+
+
+def _documents() -> list[DocumentRequirement]:
+    d = DocumentRequirement
+    five = ["五小场所", "宾馆饭店"]
+    return [
+        d(name="卫生许可证", indicator="重点场所卫生: 公共场所证照齐全", categories=five, valid_days=4 * 365,
+          keywords=["卫生许可证", "卫生许可"]),
+        d(name="健康证", indicator="重点场所卫生: 从业人员持健康证明上岗", categories=[*five, "农贸市场"],
+          valid_days=365, keywords=["健康证", "健康证明", "体检合格证"]),
+        d(name="消毒记录", indicator="重点场所卫生: 公用物品清洗消毒", categories=five, valid_days=31,
+          keywords=["消毒记录", "消毒登记", "消毒台账"]),
+        d(name="市场管理制度", indicator="农贸市场: 管理制度上墙, 专人保洁", categories=["农贸市场"],
+          keywords=["管理制度", "市场制度"]),
+        d(name="病媒生物防制记录", indicator="病媒生物防制: 三防设施与记录", categories=["农贸市场", "五小场所"],
+          valid_days=92, keywords=["病媒", "除四害", "灭鼠", "灭蟑"]),
+        d(name="保洁记录", indicator="市容环境卫生: 公厕专人管理保洁", categories=["公厕"], valid_days=31,
+          keywords=["保洁记录", "保洁台账", "清扫记录"]),
+        d(name="会议纪要", indicator="组织管理: 定期研究创卫工作", departments=["县创卫办"], valid_days=92,
+          keywords=["会议纪要", "会议记录"]),
+        d(name="长效机制方案", indicator="组织管理: 建立长效管理机制", departments=["县创卫办"],
+          keywords=["长效机制", "长效管理"]),
+        d(name="创卫工作方案", indicator="组织管理: 创卫工作纳入政府议事日程", departments=["县创卫办"],
+          keywords=["工作方案", "实施方案"]),
+        d(name="背街小巷整治台账", indicator="市容环境卫生: 背街小巷整治", departments=["县城管局"],
+          valid_days=92, keywords=["背街小巷", "整治台账"]),
+        d(name="五小行业监管台账", indicator="重点场所卫生: 五小行业监管", departments=["县市场监管局"],
+          valid_days=92, keywords=["五小", "监管台账"]),
+        d(name="病媒生物防制方案", indicator="病媒生物防制: 防制方案与评估", departments=["县卫健委"],
+          keywords=["病媒生物防制方案", "病媒防制方案"]),
+    ]
+
+
+class ArchiveSettings(_Model):
+    """The evidence archive (创卫档案资料): where its files are and which documents each holder must have."""
+
+    folder: str = Field("档案", description="the archive folder (beside the settings unless absolute): one "
+                        "subfolder per holder, named as the sample point or the department, files below it")
+    documents: list[DocumentRequirement] = Field(default_factory=_documents, description="the catalogue of "
+                                                 "documents, each with the indicator it supports")
+    source: str = ("示例目录, 按本县迎检资料清单修改: 卫生许可证有效期4年, 健康证明1年 (P); 其余有效期为本县自定的"
+                   "更新周期 (R). 2021 国家卫生县城标准: 档案资料是技术评估必查内容, 不得缺项漏项、重复雷同")
+    near_name_score: float = Field(90, ge=0, le=100, description="two files of different holders whose names "
+                                   "(without holder names, dates and document words) are this similar "
+                                   "(rapidfuzz ratio, 0-100) are near duplicates")
+    near_name_min_chars: int = Field(6, ge=1, description="names shorter than this once cleaned are not compared")
+    near_text_score: float = Field(90, ge=0, le=100, description="two PDFs of different holders whose text "
+                                   "(without the holders' names) is this similar are near duplicates")
+    text_min_chars: int = Field(50, ge=1, description="PDF text shorter than this is not compared (a scan)")
+    pdf_pages: int = Field(3, ge=1, description="pages of a PDF read for its text")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ArchiveSettings:
+        names = [d.name for d in self.documents]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"archive document names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+    def document(self, name: str) -> DocumentRequirement | None:
+        return next((d for d in self.documents if d.name == name), None)
+
+
 class BasemapSettings(_Model):
     url: str = Field("", description="XYZ tile URL; blank = no basemap (the streets are the map)")
     attribution: str = ""
@@ -394,6 +489,7 @@ class Settings(_Model):
     rebound: ReboundSettings = Field(default_factory=ReboundSettings)
     scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
     components: ComponentSettings = Field(default_factory=ComponentSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     basemap: BasemapSettings = Field(default_factory=BasemapSettings)
     web: WebSettings = Field(default_factory=WebSettings)

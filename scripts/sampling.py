@@ -94,8 +94,23 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
             "alleys, toilets, transfer_stations, streets) first, e.g. `sanigrid demo`")
     cands = sampling.readiness(cands, settings=project.settings, as_of=as_of, problems=problems,
                                rebounds=evidence["rebounds"], coverage_gaps=evidence["coverage_gaps"],
-                               streets=layers["streets"], markets=layers["markets"])
+                               streets=layers["streets"], markets=layers["markets"],
+                               evidence=archive_evidence(project, cands, as_of=as_of))
     return cands, missing, as_of
+
+
+def archive_evidence(project: Project, cands: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame | None:
+    """The missing and expired archive documents of each candidate, or ``None`` when the project has no
+    archive registry yet (`sanigrid archive` was never run and nothing was uploaded): a county that does
+    not keep its archive in sanigrid is not marked down for it."""
+    from sanigrid.geo import archive
+    from sanigrid.layers.archive import read_registry
+
+    files = read_registry(project.store)
+    if files is None:
+        return None
+    table = archive.completeness(files, cands, settings=project.settings, as_of=as_of)
+    return archive.place_evidence(table)
 
 
 def _as_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

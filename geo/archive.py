@@ -1,0 +1,239 @@
+"""Completeness of the evidence archive (档案完整性), duplicates and near duplicates.
+
+Pure functions on the registry (:mod:`layers.archive`, one row per file) and the sample-point candidates
+(:func:`geo.sampling.candidates`), with the catalogue of ``settings.archive.documents``:
+
+* :func:`completeness` — one row per holder and required document: 齐全 (a file of it whose date plus
+  ``valid_days`` reaches ``as_of``), 过期 (files, all expired), 缺失 (none). Holders are every candidate
+  of a category the catalogue names (matched to the registry by the place's name) and every department
+  it names.
+* :func:`holder_summary` — per holder: required, present, expired, missing, share complete.
+* :func:`exact_duplicates` — files with the same SHA-256; flagged 重复雷同 when two different holders
+  hold them.
+* :func:`near_duplicates` — pairs of files of different holders whose cleaned names, or PDF text, are
+  similar (rapidfuzz ratio at least ``near_name_score`` / ``near_text_score``).
+* :func:`place_evidence` — the missing and expired documents per candidate, which
+  :func:`geo.sampling.readiness` turns into lost points and reasons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from sanigrid.layers.settings import Settings
+
+PRESENT, EXPIRED, MISSING = "齐全", "过期", "缺失"
+PLACE, DEPARTMENT = "样本点", "部门"
+HEADERS: dict[str, str] = {
+    "holder": "所属单位/地点", "holder_type": "类型", "category": "类别", "candidate_id": "候选编号",
+    "grid_code": "网格编码", "document": "档案类型", "indicator": "对应指标", "status": "状态", "files": "文件数",
+    "latest": "最新文件日期", "expires": "有效期至", "paths": "文件", "required": "应有", "present": "齐全",
+    "expired": "过期", "missing": "缺失", "share": "完整率(%)", "group": "重复组", "sha256": "SHA-256",
+    "path": "文件", "in_group": "组内文件数", "holders": "涉及单位/地点数", "across": "跨单位/地点",
+    "holder_a": "单位/地点甲", "path_a": "文件甲", "holder_b": "单位/地点乙", "path_b": "文件乙",
+    "by": "相似依据", "score": "相似度", "missing_docs": "缺失档案", "expired_docs": "过期档案",
+}
+COMPLETENESS_COLUMNS = ("holder", "holder_type", "category", "candidate_id", "grid_code", "document",
+                        "indicator", "status", "files", "latest", "expires", "paths")
+_DIGITS = re.compile(r"[\d\s\-_.()（）【】\[\]、，,·第年月日号期次版]+")
+_CHUNK = 2000  # rows of one similarity block (chunk × n scores of one byte each)
+
+
+def key(name: object) -> str:
+    """A holder name as compared: surrounding spaces removed, full-width letters and digits made plain."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", str(name or "")).strip()
+
+
+def _holders(places: pd.DataFrame | None, settings: Settings) -> pd.DataFrame:
+    docs = settings.archive.documents
+    rows = []
+    wanted = {c for d in docs for c in d.categories}
+    if places is not None and len(places) and wanted:
+        p = places[places["category"].isin(wanted)]
+        for cand, cat, name, grid in zip(p["candidate_id"], p["category"], p["name"],
+                                         p["grid_code"] if "grid_code" in p else [None] * len(p), strict=True):
+            if key(name):
+                rows.append({"holder": key(name), "holder_type": PLACE, "category": cat, "candidate_id": cand,
+                             "grid_code": grid})
+    for dept in dict.fromkeys(dep for d in docs for dep in d.departments):
+        rows.append({"holder": key(dept), "holder_type": DEPARTMENT, "category": "", "candidate_id": None,
+                     "grid_code": None})
+    return pd.DataFrame(rows, columns=["holder", "holder_type", "category", "candidate_id", "grid_code"])
+
+
+def completeness(files: pd.DataFrame | None, places: pd.DataFrame | None, *, settings: Settings,
+                 as_of: datetime) -> pd.DataFrame:
+    """One row per holder and document it must hold (columns :data:`COMPLETENESS_COLUMNS`).
+
+    ``files``: the registry (``holder``, ``document``, ``doc_date``, ``path``); ``places``: candidates
+    (``candidate_id``, ``category``, ``name``, ``grid_code``). A document is 齐全 when one of its files has
+    a date on or before ``as_of`` and, with ``valid_days``, no more than that many days before it; 过期
+    when it has files but none is valid; 缺失 when it has none. ``expires`` is the best file's date plus
+    ``valid_days``; ``latest`` its newest file's date. Rows in the order of the holders, then the catalogue.
+    """
+    holders = _holders(places, settings)
+    docs = settings.archive.documents
+    req: list[dict[str, object]] = []
+    for d in docs:
+        for h in holders.itertuples(index=False):
+            if (h.holder_type == PLACE and h.category in d.categories) or (
+                    h.holder_type == DEPARTMENT and h.holder in {key(x) for x in d.departments}):
+                req.append({**h._asdict(), "document": d.name, "indicator": d.indicator,
+                            "valid_days": d.valid_days, "order": len(req)})
+    out = pd.DataFrame(req, columns=[*holders.columns, "document", "indicator", "valid_days", "order"])
+    if not len(out):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in COMPLETENESS_COLUMNS})
+    t = pd.Timestamp(as_of).normalize()
+    f = files if files is not None else pd.DataFrame(columns=["holder", "document", "doc_date", "path"])
+    f = pd.DataFrame({"holder": f["holder"].map(key), "document": f["document"].astype("object"),
+                      "date": pd.to_datetime(f["doc_date"], errors="coerce"), "path": f["path"].astype("object")})
+    f = f[f["date"].isna() | (f["date"] <= t)]  # a file dated after the report is not evidence yet
+    days = f["document"].map({d.name: d.valid_days for d in docs if d.valid_days}).astype("float64")
+    f["expires"] = f["date"] + pd.to_timedelta(days, unit="D")  # NaT where the document never expires
+    f["valid"] = f["expires"].isna() | (f["expires"] >= t)
+    g = f.groupby(["holder", "document"], sort=False)
+    agg = pd.DataFrame({
+        "files": g.size(), "latest": g["date"].max(), "any_valid": g["valid"].any(),
+        "expires": g["expires"].max(), "paths": g["path"].agg(lambda s: "; ".join(map(str, s))),
+    })
+    out = out.join(agg, on=["holder", "document"])
+    out["files"] = out["files"].fillna(0).astype("int64")
+    out["status"] = np.where(out["files"] == 0, MISSING, np.where(out["any_valid"].fillna(False).astype(bool),
+                                                                   PRESENT, EXPIRED))
+    out["latest"] = out["latest"].dt.date
+    out["expires"] = out["expires"].dt.date
+    out["paths"] = out["paths"].fillna("")
+    return out.sort_values("order", kind="stable")[list(COMPLETENESS_COLUMNS)].reset_index(drop=True)
+
+
+def holder_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per holder: documents required, present, expired, missing, share complete (%) and the missing and
+    expired documents by name; least complete first."""
+    if not len(table):
+        return pd.DataFrame(columns=["holder", "holder_type", "category", "grid_code", "required", "present",
+                                     "expired", "missing", "share", "missing_docs", "expired_docs"])
+    g = table.groupby(["holder", "holder_type", "category"], sort=False, dropna=False)
+    out = pd.DataFrame({
+        "grid_code": g["grid_code"].first(), "required": g.size(),
+        "present": g["status"].agg(lambda s: int((s == PRESENT).sum())),
+        "expired": g["status"].agg(lambda s: int((s == EXPIRED).sum())),
+        "missing": g["status"].agg(lambda s: int((s == MISSING).sum())),
+    }).reset_index()
+    names = table.groupby(["holder", "holder_type", "category", "status"], sort=False, dropna=False)["document"] \
+        .agg("、".join)
+    for col, status in (("missing_docs", MISSING), ("expired_docs", EXPIRED)):
+        part = names.xs(status, level="status") if status in names.index.get_level_values("status") else None
+        out[col] = [part.get((h, ht, c), "") if part is not None else "" for h, ht, c in
+                    zip(out["holder"], out["holder_type"], out["category"], strict=True)]
+    out["share"] = (100 * out["present"] / out["required"]).round(1)
+    return out.sort_values(["share", "holder_type", "holder"], kind="stable").reset_index(drop=True)
+
+
+def exact_duplicates(files: pd.DataFrame | None) -> pd.DataFrame:
+    """Files sharing a SHA-256 (one row per file, groups numbered from 1, largest first): ``across`` when
+    the group spans two or more holders (重复雷同: one document passed off as several places' own)."""
+    cols = ["group", "sha256", "holder", "document", "path", "in_group", "holders", "across"]
+    if files is None or not len(files):
+        return pd.DataFrame(columns=cols)
+    f = files[files["sha256"].astype(str) != ""]
+    f = f[f["sha256"].duplicated(keep=False)].copy()
+    if not len(f):
+        return pd.DataFrame(columns=cols)
+    f["holder"] = f["holder"].map(key)
+    g = f.groupby("sha256")
+    f["in_group"] = g["path"].transform("size")
+    f["holders"] = g["holder"].transform("nunique")
+    f["across"] = f["holders"] >= 2
+    order = f.drop_duplicates("sha256").sort_values(["across", "in_group", "sha256"], ascending=[False, False, True])
+    f["group"] = f["sha256"].map({h: i + 1 for i, h in enumerate(order["sha256"])})
+    return f.sort_values(["group", "holder", "path"])[cols].reset_index(drop=True)
+
+
+def _strip(texts: Iterable[str], words: list[str]) -> list[str]:
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True) if w)) \
+        if any(words) else None
+    out = []
+    for t in texts:
+        t = key(t)
+        if pattern is not None:
+            t = pattern.sub("", t)
+        out.append(t)
+    return out
+
+
+def _similar_pairs(texts: list[str], holders: np.ndarray, *, score: float, min_chars: int
+                   ) -> list[tuple[int, int, float]]:
+    """Pairs (i < j) of texts of different holders with a rapidfuzz ratio ≥ ``score``: blocks of rows
+    against all, one byte per score, so memory stays at ``_CHUNK × n``."""
+    from rapidfuzz import fuzz, process
+
+    idx = np.flatnonzero([len(t) >= min_chars for t in texts])
+    if len(idx) < 2:
+        return []
+    choices = [texts[i] for i in idx]
+    out = []
+    for start in range(0, len(idx), _CHUNK):
+        block = choices[start:start + _CHUNK]
+        m = process.cdist(block, choices, scorer=fuzz.ratio, score_cutoff=score, dtype=np.uint8, workers=-1)
+        a, b = np.nonzero(m)
+        a_abs = a + start
+        keep = (b > a_abs) & (holders[idx[a_abs]] != holders[idx[b]])
+        for i, j in zip(a_abs[keep], b[keep], strict=True):
+            out.append((int(idx[i]), int(idx[j]), float(m[i - start, j])))
+    return out
+
+
+def near_duplicates(files: pd.DataFrame | None, *, settings: Settings) -> pd.DataFrame:
+    """Pairs of files of different holders that look copied (疑似雷同), best match first.
+
+    * by name (名称): the file names without their suffix, the holders' names, dates, numbers and the
+      catalogue's document words, at least ``near_name_min_chars`` characters left, and a rapidfuzz ratio
+      of at least ``near_name_score``;
+    * by text (正文): PDF text (``text``) of at least ``text_min_chars`` characters, the holders' names
+      removed, ratio at least ``near_text_score``.
+
+    Pairs that are exact duplicates (same SHA-256) are left out: :func:`exact_duplicates` lists them.
+    Each block of rows is compared against all in C (rapidfuzz ``cdist``): quadratic in the number of
+    files but at a few million pairs a second, and bounded memory.
+    """
+    cols = ["holder_a", "path_a", "holder_b", "path_b", "by", "score"]
+    if files is None or len(files) < 2:
+        return pd.DataFrame(columns=cols)
+    a = settings.archive
+    f = files.reset_index(drop=True)
+    holders = f["holder"].map(key).to_numpy(dtype=object)
+    names = list(dict.fromkeys(h for h in holders if h))
+    words = [w for d in a.documents for w in (*d.words, d.name)]
+    stems = [re.sub(r"\.[A-Za-z0-9]{1,5}$", "", str(n)) for n in f["file_name"]]
+    clean = [_DIGITS.sub("", s) for s in _strip(stems, names + words)]
+    pairs = [(i, j, s, "名称") for i, j, s in _similar_pairs(clean, holders, score=a.near_name_score,
+                                                            min_chars=a.near_name_min_chars)]
+    if "text" in f:
+        text = _strip(f["text"].fillna("").astype(str), names)
+        pairs += [(i, j, s, "正文") for i, j, s in _similar_pairs(text, holders, score=a.near_text_score,
+                                                                min_chars=a.text_min_chars)]
+    sha = f["sha256"].astype(str).to_numpy()
+    rows = [{"holder_a": holders[i], "path_a": f.at[i, "path"], "holder_b": holders[j], "path_b": f.at[j, "path"],
+             "by": by, "score": round(s, 1)} for i, j, s, by in pairs if not (sha[i] and sha[i] == sha[j])]
+    out = pd.DataFrame(rows, columns=cols)
+    # one pair similar both by name and by text is listed once, by text
+    out = out.sort_values(["by", "score"], ascending=[False, False], kind="stable")
+    out = out.drop_duplicates(["path_a", "path_b"]).sort_values("score", ascending=False, kind="stable")
+    return out.reset_index(drop=True)
+
+
+def place_evidence(table: pd.DataFrame) -> pd.DataFrame:
+    """The missing and expired documents of each candidate (``candidate_id``, ``document``, ``status``,
+    ``expires``), for :func:`geo.sampling.readiness`."""
+    cols = ["candidate_id", "document", "status", "expires"]
+    if not len(table):
+        return pd.DataFrame(columns=cols)
+    t = table[(table["holder_type"] == PLACE) & table["status"].isin([MISSING, EXPIRED])]
+    return t[cols].reset_index(drop=True)
