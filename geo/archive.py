@@ -119,19 +119,15 @@ def holder_summary(table: pd.DataFrame) -> pd.DataFrame:
     if not len(table):
         return pd.DataFrame(columns=["holder", "holder_type", "category", "grid_code", "required", "present",
                                      "expired", "missing", "share", "missing_docs", "expired_docs"])
-    g = table.groupby(["holder", "holder_type", "category"], sort=False, dropna=False)
-    out = pd.DataFrame({
-        "grid_code": g["grid_code"].first(), "required": g.size(),
-        "present": g["status"].agg(lambda s: int((s == PRESENT).sum())),
-        "expired": g["status"].agg(lambda s: int((s == EXPIRED).sum())),
-        "missing": g["status"].agg(lambda s: int((s == MISSING).sum())),
-    }).reset_index()
-    names = table.groupby(["holder", "holder_type", "category", "status"], sort=False, dropna=False)["document"] \
-        .agg("、".join)
+    keys = ["holder", "holder_type", "category"]
+    t = table.assign(present=table["status"] == PRESENT, expired=table["status"] == EXPIRED,
+                     missing=table["status"] == MISSING)
+    g = t.groupby(keys, sort=False, dropna=False)
+    out = g.agg(grid_code=("grid_code", "first"), required=("status", "size"), present=("present", "sum"),
+                expired=("expired", "sum"), missing=("missing", "sum")).reset_index()
     for col, status in (("missing_docs", MISSING), ("expired_docs", EXPIRED)):
-        part = names.xs(status, level="status") if status in names.index.get_level_values("status") else None
-        out[col] = [part.get((h, ht, c), "") if part is not None else "" for h, ht, c in
-                    zip(out["holder"], out["holder_type"], out["category"], strict=True)]
+        names = t[t["status"] == status].groupby(keys, sort=False, dropna=False)["document"].agg("、".join)
+        out[col] = out.set_index(keys).index.map(names).fillna("").to_numpy() if len(names) else ""
     out["share"] = (100 * out["present"] / out["required"]).round(1)
     return out.sort_values(["share", "holder_type", "holder"], kind="stable").reset_index(drop=True)
 

@@ -224,10 +224,13 @@ def scan(folder: str | Path, registry: pd.DataFrame | None, *, root: str | Path,
     by_path = {p: i for i, p in enumerate(old["path"])}
     next_id = int(old["file_id"].max()) + 1 if len(old) and old["file_id"].notna().any() else 1
     rows: list[dict[str, Any]] = []
+    kept: list[int] = []
     added: list[str] = []
     changed: list[str] = []
     unfiled: list[str] = []
     seen: set[str] = set()
+    sizes = old["size_bytes"].fillna(-1).astype("int64").to_numpy()
+    mtimes = old["mtime"].to_numpy(dtype="float64")
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel_parts = path.relative_to(folder).parts
         if any(_SKIP.match(part) for part in rel_parts):
@@ -238,11 +241,11 @@ def scan(folder: str | Path, registry: pd.DataFrame | None, *, root: str | Path,
             unfiled.append(rel)
         i = by_path.get(rel)
         stat = path.stat()
+        if i is not None and sizes[i] == stat.st_size and mtimes[i] == float(stat.st_mtime):
+            kept.append(i)  # unchanged: not read again
+            continue
         if i is not None:
             prev = old.iloc[i]
-            if int(prev["size_bytes"] or -1) == stat.st_size and float(prev["mtime"]) == float(stat.st_mtime):
-                rows.append(prev.to_dict())
-                continue
             uploaded = prev["source"] == UPLOADED
             row = file_row(path, folder=folder, root=root, settings=settings, now=now,
                            holder=prev["holder"] if uploaded else None,
@@ -258,7 +261,7 @@ def scan(folder: str | Path, registry: pd.DataFrame | None, *, root: str | Path,
             added.append(rel)
         rows.append(row)
     removed = [p for p in old["path"] if p not in seen]
-    new = _typed(pd.DataFrame(rows)) if rows else empty_registry()
+    new = pd.concat([old.iloc[kept], _typed(pd.DataFrame(rows)) if rows else empty_registry()], ignore_index=True)
     return ScanResult(registry=new.sort_values("file_id").reset_index(drop=True), added=added, changed=changed,
                       removed=removed, unfiled=unfiled)
 

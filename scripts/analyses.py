@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
-    from sanigrid.scripts import coverage, problems, sampling
+    from sanigrid.scripts import archive, coverage, problems, sampling
 
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("问题状态与责任清单 problems", lambda: problems.run_problems(project)),
@@ -37,6 +37,7 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
         ("热点与反弹 hotspots", lambda: problems.run_hotspots(project)),
         ("网格排名 rank", lambda: problems.run_rank(project)),
         ("职能部门排名 rank --by unit", lambda: problems.run_unit_rank(project)),
+        ("档案完整性 archive", lambda: archive.run_archive(project)),  # before sample: readiness reads it
         ("样本点 sample", lambda: sampling.run_sample(project)),
         ("模拟评估 mock-check", lambda: sampling.run_mock_check(project)),
     ]
@@ -63,5 +64,5 @@ def analyse(
     project: ProjectOpt = DEFAULT_PROJECT,
     only: Annotated[str | None, typer.Option(help="run only steps whose name contains this")] = None,
 ) -> None:
-    """Run every analysis (coverage, siting, problems, hotspots, ranking, sampling) on the project."""
+    """Run every analysis (coverage, siting, problems, hotspots, ranking, archive, sampling) on the project."""
     run_demo_analyses(load(project), only=only)

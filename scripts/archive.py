@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from sanigrid.layers.project import Project
 
 REPORT_FILE = "档案完整性.xlsx"
-PLACE_KINDS = ("sample_points", "markets", "alleys", "toilets", "transfer_stations", "streets")
 
 
 @dataclass
@@ -46,11 +45,14 @@ class ArchiveRun:
 
 def archive_places(project: Project) -> pd.DataFrame | None:
     """The sample-point candidates (``candidate_id``, ``category``, ``name``, ``grid_code``) the archive
-    catalogue is checked against, or ``None`` without any place layer."""
+    catalogue is checked against, or ``None`` without any place layer. Only the layers that supply a
+    category the catalogue names are read (streets only when 主次干道 must hold documents)."""
     from sanigrid.geo import sampling
 
     st = project.store
-    layers = {k: st.read(k) for k in PLACE_KINDS if st.has(k)}
+    wanted = {c for d in project.settings.archive.documents for c in d.categories}
+    kinds = ["sample_points", *(k for k, c in sampling.LAYER_CATEGORY.items() if c in wanted)]
+    layers = {k: st.read(k) for k in kinds if st.has(k)}
     if not any(len(v) for v in layers.values()):
         return None
     grids = st.read("grids") if st.has("grids") else None
@@ -90,8 +92,7 @@ def run_archive(project: Project, *, as_of: datetime | None = None, scan: bool =
     result = None
     if scan and folder.is_dir():
         result = reg.scan(folder, registry, root=project.root, settings=project.settings.archive)
-        registry = result.registry
-    files = registry if registry is not None else reg.empty_registry()
+    files = result.registry if result is not None else registry if registry is not None else reg.empty_registry()
     table = check.completeness(files, archive_places(project), settings=project.settings, as_of=t)
     summary = check.holder_summary(table)
     dups = check.exact_duplicates(files)
@@ -119,7 +120,7 @@ def run_archive(project: Project, *, as_of: datetime | None = None, scan: bool =
                   "疑似雷同": near, "登记表": shown, "档案目录": catalogue_table(project), "说明": note}
         report = StagedWorkbook(sheets, path, headers=check.HEADERS)
     with report:
-        if result is not None:
+        if result is not None and (result.added or result.changed or result.removed or registry is None):
             reg.write_registry(st, result.registry)
     return ArchiveRun(as_of=t, registry=files, scan=result, completeness=table, summary=summary, duplicates=dups,
                       near=near, path=path)

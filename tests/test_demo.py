@@ -70,6 +70,20 @@ def test_streetscape_in_a_urban_village(demo: Project) -> None:
     assert village["部件完好率(%)"] < 75 < 100 * components_good(grids, comps).median()
 
 
+def test_archive_with_missing_expired_and_copied_files(demo: Project) -> None:
+    from sanigrid.scripts.archive import run_archive
+
+    run = run_archive(demo, xlsx=False)
+    counts = run.completeness["status"].value_counts()
+    assert counts["齐全"] > counts["缺失"] > 20 and counts["过期"] > 20
+    depts = run.summary.set_index("holder")
+    assert depts.loc["县市场监管局", "missing"] == depts.loc["县市场监管局", "required"] >= 1
+    across = run.duplicates[run.duplicates["across"]]
+    assert across["group"].nunique() == 1 and across["holder"].nunique() == 4
+    assert set(across["document"]) == {"卫生许可证"}
+    assert (run.near["by"] == "正文").sum() == 1 and run.near["holder_a"].str.endswith("居委会").all()
+
+
 def test_metadata_flags_synthetic_layers(demo: Project) -> None:
     for li in demo.store.info():
         assert li.params["seed"] == SEED

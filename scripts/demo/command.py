@@ -10,6 +10,7 @@ line starts.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -49,11 +50,14 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
     -------
     Project
         The project, its store holding every input layer in EPSG:4548 (metres) and the
-        ``problem_history`` table. A copy of the OSM extract sits beside the store.
+        ``problem_history`` table. A copy of the OSM extract sits beside the store, and the evidence
+        archive folder ``档案/`` (:mod:`.archive`) beside it.
     """
+    from sanigrid.geo.sampling import LAYER_CATEGORY
     from sanigrid.layers.cases import HISTORY_TABLE
     from sanigrid.layers.project import init_project
     from sanigrid.layers.settings import SETTINGS_NAME, load_settings
+    from sanigrid.scripts.demo.archive import archive_places, write_demo_archive
     from sanigrid.scripts.demo.county import make_demo_layers
     from sanigrid.scripts.demo.facts import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE
     from sanigrid.scripts.demo.town import demo_settings
@@ -83,6 +87,10 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
                 params["gaps"] = data.params["gaps"]
             tx.write(kind, frame, params=params, synthetic=synthetic)
         tx.write_table(HISTORY_TABLE, data.tables["problem_history"])
+    # the evidence archive: a folder of files that `sanigrid archive` scans
+    shutil.rmtree(root / settings.archive.folder, ignore_errors=True)  # the demo's own folder, made anew
+    write_demo_archive(root / settings.archive.folder, archive_places(data.layers, LAYER_CATEGORY.items()),
+                       settings, seed=seed)
     # the extract travels with the project, with its licence
     (root / "data").mkdir(exist_ok=True)
     (root / "data" / OSM_PATH.name).write_bytes(OSM_PATH.read_bytes())
