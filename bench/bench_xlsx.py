@@ -5,8 +5,7 @@ the writer it replaced, kept here as the reference: openpyxl in write-only mode,
 one ``WriteOnlyCell`` per text cell (what the demo's ``analyse`` spent about half its time in). Both
 write the same frames in the same run; each is timed (best of ``--reps``) and its peak Python memory
 (tracemalloc, numpy included) measured in a separate pass. Both files are read back with openpyxl
-and compared value by value (ours rounds decimals to 2 and shows rates as percentages, so the
-comparison allows for that).
+and compared value by value (ours rounds decimals to at most 2, so the comparison allows for that).
 
 Tables: a 责任清单-like problem table (text, codes, dates, yes/no, decimals) and a 排名-like table
 with rates, as ``analyse`` writes them.
@@ -124,8 +123,6 @@ def compare(ours: bytes, old: bytes) -> int:
                 n += 1
                 if isinstance(y, bool):
                     y = "是" if y else "否"
-                if isinstance(y, float) and str(h).endswith("(%)"):
-                    y = y / 100
                 if isinstance(y, float) and isinstance(x, float):
                     assert math.isclose(x, y, abs_tol=0.006), (h, x, y)
                 elif hasattr(y, "year"):

@@ -22,7 +22,8 @@ What it guarantees, whatever the data:
 - Yes/no as 是/否, never TRUE/FALSE; an empty text is an empty cell.
 - Numbers as numbers, rounded to the decimals they need (at most :data:`MAX_DECIMALS`; whole
   numbers without any). Rates are percentages: a share (0–1) under a 率/占比/比例/概率 header is
-  shown as ``0.0%``; a ``(%)`` column (0–100) is stored as the share and shown the same way.
+  shown as ``0.0%``; a ``(%)`` column holds percentages already (0–100) and keeps them, with one
+  decimal.
   P values keep four decimals, 经度/纬度 six. Dates as ``yyyy-mm-dd``, times as
   ``yyyy-mm-dd hh:mm``.
 - A bold shaded header row, frozen, with an autofilter; A4 landscape, one page wide, the header
@@ -285,14 +286,13 @@ class _Column:
         self.kind = "number"
         head = self.header
         fmt: str
-        scale = 1.0
         good = values[finite]
         if head in _LONLAT:
             fmt, digits = "0.000000", 6
         elif _P_VALUE_RE.search(head):
             fmt, digits = "0.0000", 4
-        elif head.endswith(("(%)", "（%）")):
-            fmt, digits, scale = "0.0%", 4, 0.01
+        elif head.endswith(("(%)", "（%）")):               # already percentages (0–100): one decimal
+            fmt, digits = "0.0", 1
         elif (_RATE_RE.search(head) and not _NOT_RATE_RE.search(head) and not integer
               and good.size and good.min() >= 0 and good.max() <= 1):
             fmt, digits = "0.0%", 4
@@ -305,7 +305,7 @@ class _Column:
         if exact is not None and fmt == "0":
             kept: np.ndarray = exact
         else:
-            shown = np.round(values * scale, digits)
+            shown = np.round(values, digits)
             whole = fmt == "0" and bool(np.all(np.abs(shown[finite]) < 2 ** 53))
             kept = np.where(finite, shown, 0).astype(np.int64) if whole else shown
         self.values = kept

@@ -66,8 +66,8 @@ def test_rates_are_percentages_and_numbers_rounded(clerk_book):
     ws = clerk_book["排名通报"]
     rate = _column(ws, "反弹率")
     assert [c.value for c in rate] == [0.5833, 0.0, 1.0] and {c.number_format for c in rate} == {"0.0%"}
-    pct = _column(ws, "按期结案率(%)")                      # 0–100 becomes a true percentage
-    assert [c.value for c in pct] == [0.8, 0.7346, 1.0] and {c.number_format for c in pct} == {"0.0%"}
+    pct = _column(ws, "按期结案率(%)")                      # percentages already: kept, one decimal
+    assert [c.value for c in pct] == [80.0, 73.5, 100.0] and {c.number_format for c in pct} == {"0.0"}
     per_km = _column(ws, "每公里问题数")
     assert [c.value for c in per_km] == [0.2, 0.5, 0.9] and per_km[0].number_format == "0.0"
     score = _column(ws, "综合得分")
