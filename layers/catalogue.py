@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from sanigrid.layers._errors import CatalogueError
 from sanigrid.layers.cases import PRIORITY, STATUS_COLOURS, STATUSES
+from sanigrid.layers.projects import DATE_FIELD, PROJECT_STATUSES, STATUS_FIELD, UNIT_FIELD
 
 FieldType = Literal["str", "int", "float", "bool", "date", "datetime"]
 Role = Literal["input", "analysis"]
@@ -99,6 +100,14 @@ GRID_CODE = _f("grid_code", "str", "网格编码", "Grid code", aliases=("网格
 OSM_ID = _f("osm_id", "str", "OSM编号", "OSM id", popup=False)
 NOTE = _f("note", "str", "备注", "Note", aliases=("备注", "说明"))
 YES_NO = ("是", "否")
+# a facility's build project (layers.projects owns the statuses and the rules on them)
+PROJECT = (
+    _f(STATUS_FIELD, "str", "建设状态", "Build status", allowed=PROJECT_STATUSES,
+       aliases=("建设状态", "项目状态", "建设情况", "Build Status")),
+    _f(DATE_FIELD, "date", "计划建成日期", "Planned completion",
+       aliases=("计划建成日期", "计划完成日期", "计划建成时间", "计划完成时间", "Planned Date")),
+    _f(UNIT_FIELD, "str", "项目单位", "Project unit", aliases=("项目单位", "建设单位", "项目责任单位")),
+)
 
 RANK_RAMP = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")  # rank 1 (best) green → last red
 ROAD_CLASSES = ("主干路", "次干路", "支路", "街巷", "其他")
@@ -179,7 +188,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("stalls", "int", "摊位数", "Stalls", aliases=("摊位", "摊位数")),
             _f("standardized", "bool", "标准化", "Standardized",
                aliases=("标准化", "是否标准化", "达标")),
-            OSM_ID,
+            *PROJECT, OSM_ID,
         ),
         Style(color="#27ae60", fill_color="#27ae60", fill_opacity=0.5, radius=7),
     ),
@@ -192,19 +201,19 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("seats", "int", "厕位数", "Seats", aliases=("厕位", "厕位数", "蹲位")),
             _f("accessible", "bool", "无障碍", "Accessible", aliases=("无障碍", "无障碍厕位")),
             _f("hours", "str", "开放时间", "Opening hours", aliases=("开放时间", "开放时段")),
-            OSM_ID,
+            *PROJECT, OSM_ID,
         ),
         Style(color="#2980b9", fill_color="#2980b9", fill_opacity=0.9, radius=6),
     ),
     LayerSpec(
         "transfer_stations", "垃圾中转站", "Transfer stations", ("Point",),
         (NAME, ADDRESS, _f("capacity_tpd", "float", "规模(吨/日)", "Capacity (t/d)",
-                           aliases=("规模", "处理能力", "吨/日")), OSM_ID),
+                           aliases=("规模", "处理能力", "吨/日")), *PROJECT, OSM_ID),
         Style(color="#6d4c41", fill_color="#6d4c41", fill_opacity=0.9, radius=7),
     ),
     LayerSpec(
         "collection_points", "垃圾收集点", "Collection points", ("Point",),
-        (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数")), OSM_ID),
+        (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数")), *PROJECT, OSM_ID),
         Style(color="#a1887f", fill_color="#a1887f", fill_opacity=0.9, radius=4),
     ),
     LayerSpec(

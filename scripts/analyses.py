@@ -28,6 +28,12 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
     kinds = list(project.settings.facilities)  # the presets are the one list of facility kinds
     for kind in kinds:
         steps.append((f"覆盖分析 coverage {kind}", functools.partial(coverage.run_coverage, project, kind)))
+    # the facility projects: their list, and coverage when they are done for every kind that has some
+    steps.append(("设施建设项目 projects", lambda: coverage.run_projects(project)))
+    for kind in kinds:
+        if _has_projects(project, kind):
+            steps.append((f"建设项目前后对比 coverage {kind} --with-planned",
+                          functools.partial(coverage.run_planned_coverage, project, kind)))
     # new sites for toilets (the campaign's first question), else for the first preset
     site_kind = "toilets" if "toilets" in kinds else next(iter(kinds), None)
     if site_kind is not None:
@@ -42,6 +48,13 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
         ("模拟评估 mock-check", lambda: sampling.run_mock_check(project)),
     ]
     return steps
+
+
+def _has_projects(project: Project, kind: str) -> bool:
+    from sanigrid.layers.projects import is_pending
+
+    st = project.store
+    return st.has(kind) and bool(is_pending(st.read(kind)).any())
 
 
 def run_demo_analyses(project: Project, *, only: str | None = None) -> list[tuple[str, float]]:

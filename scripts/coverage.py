@@ -7,10 +7,13 @@ and an .xlsx table (Chinese headers) to ``outputs/``; the typer commands only pa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from sanigrid.geo._errors import AnalysisError
 from sanigrid.layers.catalogue import FACILITY_KINDS
@@ -47,6 +50,10 @@ def _preset(project: Project, kind: str) -> Any:
 
 
 def _inputs(project: Project, kind: str) -> dict[str, gpd.GeoDataFrame | None]:
+    """The layers of a coverage or siting run; facility layers hold their built facilities only
+    (:func:`layers.projects.built`), and ``KIND:all`` every facility of ``kind`` with its projects."""
+    from sanigrid.layers.projects import built
+
     st = project.store
     streets = st.read("streets")
     if not len(streets):
@@ -58,6 +65,10 @@ def _inputs(project: Project, kind: str) -> dict[str, gpd.GeoDataFrame | None]:
         out[k] = f if f is not None and len(f) else None
     if out[kind] is None:
         out[kind] = st.read(kind)
+    out[f"{kind}:all"] = out[kind]
+    for k in FACILITY_KINDS:
+        if out.get(k) is not None:
+            out[k] = built(out[k])
     return out
 
 
@@ -166,26 +177,32 @@ def _read_optional(path: Path | None, project: Project, what: str) -> gpd.GeoDat
 
 def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False, lscp: bool = False,
                radius_m: float | None = None, candidates: Path | None = None, exclusion: Path | None = None,
-               euclidean: bool = False) -> dict[str, Any]:
+               euclidean: bool = False, planned_fixed: bool = True) -> dict[str, Any]:
     """Suggest ``new`` sites for one facility kind; writes layer ``suggested_sites`` and an .xlsx table.
 
     ``exact`` solves the integer program (time limit ``settings.network.exact_time_limit_s``);
     ``lscp`` also finds the fewest sites that serve all reachable demand. ``candidates`` and
     ``exclusion`` are optional vector files (candidate points; polygons where no site may go).
-    Returns the summary (with ``xlsx``).
+    ``planned_fixed``: planned and under-construction sites (规划/在建) count as existing, so new
+    sites go where they will not serve; otherwise only built ones do. Returns the summary (with
+    ``xlsx`` and ``fixed_planned``, the number of projects taken as fixed).
     """
     import pandas as pd
 
     from sanigrid.geo.siting import suggest_sites
     from sanigrid.layers.export import zh_headers
+    from sanigrid.layers.projects import is_pending, when_done
     from sanigrid.layers.workbook import StagedWorkbook
 
     s = project.settings
     preset = _preset(project, kind)
     radius = float(radius_m if radius_m is not None else preset.radius_m)
     inp = _inputs(project, kind)
+    everything = inp[f"{kind}:all"]
+    existing = when_done(everything) if planned_fixed and everything is not None else inp[kind]
+    fixed = int(is_pending(everything).sum()) if planned_fixed and everything is not None else 0
     res = suggest_sites(
-        inp[kind], inp["streets"], inp["alleys"], kind=kind, radius_m=radius, new=new,
+        existing, inp["streets"], inp["alleys"], kind=kind, radius_m=radius, new=new,
         residents=inp["residents"], grids=inp["grids"],
         candidates=_read_optional(candidates, project, "candidate sites"),
         exclusion=_read_optional(exclusion, project, "exclusion zones"),
@@ -194,7 +211,7 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
         max_snap_m=s.network.max_snap_m, exact=exact, with_lscp=lscp,
         time_limit_s=s.network.exact_time_limit_s, euclidean=euclidean, source=preset.source,
     )
-    params = dict(res.params)
+    params = dict(res.params, fixed_planned=fixed)
     sites = res.sites
     sheets = {"汇总": _summary_sheet(res.summary, params),
               "建议新址": pd.DataFrame(sites.drop(columns="geometry")).rename(
@@ -211,8 +228,81 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
                                                           "name", "street_m", "geometry"]], params)
     out = dict(res.summary)
     out["xlsx"] = str(xlsx)
+    out["fixed_planned"] = fixed
     out["sites"] = sites.drop(columns="geometry").to_dict("records")
     return out
+
+
+@dataclass
+class PlannedRun:
+    """What `sanigrid coverage KIND --with-planned` found and wrote (see :func:`geo.projects.planned_coverage`)."""
+
+    summary: dict[str, Any]
+    grids: pd.DataFrame
+    projects: pd.DataFrame
+    path: Path
+
+
+def run_planned_coverage(project: Project, kind: str, *, radius_m: float | None = None, euclidean: bool = False,
+                         as_of: datetime | None = None) -> PlannedRun:
+    """Coverage of ``kind`` now and when its projects (规划/在建) are done, per grid and per project:
+    ``outputs/建设项目覆盖对比_<kind>.xlsx`` (汇总, 网格对比, 项目新增覆盖, 逾期项目). The store is not
+    changed (its coverage layers are today's: :func:`run_coverage`). ``as_of`` (default: the
+    project's one "as of" instant, :func:`layers.cases.store_as_of`) decides which projects are late."""
+    import pandas as pd
+
+    from sanigrid.geo.network import build_network
+    from sanigrid.geo.projects import GRID_HEADERS, planned_coverage
+    from sanigrid.layers.cases import store_as_of
+    from sanigrid.layers.export import params_table
+    from sanigrid.layers.projects import PROJECT_HEADERS
+    from sanigrid.layers.workbook import write_xlsx
+
+    s = project.settings
+    preset = _preset(project, kind)
+    radius = float(radius_m if radius_m is not None else preset.radius_m)
+    t = store_as_of(project.store, settings=s, given=as_of)
+    inp = _inputs(project, kind)
+    net = build_network(inp["streets"], inp["alleys"], snap_tolerance_m=s.network.snap_tolerance_m)
+    res = planned_coverage(inp[f"{kind}:all"], inp["streets"], inp["alleys"], kind=kind, radius_m=radius, as_of=t,
+                           residents=inp["residents"], grids=inp["grids"], network=net, euclidean=euclidean,
+                           max_snap_m=s.network.max_snap_m, buffer_m=s.network.area_buffer_m, source=preset.source)
+    summary = {**res.summary, "as_of": str(pd.Timestamp(t))}
+    plist = res.projects.copy()
+    plist["late"] = plist["late"].map({True: "是", False: "否"})
+    late = plist[res.projects["late"].to_numpy(dtype=bool)]
+    path = project.output_path(f"建设项目覆盖对比_{kind}.xlsx")
+    write_xlsx({"汇总": params_table(summary), "网格对比": res.grids, "项目新增覆盖": plist, "逾期项目": late},
+               path, headers={**GRID_HEADERS, **PROJECT_HEADERS, **_PLANNED_HEADERS})
+    return PlannedRun(summary=summary, grids=res.grids, projects=res.projects, path=path)
+
+
+_PLANNED_HEADERS = {"built": "建成设施数", "projects": "建设项目数", "late": "是否逾期",
+                    "coverage_pct_now": "现状覆盖率(%)", "coverage_pct_done": "建成后覆盖率(%)",
+                    "covered_km_now": "现状覆盖长度(公里)", "covered_km_done": "建成后覆盖长度(公里)",
+                    "new_street_km": "新增覆盖街道(公里)", "households_covered_now": "现状覆盖户数",
+                    "households_covered_done": "建成后覆盖户数", "new_households": "新增覆盖户数"}
+
+
+def run_projects(project: Project, *, as_of: datetime | None = None) -> tuple[pd.DataFrame, Path]:
+    """Every facility project (规划/在建) of the preset kinds, late ones first:
+    ``outputs/设施建设项目_<date>.xlsx``. Returns the list (``late`` as bool) and the path."""
+    import pandas as pd
+
+    from sanigrid.layers.cases import store_as_of
+    from sanigrid.layers.projects import PROJECT_HEADERS, project_list
+    from sanigrid.layers.workbook import write_xlsx
+
+    st = project.store
+    t = store_as_of(st, settings=project.settings, given=as_of)
+    layers = {k: st.read(k) for k in project.settings.facilities if st.has(k)}
+    plist = project_list(layers, as_of=t)
+    shown = plist.assign(facility_kind=plist["facility_kind"].map(project.settings.facility_title),
+                         late=plist["late"].map({True: "是", False: "否"}))
+    path = project.output_path(f"设施建设项目_{pd.Timestamp(t):%Y%m%d}.xlsx")
+    write_xlsx({"建设项目": shown, "逾期项目": shown[plist["late"].to_numpy(dtype=bool)]}, path,
+               headers=PROJECT_HEADERS)
+    return plist, path
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -225,9 +315,11 @@ def coverage_cmd(
     kind: KindArg,
     radius: Annotated[float | None, typer.Option("--radius", help="service radius in metres (default: preset)")] = None,
     euclidean: Annotated[bool, typer.Option("--euclidean", help="straight-line distance instead of streets")] = False,
+    with_planned: Annotated[bool, typer.Option("--with-planned", help="also: coverage when the planned and "
+                                               "under-construction sites are done, per grid and project")] = False,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
-    """服务范围与覆盖盲区 / service areas and coverage gaps of one facility kind."""
+    """服务范围与覆盖盲区 / service areas and coverage gaps of one facility kind (built sites only)."""
     proj = load(project)
     with console.status(f"计算 {kind} 覆盖 / computing coverage …"):
         out = run_coverage(proj, kind, radius_m=radius, euclidean=euclidean)
@@ -242,6 +334,61 @@ def coverage_cmd(
     if out["unattached"]:
         console.print(f"[yellow]未接入路网 not attached to the network: {out['unattached']} (see the xlsx)[/]")
     console.print(f"表格 table: {out['xlsx']}")
+    if with_planned:
+        with console.status(f"建设项目前后对比 {kind} / coverage when the projects are done …"):
+            run = run_planned_coverage(proj, kind, radius_m=radius, euclidean=euclidean)
+        _print_planned(run)
+
+
+def _print_planned(run: PlannedRun) -> None:
+    import pandas as pd
+
+    s = run.summary
+    line = (f"现状 now {s['coverage_pct_now']}% → 建成后 when done {s['coverage_pct_done']}% "
+            f"(+{s['new_street_km']} km); 建设项目 projects {s['projects']}, 逾期 late {s['late']}")
+    if "new_households" in s:
+        line += f"; 新增覆盖户数 households newly served {s['new_households']:.0f}"
+    console.print(line)
+    if len(run.projects):
+        table = Table(title="各项目新增覆盖 / what each project adds")
+        for c in ("名称", "状态", "计划建成", "项目单位", "网格", "新增街道(米)", "新增户数", "逾期天数"):
+            table.add_column(c)
+        for _, r in run.projects.iterrows():
+            when = r["planned_date"]
+            table.add_row(str(r["name"]), str(r["build_status"]), "" if pd.isna(when) else f"{when:%Y-%m-%d}",
+                          str(r["project_unit"] or ""), str(r["grid_code"] or ""), f"{r['new_street_m']:.0f}",
+                          "" if pd.isna(r["new_households"]) else f"{r['new_households']:.0f}",
+                          str(r["days_late"]) if r["late"] else "")
+        console.print(table)
+    console.print(f"前后对比 → {run.path}")
+
+
+@app.command("projects")
+def projects_cmd(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="date the projects are judged at (default: now)")]
+    = None,
+) -> None:
+    """设施建设项目清单 / facility projects (规划/在建), late ones first."""
+    import pandas as pd
+
+    when = None
+    if as_of is not None:
+        try:
+            when = pd.Timestamp(as_of).to_pydatetime()
+        except ValueError:
+            raise AnalysisError(f"--as-of '{as_of}' is not a date; write it as 2026-11-15") from None
+    plist, path = run_projects(load(project), as_of=when)
+    table = Table(title=f"设施建设项目 {len(plist)} 个, 逾期 {int(plist['late'].sum())} 个")
+    for c in ("类型", "名称", "状态", "计划建成", "项目单位", "逾期天数"):
+        table.add_column(c)
+    for _, r in plist.iterrows():
+        d = r["planned_date"]
+        table.add_row(str(r["facility_kind"]), str(r["name"]), str(r["build_status"]),
+                      "" if pd.isna(d) else f"{d:%Y-%m-%d}", str(r["project_unit"] or ""),
+                      f"[red]{r['days_late']}[/]" if r["late"] else "")
+    console.print(table)
+    console.print(f"项目清单 → {path}")
 
 
 @app.command("site")
@@ -254,13 +401,17 @@ def site_cmd(
     candidates: Annotated[Path | None, typer.Option("--candidates", help="file of candidate sites")] = None,
     exclude: Annotated[Path | None, typer.Option("--exclude", help="file of exclusion zones")] = None,
     euclidean: Annotated[bool, typer.Option("--euclidean", help="straight-line distance")] = False,
+    planned: Annotated[bool, typer.Option("--planned/--no-planned", help="planned and under-construction sites "
+                                          "count as existing (default) or are ignored")] = True,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """建议新址 / suggest new sites (maximal coverage; --lscp for full coverage)."""
     proj = load(project)
     with console.status(f"选址计算 {kind} / siting …"):
         out = run_siting(proj, kind, new=new, exact=exact, lscp=lscp, radius_m=radius, candidates=candidates,
-                         exclusion=exclude, euclidean=euclidean)
+                         exclusion=exclude, euclidean=euclidean, planned_fixed=planned)
+    if out["fixed_planned"]:
+        console.print(f"已计入规划/在建 {out['fixed_planned']} 个 (planned sites taken as fixed)")
     console.print(f"[bold]{kind}[/] {new} 个新址 new sites serve {out['newly_served']:.0f} {out['demand_unit']} "
                   f"({out['newly_served_pct']}% of the unserved), 距最优至多 gap ≤ {out['gap_pct']}% "
                   f"\\[{out['solver']}, {out['status']}, {out['seconds']} s]")

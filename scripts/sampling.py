@@ -78,8 +78,12 @@ def build_candidates(project: Project, *, as_of: datetime | None = None) -> tupl
                                                                                    datetime]:
     """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``."""
     from sanigrid.geo import sampling
+    from sanigrid.layers.catalogue import FACILITY_KINDS
+    from sanigrid.layers.projects import built
 
-    layers = {k: _read(project, k) for k in SOURCE_KINDS}
+    # a facility not built yet (规划/在建) or closed (停用) is no place to inspect
+    layers = {k: built(f) if k in FACILITY_KINDS and f is not None else f
+              for k, f in ((k, _read(project, k)) for k in SOURCE_KINDS)}
     grids = _read(project, "grids")
     evidence = {k: _read(project, k) for k in EVIDENCE_KINDS}
     missing = [k for k in ("grids", *EVIDENCE_KINDS) if (evidence.get(k) if k != "grids" else grids) is None]

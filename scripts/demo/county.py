@@ -32,6 +32,7 @@ from sanigrid.scripts.demo._geometry import point_of, snap
 from sanigrid.scripts.demo.facilities import (
     collection_points,
     markets,
+    planned_toilets,
     sample_points,
     toilets,
     transfer_stations,
@@ -115,6 +116,10 @@ def make_demo_layers(settings: Settings, *, seed: int = 2026, n_problems: int = 
     busy = streets.loc[streets["busy"]].geometry.to_numpy()
     busy = busy[shapely.intersects(busy, town)]
     layers["sample_points"] = sample_points(points, polys, layers, busy, local, town, rng)
+    # the toilet projects come after the sample places (a site not built yet is no place to inspect)
+    built = layers["toilets"].assign(build_status="建成")
+    layers["toilets"] = gpd.GeoDataFrame(pd.concat([built, planned_toilets(gaps, local, streets)], ignore_index=True),
+                                         geometry="geometry", crs=streets.crs)
     for kind in ("alleys", "sample_points"):
         layers[kind]["grid_code"] = grid_codes(layers[kind], grids)
     # sample places outside every grid (villages and schools beyond the town) are not candidates

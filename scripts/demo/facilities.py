@@ -112,6 +112,33 @@ def toilets(net: np.ndarray, main: np.ndarray, markets: gpd.GeoDataFrame, town: 
     }, geometry=gpd.GeoSeries(pts, crs=streets.crs))
 
 
+# the toilet projects (建设项目) that would fill the under-served districts: where in a district (as a share
+# of its radius, east and north), status, planned completion and project unit; the first is late at AS_OF
+PLANNED_TOILETS = (
+    (0, 0.0, 0.0, "在建", "2026-10-31", "县城管局"),
+    (0, 0.45, 0.35, "规划", "2027-03-31", "县城管局"),
+    (0, -0.45, -0.35, "规划", "2027-06-30", "县住建局"),
+    (1, 0.0, 0.0, "在建", "2026-12-20", "县住建局"),
+    (1, 0.5, -0.4, "规划", "2027-09-30", "县城管局"),
+)
+
+
+def planned_toilets(gaps: np.ndarray, local: np.ndarray, streets: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Five toilet projects (规划/在建) in the under-served districts, on their nearest local street."""
+    g = np.array([[gaps[d, 0] + dx * gaps[d, 2], gaps[d, 1] + dy * gaps[d, 2]]
+                  for d, dx, dy, *_ in PLANNED_TOILETS])
+    xy = snap(g, local, offset_m=8)
+    tx, ty = xy[:, 0], xy[:, 1]
+    prefix = nearest_named(tx, ty, streets)[0]
+    return gpd.GeoDataFrame({
+        "name": [f"{p}新建公厕" if i == 0 else f"{p}新建{i + 1}号公厕" for i, p in enumerate(prefix)],
+        "address": address(tx, ty, streets), "toilet_class": "二类", "seats": 8, "accessible": True,
+        "hours": "全天", "build_status": [t[3] for t in PLANNED_TOILETS],
+        "planned_date": pd.to_datetime([t[4] for t in PLANNED_TOILETS]),
+        "project_unit": [t[5] for t in PLANNED_TOILETS],
+    }, geometry=gpd.GeoSeries(shapely.points(tx, ty), crs=streets.crs))
+
+
 def transfer_stations(points: gpd.GeoDataFrame, net: np.ndarray, streets: gpd.GeoDataFrame,
                        rng: np.random.Generator) -> gpd.GeoDataFrame:
     spec = [("城北垃圾中转站", "城北社区", (120, 60), 20.0), ("发电厂垃圾中转站", "发电厂社区", (-80, 60), 30.0),
