@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
+from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from sanigrid.geo._checks import projected, same_projected_crs
@@ -137,33 +138,193 @@ def _workers(workers: int | None) -> int:
     return max(1, min(4, os.cpu_count() or 1)) if workers is None else max(1, int(workers))
 
 
+_SCALE = 1e6  # Clipper works on integers: micrometres from each group's corner
+
+
+def _clipper_union(rings: list[np.ndarray]) -> list[Any]:
+    """Union (non-zero winding) of integer rings with Clipper: (shell, holes) of each resulting polygon."""
+    import pyclipper
+
+    pc = pyclipper.Pyclipper()
+    pc.StrictlySimple = True  # no self-touching rings: every polygon is valid as GEOS sees it
+    pc.AddPaths(rings, pyclipper.PT_SUBJECT, True)
+    tree = pc.Execute2(pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
+    out: list[Any] = []
+    stack = list(tree.Childs)
+    while stack:
+        shell = stack.pop()
+        out.append((shell.Contour, [h.Contour for h in shell.Childs]))
+        for h in shell.Childs:
+            stack.extend(h.Childs)
+    return out
+
+
 def _union_groups(pieces: np.ndarray, groups: np.ndarray, n_groups: int, *, workers: int = 1) -> np.ndarray:
-    """Per group, the union of its pieces (None for a group without pieces), groups on threads."""
+    """Per group, the union of its polygons (None for a group without pieces).
+
+    The overlay is Clipper's (integer coordinates, micrometres), several times faster than GEOS on the
+    many overlapping bands of a dense street network; the result is checked, and a polygon GEOS finds
+    invalid (Clipper may leave a hole touching its shell along a stretch) is repaired by GEOS.
+    """
     out = np.full(n_groups, None, dtype=object)
     if not len(pieces):
         return out
-    o = np.argsort(groups, kind="stable")
-    g = groups[o]
-    cut = np.r_[0, np.flatnonzero(np.diff(g)) + 1, len(g)]
-    slices = [pieces[o[i:j]] for i, j in zip(cut[:-1], cut[1:], strict=True)]
-
-    def unite(chunk: list[np.ndarray]) -> list[Any]:
-        return [a[0] if len(a) == 1 else shapely.union_all(a) for a in chunk]
-
-    if workers <= 1 or len(slices) < 8:
-        res = unite(slices)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        n = workers * 4
-        chunks = [slices[i::n] for i in range(n)]
-        with ThreadPoolExecutor(workers) as ex:
-            done = list(ex.map(unite, chunks))
-        res = [None] * len(slices)
-        for i, d in enumerate(done):
-            res[i::n] = d
-    out[g[cut[:-1]]] = res
+    polygons, of = shapely.get_parts(pieces, return_index=True)
+    polygons = shapely.orient_polygons(polygons)  # shells one way round, holes the other
+    rings, ring_part = shapely.get_rings(polygons, return_index=True)
+    ring_piece = of[ring_part]
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    starts = np.searchsorted(ring_of, np.arange(len(rings) + 1))
+    g = groups[ring_piece]
+    o = np.argsort(g, kind="stable")
+    gs = g[o]
+    cut = np.r_[0, np.flatnonzero(np.diff(gs)) + 1, len(gs)]
+    for i, j in zip(cut[:-1], cut[1:], strict=True):
+        rr = o[i:j]
+        sel = np.concatenate([np.arange(starts[r], starts[r + 1] - 1) for r in rr])
+        origin = np.floor(xy[sel].min(axis=0))
+        paths = [np.round((xy[starts[r]:starts[r + 1] - 1] - origin) * _SCALE).astype(np.int64) for r in rr]
+        polys = [shapely.Polygon(np.asarray(s, float) / _SCALE + origin,
+                                 [np.asarray(h, float) / _SCALE + origin for h in hs])
+                 for s, hs in _clipper_union(paths)]
+        out[gs[i]] = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+    bad = np.flatnonzero([p is not None and not p.is_valid for p in out])
+    if len(bad):  # rare: a ring touching itself along a stretch; repaired, not redone
+        fixed = shapely.make_valid(out[bad], method="structure")
+        out[bad] = [_polygonal(f) for f in fixed]
     return out
+
+
+def _polygonal(g: Any) -> Any:
+    parts = shapely.get_parts(g)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
+
+
+def _disc_needed(network: Network, buffer_m: float) -> np.ndarray:
+    """Per node: whether a disc of ``buffer_m`` there adds anything to the flat-capped bands of its edges.
+
+    A point within ``buffer_m`` of a node lies in the band of an edge whose first segment leaves the node
+    within 90° of the point's direction, if that segment is at least ``buffer_m`` long. So the disc is
+    covered when no two neighbouring edges around the node are more than 180° apart and every first segment
+    is that long (a street crossing or passing straight through); it is needed at dead ends, bends and
+    corners, and next to short segments.
+    """
+    need = np.ones(network.n_nodes, bool)
+    if network.n_edges == 0:
+        return need
+    ang, seg = network.end_directions
+    node = np.r_[network.u, network.v]
+    order = np.lexsort((ang, node))
+    nd, a, sl = node[order], ang[order], seg[order]
+    start = np.r_[0, np.flatnonzero(np.diff(nd)) + 1]
+    last = np.r_[start[1:], len(nd)] - 1
+    gaps = np.r_[np.diff(a), 0.0]
+    gaps[last] = 2 * np.pi - (a[last] - a[start])
+    maxgap = np.maximum.reduceat(gaps, start)
+    minseg = np.minimum.reduceat(sl, start)
+    need[nd[start]] = (maxgap > np.pi + 1e-6) | (minseg < buffer_m)
+    return need
+
+
+def _chains(network: Network, src: np.ndarray, edge: np.ndarray, s: np.ndarray, e: np.ndarray,
+            parts: np.ndarray, room: Any, half_width: float
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reached parts joined into long lines (one band each instead of one per part).
+
+    Two parts of one source are joined where they meet at a node and continue each other
+    (:attr:`Network.straight_partner`), if the node has only those two edges or ``room(source, node)``
+    (the source's disc covers the node's surroundings, so a round join there adds nothing). A round join
+    is therefore never drawn at a junction near the cut-off, where it could reach into an unreached street.
+
+    Returns
+    -------
+    (lines, source of each line, round: whether both ends of the line are nodes with room, so that its band
+    may have round caps (the discs there), held_source, held_node: the (source, node) pairs whose disc of
+    ``half_width`` lies inside one of the source's bands).
+    """
+    n, m = len(parts), network.n_edges
+    none = np.zeros(0, np.int64)
+    if n == 0:
+        return parts, src, np.zeros(0, bool), none, none
+    L = network.length[edge]
+    tu, tv = s == 0, e == L  # exact: the parts start at 0 and end at the edge's length when they touch a node
+    pe = np.r_[np.flatnonzero(tu), np.flatnonzero(tv)]
+    je = np.r_[edge[tu], m + edge[tv]]
+    key = src[pe] * (2 * m) + je
+    o = np.argsort(key)
+    K, P = key[o], pe[o]
+    pj = network.straight_partner[je]
+    pos = np.minimum(np.searchsorted(K, src[pe] * (2 * m) + pj), len(K) - 1)
+    found = (pj >= 0) & (K[pos] == src[pe] * (2 * m) + pj)
+    p, q, j = pe[found], P[pos[found]], je[found]
+    keep = p < q
+    p, q, j = p[keep], q[keep], j[keep]
+    nodes = np.r_[network.u, network.v][j]
+    deg = np.bincount(np.r_[network.u, network.v], minlength=network.n_nodes)
+    ok = (deg[nodes] == 2) | room(src[p], nodes)
+    p, q, nodes = p[ok], q[ok], nodes[ok]
+    p_end = p + n * (j[ok] >= m)  # endpoint ids: i = part i's start, n + i = its end (the edge's v end)
+    q_end = q + n * (network.straight_partner[j[ok]] >= m)
+    _, label = csgraph.connected_components(sparse.coo_matrix((np.ones(len(p)), (p, q)), shape=(n, n)),
+                                            directed=False)
+    # line_merge joins wherever exactly two ends of a line meet: make sure those are the joins made above
+    # (a chain whose two free ends meet at a node is left in its parts)
+    xy, idx = shapely.get_coordinates(parts, return_index=True)
+    first = np.searchsorted(idx, np.arange(n))
+    ends = np.r_[first, np.r_[first[1:], len(xy)] - 1]  # start points, then end points
+    linked = np.zeros(2 * n, bool)
+    linked[np.r_[p_end, q_end]] = True
+    lab = label[np.r_[np.arange(n), np.arange(n)]]
+    ex, ey = xy[ends, 0], xy[ends, 1]
+    order = np.lexsort((ey, ex, lab))
+    same = (lab[order][1:] == lab[order][:-1]) & (ex[order][1:] == ex[order][:-1]) & (ey[order][1:] == ey[order][:-1])
+    grp = np.r_[0, np.cumsum(~same)]
+    size = np.bincount(grp)
+    unlinked = np.bincount(grp, weights=(~linked[order]).astype(float))
+    bad_groups = np.flatnonzero((size == 2) & (unlinked > 0))
+    if len(bad_groups):
+        bad = np.zeros(int(label.max()) + 1, bool)
+        bad[lab[order][np.searchsorted(grp, bad_groups)]] = True
+        alone = bad[label]
+        label = label.copy()
+        label[alone] = label.max() + 1 + np.arange(int(alone.sum()))
+        inner = ~alone[p]
+        p, nodes, p_end, q_end = p[inner], nodes[inner], p_end[inner], q_end[inner]
+        linked[:] = False
+        linked[np.r_[p_end, q_end]] = True
+    o = np.argsort(label, kind="stable")
+    lab_sorted = label[o]
+    firsts = np.r_[True, lab_sorted[1:] != lab_sorted[:-1]]
+    uniq = lab_sorted[firsts]
+    lines = np.asarray(shapely.line_merge(shapely.multilinestrings(parts[o], indices=np.cumsum(firsts) - 1)),
+                       dtype=object)
+    # the free ends of each line: a node with room for the source (a disc is drawn there anyway), or not
+    end_node = np.r_[np.where(tu, network.u[edge], -1), np.where(tv, network.v[edge], -1)]
+    end_src = np.r_[src, src]
+    free = np.flatnonzero(~linked)
+    roomy = np.zeros(len(free), bool)
+    at = end_node[free] >= 0
+    roomy[at] = room(end_src[free][at], end_node[free][at])
+    line_of_end = np.searchsorted(uniq, lab[free])
+    stiff = np.bincount(line_of_end, weights=(~roomy).astype(float), minlength=len(lines))
+    single = shapely.get_type_id(lines) == 1
+    rounded = (stiff == 0) & single
+    # discs inside a band: at the nodes of a line with round caps (its band is the whole neighbourhood of
+    # the line); at an inner node of any other line when both its ends are farther than twice the
+    # half-width (a point of the disc is then nearer to the line's inside than to an end, so in the band)
+    line_of = np.searchsorted(uniq, label[p])
+    held = rounded[line_of].copy()
+    rest = np.flatnonzero(~held & single[line_of])
+    if len(rest):
+        xy_n = network.nodes[nodes[rest]]
+        a = shapely.get_coordinates(shapely.get_point(lines[line_of[rest]], 0))
+        b = shapely.get_coordinates(shapely.get_point(lines[line_of[rest]], -1))
+        held[rest] = (np.hypot(*(a - xy_n).T) > 2 * half_width) & (np.hypot(*(b - xy_n).T) > 2 * half_width)
+    capped = roomy & rounded[line_of_end]
+    held_src = np.r_[src[p][held], end_src[free][capped]]
+    held_node = np.r_[nodes[held], end_node[free][capped]]
+    return lines, src[o][firsts], rounded, held_src, held_node
 
 
 def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: float, buffer_m: float,
@@ -200,17 +361,31 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
     src, edge, s, e = _reach_parts(network, k, node, dist, radius_m=radius_m)
     parts = substrings(network.geometry[edge], s, e)
     t2 = time.perf_counter()
-    disc = radius_m - dist >= buffer_m
     n_workers = _workers(workers)
-    bands = _threaded(lambda a: shapely.buffer(a, buffer_m, quad_segs=quad_segs, cap_style="flat",
-                                               join_style="round"), parts, n_workers)
+    has_room = radius_m - dist >= buffer_m
+    N = np.int64(network.n_nodes)
+    room_key = np.sort(k[has_room] * N + node[has_room])
+
+    def room(sources: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        want = sources * N + nodes
+        at = np.minimum(np.searchsorted(room_key, want), max(len(room_key) - 1, 0))
+        return room_key[at] == want if len(room_key) else np.zeros(len(want), bool)
+
+    lines, line_src, rounded, via_src, via_node = _chains(network, src, edge, s, e, parts, room, buffer_m)
+    bands = np.empty(len(lines), dtype=object)
+    for cap, which in (("round", rounded), ("flat", ~rounded)):
+        bands[which] = _threaded(lambda a, c=cap: shapely.buffer(a, buffer_m, quad_segs=quad_segs, cap_style=c,
+                                                                 join_style="round"), lines[which], n_workers)
+    disc = has_room & _disc_needed(network, buffer_m)[node]
+    disc[disc] &= ~np.isin(k[disc] * N + node[disc], via_src * N + via_node)
     discs = shapely.buffer(shapely.points(network.nodes[node[disc]]), buffer_m, quad_segs=quad_segs)
     pieces = np.concatenate([bands, np.asarray(discs, dtype=object).reshape(-1)])
-    polys = _union_groups(pieces, np.r_[src, k[disc]], len(fac), workers=n_workers)
+    polys = _union_groups(pieces, np.r_[line_src, k[disc]], len(fac), workers=n_workers)
     t3 = time.perf_counter()
     dissolved = _dissolve(polys) if dissolve else None
     t4 = time.perf_counter()
-    return polys, dissolved, {"reached_parts": len(parts), "reached_pairs": len(k), "reach_s": t1 - t0,
+    return polys, dissolved, {"reached_parts": len(parts), "reached_pairs": len(k), "bands": len(lines),
+                              "discs": int(disc.sum()), "reach_s": t1 - t0,
                               "parts_s": t2 - t1, "polygons_s": t3 - t2, "dissolve_s": t4 - t3}
 
 
@@ -218,10 +393,9 @@ def _dissolve(polys: np.ndarray) -> Any:
     """Union of the polygons, overlaying only those that overlap (groups of intersecting ones).
 
     Polygons that touch no other are taken as they are; each group of intersecting polygons is
-    united on its own; the disjoint results are assembled into one (Multi)Polygon.
+    united on its own (by the same overlay as the polygons); the results are assembled into one
+    (Multi)Polygon.
     """
-    from scipy.sparse import csgraph as _csgraph
-
     have = np.flatnonzero([p is not None and not p.is_empty for p in polys])
     if len(have) == 0:
         return None
@@ -230,11 +404,12 @@ def _dissolve(polys: np.ndarray) -> Any:
     keep = a < b
     n = len(g)
     adj = sparse.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
-    ncomp, lab = _csgraph.connected_components(adj, directed=False)
-    order = np.argsort(lab, kind="stable")
-    bounds = np.r_[0, np.flatnonzero(np.diff(lab[order])) + 1, n]
-    pieces = [g[order[i]] if j - i == 1 else shapely.union_all(g[order[i:j]])
-              for i, j in zip(bounds[:-1], bounds[1:], strict=True)]
+    ncomp, lab = csgraph.connected_components(adj, directed=False)
+    alone = np.bincount(lab, minlength=ncomp)[lab] == 1
+    pieces = list(g[alone])
+    if (~alone).any():
+        merged = _union_groups(g[~alone], lab[~alone], ncomp)
+        pieces += [p for p in merged if p is not None]
     parts = shapely.get_parts(np.asarray(pieces, dtype=object))
     parts = parts[shapely.get_type_id(parts) == 3]  # polygons only
     return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)

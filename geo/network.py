@@ -134,6 +134,59 @@ class Network:
         rank[np.argsort(-elen, kind="stable")] = np.arange(ncomp)
         return rank[lab]
 
+    @cached_property
+    def end_directions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each edge end (the ``u`` ends, then the ``v`` ends: 2·m entries): the angle (radians) of the
+        edge's first segment leaving that node, and that segment's length (metres)."""
+        m = self.n_edges
+        if m == 0:
+            return np.zeros(0), np.zeros(0)
+        coords, idx = shapely.get_coordinates(self.geometry, return_index=True)
+        first = np.searchsorted(idx, np.arange(m))
+        last = np.r_[first[1:], len(coords)] - 1
+        d = np.vstack([coords[first + 1] - coords[first], coords[last - 1] - coords[last]])
+        return np.arctan2(d[:, 1], d[:, 0]), np.hypot(d[:, 0], d[:, 1])
+
+    @cached_property
+    def straight_partner(self) -> np.ndarray:
+        """For each edge end (as in :attr:`end_directions`), the end of another edge at the same node that
+        continues it most nearly straight (-1: none). Ends are paired at most once per node: the two ends
+        of a node of degree 2 always, at a junction the straightest pairs first while they bend by less
+        than 60°. Loops are never paired. Used to draw long bands instead of one per edge."""
+        m = self.n_edges
+        partner = np.full(2 * m, -1, np.int64)
+        if m == 0:
+            return partner
+        node = np.r_[self.u, self.v]
+        ang, _ = self.end_directions
+        ok = np.flatnonzero(np.r_[self.u != self.v, self.u != self.v])
+        order = ok[np.argsort(node[ok], kind="stable")]
+        nd = node[order]
+        start = np.r_[0, np.flatnonzero(np.diff(nd)) + 1]
+        deg = np.diff(np.r_[start, len(nd)])
+        for d in range(2, min(int(deg.max(initial=0)), 8) + 1):
+            at = start[deg == d]
+            if not len(at):
+                continue
+            E = order[at[:, None] + np.arange(d)]  # (nodes, d) end ids
+            ii, jj = np.triu_indices(d, 1)
+            diff = np.abs((ang[E[:, ii]] - ang[E[:, jj]] + np.pi) % (2 * np.pi) - np.pi)  # 0 … π
+            cost = np.pi - diff  # 0 = straight on
+            if d > 2:
+                cost[cost >= np.pi / 3] = np.inf
+            free = np.ones(E.shape, bool)
+            rows = np.arange(len(E))
+            for _ in range(d // 2):
+                c = np.where(free[:, ii] & free[:, jj], cost, np.inf)
+                best = np.argmin(c, axis=1)
+                take = np.isfinite(c[rows, best])
+                if not take.any():
+                    break
+                r, a, b = rows[take], ii[best[take]], jj[best[take]]
+                partner[E[r, a]], partner[E[r, b]] = E[r, b], E[r, a]
+                free[r, a] = free[r, b] = False
+        return partner
+
     def edges_frame(self) -> gpd.GeoDataFrame:
         """The edges as a GeoDataFrame with the source line's attributes."""
         attrs = self.lines.iloc[self.line].reset_index(drop=True)
