@@ -11,9 +11,10 @@ date. Every analysis and face calls these functions instead of comparing status 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it runs: the catalogue reads this module's words at start-up
+    import pandas as pd
 
 PLANNED = "规划"
 BUILDING = "在建"
@@ -41,6 +42,8 @@ PROJECT_HEADERS = {
 
 def build_status(facilities: pd.DataFrame) -> pd.Series:
     """The build status of each facility on the input's index; a missing or blank status is 建成."""
+    import pandas as pd
+
     if STATUS_FIELD not in facilities:
         return pd.Series(BUILT, index=facilities.index, dtype="object", name=STATUS_FIELD)
     s = facilities[STATUS_FIELD].astype("object")
@@ -71,6 +74,8 @@ def when_done(facilities: Any) -> Any:
 def late(facilities: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
     """``late`` (bool) and ``days_late`` (whole days past the planned date at ``as_of``, 0 when not
     late) of each facility: a project not built whose planned date has passed."""
+    import pandas as pd
+
     t = pd.Timestamp(as_of)
     planned = (pd.to_datetime(facilities[DATE_FIELD], errors="coerce") if DATE_FIELD in facilities
                else pd.Series(pd.NaT, index=facilities.index))
@@ -87,6 +92,8 @@ def project_list(layers: dict[str, Any], *, as_of: datetime) -> pd.DataFrame:
     Columns: facility_kind, name, status, planned_date, project_unit, grid_code (when the layer has
     it), late, days_late; one row per project, sorted by days late then planned date.
     """
+    import pandas as pd
+
     cols = ["facility_kind", "name", STATUS_FIELD, DATE_FIELD, UNIT_FIELD, "grid_code", "late", "days_late"]
     parts = []
     for kind, frame in layers.items():
