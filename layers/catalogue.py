@@ -250,6 +250,13 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("unit", "str", "责任单位", "Responsible unit",
                aliases=("责任单位", "处置单位", "Agency", "Department", "Responsible Unit")),
             _f(PRIORITY, "bool", "督办", "Priority", aliases=("督办", "是否督办")),
+            # the rectification list (整改清单): what is to be done and by whom, and the inspection
+            # report (暗访/督查) an item came in with
+            _f("measure", "str", "整改措施", "Measure", aliases=("整改措施", "措施", "整改要求", "Measure")),
+            _f("owner", "str", "责任人", "Owner", aliases=("责任人", "整改责任人", "Owner")),
+            _f("batch", "str", "检查批次", "Inspection report",
+               aliases=("检查批次", "督查批次", "暗访批次", "报告名称", "Batch")),
+            _f("batch_date", "date", "检查日期", "Inspection date", aliases=("检查日期", "暗访日期", "督查日期")),
         ),
         Style(color="#e74c3c", fill_color="#e74c3c", fill_opacity=0.8, radius=4, by={
             "field": "status", "values": dict(STATUS_COLOURS)}),

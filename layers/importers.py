@@ -786,6 +786,8 @@ def import_file(
     values: Mapping[str, Mapping[str, str]] | None = None,
     add_categories: bool = False,
     save_mapping: bool = False,
+    defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> ImportReport:
     """Read, validate and (unless ``write`` is false) import a file into ``project``'s store.
 
@@ -806,6 +808,10 @@ def import_file(
 
     Outside-the-county features are found with the ``boundary`` layer when there is one, else the
     grids, else the layer's own spread (:func:`layers.validation.validate`).
+
+    ``defaults`` (field → value) fill the cells a file leaves blank, ``overrides`` set a field on
+    every row (e.g. the inspection report a batch of problems came in with); both are checked like
+    the file's own values.
     """
     path = Path(path)
     s = spec(kind)
@@ -818,6 +824,7 @@ def import_file(
         full_values.setdefault(f, {}).update(t)
     raw = read_file(path, kind=kind, coords=coords, mapping=full_map, layer=layer, crs_hint=store.crs,
                     road_classes=settings.imports.osm_road_class, values=full_values)
+    _set_values(raw, s, defaults or {}, overrides or {})
     new_settings = settings.model_copy(deep=True)
     added: list[str] = []
     if add_categories:
@@ -891,6 +898,19 @@ def import_file(
     return ImportReport(kind=kind, path=path, validation=report, imported=imported, refused=refused,
                         replaced=replace and not refused and write, rejects_path=rejects_path,
                         issues_path=issues_path, reason=reason, added_categories=added, saved=saved)
+
+
+def _set_values(raw: RawLayer, s: LayerSpec, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Fill blank cells of ``raw`` from ``defaults`` and set ``overrides`` on every row (in place)."""
+    f = raw.frame
+    for name, value in {**defaults, **overrides}.items():
+        s.field(name)  # an unknown field is refused, naming the layer's fields
+        if name in overrides or name not in f:
+            f[name] = pd.Series([value] * len(f), index=f.index, dtype="object")
+        else:
+            col = f[name].astype("object")
+            blank = col.isna() | (col.astype(str).str.strip() == "")
+            f[name] = col.where(~blank, value)
 
 
 def issues_file_name(kind: str, path: str | Path, *, prefix: str = "issues") -> str:

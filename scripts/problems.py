@@ -48,6 +48,7 @@ class ProblemsReport:
     sheets: dict[str, pd.DataFrame]
     path: Path | None = None
     filled: dict[str, int] = field(default_factory=dict)
+    inspections: list[str] = field(default_factory=list)  # one progress line per inspection report
 
 
 def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
@@ -89,7 +90,7 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
     """Status summary, overdue cases and the 责任清单 (.xlsx in ``outputs/`` when ``xlsx``)."""
     import pandas as pd
 
-    from sanigrid.geo.problems import RESPONSIBILITY_HEADERS, responsibility_list
+    from sanigrid.geo.problems import PROGRESS_HEADERS, RESPONSIBILITY_HEADERS, inspection_progress, responsibility_list
     from sanigrid.layers.export import zh_headers
     from sanigrid.layers.workbook import write_xlsx
 
@@ -108,12 +109,15 @@ def run_problems(project: Project, *, as_of: datetime | None = None, xlsx: bool 
     late["days_overdue"] = od.loc[overdue, "days_overdue"]
     late = late.sort_values("days_overdue", ascending=False)
     sheets = responsibility_list(p, as_of=t, grids=grids if len(grids) else None)
+    prog = inspection_progress(p, as_of=t, settings=project.settings)
     path = None
     if xlsx:
         path = project.output_path(f"责任清单_{pd.Timestamp(t):%Y%m%d}.xlsx")
-        out = {"状态汇总": status_tab, **sheets}
-        write_xlsx(out, path, headers={**zh_headers("problems"), **RESPONSIBILITY_HEADERS, **_HEADERS})
-    return ProblemsReport(as_of=t, status=status_tab, overdue=late, sheets=sheets, path=path, filled=filled)
+        out = {"状态汇总": status_tab, **({"检查批次进度": prog} if len(prog) else {}), **sheets}
+        write_xlsx(out, path, headers={**zh_headers("problems"), **RESPONSIBILITY_HEADERS, **_HEADERS,
+                                       **PROGRESS_HEADERS})
+    return ProblemsReport(as_of=t, status=status_tab, overdue=late, sheets=sheets, path=path, filled=filled,
+                          inspections=list(prog["line"]))
 
 
 @dataclass
@@ -259,6 +263,64 @@ def run_rank(project: Project, *, period: str = "month", as_of: datetime | None 
     return res, path
 
 
+@dataclass
+class InspectionImport:
+    """What `sanigrid import-inspection` did: the import report and the batch's progress line."""
+
+    report: Any
+    progress: str | None
+
+
+def run_import_inspection(project: Project, path: str | Path, *, name: str, date: str, source: str = "暗访",
+                          coords: str = "wgs84", mapping: dict[str, str] | None = None, layer: str | None = None,
+                          strict: bool = False, fix: bool = False,
+                          values: dict[str, dict[str, str]] | None = None) -> InspectionImport:
+    """Import an inspection report (暗访/督查) as one batch of problems: every row gets ``batch`` =
+    ``name``, ``batch_date`` = ``date`` and ``source``; a row without a report time is dated ``date``.
+    Rows may carry 整改措施 (``measure``), 责任人 (``owner``), a deadline and a unit. The whole batch
+    goes in in one transaction (rejected rows to the rejects file, as `sanigrid import` does); a
+    name already in the store is refused. Returns the report and the batch's one-line progress."""
+    import pandas as pd
+
+    from sanigrid.geo.problems import inspection_progress
+    from sanigrid.layers.catalogue import PROBLEM_SOURCES
+    from sanigrid.layers.importers import import_file
+
+    name = name.strip()
+    if not name:
+        raise AnalysisError("--name is empty; give the inspection report's name, e.g. 2026年11月县创卫办暗访")
+    if source not in PROBLEM_SOURCES:
+        raise AnalysisError(f"--source '{source}' is not a problem source; use one of {'、'.join(PROBLEM_SOURCES)}")
+    try:
+        day = pd.Timestamp(date)
+    except ValueError:
+        raise AnalysisError(f"--date '{date}' is not a date; write it as 2026-11-10") from None
+    st = project.store
+    if st.has("problems"):
+        old = st.read("problems", columns=["batch"])
+        if "batch" in old and (old["batch"].astype("object") == name).any():
+            n = int((old["batch"].astype("object") == name).sum())
+            raise AnalysisError(f"{st.location}: the inspection report '{name}' is already in the store ({n} items); "
+                                "import a new report under another --name")
+    rep = import_file(project, "problems", path, coords=coords, mapping=mapping, layer=layer, strict=strict, fix=fix,
+                      values=values, defaults={"reported_at": f"{day:%Y-%m-%d %H:%M}"},
+                      overrides={"batch": name, "batch_date": f"{day:%Y-%m-%d}", "source": source})
+    line = None
+    if rep.imported:
+        p, _, _ = load_problems(project)
+        prog = inspection_progress(p[p["batch"] == name], as_of=report_date(project), settings=project.settings)
+        line = str(prog["line"].iloc[0]) if len(prog) else None
+    return InspectionImport(report=rep, progress=line)
+
+
+def run_inspections(project: Project, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """The progress of every inspection report in the store (see :func:`geo.problems.inspection_progress`)."""
+    from sanigrid.geo.problems import inspection_progress
+
+    p, _, _ = load_problems(project)
+    return inspection_progress(p, as_of=report_date(project, as_of), settings=project.settings)
+
+
 # ------------------------------------------------------------------ commands
 def _date(value: str | None, name: str) -> datetime | None:
     if value is None:
@@ -298,8 +360,47 @@ def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
         console.print(top)
     if rep.filled:
         console.print("[dim]补齐 (仅用于本次统计): " + ", ".join(f"{k} {v}" for k, v in rep.filled.items()) + "[/]")
+    for line in rep.inspections:
+        console.print(f"检查批次 {line}")
     if rep.path:
         console.print(f"责任清单 → {rep.path}")
+
+
+@app.command("import-inspection")
+def import_inspection_cmd(
+    file: Annotated[Path, typer.Argument(help="the report's items: xlsx/csv with coordinates, or a vector file")],
+    name: Annotated[str, typer.Option("--name", help="the report's name, e.g. 2026年11月县创卫办暗访")],
+    date: Annotated[str, typer.Option("--date", help="the day of the inspection, e.g. 2026-11-10")],
+    source: Annotated[str, typer.Option("--source", help="暗访 or 督查 (or another problem source)")] = "暗访",
+    project: ProjectOpt = DEFAULT_PROJECT,
+    coords: Annotated[str, typer.Option("--coords", help="wgs84, gcj02, bd09 or cgcs2000")] = "wgs84",
+    strict: Annotated[bool, typer.Option("--strict", help="refuse the whole report if any row is rejected")] = False,
+) -> None:
+    """导入暗访/督查报告 / import an inspection report as one batch of problems, with its progress line."""
+    from sanigrid.scripts.project import _print_path, _print_validation
+
+    run = run_import_inspection(load(project), file, name=name, date=date, source=source, coords=coords,
+                                strict=strict)
+    rep = run.report
+    _print_validation(rep.validation, title=f"{file.name} → problems ({name})")
+    console.print(f"接受 accepted {rep.accepted}, 拒绝 rejected {rep.rejected}, 写入 written {rep.imported}")
+    _print_path("拒绝文件 rejects file", rep.rejects_path)
+    if rep.refused:
+        console.print(f"[bold red]未导入 nothing imported:[/] {rep.reason}; the store is unchanged.")
+        raise typer.Exit(1)
+    if run.progress:
+        console.print(f"检查批次 {run.progress}")
+
+
+@app.command()
+def inspections(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None) -> None:
+    """暗访/督查报告整改进度 / progress of every inspection report, one line each."""
+    prog = run_inspections(load(project), as_of=_date(as_of, "as-of"))
+    if not len(prog):
+        console.print("没有检查批次 no inspection report in the store "
+                      "(sanigrid import-inspection FILE --name … --date …)")
+    for line in prog["line"]:
+        console.print(line)
 
 
 @app.command()

@@ -58,3 +58,21 @@ def test_five_planned_toilets_one_late_in_the_gaps(data: DemoData) -> None:
         covered = one.segments.loc[one.segments["covered"], "length_m"].sum()
         assert gains.loc[name, "new_street_m"] == pytest.approx(covered - now_m, abs=0.5)
         assert gains.loc[name, "new_households"] == one.demand.loc[one.demand["covered"], "households"].sum() - now_hh
+
+
+def test_inspection_report_of_60_items(data: DemoData) -> None:
+    from sanigrid.geo.problems import inspection_progress
+    from sanigrid.layers.cases import fill_deadlines
+    from sanigrid.scripts.demo.facts import INSPECTION_NAME
+
+    p = data.layers["problems"].copy()
+    batch = p[p["batch"] == INSPECTION_NAME]
+    assert len(batch) == 60 and (batch["source"] == "暗访").all()
+    assert batch["measure"].notna().all() and batch["owner"].notna().all()
+    assert p.loc[p["batch"].isna(), "measure"].isna().all()
+    p["deadline"] = fill_deadlines(p, settings=demo_settings())
+    prog = inspection_progress(p, as_of=AS_OF, settings=demo_settings())
+    r = prog.set_index("batch").loc[INSPECTION_NAME]
+    assert r["items"] == 60 and r["closed_items"] + r["open_items"] == 60
+    assert r["closed_items"] > 30 and r["open_items"] > 0
+    assert r["line"].startswith(f"{INSPECTION_NAME} (2026-10-08): 60 项, 已销号 {r['closed_items']}")

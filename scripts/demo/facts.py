@@ -45,6 +45,21 @@ LEAD_UNITS = (
 # how long each unit takes to close a case, relative to the others (1): the department ranking has one
 # unit far ahead (the housing bureau, roads mended quickly) and one far behind (the traffic police)
 UNIT_PACE = {"县住建局": 0.35, "县公安局交警大队": 2.6}
+# the demo's 暗访 report (an inspection report imported as one batch): its name, the day it starts and
+# how many items it holds; each item gets the measure of its category (整改措施) and a named owner
+INSPECTION_NAME = "2026年10月县创卫办暗访"
+INSPECTION_START = pd.Timestamp("2026-10-08")
+INSPECTION_ITEMS = 60
+MEASURES = {
+    "暴露垃圾": "当日清运, 增设垃圾桶, 落实门前三包保洁责任", "积存垃圾渣土": "限期清运渣土, 设置围挡并覆盖",
+    "私搭乱建": "限期自行拆除, 逾期依法强制拆除", "道路破损": "修补路面, 设置警示标志",
+    "非法小广告": "清除小广告, 对发布号码停机处理", "乱设广告": "拆除违规广告牌, 按规定审批设置",
+    "占道经营": "劝离摊点, 引导入市经营", "店外经营": "责令退店经营, 签订门前三包责任书",
+    "机动车乱停放": "施划停车位, 对违停车辆依法处罚", "非机动车乱停放": "规范摆放, 设置非机动车停放点",
+    "乱堆物料": "清理堆放物料, 责令限期整改", "沿街晾挂": "劝导拆除晾挂, 设置统一晾晒点",
+    "乱拉乱挂": "拆除乱拉线缆和横幅", "乱排污水": "疏通管网, 查处违规排污", "公厕脏乱": "增加保洁频次, 维修设施",
+}
+DEFAULT_MEASURE = "限期整改, 落实长效管理"
 SURNAMES = tuple("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余")
 GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
          "明", "超", "秀英", "华", "建国", "建华", "志强", "海燕", "小红", "春梅", "国平", "文斌")

@@ -22,7 +22,21 @@ import shapely
 from sanigrid.layers.cases import CLOSED, STATUSES, check_transition, deadlines
 from sanigrid.layers.settings import Settings
 from sanigrid.scripts.demo._geometry import beside, nearest_named, normal_at
-from sanigrid.scripts.demo.facts import AS_OF, DEFAULT_GEOCODE, END, NIGHT_MARKET_STREET, START, UNIT_PACE
+from sanigrid.scripts.demo.facts import (
+    AS_OF,
+    DEFAULT_GEOCODE,
+    DEFAULT_MEASURE,
+    END,
+    GIVEN,
+    INSPECTION_ITEMS,
+    INSPECTION_NAME,
+    INSPECTION_START,
+    MEASURES,
+    NIGHT_MARKET_STREET,
+    START,
+    SURNAMES,
+    UNIT_PACE,
+)
 from sanigrid.scripts.demo.town import grid_rows
 
 FIRST = STATUSES[0]  # a report opens a case in the lifecycle's first status (立案)
@@ -44,6 +58,26 @@ def units_of(category: np.ndarray, grid_row: np.ndarray, grids: gpd.GeoDataFrame
     route = {c.name: c.route_to for c in settings.problems.categories if c.route_to}
     return np.array([route.get(c) or (lead[i] if i >= 0 else None) for c, i in zip(category, grid_row, strict=True)],
                     dtype=object)
+
+
+def inspection_batch(frame: gpd.GeoDataFrame) -> None:
+    """Make the demo's 暗访 report: the first :data:`INSPECTION_ITEMS` 暗访 reports from
+    :data:`INSPECTION_START` on become one batch (name, date) with a measure by category and a named
+    owner each (in place; the reports keep their own times and lifecycles)."""
+    rep = pd.to_datetime(frame["reported_at"])
+    pick = frame.index[(frame["source"] == "暗访") & (rep >= INSPECTION_START)][:INSPECTION_ITEMS]
+    if len(pick) < INSPECTION_ITEMS:
+        raise ValueError(f"only {len(pick)} 暗访 reports after {INSPECTION_START:%Y-%m-%d}; use more problems")
+    n = len(frame)
+    frame["batch"] = pd.Series([None] * n, index=frame.index, dtype="object")
+    frame["batch_date"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
+    frame["measure"] = pd.Series([None] * n, index=frame.index, dtype="object")
+    frame["owner"] = pd.Series([None] * n, index=frame.index, dtype="object")
+    frame.loc[pick, "batch"] = INSPECTION_NAME
+    frame.loc[pick, "batch_date"] = INSPECTION_START
+    frame.loc[pick, "measure"] = [MEASURES.get(c, DEFAULT_MEASURE) for c in frame.loc[pick, "category"]]
+    frame.loc[pick, "owner"] = [SURNAMES[i % len(SURNAMES)] + GIVEN[(7 * i + 3) % len(GIVEN)]
+                                for i in range(len(pick))]
 
 
 def report_times(rng: np.random.Generator, n: int, *, evening: bool = False, early: bool = False) -> np.ndarray:
@@ -299,6 +333,7 @@ def problems_layer(n_total: int, grids: gpd.GeoDataFrame, net: np.ndarray, ancho
         "reported_at": rep_t, "status": status, "deadline": dl, "closed_at": closed,
         "grid_code": grid_code, "unit": unit, "demo_truth": kind,
     }, geometry=gpd.GeoSeries(shapely.points(X, Y), crs=grids.crs))
+    inspection_batch(frame)
     info = {"pile_at": [float(gov[0]), float(gov[1])], "pile_count": int(n_pile),
             "bad_grids": sorted(grids["code"].to_numpy()[bad].tolist()), "rebound_sites": int(len(chain_first)),
             "hotspots": [h[0] for h in hot] + [f"{NIGHT_MARKET_STREET}夜市"]}
