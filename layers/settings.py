@@ -457,6 +457,8 @@ class WebSettings(_Model):
     inline_max_features: int = Field(2000, description="larger layers are served by bounding box")
     map_max_points: int = Field(1500, gt=0, description="more points than this in view are clustered on the server")
     cluster_cell_px: int = Field(64, gt=0, description="size of a server-side cluster cell on screen (pixels)")
+    cases_per_page: int = Field(50, ge=5, le=1000, description="rows per page of the case list (/cases); its "
+                                "Excel export has every row of the view")
     duplicate_radius_m: float = Field(10, ge=0, description="an open report of the same category this close "
                                       "to a new one flags it as a possible duplicate")
     session_hours: float = Field(12, gt=0, description="a password login's token lasts this long")

@@ -112,8 +112,8 @@ def _surfaces(town, code: str) -> dict[str, dict[int, tuple[bool, float | None]]
         put("api grid open list", p["problem_id"], p["overdue"], p["days_overdue"])
     # the grid page: one row per open case, class 'late' when overdue, days in the last-but-one cell
     page = c.get(f"/grids/{code}", headers=h).text
-    for m in re.finditer(r'<tr( class="late")?><td>(\d+)</td>.*?<td class="days">([\d.]*)</td>', page):
-        put("grid page", int(m.group(2)), bool(m.group(1)), float(m.group(3)) if m.group(3) else 0.0)
+    for m in re.finditer(r'<tr id="case-(\d+)"( class="late")?>.*?<td [^>]*class="days">([\d.]*)</td>', page, re.S):
+        put("grid page", int(m.group(1)), bool(m.group(2)), float(m.group(3)) if m.group(3) else 0.0)
     head = re.search(r'未结案问题 (\d+) 件, 其中逾期 <span class="sg-late">(\d+)</span> 件', page)
     out["grid page heading"] = {-1: (True, float(head.group(2))), -2: (True, float(head.group(1)))}
     # the 责任清单 downloads of the web (one grid, and the county)

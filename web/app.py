@@ -28,7 +28,7 @@ from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, TooMany
 from sanigrid.web.assets import mount_docs, mount_static
 from sanigrid.web.auth import SESSIONS_FILE, LoginThrottle, Sessions
 from sanigrid.web.limits import FORM_OVERHEAD_BYTES, BodyLimit
-from sanigrid.web.routes import auth, downloads, grids, layers, pages, problems
+from sanigrid.web.routes import auth, cases, downloads, grids, layers, pages, problems
 from sanigrid.web.settings import AppSettings
 from sanigrid.web.templating import render
 from sanigrid.web.texts import texts
@@ -102,7 +102,8 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     app.add_middleware(BodyLimit, max_bytes=int(w.photo_max_mb * 1024 * 1024) + FORM_OVERHEAD_BYTES)
     mount_static(app)
     mount_docs(app, title=app.title)
-    for r in (auth.router, pages.router, layers.router, problems.router, grids.router, downloads.router):
+    for r in (auth.router, pages.router, layers.router, problems.router, grids.router, downloads.router,
+              cases.router):
         app.include_router(r)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -111,6 +111,7 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
 
 _LIST_FIELDS = ("problem_id", "category", "description", "status", "reported_at", "deadline")
 _JS_TEXTS = ("picking", "no_where", "sending", "accepted", "dups", "need_where", "stepped", "failed")
+_LOCATE_TEXTS = ("c_locating", "c_located", "c_no_place")
 LIST_MAX_ROWS = 300  # rows listed on the page; the 责任清单 download has them all
 
 
@@ -132,7 +133,8 @@ def side_html(project: Project, code: str, *, user_label: str, can_write: bool =
     n_late = int(frame["overdue"].sum()) if "overdue" in frame and len(frame) else 0
     rows = [{"id": int(r["problem_id"]), "category": _show(r["category"], t), "description": _show(r["description"], t),
              "status": _show(r["status"], t), "reported_at": _when(r["reported_at"]), "deadline": _when(r["deadline"]),
-             "late": bool(r.get("overdue")), "days": _days(r), "steps": list(steps(str(r["status"])) if steps else ())}
+             "late": bool(r.get("overdue")), "days": _days(r), "steps": list(steps(str(r["status"])) if steps else ()),
+             "priority": _flag(r.get(cases.PRIORITY))}
             for _, r in frame.head(LIST_MAX_ROWS).iterrows()]
     pspec = CATALOGUE["problems"]
     return render(
@@ -140,7 +142,7 @@ def side_html(project: Project, code: str, *, user_label: str, can_write: bool =
         rank=rank, rows=rows, n_open=len(frame), n_late=n_late, can_write=can_write,
         headers=[pspec.field(n).zh if lang == "zh" else pspec.field(n).en for n in _LIST_FIELDS],
         categories=[c.name for c in project.settings.problems.categories], sources=list(PROBLEM_SOURCES),
-        js_texts={k: t[k] for k in _JS_TEXTS})
+        js_texts={k: t[k] for k in _JS_TEXTS}, locate_texts={k: t[k] for k in _LOCATE_TEXTS})
 
 
 def _show(v: Any, t: dict[str, str]) -> str:
@@ -151,6 +153,11 @@ def _show(v: Any, t: dict[str, str]) -> str:
     if v is False:
         return t["no"]
     return str(v)
+
+
+def _flag(v: Any) -> bool:
+    """A boolean field's value (missing: no)."""
+    return v is not None and not pd.isna(v) and bool(v)
 
 
 def _days(r: pd.Series) -> str:

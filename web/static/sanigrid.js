@@ -300,7 +300,8 @@
         show(msg, T.sending, null);
         /* the map is drawn in the basemap's coordinates: the click is in them too */
         postJson(prefix + "/api/problems", { category: f.category.value, description: f.description.value,
-          source: f.source.value, lon: +f.lon.value, lat: +f.lat.value, coords: SG.opts.coords })
+          source: f.source.value, lon: +f.lon.value, lat: +f.lat.value,
+          coords: (f.coords && f.coords.value) || SG.opts.coords })  /* wgs84 after 用我的位置 (cases.js) */
           .then(function (p) {
             var text = fill(T.accepted, { id: p.problem_id, deadline: String(p.deadline).slice(0, 16) });
             if (p.possible_duplicates && p.possible_duplicates.length)
