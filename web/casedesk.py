@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import geopandas as gpd
@@ -27,7 +28,6 @@ import shapely
 from sanigrid.layers import cases
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from sanigrid.layers.export import OVERDUE_HEADERS
-from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
 from sanigrid.web import intake
 from sanigrid.web._errors import Invalid, NotFound
@@ -36,6 +36,7 @@ from sanigrid.web.auth import User
 from sanigrid.web.features import to_display
 from sanigrid.web.texts import texts
 
+T = TypeVar("T")
 #: the columns the list can be sorted by (a ``-`` before the name: descending)
 SORTS: tuple[str, ...] = ("problem_id", "reported_at", "deadline", "days_overdue", "status", "category",
                           "grid_code", "unit", "source")
@@ -115,7 +116,9 @@ def list_frame(project: Project, user: User, query: CaseQuery) -> gpd.GeoDataFra
     if not store.has("problems"):
         return gpd.GeoDataFrame({c: [] for c in (*spec.field_names, "overdue", "days_overdue")},
                                 geometry=[], crs=store.crs)
-    frame = store.read("problems", where=eq("grid_code", grid) if grid else None)
+    frame = problems_frame(store)
+    if grid:
+        frame = frame[(frame["grid_code"] == grid).fillna(False).to_numpy()]
     at = cases.store_as_of(store, settings=project.settings)
     frame = cases.with_overdue(frame, as_of=at)
     frame[cases.PRIORITY] = (frame[cases.PRIORITY].fillna(False).astype(bool) if cases.PRIORITY in frame
@@ -197,29 +200,43 @@ def list_rows(frame: gpd.GeoDataFrame, coords: str) -> list[dict[str, Any]]:
     return out
 
 
-_DISPLAY: dict[tuple[Any, ...], gpd.GeoDataFrame] = {}
-_DISPLAY_LOCK = threading.Lock()
+_CACHE: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def by_version(store: Any, what: tuple[Any, ...], load: Callable[[], T], *, version: Any = None) -> T:
+    """``load()``, remembered for ``what`` until the store changes (one entry per store and ``what``):
+    every page of the desk reads the same problems, history and base layers, which change only on a write."""
+    key = (store.location, *what)
+    version = store.version() if version is None else version
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    value = load()
+    with _CACHE_LOCK:
+        _CACHE[key] = (version, value)
+    return value
+
+
+def problems_frame(store: Any) -> gpd.GeoDataFrame:
+    """The whole problems layer as stored (the caller must not change it)."""
+    return by_version(store, ("problems",), lambda: store.read("problems"))
 
 
 def display_layer(project: Project, kind: str, coords: str, columns: list[str]) -> gpd.GeoDataFrame:
-    """A base layer (grids, streets, alleys) in display coordinates, remembered until the store changes
-    (the desk's small maps draw parts of it on every page)."""
+    """A base layer (grids, streets, alleys) in display coordinates (the desk's small maps draw parts of
+    it on every page)."""
     store = project.store
-    key = (store.location, kind, coords, tuple(columns), store.version())
-    with _DISPLAY_LOCK:
-        hit = _DISPLAY.get(key)
-    if hit is not None:
-        return hit
-    if store.has(kind):
-        frame = to_display(store.read(kind, columns=columns), coords)
-    else:
-        frame = gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
-    frame = frame.set_geometry(shapely.simplify(frame.geometry.values, 1e-6))
-    with _DISPLAY_LOCK:
-        for k in [k for k in _DISPLAY if k[:4] == key[:4]]:
-            del _DISPLAY[k]
-        _DISPLAY[key] = frame
-    return frame
+
+    def load() -> gpd.GeoDataFrame:
+        if store.has(kind):
+            frame = to_display(store.read(kind, columns=columns), coords)
+        else:
+            frame = gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+        return frame.set_geometry(shapely.simplify(frame.geometry.values, 1e-6))
+
+    return by_version(store, ("display", kind, coords, tuple(columns)), load)
 
 
 def grids_geojson(project: Project, coords: str, *, code: str | None = None) -> str:
@@ -267,7 +284,10 @@ def case_view(project: Project, user: User, case_id: str) -> dict[str, Any]:
         raise NotFound(f"没有编号为「{case_id}」的问题 (no case {case_id})")
     pid = int(case_id)
     store = project.store
-    rows = intake.read_problem(store, pid)
+    every = problems_frame(store)
+    rows = every[(every["problem_id"] == pid).to_numpy()]
+    if rows.empty:
+        raise NotFound(f"没有编号为 {pid} 的问题 (no problem {pid})")
     check_case_read(user, rows["grid_code"].iloc[0])
     at = cases.store_as_of(store, settings=project.settings)
     rows = cases.with_overdue(rows, as_of=at)
@@ -295,7 +315,7 @@ def case_view(project: Project, user: User, case_id: str) -> dict[str, Any]:
                  "kind": "open" if not show(h["from_status"]) else "edit" if h["from_status"] == h["to_status"]
                  else "step"} for _, h in hist.iterrows()]
     photos = []
-    table = store.read_table(intake.PHOTO_TABLE)
+    table = by_version(store, ("table", intake.PHOTO_TABLE), lambda: store.read_table(intake.PHOTO_TABLE))
     if not table.empty:
         mine = table[pd.to_numeric(table["problem_id"], errors="coerce") == pid]
         for _, p in mine.sort_values("uploaded_at", kind="stable").iterrows():
@@ -339,10 +359,14 @@ def who_acts(status: str, lang: str) -> str:
 
 def history_frame(store: Any, problem_id: int) -> pd.DataFrame:
     """The history rows of one case, oldest first."""
-    table = store.read_table(cases.HISTORY_TABLE)
-    if table.empty:
-        return pd.DataFrame(columns=list(cases.HISTORY_COLUMNS))
-    rows = table[pd.to_numeric(table["problem_id"], errors="coerce") == int(problem_id)].copy()
-    rows["at"] = pd.to_datetime(rows["at"], errors="coerce")
-    rows["problem_id"] = pd.to_numeric(rows["problem_id"])
-    return rows.sort_values("at", kind="stable")
+    def load() -> dict[int, pd.DataFrame]:
+        table = store.read_table(cases.HISTORY_TABLE)
+        if table.empty:
+            return {}
+        table["at"] = pd.to_datetime(table["at"], errors="coerce")
+        table["problem_id"] = pd.to_numeric(table["problem_id"], errors="coerce")
+        return {int(k): g.sort_values("at", kind="stable") for k, g in table.dropna(subset=["problem_id"])
+                .groupby("problem_id")}
+
+    found = by_version(store, ("history",), load).get(int(problem_id))
+    return found.copy() if found is not None else pd.DataFrame(columns=list(cases.HISTORY_COLUMNS))
