@@ -20,7 +20,6 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from sanigrid.layers._errors import StoreError
 
@@ -62,6 +61,8 @@ class Where:
 
 def _value(v: Any) -> Value:
     """A plain Python value (numpy scalars and pandas timestamps unwrapped; NaN/NaT/NA as ``None``)."""
+    import pandas as pd  # here, not at the top: `sanigrid layers` never filters
+
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, pd.Timestamp):

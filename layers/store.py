@@ -29,14 +29,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
-import pyogrio
-import shapely
-from pyproj import CRS
+
+from sanigrid.layers._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+    import shapely
+    from pyproj import CRS
+else:  # imported on first use: `sanigrid layers` reads the GeoPackage's own tables with sqlite3 alone
+    gpd = LazyModule("geopandas")
+    pd = LazyModule("pandas")
+    pyogrio = LazyModule("pyogrio")
+    shapely = LazyModule("shapely")
+
+    class CRS:
+        """pyproj's CRS, imported when a CRS is first read."""
+
+        @staticmethod
+        def from_user_input(value: Any) -> Any:
+            from pyproj import CRS as _CRS
+
+            return _CRS.from_user_input(value)
 
 from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec

@@ -44,6 +44,15 @@ def test_layers_command_imports_only_the_store(tmp_path):
             f"app(['init', '-p', {str(tmp_path)!r}], standalone_mode=False)\n"
             f"app(['layers', '-p', {str(tmp_path)!r}], standalone_mode=False)")
     loaded = _loaded_after(code)
-    assert "pyogrio" in loaded  # the store's own reader
+    assert "geopandas" not in loaded  # the layer list is read from the GeoPackage's own tables (sqlite3)
     assert [m for m in ("scipy", "matplotlib", "sklearn", "folium", "fastapi") if m in loaded] == []
     assert [m for m in loaded if m.startswith("sanigrid.geo.") and m != "sanigrid.geo._errors"] == []
+
+
+def test_layers_alone_reads_the_store_without_geopandas(tmp_path):
+    from sanigrid.scripts.cli import app
+
+    app(["init", "-p", str(tmp_path)], standalone_mode=False)
+    loaded = _loaded_after(f"from sanigrid.scripts.cli import app\n"
+                           f"app(['layers', '-p', {str(tmp_path)!r}], standalone_mode=False)")
+    assert [m for m in ("geopandas", "pandas", "shapely", "pyogrio", "scipy", "matplotlib") if m in loaded] == []

@@ -1,0 +1,17 @@
+"""A module imported on first use: lets a light command (``sanigrid layers``, ``--help``) import a module
+whose other functions need geopandas without paying for geopandas itself."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+class LazyModule:
+    """Stands for the module ``name``; the first attribute read imports it (later reads are plain lookups)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
