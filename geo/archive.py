@@ -19,9 +19,11 @@ Pure functions on the registry (:mod:`layers.archive`, one row per file) and the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -49,6 +51,26 @@ def key(name: object) -> str:
     import unicodedata
 
     return unicodedata.normalize("NFKC", str(name or "")).strip()
+
+
+def place_kinds(settings: Settings) -> list[str]:
+    """The layers whose places the catalogue asks documents of: ``sample_points`` and each layer that
+    supplies candidates of a category the catalogue names (:data:`geo.sampling.LAYER_CATEGORY`)."""
+    from sanigrid.geo.sampling import LAYER_CATEGORY
+
+    wanted = {c for d in settings.archive.documents for c in d.categories}
+    return ["sample_points", *(k for k, c in LAYER_CATEGORY.items() if c in wanted)]
+
+
+def places(layers: Mapping[str, gpd.GeoDataFrame], *, grids: gpd.GeoDataFrame | None,
+           settings: Settings) -> gpd.GeoDataFrame | None:
+    """The sample-point candidates the catalogue is checked against (``candidate_id``, ``category``,
+    ``name``, ``grid_code`` …; :func:`geo.sampling.candidates` of the :func:`place_kinds` layers), or
+    ``None`` when none of those layers has a feature."""
+    from sanigrid.geo.sampling import candidates
+
+    given = {k: v for k, v in layers.items() if k in place_kinds(settings) and v is not None and len(v)}
+    return candidates(given, grids=grids, settings=settings) if given else None
 
 
 def _holders(places: pd.DataFrame | None, settings: Settings) -> pd.DataFrame:
@@ -233,3 +255,58 @@ def place_evidence(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     t = table[(table["holder_type"] == PLACE) & table["status"].isin([MISSING, EXPIRED])]
     return t[cols].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ArchiveCheck:
+    """Everything :func:`check` finds: per document, per holder, exact and near duplicates."""
+
+    completeness: pd.DataFrame
+    summary: pd.DataFrame
+    duplicates: pd.DataFrame
+    near: pd.DataFrame
+
+    def counts(self) -> dict[str, int]:
+        """Documents required, present, expired, missing; duplicate groups across holders; near pairs."""
+        st = self.completeness["status"].value_counts()
+        d = self.duplicates
+        return {"required": len(self.completeness), "present": int(st.get(PRESENT, 0)),
+                "expired": int(st.get(EXPIRED, 0)), "missing": int(st.get(MISSING, 0)),
+                "copied": int(d.loc[d["across"].astype(bool), "group"].nunique()) if len(d) else 0,
+                "near": len(self.near)}
+
+
+def check(files: pd.DataFrame | None, places: pd.DataFrame | None, *, settings: Settings,
+          as_of: datetime) -> ArchiveCheck:
+    """:func:`completeness`, :func:`holder_summary`, :func:`exact_duplicates` and :func:`near_duplicates`."""
+    table = completeness(files, places, settings=settings, as_of=as_of)
+    return ArchiveCheck(completeness=table, summary=holder_summary(table), duplicates=exact_duplicates(files),
+                        near=near_duplicates(files, settings=settings))
+
+
+def catalogue_table(settings: Settings) -> pd.DataFrame:
+    """The document catalogue of the settings as a table (the 档案目录 sheet)."""
+    return pd.DataFrame([{
+        "档案类型": d.name, "对应指标": d.indicator, "样本点类别": "、".join(d.categories),
+        "部门": "、".join(d.departments), "有效期(天)": d.valid_days, "文件名关键词": "、".join(d.words),
+    } for d in settings.archive.documents])
+
+
+def report_sheets(result: ArchiveCheck, files: pd.DataFrame, *, settings: Settings, as_of: datetime,
+                  notes: Mapping[str, object] | None = None) -> dict[str, pd.DataFrame]:
+    """The sheets of 档案完整性.xlsx (headers: :data:`HEADERS`; the registry's own headers for 登记表):
+    汇总 (per holder), 样本点 and 部门 (per document), 缺失与过期, 重复雷同, 疑似雷同, 登记表, 档案目录, 说明."""
+    from sanigrid.layers.archive import REGISTRY_HEADERS
+
+    table = result.completeness
+    places = table[table["holder_type"] == PLACE]
+    depts = table[table["holder_type"] == DEPARTMENT].drop(columns=["category", "candidate_id", "grid_code"])
+    shown = files.drop(columns=[c for c in ("mtime", "text") if c in files]).rename(columns=REGISTRY_HEADERS)
+    c = result.counts()
+    note = {"截至": f"{pd.Timestamp(as_of):%Y-%m-%d %H:%M}", "登记文件数": len(files), "应有档案": c["required"],
+            "齐全": c["present"], "过期": c["expired"], "缺失": c["missing"], "重复雷同(跨单位/地点)": c["copied"],
+            "疑似雷同": c["near"], **(notes or {})}
+    return {"汇总": result.summary, "样本点": places, "部门": depts,
+            "缺失与过期": table[table["status"] != PRESENT], "重复雷同": result.duplicates, "疑似雷同": result.near,
+            "登记表": shown, "档案目录": catalogue_table(settings),
+            "说明": pd.DataFrame({"项目": list(note), "数值": [str(v) for v in note.values()]})}

@@ -115,6 +115,7 @@ ACTIONS: dict[str, dict[str, Scope]] = {
     "move": {"office": ANY},                                           # 改派 to another grid
     "photo": {"office": ANY, "grid_head": OWN, "inspector": ANY},    # upload a photo
     "priority": {"office": ANY},                                       # mark / unmark 督办
+    "archive": {"office": ANY},                                        # register a file in the 档案 archive
 }
 
 #: the legal next statuses of each status (from :data:`PERMISSIONS`)
@@ -125,7 +126,8 @@ HAND_IN: tuple[str, str] = (HANDLING, VERIFYING)
 _STEP_ZH = {(NEW, DISPATCHED): "派遣", (DISPATCHED, HANDLING): "处置", (HANDLING, VERIFYING): "提交核查",
             (VERIFYING, CLOSED): "核查通过并结案", (VERIFYING, REWORK): "核查不通过 (返工)",
             (REWORK, HANDLING): "重新处置"}
-_ACTION_ZH = {"report": "上报问题", "edit": "修改问题", "move": "改派网格", "photo": "上传照片", "priority": "督办"}
+_ACTION_ZH = {"report": "上报问题", "edit": "修改问题", "move": "改派网格", "photo": "上传照片", "priority": "督办",
+              "archive": "登记档案资料"}
 
 
 def _known(status: str) -> None:

@@ -44,29 +44,13 @@ class ArchiveRun:
 
 
 def archive_places(project: Project) -> pd.DataFrame | None:
-    """The sample-point candidates (``candidate_id``, ``category``, ``name``, ``grid_code``) the archive
-    catalogue is checked against, or ``None`` without any place layer. Only the layers that supply a
-    category the catalogue names are read (streets only when 主次干道 must hold documents)."""
-    from sanigrid.geo import sampling
+    """The sample-point candidates the archive catalogue is checked against (:func:`geo.archive.places`), or
+    ``None`` without any place layer; only the layers that supply a category the catalogue names are read."""
+    from sanigrid.geo import archive as check
 
     st = project.store
-    wanted = {c for d in project.settings.archive.documents for c in d.categories}
-    kinds = ["sample_points", *(k for k, c in sampling.LAYER_CATEGORY.items() if c in wanted)]
-    layers = {k: st.read(k) for k in kinds if st.has(k)}
-    if not any(len(v) for v in layers.values()):
-        return None
-    grids = st.read("grids") if st.has("grids") else None
-    return sampling.candidates(layers, grids=grids, settings=project.settings)
-
-
-def catalogue_table(project: Project) -> pd.DataFrame:
-    """The document catalogue of the settings as a table (the 档案目录 sheet)."""
-    import pandas as pd
-
-    return pd.DataFrame([{
-        "档案类型": d.name, "对应指标": d.indicator, "样本点类别": "、".join(d.categories),
-        "部门": "、".join(d.departments), "有效期(天)": d.valid_days, "文件名关键词": "、".join(d.words),
-    } for d in project.settings.archive.documents])
+    layers = {k: st.read(k) for k in check.place_kinds(project.settings) if st.has(k)}
+    return check.places(layers, grids=st.read("grids") if st.has("grids") else None, settings=project.settings)
 
 
 def run_archive(project: Project, *, as_of: datetime | None = None, scan: bool = True,
@@ -78,8 +62,6 @@ def run_archive(project: Project, *, as_of: datetime | None = None, scan: bool =
     重复雷同 (same SHA-256 in two holders' folders), 疑似雷同 (similar names or PDF text), 登记表 (the
     registry) and 档案目录 (the catalogue).
     """
-    import pandas as pd
-
     from sanigrid.geo import archive as check
     from sanigrid.layers import archive as reg
     from sanigrid.layers.cases import store_as_of
@@ -93,37 +75,21 @@ def run_archive(project: Project, *, as_of: datetime | None = None, scan: bool =
     if scan and folder.is_dir():
         result = reg.scan(folder, registry, root=project.root, settings=project.settings.archive)
     files = result.registry if result is not None else registry if registry is not None else reg.empty_registry()
-    table = check.completeness(files, archive_places(project), settings=project.settings, as_of=t)
-    summary = check.holder_summary(table)
-    dups = check.exact_duplicates(files)
-    near = check.near_duplicates(files, settings=project.settings)
+    found = check.check(files, archive_places(project), settings=project.settings, as_of=t)
     path = None
     report: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if xlsx:
         path = project.output_path(REPORT_FILE)
-        places = table[table["holder_type"] == check.PLACE]
-        depts = table[table["holder_type"] == check.DEPARTMENT].drop(columns=["category", "candidate_id",
-                                                                               "grid_code"])
-        gaps = table[table["status"] != check.PRESENT]
-        shown = files.drop(columns=["mtime", "text"]).rename(columns=reg.REGISTRY_HEADERS)
-        counts = table["status"].value_counts()
-        note = pd.DataFrame({"项目": ["截至", "档案文件夹", "登记文件数", "应有档案", "齐全", "过期", "缺失",
-                                    "重复雷同(跨单位/地点)", "疑似雷同", "本次扫描"],
-                             "数值": [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}", str(folder), len(files), len(table),
-                                    int(counts.get(check.PRESENT, 0)), int(counts.get(check.EXPIRED, 0)),
-                                    int(counts.get(check.MISSING, 0)),
-                                    int(dups.loc[dups["across"].astype(bool), "group"].nunique()) if len(dups) else 0,
-                                    len(near),
-                                    (f"新增 {len(result.added)}, 更新 {len(result.changed)}, 移除 {len(result.removed)}"
-                                     if result else "未扫描")]})
-        sheets = {"汇总": summary, "样本点": places, "部门": depts, "缺失与过期": gaps, "重复雷同": dups,
-                  "疑似雷同": near, "登记表": shown, "档案目录": catalogue_table(project), "说明": note}
+        scanned = (f"新增 {len(result.added)}, 更新 {len(result.changed)}, 移除 {len(result.removed)}"
+                   if result else "未扫描")
+        sheets = check.report_sheets(found, files, settings=project.settings, as_of=t,
+                                     notes={"档案文件夹": str(folder), "本次扫描": scanned})
         report = StagedWorkbook(sheets, path, headers=check.HEADERS)
     with report:
         if result is not None and (result.added or result.changed or result.removed or registry is None):
             reg.write_registry(st, result.registry)
-    return ArchiveRun(as_of=t, registry=files, scan=result, completeness=table, summary=summary, duplicates=dups,
-                      near=near, path=path)
+    return ArchiveRun(as_of=t, registry=files, scan=result, completeness=found.completeness, summary=found.summary,
+                      duplicates=found.duplicates, near=found.near, path=path)
 
 
 def _date(value: str | None) -> datetime | None:

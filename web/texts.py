@@ -143,6 +143,37 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error_back": ("← 返回上一页", "← Back"),
     "error_login": ("重新登录", "Log in again"),
     "error_own_grid": ("本网格页面", "Your grid's page"),
+    # ---- the evidence archive page (/archive)
+    "archive": ("档案资料", "Evidence archive"),
+    "archive_as_of": ("截至 {date}, 已登记文件 {n} 个", "As of {date}, {n} files registered"),
+    "archive_counts": ("应有 {required} 项: 齐全 {present}, 过期 {expired}, 缺失 {missing}; 重复雷同 {copied} 组, "
+                       "疑似雷同 {near} 对", "{required} documents required: {present} present, {expired} expired, "
+                       "{missing} missing; {copied} copied across holders, {near} near duplicates"),
+    "archive_xlsx": ("档案完整性 (.xlsx)", "Archive completeness (.xlsx)"),
+    "archive_incomplete": ("资料不全的单位和地点", "Holders with documents missing or expired"),
+    "archive_holder": ("单位/地点", "Holder"),
+    "archive_type": ("类型", "Type"),
+    "archive_share": ("完整率(%)", "Complete (%)"),
+    "archive_missing": ("缺失", "Missing"),
+    "archive_expired": ("过期", "Expired"),
+    "archive_complete": ("所有单位和地点的资料齐全.", "Every holder has every document."),
+    "archive_more": ("另有 {n} 个未列出, 见 Excel.", "{n} more in the Excel file."),
+    "archive_copies": ("重复雷同 (同一文件出现在不同单位/地点)", "Copied: one file held by different holders"),
+    "archive_group": ("组", "Group"),
+    "archive_file": ("文件", "File"),
+    "archive_document": ("档案类型", "Document"),
+    "archive_near": ("疑似雷同 (名称或正文相似)", "Near duplicates (similar names or text)"),
+    "archive_by": ("依据", "By"),
+    "archive_score": ("相似度", "Similarity"),
+    "archive_latest": ("最近登记的文件", "Latest files"),
+    "archive_date": ("文件日期", "Date"),
+    "archive_upload": ("登记档案 (上传文件)", "Register a file (upload)"),
+    "archive_upload_file": ("文件", "File"),
+    "archive_upload_doc_auto": ("按文件名识别", "from the file name"),
+    "archive_upload_date_hint": ("空: 取文件名中的日期", "blank: the date in the file name"),
+    "archive_upload_submit": ("上传并登记", "Upload and register"),
+    "archive_added": ("已登记文件 编号 {id}", "Registered file no. {id}"),
+    "archive_none": ("无", "none"),
 }
 
 LANGUAGES: tuple[Language, ...] = ("zh", "en")

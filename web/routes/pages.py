@@ -21,7 +21,8 @@ router = APIRouter(tags=["pages 页面"])
 @router.get("/", response_class=HTMLResponse, summary="全县地图 (the county map)")
 def county_map(project: ProjectDep, user: CurrentUser) -> str:
     t = texts(project.settings.project.language)
-    links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["api"], "/docs"), (t["logout"], "/logout")]
+    links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["archive"], "/archive"), (t["api"], "/docs"),
+             (t["logout"], "/logout")]
     if user.role == "grid_head" and user.grid_code:
         links.insert(0, (f"{t['open_page']} {user.grid_code}", f"/grids/{user.grid_code}"))
     role = ROLE_NAMES[project.settings.project.language][user.role]
