@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, load
+from sanigrid.scripts.problems import _date
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,19 +93,6 @@ def run_archive(project: Project, *, as_of: datetime | None = None, scan: bool =
                       duplicates=found.duplicates, near=found.near, path=path)
 
 
-def _date(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    import pandas as pd
-
-    from sanigrid.geo._errors import AnalysisError
-
-    try:
-        return pd.Timestamp(value).to_pydatetime()
-    except ValueError:
-        raise AnalysisError(f"--as-of '{value}' is not a date; write it as 2026-11-15") from None
-
-
 @app.command("archive")
 def archive_command(
     project: ProjectOpt = DEFAULT_PROJECT,
@@ -116,7 +104,7 @@ def archive_command(
     from sanigrid.geo.archive import EXPIRED, MISSING, PRESENT
 
     with console.status("档案 archive …"):
-        run = run_archive(load(project), as_of=_date(as_of), scan=scan)
+        run = run_archive(load(project), as_of=_date(as_of, "as-of"), scan=scan)
     if run.scan is not None:
         s = run.scan
         console.print(f"扫描: 新增 {len(s.added)}, 更新 {len(s.changed)}, 移除 {len(s.removed)}, "

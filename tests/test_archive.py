@@ -182,3 +182,17 @@ def test_sanigrid_archive_writes_the_workbook_and_sample_reads_the_registry(tmp_
     # a rescan with nothing changed reads no file again
     again = run_archive(project, as_of=AS_OF, xlsx=False)
     assert again.scan is not None and (again.scan.added, again.scan.changed, again.scan.removed) == ([], [], [])
+
+
+def test_the_command_prints_the_counts(tmp_path, project: Project):
+    from typer.testing import CliRunner
+
+    from sanigrid.scripts.cli import app
+
+    _archive(project.root / "档案")
+    result = CliRunner().invoke(app, ["archive", "-p", str(project.root), "--as-of", "2026-11-16"])
+    assert result.exit_code == 0, result.output
+    assert "新增 13" in result.output and "1 个文件直接放在档案文件夹下" in result.output
+    # no places in the store: the departments only (县创卫办 3, 县城管局, 县市场监管局, 县卫健委 1 each), 2 present
+    assert "│    6 │    2 │    0 │    4 │" in result.output.replace("┃", "│")
+    assert (project.root / "outputs" / "档案完整性.xlsx").exists()
