@@ -278,13 +278,13 @@ _SPECS: tuple[LayerSpec, ...] = (
                aliases=("部件类型", "部件", "类型", "小类", "部件小类")),
             _f("condition", "str", "完好状况", "Condition", required=True, allowed=COMPONENT_CONDITIONS,
                aliases=("完好状况", "状况", "状态", "部件状态")),
-            NAME, GRID_CODE,
+            GRID_CODE,
             _f("checked_on", "date", "检查日期", "Checked on", aliases=("检查日期", "普查日期", "巡查日期")),
             NOTE,
         ),
         Style(color="#009E73", fill_color="#009E73", fill_opacity=0.9, radius=3, weight=3, by={
             "field": "condition", "values": _CONDITION_COLOURS}),
-        optional=True, label_field="kind",
+        optional=True, label_field=None,  # counted for their repair, not searched by name
     ),
     LayerSpec(
         "facades", "沿街立面", "Street facades", ("LineString", "MultiLineString", "Polygon", "MultiPolygon"),

@@ -58,7 +58,7 @@ def test_streetscape_in_a_urban_village(demo: Project) -> None:
 
     zones, facades, comps = (demo.store.read(k) for k in ("zones", "facades", "components"))
     assert set(zones["zone_type"]) == {"城中村", "城乡结合部"}
-    assert 800 <= len(facades) <= 3000 and 800 <= len(comps) <= 3000
+    assert 300 <= len(facades) <= 1000 and 300 <= len(comps) <= 1000
     assert set(facades.geom_type) == {"LineString", "Polygon"} and {"Point", "LineString"} <= set(comps.geom_type)
     assert facades["grid_code"].notna().all() and comps["grid_code"].notna().all()
     z = zone_table(zones, facades, comps).set_index("片区")
