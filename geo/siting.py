@@ -19,11 +19,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -368,32 +364,16 @@ def _lscp_model(A: sparse.csc_matrix) -> tuple:
     return np.ones(nc), A, np.ones(nd), np.full(nd, np.inf), np.ones(nc, bool), False
 
 
-@contextmanager
-def _silent_stdout() -> Iterator[None]:
-    """Send what C code writes to file descriptor 1 to /dev/null for the duration."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _highs(cost: np.ndarray, M: sparse.csc_matrix, row_lo: np.ndarray, row_hi: np.ndarray, *, maximize: bool,
            time_limit_s: float, integ: np.ndarray | None = None) -> Any:
     """A HiGHS instance holding the model, passed in one step from the sparse matrix."""
     import highspy
+    from highspy._core import _Highs
 
-    with _silent_stdout():  # HiGHS prints its banner when constructed, before options can be set
-        h = highspy.Highs()
+    # the core binding: the Python wrapper (highspy.Highs) registers callbacks when constructed, which
+    # prints HiGHS's banner before any option can be set; the core prints nothing once output_flag is off.
+    # No process-wide redirect of stdout (unsafe in threads and Dask workers).
+    h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", 1)
