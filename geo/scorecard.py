@@ -301,6 +301,16 @@ def _indicators(problems: pd.DataFrame, codes: pd.Index, exposure: pd.Series, *,
     out["overdue"] = count(overdue)
     out["rebounded"] = count(in_closed & rebounded)
     out["exposure"] = exposure.reindex(codes).to_numpy()
+    return shrunk_rates(out, prior_strength=k)
+
+
+def shrunk_rates(counts: pd.DataFrame, *, prior_strength: float) -> pd.DataFrame:
+    """The raw, shrunk and 90 % interval rates of a table of counts, one row per group (grids, or the
+    counties of a province: :mod:`geo.province`): ``reports``, ``overdue`` per ``exposure`` (gamma-Poisson)
+    and ``on_time``, ``rebounded`` of ``closed`` (beta-binomial), shrunk towards the pooled value of the
+    table's rows. Returns a copy with the rate columns added."""
+    out = counts.copy()
+    k = prior_strength
     e = out["exposure"].to_numpy()
     est, lo, hi, _ = shrink_rate(out["reports"], e, prior_strength=k)
     out["problems_per_km_raw"] = out["reports"] / out["exposure"].where(out["exposure"] > 0)
