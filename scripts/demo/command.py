@@ -26,6 +26,7 @@ from sanigrid.scripts.web import serve as web_serve
 
 if TYPE_CHECKING:  # the generator and the analyses are imported when the demo is built
     from sanigrid.layers.project import Project
+    from sanigrid.scripts.demo.county import DemoData
 
 DEMO_FOLDER = Path("demo")
 _OSM_KINDS = ("streets",)  # derived from OpenStreetMap alone; alleys mix OSM and synthetic lanes
@@ -54,12 +55,11 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         archive folder ``档案/`` (:mod:`.archive`) beside it.
     """
     from sanigrid.geo.sampling import LAYER_CATEGORY
-    from sanigrid.layers.cases import HISTORY_TABLE
     from sanigrid.layers.project import init_project
     from sanigrid.layers.settings import SETTINGS_NAME, load_settings
     from sanigrid.scripts.demo.archive import archive_places, write_demo_archive
     from sanigrid.scripts.demo.county import make_demo_layers
-    from sanigrid.scripts.demo.facts import ATTRIBUTION, COUNTY_NAME, OSM_PATH, OSM_SOURCE
+    from sanigrid.scripts.demo.facts import COUNTY_NAME, OSM_PATH, OSM_SOURCE
     from sanigrid.scripts.demo.town import demo_settings
 
     root = Path(root)
@@ -72,21 +72,7 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
     settings = demo_settings()
     project = init_project(root, settings=settings, overwrite=overwrite)
     data = make_demo_layers(settings, seed=seed, n_problems=n_problems)
-    base = {"seed": seed, "source": OSM_SOURCE, "attribution": ATTRIBUTION, "generator": "sanigrid.scripts.demo"}
-    with project.store.transaction() as tx:
-        for kind, frame in data.layers.items():
-            synthetic = kind not in _OSM_KINDS
-            params = dict(base, synthetic=synthetic)
-            if kind == "streets":
-                params["note"] = "OSM highways clipped to the extract; alley junctions added as vertices"
-            if kind == "problems":
-                params.update({k: v for k, v in data.params.items() if k in ("n_problems", "problems", "as_of")})
-            if kind == "alleys":
-                params["note"] = "OSM alleys as `sanigrid import alleys` reads them, synthetic lanes (column source)"
-            if kind in settings.facilities:
-                params["gaps"] = data.params["gaps"]
-            tx.write(kind, frame, params=params, synthetic=synthetic)
-        tx.write_table(HISTORY_TABLE, data.tables["problem_history"])
+    write_demo_data(project, data, seed=seed)
     # the evidence archive: a folder of files that `sanigrid archive` scans
     shutil.rmtree(root / settings.archive.folder, ignore_errors=True)  # the demo's own folder, made anew
     write_demo_archive(root / settings.archive.folder, archive_places(data.layers, LAYER_CATEGORY.items()),
@@ -99,6 +85,31 @@ def build_demo(root: str | Path, *, seed: int = 2026, n_problems: int = 5000, ov
         "Streets of the demo come from it; every other layer is synthetic (see the store's metadata).\n",
         encoding="utf-8")
     return project
+
+
+def write_demo_data(project: Project, data: DemoData, *, seed: int) -> None:
+    """Write the demo's layers and history table into ``project``'s store in one transaction, synthetic
+    layers flagged as such, with the seed and the ODbL source in their parameters (the demo and the
+    synthetic province, :mod:`sanigrid.scripts.demo.province`, write alike)."""
+    from sanigrid.layers.cases import HISTORY_TABLE
+    from sanigrid.scripts.demo.facts import ATTRIBUTION, OSM_SOURCE
+
+    settings = project.settings
+    base = {"seed": seed, "source": OSM_SOURCE, "attribution": ATTRIBUTION, "generator": "sanigrid.scripts.demo"}
+    with project.store.transaction() as tx:
+        for kind, frame in data.layers.items():
+            synthetic = kind not in _OSM_KINDS
+            params = dict(base, synthetic=synthetic)
+            if kind == "streets":
+                params["note"] = "OSM highways clipped to the extract; alley junctions added as vertices"
+            if kind == "problems":
+                params.update({k: v for k, v in data.params.items() if k in ("n_problems", "problems", "as_of")})
+            if kind == "alleys":
+                params["note"] = "OSM alleys as `sanigrid import alleys` reads them, synthetic lanes (column source)"
+            if kind in settings.facilities and "gaps" in data.params:
+                params["gaps"] = data.params["gaps"]
+            tx.write(kind, frame, params=params, synthetic=synthetic)
+        tx.write_table(HISTORY_TABLE, data.tables["problem_history"])
 
 
 def summary_table(project: Project) -> Table:
