@@ -54,7 +54,8 @@ class Piles:
         return len(self.count)
 
 
-def find_piles(xy: np.ndarray, *, min_count: int, tolerance_m: float) -> Piles:
+def find_piles(xy: np.ndarray, *, min_count: int, tolerance_m: float,
+               origin: tuple[float, float] | None = None) -> Piles:
     """Piles of ``min_count`` or more points within ``tolerance_m`` metres of one point.
 
     Parameters
@@ -65,6 +66,11 @@ def find_piles(xy: np.ndarray, *, min_count: int, tolerance_m: float) -> Piles:
         Smallest pile.
     tolerance_m
         Distance from the pile's centre (0: only identical coordinates).
+    origin
+        Lower-left corner of the millimetre grid and of the cells (default: the points' minimum
+        ``x`` and ``y``). The result depends on it only through those lattices, so points cut from
+        a larger set (a spatial partition, :mod:`geo.partitioned`) give that set's piles when they
+        are found with its origin.
     """
     xy = np.asarray(xy, dtype="float64").reshape(-1, 2)
     n = len(xy)
@@ -73,7 +79,8 @@ def find_piles(xy: np.ndarray, *, min_count: int, tolerance_m: float) -> Piles:
     if len(ok) < min_count:
         return Piles(label, np.empty((0, 2)), np.empty(0, dtype="int64"))
     pts = xy[ok]
-    mm = np.round((pts - pts.min(axis=0)) * 1000.0).astype("int64") if tolerance_m > 0 else None
+    base = pts.min(axis=0) if origin is None else np.asarray(origin, dtype="float64")
+    mm = np.round((pts - base) * 1000.0).astype("int64") if tolerance_m > 0 else None
     key = mm if mm is not None else pts
     u_idx, inv, w = _unique_rows(key)
     u = pts[u_idx]
@@ -84,7 +91,7 @@ def find_piles(xy: np.ndarray, *, min_count: int, tolerance_m: float) -> Piles:
         ulab[big] = np.arange(len(big))
         label[ok] = ulab[inv]
         return Piles(label, u[big], w[big].astype("int64"))
-    cell = np.floor((u - u.min(axis=0)) / tolerance_m).astype("int64") + 1  # ≥ 1: neighbours stay ≥ 0
+    cell = np.floor((u - base) / tolerance_m).astype("int64") + 1  # ≥ 1 (u ≥ base): neighbours stay ≥ 0
     width = int(cell[:, 1].max()) + 2
     ckey = cell[:, 0] * width + cell[:, 1]
     order = np.argsort(ckey, kind="stable")
