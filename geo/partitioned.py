@@ -52,6 +52,7 @@ from sanigrid.layers.piles import find_piles
 from sanigrid.layers.settings import Settings
 
 COLUMNS = ("problem_id", "category", "reported_at", "closed_at")
+_LIGHT = (*COLUMNS, "x", "y", "grid_code", "county_code", "partition")
 COUNTY_DIGITS = 6
 
 
@@ -77,16 +78,24 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class PartitionedResult:
-    """Per report (``problem_id``, ``grid_code``, ``county_code``, ``pile``, ``cluster``; -1 = none),
-    the piles (centre, ``count``), the clusters (``cluster`` from 1, largest first, ``count``,
-    ``first_report``, ``last_report``, hull buffered by ``eps/2``), the rebound links, and per
-    partition its reports and halos (``reports``, ``halo_clusters``, ``halo_rebounds``)."""
+    """Per report (``problem_id``, ``grid_code``, ``county_code``, ``partition``, ``pile``,
+    ``cluster``; -1 = none): a Dask DataFrame with one partition per spatial partition, computed when
+    read or written (``reports.to_parquet(…)``), from :func:`analyse_partitioned`; a pandas frame from
+    :func:`analyse_frame`. The piles (centre, ``count``), the clusters (``cluster`` from 1, largest
+    first, ``count``, ``first_report``, ``last_report``, hull buffered by ``eps/2``), the rebound
+    links, and per partition its own reports and the halo its clusters needed (``reports``,
+    ``halo_clusters``)."""
 
-    reports: pd.DataFrame
+    reports: Any
     piles: gpd.GeoDataFrame
     clusters: gpd.GeoDataFrame
     rebounds: gpd.GeoDataFrame
     partitions: pd.DataFrame
+
+    def report_table(self) -> pd.DataFrame:
+        """The per-report table in memory, in ``problem_id`` order."""
+        r = self.reports.compute() if hasattr(self.reports, "compute") else self.reports
+        return r.sort_values("problem_id", kind="stable").reset_index(drop=True)
 
 
 def partition_reports(reports: Any, *, npartitions: int, level: int = 16) -> Any:
@@ -251,6 +260,7 @@ def analyse_partitioned(ddf: Any, *, settings: Settings, grids: gpd.GeoDataFrame
     """Grids and counties, piles, clusters and rebounds of spatially partitioned reports (see the module
     docstring); ``ddf`` from :func:`partition_reports`. Equal to :func:`analyse_frame` on the same reports."""
     import dask
+    import dask.dataframe as dd
 
     th = Thresholds.of(settings)
     crs = ddf.crs
@@ -297,19 +307,36 @@ def analyse_partitioned(ddf: Any, *, settings: Settings, grids: gpd.GeoDataFrame
     rb = [dask.delayed(_local_rebounds)(rebound_own[i],
                                         [dask.delayed(_near)(light[j], regions[i], h_rb, in_pile) for j in nb_rb[i]],
                                         crs, as_of, th) for i in range(k)]
-    local_res, rb_res, base = dask.compute(local, rb, light)
+    local = list(dask.persist(*local))  # the labels stay where they were computed
+    small, rb_res, sizes = dask.compute([dask.delayed(_small)(r) for r in local], rb,
+                                        [dask.delayed(len)(part) for part in light])
+    mapping, clusters = _join_clusters(list(small), eps_m=th.eps_m, crs=crs)
+    rows = [dask.delayed(_report_rows)(light[i], local[i], mapping[i], pile_of) for i in range(k)]
+    reports = dd.from_delayed(rows, meta=_report_rows(pd.DataFrame(columns=list(_LIGHT)), None, {}, pile_of),
+                              verify_meta=False)
+    rebounds = gpd.GeoDataFrame(pd.concat(rb_res, ignore_index=True), geometry="geometry", crs=crs)
+    rebounds = rebounds.sort_values(["new_id"]).reset_index(drop=True)
+    parts = pd.DataFrame({"reports": sizes, "halo_clusters": [r["halo"] for r in small]})
+    return PartitionedResult(reports=reports, piles=piles, clusters=clusters, rebounds=rebounds, partitions=parts)
 
-    mapping, clusters = _join_clusters(local_res, eps_m=th.eps_m, crs=crs)
-    labels = pd.concat([_relabel(r["labels"], mapping[i]) for i, r in enumerate(local_res)], ignore_index=True)
-    reports = pd.concat(base, ignore_index=True)[["problem_id", "grid_code", "county_code", "partition"]]
-    reports["pile"] = reports["problem_id"].map(pile_of).fillna(-1).astype("int64")
-    reports = reports.merge(labels, on="problem_id", how="left")
-    reports["cluster"] = reports["cluster"].fillna(-1).astype("int64")
-    rebounds = pd.concat(rb_res, ignore_index=True) if rb_res else None
-    rebounds = gpd.GeoDataFrame(rebounds, geometry="geometry", crs=crs).sort_values(["new_id"]).reset_index(drop=True)
-    parts = pd.DataFrame({"reports": [len(b) for b in base], "halo_clusters": [r["halo"] for r in local_res]})
-    return PartitionedResult(reports=reports.sort_values("problem_id").reset_index(drop=True), piles=piles,
-                             clusters=clusters, rebounds=rebounds, partitions=parts)
+
+def _small(res: dict[str, Any]) -> dict[str, Any]:
+    """What travels back of a partition's clusters: the shared core points and partial summaries."""
+    return {k: v for k, v in res.items() if k != "labels"}
+
+
+def _report_rows(light: pd.DataFrame, res: dict[str, Any] | None, mapping: dict[int, int],
+                 pile_of: pd.Series) -> pd.DataFrame:
+    """A partition's reports with their grid, county, pile and cluster (-1: none)."""
+    out = light[["problem_id", "grid_code", "county_code", "partition"]].copy()
+    out["pile"] = out["problem_id"].map(pile_of).fillna(-1).astype("int64")
+    if res is None:
+        out["cluster"] = pd.Series(dtype="int64")
+        return out
+    labels = _relabel(res["labels"], mapping)
+    cluster = out["problem_id"].map(labels.set_index("problem_id")["cluster"])
+    out["cluster"] = cluster.fillna(-1).astype("int64")
+    return out
 
 
 def _join_clusters(local: list[dict[str, Any]], *, eps_m: float, crs: Any) -> tuple[list[dict[int, int]],
@@ -354,8 +381,7 @@ def _join_clusters(local: list[dict[str, Any]], *, eps_m: float, crs: Any) -> tu
                            crs=crs)
     mapping = []
     for i, r in enumerate(local):
-        labs = np.unique(r["labels"]["label"].to_numpy())
-        labs = labs[labs >= 0]
+        labs = r["summary"]["label"].to_numpy()
         mapping.append({int(a): int(number[roots[a + offsets[i]]]) for a in labs})
     return mapping, out
 
@@ -373,11 +399,8 @@ def analyse_frame(reports: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.G
     use = ~in_pile if th.exclude_piles else np.ones(len(p), bool)
     res = _local_clusters(light[use].reset_index(drop=True), [], None, [], th)
     mapping, clusters = _join_clusters([res], eps_m=th.eps_m, crs=p.crs)
-    labels = _relabel(res["labels"], mapping[0])
-    out = light[["problem_id", "grid_code", "county_code", "partition"]].copy()
-    out["pile"] = found.label
-    out = out.merge(labels, on="problem_id", how="left")
-    out["cluster"] = out["cluster"].fillna(-1).astype("int64")
+    pile_of = pd.Series(found.label, index=light["problem_id"].to_numpy())
+    out = _report_rows(light, res, mapping[0], pile_of[pile_of >= 0])
     frame = gpd.GeoDataFrame(light, geometry=gpd.points_from_xy(light["x"], light["y"]), crs=p.crs)
     rebounds = rebound_pairs(frame, radius_m=th.radius_m, window_days=th.window_days, as_of=as_of,
                              pile_min_count=th.pile_min_count, pile_tolerance_m=th.pile_tolerance_m)

@@ -68,7 +68,7 @@ def test_oracle_is_the_single_county_functions(reports, grids, both) -> None:
     s, one, _ = both
     p = reports.sort_values("problem_id").reset_index(drop=True)
     p = p[p["reported_at"] <= AS_OF].reset_index(drop=True)
-    r = one.reports.set_index("problem_id").loc[p["problem_id"]]
+    r = one.report_table().set_index("problem_id").loc[p["problem_id"]]
     assert (r["grid_code"].fillna("").to_numpy() == assign_grid(p, grids).fillna("").to_numpy()).all()
     xy = np.column_stack([p.geometry.x, p.geometry.y])
     piles = find_piles(xy, min_count=s.piles.min_count, tolerance_m=s.piles.tolerance_m)
@@ -85,8 +85,8 @@ def test_oracle_is_the_single_county_functions(reports, grids, both) -> None:
 def test_partitions_equal_the_single_frame(both) -> None:
     _, one, part = both
     assert len(part.partitions) == 6 and part.partitions["reports"].sum() == len(one.reports)
-    a = one.reports.set_index("problem_id")
-    b = part.reports.set_index("problem_id").loc[a.index]
+    a = one.report_table().set_index("problem_id")
+    b = part.report_table().set_index("problem_id").loc[a.index]
     assert (a["grid_code"].fillna("") == b["grid_code"].fillna("")).all()
     assert (a["county_code"].fillna("") == b["county_code"].fillna("")).all()
     assert set(b["county_code"].dropna()) == {"360101", "360102"}
@@ -106,7 +106,8 @@ def test_partitions_equal_the_single_frame(both) -> None:
 
 def test_clusters_straddle_partition_edges(both) -> None:
     _, _, part = both
-    r = part.reports[part.reports["cluster"] >= 0]
+    r = part.report_table()
+    r = r[r["cluster"] >= 0]
     spans = r.groupby("cluster")["partition"].nunique()
     assert (spans >= 2).sum() >= 2  # the halo and the union-find joined them; the equality test checks them
     assert (part.partitions["halo_clusters"] > 0).all()
@@ -126,6 +127,7 @@ def test_piles_across_an_edge_are_found_whole() -> None:
     one = analyse_frame(f, settings=s)
     part = analyse_partitioned(partition_reports(f, npartitions=4), settings=s)
     assert len(one.piles) == 1 and one.piles["count"].iloc[0] == 30
-    got = part.reports.set_index("problem_id").loc[one.reports["problem_id"]]
-    assert (got["pile"].to_numpy() == one.reports["pile"].to_numpy()).all()
+    want = one.report_table()
+    got = part.report_table().set_index("problem_id").loc[want["problem_id"]]
+    assert (got["pile"].to_numpy() == want["pile"].to_numpy()).all()
     assert got.loc[got["pile"] >= 0, "partition"].nunique() >= 2
