@@ -349,3 +349,19 @@ def province(
         console.print(f"{kind} → {path}")
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("province-demo")
+def province_demo(
+    folder: Annotated[Path, typer.Argument(help="folder for the county projects (one subfolder per county)")],
+    counties: Annotated[int, typer.Option(help="how many counties")] = 5,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same province)")] = 2026,
+) -> None:
+    """生成合成省(市)的各县项目 / write synthetic county projects for trying `sanigrid province`."""
+    from sanigrid.scripts.demo.province import make_province
+
+    if counties < 1:
+        raise typer.BadParameter("--counties is at least 1")
+    for p in make_province(folder, counties, seed=seed):
+        console.print(f"  {p.settings.project.county_code} {p.settings.project.name} → {p.root}")
+    console.print(f"then: sanigrid province {folder} --out {folder}/省级输出")
