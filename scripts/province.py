@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sanigrid.geo._errors import AnalysisError
-from sanigrid.layers.settings import SETTINGS_NAME
 from sanigrid.scripts._app import app, console
 
 if TYPE_CHECKING:
@@ -81,6 +80,8 @@ def county_specs(paths: list[str], *, store_url: str | None = None, out: Path | 
     subfolder holding ``sanigrid.toml``). With ``store_url`` each is a PostGIS schema; its settings
     and outputs live in ``out/<schema>/``.
     """
+    from sanigrid.layers.settings import SETTINGS_NAME
+
     specs: list[CountySpec] = []
     for p in paths:
         if store_url:
@@ -104,7 +105,7 @@ def county_specs(paths: list[str], *, store_url: str | None = None, out: Path | 
 def open_county(spec: CountySpec) -> Project:
     """The county's project; for a PostGIS schema, a folder ``spec.root`` whose settings name the schema."""
     from sanigrid.layers.project import open_project
-    from sanigrid.layers.settings import Settings, load_settings, save_settings
+    from sanigrid.layers.settings import SETTINGS_NAME, Settings, load_settings, save_settings
 
     root = Path(spec.root)
     if spec.store_url and not (root / SETTINGS_NAME).exists():
