@@ -85,13 +85,14 @@ def county_specs(paths: list[str], *, store_url: str | None = None, out: Path | 
     specs: list[CountySpec] = []
     for p in paths:
         if store_url:
-            specs.append(CountySpec(str((out or Path(".")) / p), store_url=store_url, schema=p, settings=settings))
+            specs.append(CountySpec(str(((out or Path(".")) / p).resolve()), store_url=store_url, schema=p,
+                                    settings=settings))
             continue
         root = Path(p)
         if (root / SETTINGS_NAME).exists():
-            specs.append(CountySpec(str(root)))
+            specs.append(CountySpec(str(root.resolve())))
         elif root.is_dir() and (subs := sorted(d for d in root.iterdir() if (d / SETTINGS_NAME).exists())):
-            specs += [CountySpec(str(d)) for d in subs]
+            specs += [CountySpec(str(d.resolve())) for d in subs]
         else:
             raise AnalysisError(f"{root}: not a county project (no {SETTINGS_NAME}) and no county projects in it; "
                                 "pass project folders, or schemas with --store-url")
@@ -330,7 +331,7 @@ def province(
 
     if workers < 1:
         raise typer.BadParameter("--workers is at least 1")
-    specs = county_specs(counties, store_url=store_url, out=out, settings=str(settings) if settings else None)
+    specs = county_specs(counties, store_url=store_url, out=out, settings=str(settings.resolve()) if settings else None)
     where = scheduler or f"LocalCluster {workers} workers (127.0.0.1)"
     console.print(f"{len(specs)} 个县 counties · Dask {where}")
 
