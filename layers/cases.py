@@ -75,9 +75,10 @@ STATUSES: tuple[str, ...] = (NEW, DISPATCHED, HANDLING, VERIFYING, REWORK, CLOSE
 OPEN_STATUSES: tuple[str, ...] = tuple(s for s in STATUSES if s != CLOSED)
 STATUS_EN = {NEW: "registered", DISPATCHED: "dispatched", HANDLING: "handling", VERIFYING: "verifying",
              REWORK: "rework", CLOSED: "closed"}
-#: map colours of the statuses
-STATUS_COLOURS = {NEW: "#e74c3c", DISPATCHED: "#e67e22", HANDLING: "#f39c12", VERIFYING: "#16a085",
-                  REWORK: "#8e44ad", CLOSED: "#95a5a6"}
+#: map colours of the statuses: Okabe–Ito colours (Wong 2011, Nature Methods 8:441), each pair told apart
+#: with protan, deutan and tritan vision (tests/test_map_reads.py checks it), closed cases in grey
+STATUS_COLOURS = {NEW: "#d55e00", DISPATCHED: "#e69f00", HANDLING: "#0072b2", VERIFYING: "#56b4e9",
+                  REWORK: "#882255", CLOSED: "#999999"}
 
 #: the boolean field of a case marked 督办 (priority) by the office
 PRIORITY = "priority"

@@ -109,7 +109,8 @@ PROJECT = (
     _f(UNIT_FIELD, "str", "项目单位", "Project unit", aliases=("项目单位", "建设单位", "项目责任单位")),
 )
 
-RANK_RAMP = ("#1a9850", "#a6d96a", "#fee08b", "#fdae61", "#d73027")  # rank 1 (best) green → last red
+#: ColorBrewer YlOrBr: rank 1 (best) pale → last dark; one hue, so it reads with colour-vision deficiencies
+RANK_RAMP = ("#ffffd4", "#fed98e", "#fe9929", "#d95f0e", "#993404")
 ROAD_CLASSES = ("主干路", "次干路", "支路", "街巷", "其他")
 TOILET_CLASSES = ("一类", "二类", "三类", "旱厕")
 PROBLEM_SOURCES = ("暗访", "督查", "巡查", "群众举报", "12345", "其他")
@@ -122,7 +123,8 @@ SAMPLE_CATEGORIES = (
 COMPONENT_CONDITIONS = ("完好", "破损", "缺失")
 ZONE_TYPES = ("城中村", "城乡结合部")
 #: colour-blind-safe (Okabe-Ito) good / damaged / missing
-_CONDITION_COLOURS = {"完好": "#009E73", "破损": "#E69F00", "缺失": "#D55E00"}
+#: colours of the conditions: Paul Tol's bright set, none a case status's colour (the map shows both at once)
+_CONDITION_COLOURS = {"完好": "#88ccee", "破损": "#ee7733", "缺失": "#cc3311"}
 
 _SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
@@ -167,7 +169,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             OSM_ID,
         ),
         Style(color="#555555", weight=3, by={"field": "road_class", "values": {
-            "主干路": "#c0392b", "次干路": "#e67e22", "支路": "#7f8c8d"}}),
+            "主干路": "#4d4d4d", "次干路": "#7a7a7a", "支路": "#a8a8a8"}}),
     ),
     LayerSpec(
         "alleys", "背街小巷", "Back alleys", ("LineString", "MultiLineString"),
@@ -178,8 +180,8 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("width_m", "float", "宽度(米)", "Width (m)", aliases=("宽度", "路宽")),
             GRID_CODE, OSM_ID,
         ),
-        Style(color="#8e44ad", weight=2, dash="4 3", by={"field": "hardened", "values": {
-            True: "#8e44ad", False: "#d35400"}}),
+        Style(color="#999933", weight=2, dash="4 3", by={"field": "hardened", "values": {
+            True: "#999933", False: "#ee8866"}}),
     ),
     LayerSpec(
         "markets", "农贸市场", "Farmers' markets", ("Point", "Polygon", "MultiPolygon"),
@@ -190,7 +192,7 @@ _SPECS: tuple[LayerSpec, ...] = (
                aliases=("标准化", "是否标准化", "达标")),
             *PROJECT, OSM_ID,
         ),
-        Style(color="#27ae60", fill_color="#27ae60", fill_opacity=0.5, radius=7),
+        Style(color="#aa4499", fill_color="#aa4499", fill_opacity=0.5, radius=7),
     ),
     LayerSpec(
         "toilets", "公厕", "Public toilets", ("Point",),
@@ -203,7 +205,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("hours", "str", "开放时间", "Opening hours", aliases=("开放时间", "开放时段")),
             *PROJECT, OSM_ID,
         ),
-        Style(color="#2980b9", fill_color="#2980b9", fill_opacity=0.9, radius=6),
+        Style(color="#332288", fill_color="#332288", fill_opacity=0.9, radius=6),
     ),
     LayerSpec(
         "transfer_stations", "垃圾中转站", "Transfer stations", ("Point",),
@@ -214,7 +216,7 @@ _SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
         "collection_points", "垃圾收集点", "Collection points", ("Point",),
         (NAME, ADDRESS, _f("bins", "int", "容器数", "Bins", aliases=("桶数", "容器数")), *PROJECT, OSM_ID),
-        Style(color="#a1887f", fill_color="#a1887f", fill_opacity=0.9, radius=4),
+        Style(color="#44aa99", fill_color="#44aa99", fill_opacity=0.9, radius=4),
     ),
     LayerSpec(
         "residents", "居民小区", "Residential compounds", ("Point", "Polygon", "MultiPolygon"),
@@ -223,7 +225,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("households", "int", "户数", "Households", aliases=("户数", "住户")),
             _f("population", "int", "人口", "Population", aliases=("人口", "人数")),
         ),
-        Style(color="#f1c40f", fill_color="#f1c40f", fill_opacity=0.25, weight=1),
+        Style(color="#ddcc77", fill_color="#ddcc77", fill_opacity=0.25, weight=1),
         optional=True,
     ),
     LayerSpec(
@@ -258,7 +260,7 @@ _SPECS: tuple[LayerSpec, ...] = (
                aliases=("检查批次", "督查批次", "暗访批次", "报告名称", "Batch")),
             _f("batch_date", "date", "检查日期", "Inspection date", aliases=("检查日期", "暗访日期", "督查日期")),
         ),
-        Style(color="#e74c3c", fill_color="#e74c3c", fill_opacity=0.8, radius=4, by={
+        Style(color="#d55e00", fill_color="#d55e00", fill_opacity=0.8, radius=4, by={
             "field": "status", "values": dict(STATUS_COLOURS)}),
         label_field="description", key="problem_id", big=True,
     ),
@@ -269,7 +271,7 @@ _SPECS: tuple[LayerSpec, ...] = (
                aliases=("类别", "样本类别", "类型")),
             NAME, ADDRESS, GRID_CODE,
         ),
-        Style(color="#16a085", fill_color="#1abc9c", fill_opacity=0.9, radius=6),
+        Style(color="#117733", fill_color="#117733", fill_opacity=0.9, radius=6),
     ),
     LayerSpec(
         "components", "城市部件", "Street furniture", ("Point", "LineString", "MultiLineString"),
@@ -282,7 +284,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("checked_on", "date", "检查日期", "Checked on", aliases=("检查日期", "普查日期", "巡查日期")),
             NOTE,
         ),
-        Style(color="#009E73", fill_color="#009E73", fill_opacity=0.9, radius=3, weight=3, by={
+        Style(color="#88ccee", fill_color="#88ccee", fill_opacity=0.9, radius=3, weight=3, by={
             "field": "condition", "values": _CONDITION_COLOURS}),
         optional=True, label_field=None,  # counted for their repair, not searched by name
     ),
@@ -297,8 +299,8 @@ _SPECS: tuple[LayerSpec, ...] = (
             _f("renovated_on", "date", "整治日期", "Renovated on", aliases=("整治日期", "粉刷日期")),
             GRID_CODE,
         ),
-        Style(color="#0072B2", weight=4, fill_color="#0072B2", fill_opacity=0.5, by={
-            "field": "painted", "values": {True: "#0072B2", False: "#D55E00"}}),
+        Style(color="#77aadd", weight=4, fill_color="#77aadd", fill_opacity=0.5, by={
+            "field": "painted", "values": {True: "#77aadd", False: "#994455"}}),
         optional=True,
     ),
     LayerSpec(
@@ -309,7 +311,7 @@ _SPECS: tuple[LayerSpec, ...] = (
                aliases=("片区类型", "类型", "区域类型")),
             NOTE,
         ),
-        Style(color="#CC79A7", weight=2, fill_color="#CC79A7", fill_opacity=0.08, dash="2 4"),
+        Style(color="#ffaabb", weight=2, fill_color="#ffaabb", fill_opacity=0.08, dash="2 4"),
         optional=True,
     ),
     # ---- analysis layers: written by geo/ through the faces, shown on the map like any other
@@ -345,7 +347,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("gain", "float", "新增覆盖", "Marginal gain"),
          _f("households", "float", "新增服务户数", "Households newly served"),
          GRID_CODE),
-        Style(color="#00c853", fill_color="#00e676", fill_opacity=1.0, radius=8),
+        Style(color="#009e73", fill_color="#009e73", fill_opacity=1.0, radius=8),
         role="analysis", label_field="rank",
     ),
     LayerSpec(
@@ -356,7 +358,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("last_report", "datetime", "最近上报", "Last report"),
          _f("grids", "str", "涉及网格", "Grids"),
          _f("open_share", "float", "未结案占比", "Share open")),
-        Style(color="#d500f9", fill_color="#ea80fc", fill_opacity=0.3, weight=2),
+        Style(color="#cc79a7", fill_color="#cc79a7", fill_opacity=0.3, weight=2),
         role="analysis", label_field="cluster",
     ),
     LayerSpec(
@@ -385,7 +387,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("days", "float", "间隔天数", "Days after closure"),
          _f("distance_m", "float", "距离(米)", "Distance (m)"),
          GRID_CODE),
-        Style(color="#ff6d00", weight=3), role="analysis", label_field=None,
+        Style(color="#5e3c99", weight=3), role="analysis", label_field=None,
     ),
     LayerSpec(
         "scorecard", "网格排名", "Grid ranking", ("Polygon", "MultiPolygon"),
@@ -417,8 +419,8 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("readiness", "float", "准备度", "Readiness"),
          _f("ready", "bool", "达标", "Ready"),
          _f("reasons", "str", "问题说明", "Reasons")),
-        Style(color="#607d8b", fill_color="#90a4ae", fill_opacity=0.8, radius=4, by={
-            "field": "ready", "values": {True: "#607d8b", False: "#e53935"}}),
+        Style(color="#bbcc33", fill_color="#bbcc33", fill_opacity=0.8, radius=4, by={
+            "field": "ready", "values": {True: "#bbcc33", False: "#cc6677"}}),
         role="analysis", key="candidate_id",
     ),
     LayerSpec(
@@ -432,7 +434,7 @@ _SPECS: tuple[LayerSpec, ...] = (
          _f("reasons", "str", "问题说明", "Reasons"),
          _f("reason", "str", "入选理由", "Why picked"),
          _f("mode", "str", "抽样方式", "Mode", allowed=("分层", "随机"))),
-        Style(color="#004d40", fill_color="#00bfa5", fill_opacity=1.0, radius=7),
+        Style(color="#ee3377", fill_color="#ee3377", fill_opacity=1.0, radius=7),
         role="analysis", key="candidate_id",
     ),
 )

@@ -14,6 +14,7 @@ from matplotlib.colors import to_rgba
 from PIL import Image
 from test_sampling import _town
 
+from sanigrid.layers.catalogue import CATALOGUE
 from sanigrid.web.printmap import CJK_FONTS, _nice_length, _rc, cjk_font, draw_map, render_map
 
 
@@ -46,7 +47,7 @@ def test_the_sheet_has_title_legend_scale_bar_north_arrow_and_credits(town):
     assert legend.get_title().get_text() == "图例"
     assert [t.get_text() for t in legend.get_texts()] == ["网格", "道路(主干路)", "道路(支路)", "公厕"]
     main_road = legend.legend_handles[1]
-    assert to_rgba(main_road.get_color()) == to_rgba("#c0392b")  # the catalogue's colour for 主干路
+    assert to_rgba(main_road.get_color()) == to_rgba(CATALOGUE["streets"].style.by["values"]["主干路"])
     # the scale bar: 4 alternating segments whose printed length is the length drawn, in metres
     ax = fig.axes[0]
     segs, labels = _scale_bar(ax)

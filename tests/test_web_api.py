@@ -21,6 +21,7 @@ from webproject import synthetic_project
 
 from sanigrid.geo.grids import assign_grid
 from sanigrid.layers.cases import HISTORY_TABLE, deadline_for
+from sanigrid.layers.catalogue import RANK_RAMP
 from sanigrid.layers.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from sanigrid.layers.filters import eq
 from sanigrid.web.app import create_app
@@ -680,7 +681,7 @@ def test_scorecard_download_rank_on_grid_page_and_rank_shading(tmp_path):
     assert f'<span class="sg-rank">{len(grids)}</span> / {len(grids)}' in page
     assert f'"domain": [1, {len(grids)}]' in page  # the rank colours span every grid, not only those in view
     html = c.get("/", headers=h).text
-    assert '"kind": "scorecard"' in html and '"ramp": ["#1a9850"' in html  # shaded by rank, shown at start
+    assert '"kind": "scorecard"' in html and f'"ramp": ["{RANK_RAMP[0]}"' in html  # shaded by rank, shown at start
 
 
 def test_edit_and_reroute_a_problem(env):
