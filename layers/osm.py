@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 OSM_SUFFIXES = (".osm", ".pbf")
 OSM_KINDS = ("streets", "alleys", "toilets", "markets", "transfer_stations", "collection_points")
 #: the credit every map showing OSM data must carry (ODbL 1.0 §4.3)
-OSM_ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
+OSM_ATTRIBUTION = "© OpenStreetMap 贡献者 (contributors), ODbL 1.0"
 #: OSM ``highway=*`` → road class of the ``streets`` layer: the default of the setting
 #: ``[imports] osm_road_class`` (CJJ 37 urban road classes on OSM China's tagging: 主干路 on
 #: trunk/primary, 次干路 on secondary, 支路 on tertiary/unclassified, 街巷 on residential,

@@ -459,6 +459,11 @@ class WebSettings(_Model):
     cluster_cell_px: int = Field(64, gt=0, description="size of a server-side cluster cell on screen (pixels)")
     cases_per_page: int = Field(50, ge=5, le=1000, description="rows per page of the case list (/cases); its "
                                 "Excel export has every row of the view")
+    street_label_zoom: int = Field(16, ge=0, le=22, description="street names are drawn on the web map from this "
+                                   "zoom level on (16 ≈ 2.4 m per pixel: a few streets per screen, names legible; "
+                                   "judgement, as 数字城管 maps label streets at block scale)")
+    street_label_max_scale: float = Field(10_000, gt=0, description="printed maps name the streets when their "
+                                          "scale is 1:N or larger, N this value (about web zoom 16)")
     duplicate_radius_m: float = Field(10, ge=0, description="an open report of the same category this close "
                                       "to a new one flags it as a possible duplicate")
     session_hours: float = Field(12, gt=0, description="a password login's token lasts this long")

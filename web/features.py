@@ -31,7 +31,7 @@ from pyproj import CRS, Transformer
 from sanigrid.layers import cases
 from sanigrid.layers.catalogue import LayerSpec
 from sanigrid.layers.crs import shift_geometries, to_wgs84
-from sanigrid.layers.filters import Where, between, eq
+from sanigrid.layers.filters import Where, between, eq, ne
 from sanigrid.layers.settings import Settings
 from sanigrid.layers.store import Store
 from sanigrid.web._errors import Invalid
@@ -98,6 +98,21 @@ def parse_bbox(text: str | None) -> BBox | None:
 
 
 # ---------------------------------------------------------------- filters
+#: what the map never draws of a layer (field, values): Gi* cells that are not significant (they would
+#: only haze the town)
+MAP_LEAVE_OUT: dict[str, tuple[str, tuple[str, ...]]] = {"gi_cells": ("label", ("不显著",))}
+MAP_WHERE = tuple(MAP_LEAVE_OUT)
+
+
+def map_where(kind: str) -> Where:
+    """The filter of what the map draws of ``kind`` (everything, unless :data:`MAP_LEAVE_OUT` says otherwise)."""
+    where = Where()
+    field, values = MAP_LEAVE_OUT.get(kind, ("", ()))
+    for v in values:
+        where &= ne(field, v)
+    return where
+
+
 def where_clause(spec: LayerSpec, settings: Settings, *, grid: str | None = None, category: str | None = None,
                  status: str | None = None, date_from: datetime | None = None,
                  date_to: datetime | None = None, open_only: bool = False) -> Where:
@@ -269,7 +284,8 @@ def point_index(store: Store, spec: LayerSpec, coords: str, *, settings: Setting
     return PointIndex(base.lon, base.lat, flags[0], flags[1], base.grid, t)
 
 
-def index_mask(idx: PointIndex, bbox: BBox | None, *, grid: str | None = None, open_only: bool = False) -> np.ndarray:
+def index_mask(idx: PointIndex, bbox: BBox | None, *, grid: str | None = None, open_only: bool = False,
+               closed_only: bool = False) -> np.ndarray:
     m = np.ones(len(idx.lon), bool)
     if bbox is not None:
         w, s, e, n = bbox
@@ -278,6 +294,8 @@ def index_mask(idx: PointIndex, bbox: BBox | None, *, grid: str | None = None, o
         m &= idx.grid == grid
     if open_only:
         m &= idx.open
+    if closed_only:
+        m &= ~idx.open
     return m
 
 

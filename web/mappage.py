@@ -26,17 +26,20 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
+from sanigrid.layers import cases
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec
 from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
 from sanigrid.layers.settings import Settings
 from sanigrid.web.assets import css_urls, js_urls
-from sanigrid.web.features import feature_collection, to_display
+from sanigrid.web.features import MAP_LEAVE_OUT, feature_collection, map_where, to_display
 from sanigrid.web.texts import html_lang, text, texts
 
 # the texts sanigrid.js shows on the map (SG.t), from the one table of web/texts.py
 MAP_TEXTS: tuple[str, ...] = ("legend", "search", "no_results", "yes", "no", "open_page", "overdue", "days_overdue",
-                              "clusters", "cluster", "loading")
+                              "clusters", "cluster", "loading", "legend_hide", "legend_show")
+#: line layers whose features are named on the map from ``[web] street_label_zoom`` on
+NAMED_LINES: tuple[str, ...] = ("streets",)
 # layers that start switched off (the user turns them on in the layer control)
 HIDDEN_AT_START: tuple[str, ...] = ("sample_points", "sample_candidates")
 # analysis layers shown at start (the others are one click away in the layer control)
@@ -143,6 +146,36 @@ def by_facility(settings: Settings, spec: LayerSpec, lang: str) -> dict[str, Any
             "values": [[k, CATALOGUE[k].style.color, settings.facility_title(k, lang)] for k in settings.facilities]}
 
 
+def facility_kinds_in(project: Project, kind: str) -> list[str]:
+    """The facility kinds a layer of :data:`BY_FACILITY` holds, in the settings' order."""
+    held = set(project.store.read(kind, columns=["facility_kind"])["facility_kind"].dropna().astype(str))
+    return [k for k in project.settings.facilities if k in held] + sorted(held - set(project.settings.facilities))
+
+
+def map_layers(project: Project, spec: LayerSpec, *, grid: str | None, lang: str) -> list[dict[str, Any]]:
+    """The map layers one catalogue layer becomes, each one meaning with its own legend entry:
+
+    - a case layer: open cases (shown) and closed cases (one click away), each clustered by itself;
+    - a layer of :data:`BY_FACILITY`: one layer per facility kind, in that kind's own colour;
+    - any other layer: itself.
+
+    Each item: ``title`` (None: the layer's own), ``query`` (URL parameters of ``/api/map``), ``colour``
+    (None: the catalogue's), ``show`` (None: as the layer's role says, False: off at start).
+    """
+    names = set(spec.field_names)
+    if "status" in names and "deadline" in names:
+        return [{"title": f"{spec.title(lang)} · {text('open_cases', lang)}", "query": {"open": "1"}, "colour": None,
+                 "show": None, "values": [s for s in cases.STATUSES if s != cases.CLOSED]},
+                {"title": f"{spec.title(lang)} · {text('closed_cases', lang)}", "query": {"closed": "1"},
+                 "colour": None, "show": False, "values": [cases.CLOSED], "overdue": False}]
+    if spec.kind in BY_FACILITY:
+        settings = project.settings
+        return [{"title": f"{spec.title(lang)} · {settings.facility_title(k, lang)}", "query": {"facility": k},
+                 "colour": CATALOGUE[k].style.color if k in CATALOGUE else None, "show": False}
+                for k in facility_kinds_in(project, spec.kind)]
+    return [{"title": None, "query": {}, "colour": None, "show": None}]
+
+
 _INLINE_CACHE: dict[tuple[Any, ...], str] = {}
 _INLINE_LOCK = threading.Lock()
 
@@ -154,7 +187,7 @@ def _inline_data(project: Project, spec: LayerSpec, coords: str,
         hit = _INLINE_CACHE.get(key)
     if hit is not None:
         return hit
-    frame = project.store.read(spec.kind, bbox=bbox)
+    frame = project.store.read(spec.kind, bbox=bbox, where=map_where(spec.kind))
     text = feature_collection(frame, spec, coords=coords)
     with _INLINE_LOCK:
         for k in [k for k in _INLINE_CACHE if k[:4] == key[:4]]:
@@ -224,30 +257,34 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
                          control=False).add_to(m)
     opts = {"coords": coords, "t": t, "title": title or settings.project.name, "user": user_label,
             "attribution": settings.project.attribution, "bounds": bounds_display,
-            "search_url": f"{api_prefix}/api/search", "links": [list(x) for x in links], "focus": focus}
+            "search_url": f"{api_prefix}/api/search", "links": [list(x) for x in links], "focus": focus,
+            "focus_colour": CATALOGUE["grids"].style.color, "crs_note": text(f"coords_{coords}", lang)}
     m.add_child(_Init(opts))
     kinds = sorted((k for k in CATALOGUE if k in present),
                    key=lambda k: (_GEOM_ORDER[geometry_class(CATALOGUE[k])], list(CATALOGUE).index(k)))
+    labels = {"facility_kind": {k: settings.facility_title(k, lang) for k in settings.facilities}}
     for kind in kinds:
         spec = CATALOGUE[kind]
         info = present[kind]
         if info.count == 0:
             continue
         show = (spec.role == "input" and not spec.optional and kind not in HIDDEN_AT_START) or (
-            kind in SHOWN_AT_START) or (grid is not None and kind in ("coverage_gaps", "hotspot_clusters"))
+            kind in SHOWN_AT_START) or (grid is not None and kind == "hotspot_clusters")
         dynamic = spec.big or info.count > settings.web.inline_max_features
-        if dynamic or not show:
-            url = f"{api_prefix}/api/map/{kind}"
-            if grid and ("grid_code" in spec.field_names):
-                url += f"?grid={grid}" + ("&open=1" if "status" in spec.field_names else "")
-            cfg = layer_config(spec, lang=lang, url=url)
-            cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
-            cfg["once"] = not dynamic  # a small layer switched off at start: loaded whole when switched on
-            m.add_child(CatalogueLayer(cfg, None, show=show))
-        else:
+        for variant in map_layers(project, spec, grid=grid, lang=lang):
+            shown = show if variant["show"] is None else variant["show"]
+            query = dict(variant["query"])
+            if dynamic or not shown or query:
+                if grid and ("grid_code" in spec.field_names):
+                    query = {"grid": grid, **query}
+                url = f"{api_prefix}/api/map/{kind}" + ("?" + "&".join(f"{k}={v}" for k, v in query.items())
+                                                         if query else "")
+                cfg = _config(spec, settings, lang, variant, labels, url=url)
+                cfg["once"] = not dynamic  # a small layer switched off at start: loaded whole when switched on
+                m.add_child(CatalogueLayer(cfg, None, show=shown))
+                continue
             data = _inline_data(project, spec, coords, store_bbox)
-            cfg = layer_config(spec, lang=lang)
-            cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
+            cfg = _config(spec, settings, lang, variant, labels)
             by = cfg["style"]["by"]
             if by and "ramp" in by:  # the ramp spans the whole layer, also on a page showing part of it
                 values = pd.to_numeric(store.read(kind, columns=[by["field"]])[by["field"]], errors="coerce").dropna()
@@ -258,6 +295,31 @@ def build_map(project: Project, *, user_label: str | None = None, grid: str | No
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     m.add_child(_Ready())
     return m
+
+
+def _config(spec: LayerSpec, settings: Settings, lang: str, variant: dict[str, Any],
+            labels: dict[str, dict[str, str]], url: str | None = None) -> dict[str, Any]:
+    cfg = layer_config(spec, lang=lang, url=url)
+    if variant["title"]:
+        cfg["title"] = variant["title"]
+    if variant["colour"]:  # one facility kind: its own colour, no colours by value
+        st = cfg["style"]
+        st["color"] = st["fill_color"] = variant["colour"]
+        st["by"] = None
+    else:
+        cfg["style"]["by"] = by_facility(settings, spec, lang) or cfg["style"]["by"]
+    by = cfg["style"]["by"]
+    if variant.get("values") is not None and by and "values" in by:  # open or closed cases: their statuses only
+        by["values"] = [v for v in by["values"] if v[0] in variant["values"]]
+    left_out = MAP_LEAVE_OUT.get(spec.kind)
+    if left_out and by and "values" in by and by["field"] == left_out[0]:  # nor in the legend
+        by["values"] = [v for v in by["values"] if v[0] not in left_out[1]]
+    if variant.get("overdue") is False:
+        cfg["overdue"] = False
+    cfg["labels"] = {k: v for k, v in labels.items() if k in spec.field_names}
+    if spec.kind in NAMED_LINES and spec.label_field:
+        cfg["label_zoom"] = settings.web.street_label_zoom
+    return cfg
 
 
 def _num(v: Any) -> float | int:

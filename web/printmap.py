@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,78 @@ def cjk_font() -> str | None:
 def _style(kind: str) -> tuple[Style, str]:
     s = CATALOGUE.get(kind)
     return (s.style, s.zh) if s is not None else (Style(), kind)
+
+
+def crs_zh(crs: Any) -> str:
+    """The coordinate system in Chinese words, with its EPSG code (the 坐标系 line of a print)."""
+    if crs is None:
+        return ""
+    name, epsg = str(crs.name), crs.to_epsg()
+    code = f" (EPSG:{epsg})" if epsg else ""
+    m = re.match(r"CGCS2000 / (3|6)-degree Gauss-Kruger (?:zone (\d+)|CM (\d+)E)", name)
+    if m:
+        where = f"第{m.group(2)}带" if m.group(2) else f"中央经线东经{m.group(3)}°"
+        return f"2000国家大地坐标系 (CGCS2000) {m.group(1)}度带高斯-克吕格投影 {where}{code}"
+    m = re.match(r"WGS 84 / UTM zone (\d+)([NS])", name)
+    if m:
+        half = "北半球" if m.group(2) == "N" else "南半球"
+        return f"WGS 84 UTM投影 第{m.group(1)}带 ({half}){code}"
+    if name in ("WGS 84", "CGCS2000"):
+        return f"{name} 经纬度{code}"
+    return name + code
+
+
+def _by_facility(kind: str, frame: gpd.GeoDataFrame, style: Style,
+                 zh: str) -> list[tuple[gpd.GeoDataFrame, Style, str]]:
+    """A layer holding several facility kinds as one part per kind, each in its kind's colour and named
+    by it (覆盖盲区(公厕)); any other layer as it is."""
+    if kind not in BY_FACILITY or "facility_kind" not in frame:
+        return [(frame, style, zh)]
+    parts = []
+    for fk, part in frame.groupby(frame["facility_kind"].astype(str), sort=False):
+        own = CATALOGUE.get(fk)
+        colour = own.style.color if own is not None else style.color
+        parts.append((part, replace(style, color=colour, fill_color=colour if style.fill_color else None, by=None),
+                      f"{zh}({own.zh if own is not None else fk})"))
+    return parts
+
+
+def _street_names(ax, streets: gpd.GeoDataFrame, *, mm_per_unit: float, scale: float) -> list[str]:
+    """Write street names along their streets (each name once per stretch of ≥ 30 mm of paper, labels of
+    one name at least 60 mm apart); returns the names written."""
+    from matplotlib import patheffects
+
+    if "name" not in streets:
+        return []
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    written: list[str] = []
+    placed: dict[str, list[tuple[float, float]]] = {}
+    named = streets[streets["name"].notna() & (streets["name"].astype(str).str.len() > 0)]
+    for name, geom in sorted(zip(named["name"].astype(str), named.geometry, strict=True),
+                             key=lambda t: -t[1].length):
+        length_mm = geom.length * mm_per_unit
+        if length_mm < 30 or geom.geom_type not in ("LineString", "MultiLineString"):
+            continue
+        line = max(geom.geoms, key=lambda g: g.length) if geom.geom_type == "MultiLineString" else geom
+        mid = line.interpolate(0.5, normalized=True)
+        if not (x0 <= mid.x <= x1 and y0 <= mid.y <= y1):
+            continue
+        if any(math.hypot(mid.x - px, mid.y - py) * mm_per_unit < 60 for px, py in placed.get(name, [])):
+            continue
+        a = line.interpolate(max(0.0, 0.5 - 0.05), normalized=True)
+        b = line.interpolate(min(1.0, 0.5 + 0.05), normalized=True)
+        angle = math.degrees(math.atan2(b.y - a.y, b.x - a.x))
+        if angle > 90:
+            angle -= 180
+        elif angle < -90:
+            angle += 180
+        ax.text(mid.x, mid.y, name, rotation=angle, rotation_mode="anchor", ha="center", va="center",
+                fontsize=6.5 * scale, color="#222222", zorder=8, clip_on=True,
+                path_effects=[patheffects.withStroke(linewidth=2.2, foreground="white")])
+        placed.setdefault(name, []).append((mid.x, mid.y))
+        written.append(name)
+    return written
 
 
 def _field_zh(kind: str, name: str) -> str:
@@ -118,6 +191,7 @@ def draw_map(
     labels: Mapping[str, str] | None = None,
     legend_titles: Mapping[str, str] | None = None,
     map_date: date | None = None,
+    street_label_max_scale: float | None = None,
 ) -> Figure:
     """Draw layers on a landscape sheet; returns the figure (its texts, legend and patches can be read).
 
@@ -143,6 +217,9 @@ def draw_map(
         Layer kind → legend text replacing the catalogue's Chinese name.
     map_date
         Printed as 制图日期 (default: today).
+    street_label_max_scale
+        Street names are written along the streets when the map's scale is 1:N or larger, N this
+        value (default: the setting ``[web] street_label_max_scale``).
     """
     import matplotlib.figure
     from matplotlib import rc_context
@@ -177,8 +254,9 @@ def draw_map(
         for kind, frame in frames.items():
             style, zh = _style(kind)
             name = legend_titles.get(kind, zh)
-            handles += _draw(ax, frame, style, name, Line2D, Patch, field_zh=_field_zh(kind, (style.by or {}).get(
-                "field", "")))
+            for part, part_style, part_name in _by_facility(kind, frame, style, name):
+                handles += _draw(ax, part, part_style, part_name, Line2D, Patch,
+                                 field_zh=_field_zh(kind, (part_style.by or {}).get("field", "")))
             if labels and kind in labels and labels[kind] in frame:
                 pts = frame.geometry.representative_point()
                 for x, y, text in zip(pts.x, pts.y, frame[labels[kind]], strict=True):
@@ -207,7 +285,13 @@ def draw_map(
             pos = ax.get_position()
             ratio = (x1 - x0) / (pos.width * w_mm / 1000.0)
             fig.text(0.76, 0.16, f"比例尺 约1:{_round_scale(ratio):,}", fontsize=9 * scale)
-        crs_text = crs.name if crs is not None else ""
+            if street_label_max_scale is None:
+                from sanigrid.layers.settings import WebSettings
+
+                street_label_max_scale = float(WebSettings.model_fields["street_label_max_scale"].default)
+            if "streets" in frames and ratio <= street_label_max_scale:
+                _street_names(ax, frames["streets"], mm_per_unit=1000.0 / ratio, scale=scale)
+        crs_text = crs_zh(crs)
         fig.text(0.76, 0.13, f"坐标系: {crs_text}", fontsize=7 * scale, color="#333333", wrap=True)
         fig.text(0.76, 0.10, f"制图日期: {(map_date or date.today()).isoformat()}", fontsize=9 * scale)
         if attribution:
@@ -421,5 +505,6 @@ def county_print(project: Project, *, theme: str, paper: str = "A3", fmt: str = 
                bbox=tuple(bounds) if bounds is not None and len(bounds) == 4 else None,
                attribution=map_attribution(project, layers), subtitle=subtitle, legend_titles=titles,
                labels={"scorecard": "rank"} if theme == "ranking" else None,
-               map_date=date.today(), dpi=150, fmt=fmt)
+               map_date=date.today(), dpi=150, fmt=fmt,
+               street_label_max_scale=settings.web.street_label_max_scale)
     return buf.getvalue()

@@ -16,15 +16,17 @@ from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
 from sanigrid.layers.export import OVERDUE_HEADERS, zh_headers
 from sanigrid.layers.filters import eq
 from sanigrid.layers.workbook import write_xlsx
-from sanigrid.web._errors import NotFound
+from sanigrid.web._errors import Invalid, NotFound
 from sanigrid.web.access import CASE_LAYERS, case_scope, check_case_read, own_grid_only
 from sanigrid.web.auth import User
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.features import (
+    MAP_WHERE,
     bbox_to_store,
     clusters,
     feature_collection,
     index_mask,
+    map_where,
     parse_bbox,
     point_index,
     store_crs,
@@ -93,14 +95,14 @@ def _filtered(project, kind: str, *, user: User, bbox: str | None, coords: str, 
     return s, _with_overdue(project, frame, open_only=open_only)
 
 
-def _with_overdue(project, frame, *, open_only: bool = False):
+def _with_overdue(project, frame, *, open_only: bool = False, closed_only: bool = False):
     """A problems frame with ``overdue`` and ``days_overdue`` at the case rules' one instant (only the
-    cases open then, with ``open_only``)."""
+    cases open then, with ``open_only``; only those closed by then, with ``closed_only``)."""
     if "status" not in frame.columns:
         return frame
     as_of = cases.store_as_of(project.store, settings=project.settings)
-    if open_only:
-        frame = frame[cases.is_open(frame, as_of=as_of).to_numpy()]
+    if open_only or closed_only:
+        frame = frame[cases.is_open(frame, as_of=as_of).to_numpy() == open_only]
     return cases.with_overdue(frame, as_of=as_of) if "deadline" in frame.columns else frame
 
 
@@ -182,8 +184,16 @@ def _quote(name: str) -> str:
             responses={200: {"content": {GEOJSON: {}}}})
 def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = None,
              zoom: Annotated[float, Query(ge=0, le=24)] = 15, grid: str | None = None,
-             open: bool = False, coords: Coords = "wgs84") -> Response:
+             open: bool = False, coords: Coords = "wgs84",
+             closed: Annotated[bool, Query(description="只要已结案的 (closed only)")] = False,
+             facility: Annotated[str | None, Query(description="设施类型 (one facility kind of a coverage layer)")]
+             = None,
+             ) -> Response:
     s = present_spec(project, kind)
+    if open and closed:
+        raise Invalid("open 与 closed 只能选一个 (ask for open or closed cases, not both)")
+    if facility is not None and "facility_kind" not in s.field_names:
+        raise Invalid(f"图层「{s.zh}」没有设施类型字段 (layer {kind} has no facility kind)")
     grid = case_scope(user, kind, grid)
     box = parse_bbox(bbox)
     web = project.settings.web
@@ -192,16 +202,18 @@ def map_feed(kind: str, project: ProjectDep, user: CurrentUser, bbox: BBoxQ = No
         wanted = {s.key, (s.style.by or {}).get("field"), s.label_field, "status", "deadline", "closed_at",
                   "reported_at", "grid_code"}
         columns = [f for f in s.field_names if f in wanted]
-    if s.geometry == ("Point",):
+    if s.geometry == ("Point",) and facility is None and kind not in MAP_WHERE:
         idx = point_index(project.store, s, coords, settings=project.settings)
-        mask = index_mask(idx, box, grid=grid, open_only=open)
+        mask = index_mask(idx, box, grid=grid, open_only=open, closed_only=closed)
         if int(mask.sum()) > web.map_max_points and zoom < 19:
             return Response(clusters(idx, mask, zoom=zoom, cell_px=web.cluster_cell_px, layer=kind),
                             media_type=GEOJSON)
-    where = where_clause(s, project.settings, grid=grid, open_only=open)
+    where = where_clause(s, project.settings, grid=grid, open_only=open or closed) & map_where(kind)
+    if facility is not None:
+        where &= eq("facility_kind", facility)
     store_box = bbox_to_store(box, store_crs(project.store), coords) if box else None
     frame = project.store.read(kind, bbox=store_box, where=where, columns=columns)
-    frame = _with_overdue(project, frame, open_only=open)
+    frame = _with_overdue(project, frame, open_only=open, closed_only=closed)
     extra = [c for c in ("overdue", "days_overdue") if c in frame.columns]
     fields = None
     if s.big and s.key:  # only what drawing needs; the popup is fetched by key when clicked

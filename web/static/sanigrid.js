@@ -44,14 +44,18 @@
       dashArray: s.dash || null, radius: s.radius
     };
     if (cfg.geometry === "line") st.fill = false;
-    if (props && props.overdue) { st.color = "#000"; st.weight = Math.max(2, s.weight); st.radius = s.radius + 2; }
+    if (cfg.overdue && props && props.overdue === true) { st.color = "#000"; st.weight = Math.max(2, s.weight); st.radius = s.radius + 2; }
     return st;
+  }
+  function named(cfg, field, v) {
+    var names = cfg.labels && cfg.labels[field];
+    return names && typeof v === "string" && names[v] !== undefined ? names[v] : v;
   }
   function popupHtml(cfg, props) {
     var rows = cfg.fields.map(function (f) {
-      return "<tr><th>" + esc(f[1]) + "</th><td>" + fmt(props[f[0]]) + "</td></tr>";
+      return "<tr><th>" + esc(f[1]) + "</th><td>" + fmt(named(cfg, f[0], props[f[0]])) + "</td></tr>";
     });
-    if (props.overdue) rows.push("<tr><th>" + esc(SG.t.days_overdue) + "</th><td class='sg-late'>" + fmt(props.days_overdue) + "</td></tr>");
+    if (cfg.overdue && props.overdue === true) rows.push("<tr><th>" + esc(SG.t.days_overdue) + "</th><td class='sg-late'>" + fmt(props.days_overdue) + "</td></tr>");
     var html = "<div class='sg-popup'><h4>" + esc(cfg.title) + "</h4><table>" + rows.join("") + "</table>";
     if (cfg.link) {
       var href = cfg.link.replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent(props[k] || ""); });
@@ -91,6 +95,11 @@
       },
       onEachFeature: function (f, layer) {
         if (!f.properties || f.properties._count !== undefined) return;
+        if (cfg.label_zoom !== undefined && cfg.label_field && f.properties[cfg.label_field]) {
+          layer.bindTooltip(esc(f.properties[cfg.label_field]), { permanent: true, direction: "center",
+            className: "sg-street-label", interactive: false, opacity: 1 });
+          SG.labelZoom = Math.min(SG.labelZoom === undefined ? 99 : SG.labelZoom, cfg.label_zoom);
+        }
         if (cfg.big && cfg.key) {  /* big layers: the popup's fields are fetched when it opens */
           layer.bindPopup(esc(SG.t.loading), { maxWidth: 360 });
           layer.on("popupopen", function (ev) {
@@ -162,13 +171,17 @@
       return "<i class='sg-sw sg-sw-ln' style='border-top:" + Math.max(2, Math.min(5, s.weight)) + "px " + (s.dash ? "dashed " : "solid ") + esc(color) + "'></i>";
     return "<i class='sg-sw sg-sw-pg' style='background:" + esc(fill || color) + ";opacity:" + Math.max(0.35, s.fill_opacity) + ";border-color:" + esc(color) + "'></i>";
   }
+  SG.legendFolded = {};
   function updateLegend() {
     if (!SG.legendDiv) return;
-    var html = "<h4>" + esc(SG.t.legend) + "</h4>";
+    var closed = SG.legendDiv.classList.contains("sg-leg-closed");
+    var html = "<button type='button' class='sg-leg-toggle' aria-expanded='" + (!closed) + "'>" +
+      esc(closed ? SG.t.legend_show : SG.t.legend) + "</button><div class='sg-leg-body'>";
     SG.layers.forEach(function (e) {
       if (!SG.map.hasLayer(e.group)) return;
       var cfg = e.cfg, s = cfg.style;
-      html += "<div class='sg-leg-layer' data-kind='" + esc(cfg.kind) + "'><b>" + esc(cfg.title) + "</b>";
+      html += "<details class='sg-leg-layer' data-kind='" + esc(cfg.kind) + "' data-title='" + esc(cfg.title) + "'" +
+        (SG.legendFolded[cfg.title] ? "" : " open") + "><summary>" + esc(cfg.title) + "</summary>";
       if (s.by && s.by.ramp) {
         var d = s.by.domain || ["", ""];
         html += "<div class='sg-leg-sub'>" + esc(s.by.label) + "</div><div class='sg-ramp'><span>" + esc(d[0]) +
@@ -182,9 +195,24 @@
       }
       if (cfg.overdue) html += "<div>" + swatch(cfg, "#000", "#fff") + esc(SG.t.overdue) + "</div>";
       if (e.clustered) html += "<div><i class='sg-sw sg-sw-cl'></i>" + esc(SG.t.clusters) + "</div>";
-      html += "</div>";
+      html += "</details>";
     });
-    SG.legendDiv.innerHTML = html;
+    SG.legendDiv.innerHTML = html + "</div>";
+  }
+  function legendEvents(d) {
+    d.addEventListener("click", function (ev) {
+      if (!ev.target.classList.contains("sg-leg-toggle")) return;
+      d.classList.toggle("sg-leg-closed");
+      updateLegend();
+    });
+    d.addEventListener("toggle", function (ev) {
+      var t = ev.target.getAttribute && ev.target.getAttribute("data-title");
+      if (t !== null && t !== undefined) SG.legendFolded[t] = !ev.target.open;
+    }, true);
+  }
+  function labelsByZoom() {
+    if (SG.labelZoom === undefined) return;
+    L.DomUtil[SG.map.getZoom() >= SG.labelZoom ? "addClass" : "removeClass"](SG.map.getContainer(), "sg-labels-on");
   }
 
   /* ------------------------------------------------------------ search */
@@ -289,7 +317,7 @@
         f.lat.value = ev.latlng.lat.toFixed(7);
         where.textContent = f.lon.value + ", " + f.lat.value + " (" + SG.opts.coords + ")";
         if (marker) marker.setLatLng(ev.latlng);
-        else marker = L.circleMarker(ev.latlng, { radius: 9, color: "#d50000", weight: 3, fillColor: "#fff",
+        else marker = L.circleMarker(ev.latlng, { radius: 9, color: "#000", weight: 3, fillColor: "#fff",
           fillOpacity: 0.8, interactive: false, pane: map.getPane("sgfocus") ? "sgfocus" : "overlayPane" }).addTo(map);
       });
       form.addEventListener("submit", function (ev) {
@@ -341,6 +369,7 @@
     SG.map = map; SG.opts = opts; SG.t = opts.t;
     map.attributionControl.setPrefix("Leaflet");
     if (opts.attribution) map.attributionControl.addAttribution(esc(opts.attribution));
+    if (opts.crs_note) map.attributionControl.addAttribution(esc(opts.crs_note));
     if (opts.title) {
       var tc = L.control({ position: "topleft" });
       tc.onAdd = function () {
@@ -356,7 +385,10 @@
     var lg = L.control({ position: "bottomleft" });
     lg.onAdd = function () {
       var d = (SG.legendDiv = L.DomUtil.create("div", "sg-legend"));
+      if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) d.classList.add("sg-leg-closed");
       L.DomEvent.disableScrollPropagation(d);
+      L.DomEvent.disableClickPropagation(d);
+      legendEvents(d);
       return d;
     };
     lg.addTo(map);
@@ -366,16 +398,31 @@
     });
     map.on("overlayremove", updateLegend);
     map.on("moveend", refreshAll);
+    map.on("zoomend", labelsByZoom);
     if (opts.focus) {
       map.createPane("sgfocus").style.zIndex = 450;
-      L.geoJSON(opts.focus, { pane: "sgfocus", interactive: false,
-        style: { color: "#d50000", weight: 4, fill: false, opacity: 0.9 } }).addTo(map);
+      L.geoJSON(opts.focus, { pane: "sgfocus", interactive: false,  /* this grid: the grids' colour, heavier */
+        style: { color: opts.focus_colour || "#1f4e9c", weight: 4, fill: false, opacity: 0.9 } }).addTo(map);
     }
     if (opts.bounds) map.fitBounds([[opts.bounds[1], opts.bounds[0]], [opts.bounds[3], opts.bounds[2]]]);
     gridPanel(map);
   };
   /* called after every layer was added to the map */
+  /* on a phone the layer list starts folded behind Leaflet's layers button (it would cover half the map) */
+  function foldLayerList() {
+    if (!(window.matchMedia && window.matchMedia("(max-width: 700px)").matches)) return;
+    Array.prototype.forEach.call(document.querySelectorAll(".leaflet-control-layers"), function (c) {
+      c.classList.remove("leaflet-control-layers-expanded");
+      var link = c.querySelector(".leaflet-control-layers-toggle");
+      if (link) link.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        c.classList.toggle("leaflet-control-layers-expanded");
+      });
+    });
+  }
   SG.ready = function () {
+    foldLayerList();
+    labelsByZoom();
     updateLegend();
     refreshAll();
     settle();
