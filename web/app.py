@@ -28,7 +28,7 @@ from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, TooMany
 from sanigrid.web.assets import mount_docs, mount_static
 from sanigrid.web.auth import SESSIONS_FILE, LoginThrottle, Sessions
 from sanigrid.web.limits import FORM_OVERHEAD_BYTES, BodyLimit
-from sanigrid.web.routes import archive, auth, cases, downloads, grids, layers, pages, problems
+from sanigrid.web.routes import archive, auth, cases, dashboard, downloads, grids, layers, pages, problems
 from sanigrid.web.settings import AppSettings
 from sanigrid.web.templating import render
 from sanigrid.web.texts import texts
@@ -103,7 +103,7 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     mount_static(app)
     mount_docs(app, title=app.title)
     for r in (auth.router, pages.router, layers.router, problems.router, grids.router, downloads.router,
-              cases.router, archive.router):
+              cases.router, archive.router, dashboard.router):
         app.include_router(r)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -21,8 +21,10 @@ router = APIRouter(tags=["pages 页面"])
 @router.get("/", response_class=HTMLResponse, summary="全县地图 (the county map)")
 def county_map(project: ProjectDep, user: CurrentUser) -> str:
     t = texts(project.settings.project.language)
-    links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["archive"], "/archive"), (t["api"], "/docs"),
-             (t["logout"], "/logout")]
+    links = [(t["print"], "/map.pdf?theme=ranking&paper=A3"), (t["archive"], "/archive")]
+    if user.role == "office":  # the office's own desk and the API documentation: for the office only
+        links += [(t["dashboard"], "/dashboard"), (t["api"], "/docs")]
+    links.append((t["logout"], "/logout"))
     if user.role == "grid_head" and user.grid_code:
         links.insert(0, (f"{t['open_page']} {user.grid_code}", f"/grids/{user.grid_code}"))
     role = ROLE_NAMES[project.settings.project.language][user.role]
