@@ -22,8 +22,13 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Run the command line; sanigrid errors print as a message and exit with status 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import typer
+
+    from sanigrid.scripts import _help_zh
+
+    command = _help_zh.apply(typer.main.get_command(app))  # --help in Chinese
     try:
-        app()
+        command(prog_name="sanigrid")
     except SanigridError as e:
         err_console.print(f"[bold red]错误 error:[/] {e}", highlight=False)
         sys.exit(2)
