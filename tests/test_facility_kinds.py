@@ -115,10 +115,11 @@ def test_prints_grid_page_and_map_legend_follow_the_presets(county, monkeypatch)
     page = c.get(f"/grids/{code}", headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200
     starts = [m.end() for m in re.finditer(r"sanigrid\.addLayer\(\w+, ", page.text)]
-    configs = {cfg["kind"]: cfg for cfg in (json.JSONDecoder().raw_decode(page.text, i)[0] for i in starts)}
-    for kind in ("service_areas", "coverage_gaps"):
-        by = configs[kind]["style"]["by"]
-        assert by["field"] == "facility_kind"
-        assert by["values"] == [["markets", CATALOGUE["markets"].style.color, "农贸市场"],
-                                ["sample_points", CATALOGUE["sample_points"].style.color, "样本点"]]
+    every = [json.JSONDecoder().raw_decode(page.text, i)[0] for i in starts]
+    configs = {cfg["kind"]: cfg for cfg in every}
+    for kind in ("service_areas", "coverage_gaps"):  # one layer per preset kind, in its colour, its own legend entry
+        mine = [cfg for cfg in every if cfg["kind"] == kind]
+        assert [(c["title"], c["style"]["color"]) for c in mine] == [
+            (f"{CATALOGUE[kind].zh} · 农贸市场", CATALOGUE["markets"].style.color),
+            (f"{CATALOGUE[kind].zh} · 样本点", CATALOGUE["sample_points"].style.color)]
     assert configs["sample_points"]["title"] == "样本点"

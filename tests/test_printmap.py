@@ -40,7 +40,7 @@ def test_the_sheet_has_title_legend_scale_bar_north_arrow_and_credits(town):
                    bbox=tuple(town["grids"].total_bounds))
     texts = _texts(fig)
     assert texts[:2] == ["测试地图", "副标题 2026"] and "© OpenStreetMap" in texts
-    assert "坐标系: CGCS2000 / 3-degree Gauss-Kruger CM 117E" in texts
+    assert "坐标系: 2000国家大地坐标系 (CGCS2000) 3度带高斯-克吕格投影 中央经线东经117° (EPSG:4548)" in texts
     assert any(t.startswith("制图日期: 20") for t in texts)
     # one legend entry per layer (streets split by road class, as the catalogue colours them)
     legend = fig.legends[0]
@@ -96,7 +96,9 @@ def test_saved_png_has_ink_where_title_legend_and_map_are(town):
     assert dark(0.04, 0.30, 0.02, 0.08) > 30  # the title, at the top left
     assert dark(0.30, 0.74, 0.02, 0.08) == 0  # nothing else on the title line
     assert dark(0.76, 0.99, 0.10, 0.40) > 30  # the legend, right of the map
-    red = np.abs(img - np.array([0xC0, 0x39, 0x2B])).max(axis=2) < 40
+    main_road = CATALOGUE["streets"].style.by["values"]["主干路"]
+    ink = np.array([int(main_road[i:i + 2], 16) for i in (1, 3, 5)])
+    red = np.abs(img - ink).max(axis=2) < 12
     assert red[int(0.10 * h):int(0.88 * h), int(0.04 * w):int(0.74 * w)].sum() > 50  # the 主干路 inside the frame
 
 
@@ -118,7 +120,7 @@ def test_geographic_layers_are_drawn_in_metres(toilets_wgs84):
     assert 300_000 < x0 < x1 < 700_000  # UTM eastings, not degrees
     segs, labels = _scale_bar(ax)
     assert labels[-1] == "米" and sum(p.get_width() for p in segs) == pytest.approx(_nice_length(x1 - x0))
-    assert "坐标系: WGS 84 / UTM zone 50N" in _texts(fig)
+    assert "坐标系: WGS 84 UTM投影 第50带 (北半球) (EPSG:32650)" in _texts(fig)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["公厕"]
 
 

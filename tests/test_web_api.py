@@ -513,8 +513,8 @@ def test_county_map_page_is_catalogue_driven_and_local(env):
     from sanigrid.layers.catalogue import CATALOGUE
 
     for info in project.store.info():
-        assert f'"title": "{CATALOGUE[info.kind].zh}"' in html
-    assert '"url": "/api/map/problems"' in html  # the big layer is never inlined
+        assert f'"title": "{CATALOGUE[info.kind].zh}' in html  # a layer, or its parts (问题 · 未结案 …)
+    assert '"url": "/api/map/problems?open=1"' in html  # the big layer is never inlined
     assert html.count('"problem_id"') < 5
     assert 'lang="zh-CN"' in html
 
