@@ -79,6 +79,7 @@ OPTIONS: dict[str, str] = {
     "maps": "同时为每个类别绘制一张 A4 地图 (PNG)",
     "draws": "模拟抽查次数",
     "theme": "专题",
+    "date": "日期",
     "output": "输出文件",
     "name": "账号名",
     "role": "角色 (office 创卫办 | grid_head 网格长 | inspector 监督员 | viewer 只读)",
