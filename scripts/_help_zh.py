@@ -87,7 +87,11 @@ OPTIONS: dict[str, str] = {
     "password": "密码 (不填则生成一个并显示一次)",
     "api_only": "只发接口令牌 (给其他系统用)",
     "workers": "工作进程数",
-    "scheduler": "dask 调度器地址",
+    "scheduler": "调度器地址 (Dask)",
+    "counties": "各县 (项目文件夹, 或县的个数)",
+    "store_url": "各县共用的 PostGIS 数据库地址",
+    "settings": "设置文件",
+    "folder": "文件夹",
 }
 
 HELP_OPTION = "显示本帮助并退出 / show this help and exit"
