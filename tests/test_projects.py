@@ -156,3 +156,18 @@ def test_siting_takes_planned_sites_as_fixed(town: Project):
     free = run_siting(town, "toilets", new=1, planned_fixed=False)
     assert free["fixed_planned"] == 0
     assert free["newly_served"] > fixed["newly_served"]  # the planned ones' streets count as open without them
+
+
+def test_map_config_draws_projects_in_their_own_style():
+    from sanigrid.layers.catalogue import spec
+    from sanigrid.web.mappage import layer_config
+
+    for kind in ("toilets", "transfer_stations", "collection_points", "markets"):
+        st = layer_config(spec(kind), lang="zh")["style"]
+        assert st["status"]["field"] == "build_status"
+        styles = {k: v for k, v, _ in st["status"]["styles"]}
+        assert set(styles) == {"规划", "在建", "停用"}
+        assert styles["规划"]["fill_opacity"] == 0.0 and styles["规划"]["dash"]  # hollow and dashed
+    en = layer_config(spec("toilets"), lang="en")["style"]["status"]["styles"]
+    assert [label for _, _, label in en] == ["planned", "under construction", "closed"]
+    assert "status" not in layer_config(spec("problems"))["style"]

@@ -26,7 +26,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
-from sanigrid.layers import cases
+from sanigrid.layers import cases, projects
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec
 from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
@@ -123,6 +123,9 @@ def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -
                              _value_label(k, lang)] for k, color in by_spec["values"].items()]
     style = {"color": st.color, "weight": st.weight, "fill_color": st.fill_color,
              "fill_opacity": st.fill_opacity, "radius": st.radius, "dash": st.dash, "by": by}
+    if projects.STATUS_FIELD in spec.field_names:  # facility projects: planned, building, closed drawn apart
+        style["status"] = {"field": projects.STATUS_FIELD, "styles": [
+            [k, v, k if lang == "zh" else projects.STATUS_EN[k]] for k, v in projects.STATUS_STYLE.items()]}
     return {
         "kind": spec.kind, "title": spec.title(lang), "geometry": geometry_class(spec), "style": style,
         "fields": [[f.name, f.zh if lang == "zh" else f.en] for f in spec.fields if f.popup],
