@@ -138,7 +138,7 @@ def partitions(n: int, work: Path) -> None:
         ddf = partition_reports(dask_geopandas.read_parquet(folder), npartitions=npart)
         t_shuffle = time.perf_counter() - t
         res = analyse_partitioned(ddf, settings=s)
-        res.reports.to_parquet(work / "labels.parquet")
+        labelled = int(res.reports.map_partitions(len).compute().sum())  # the per-report table, computed
         peaks = _worker_peak_mb(client)
     t_part = time.perf_counter() - t
     big = int(res.partitions["reports"].max())
@@ -147,7 +147,8 @@ def partitions(n: int, work: Path) -> None:
           f"{len(res.partitions)} partitions, largest {big:,} reports (+ halo up to "
           f"{int(res.partitions['halo_clusters'].max()):,}), ≈ {big * bytes_per_row / 1e6:.0f} MB of columns; "
           f"peak RSS per worker {', '.join(f'{v:.0f}' for v in peaks.values())} MB")
-    print(f"  {len(res.piles)} piles, {len(res.clusters)} clusters, {len(res.rebounds):,} rebound links")
+    print(f"  {labelled:,} reports labelled; {len(res.piles)} piles, {len(res.clusters)} clusters, "
+          f"{len(res.rebounds):,} rebound links")
     if n <= 2_000_000:
         frame = gpd.read_parquet(folder)
         t = time.perf_counter()
@@ -169,8 +170,8 @@ def main() -> None:
     ap.add_argument("--counties", type=int, default=None)
     ap.add_argument("--reports", type=int, default=None)
     a = ap.parse_args()
-    n_counties = a.counties or (100 if a.full else 20)
-    n_reports = a.reports or (10_000_000 if a.full else 200_000)
+    n_counties = a.counties if a.counties is not None else (100 if a.full else 20)
+    n_reports = a.reports if a.reports is not None else (10_000_000 if a.full else 200_000)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if n_counties > 0:

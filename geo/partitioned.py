@@ -110,7 +110,9 @@ def partition_reports(reports: Any, *, npartitions: int, level: int = 16) -> Any
     missing = [c for c in COLUMNS if c not in reports.columns]
     if missing:
         raise AnalysisError(f"reports lack the column(s) {', '.join(missing)}")
-    return reports.spatial_shuffle(by="hilbert", level=level, npartitions=npartitions)
+    # the task-based shuffle: distributed's peer-to-peer shuffle goes through Arrow tables and hands the
+    # partitions' geometry back as WKB bytes (dask 2026.8, dask-geopandas 0.5)
+    return reports.spatial_shuffle(by="hilbert", level=level, npartitions=npartitions, shuffle_method="tasks")
 
 
 # ------------------------------------------------------------------ tasks (plain functions of their arguments)
