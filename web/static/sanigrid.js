@@ -44,6 +44,17 @@
       dashArray: s.dash || null, radius: s.radius
     };
     if (cfg.geometry === "line") st.fill = false;
+    if (s.status && props) {  // facility projects: planned hollow and dashed, building half filled, closed grey
+      s.status.styles.forEach(function (e) {
+        if (props[s.status.field] !== e[0]) return;
+        var o = e[1];
+        if (o.color) st.color = o.color;
+        if (o.fill_color) st.fillColor = o.fill_color;
+        if (o.fill_opacity !== undefined) st.fillOpacity = o.fill_opacity;
+        if (o.dash) st.dashArray = o.dash;
+        if (o.weight) st.weight = o.weight;
+      });
+    }
     if (cfg.overdue && props && props.overdue === true) { st.color = "#000"; st.weight = Math.max(2, s.weight); st.radius = s.radius + 2; }
     return st;
   }
@@ -193,6 +204,11 @@
       } else {
         html += "<div>" + swatch(cfg, s.color, s.fill_color) + esc(cfg.title) + "</div>";
       }
+      if (s.status) s.status.styles.forEach(function (e) {
+        var o = e[1], fill = o.fill_opacity === 0 ? "transparent" : (o.fill_color || s.fill_color || s.color);
+        html += "<div>" + swatch(cfg, o.color || s.color, fill).replace("style='", "style='border-style:" +
+          (o.dash ? "dashed" : "solid") + ";") + esc(e[2]) + "</div>";
+      });
       if (cfg.overdue) html += "<div>" + swatch(cfg, "#000", "#fff") + esc(SG.t.overdue) + "</div>";
       if (e.clustered) html += "<div><i class='sg-sw sg-sw-cl'></i>" + esc(SG.t.clusters) + "</div>";
       html += "</details>";
