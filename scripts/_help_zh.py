@@ -81,7 +81,7 @@ OPTIONS: dict[str, str] = {
     "theme": "专题",
     "date": "日期",
     "output": "输出文件",
-    "name": "账号名",
+    "name": "名称",
     "role": "角色 (office 创卫办 | grid_head 网格长 | inspector 监督员 | viewer 只读)",
     "grid": "网格编码",
     "password": "密码 (不填则生成一个并显示一次)",

@@ -369,7 +369,7 @@ def problems(project: ProjectOpt = DEFAULT_PROJECT, as_of: AsOf = None,
 @app.command("import-inspection")
 def import_inspection_cmd(
     file: Annotated[Path, typer.Argument(help="the report's items: xlsx/csv with coordinates, or a vector file")],
-    name: Annotated[str, typer.Option("--name", help="the report's name, e.g. 2026年11月县创卫办暗访")],
+    name: Annotated[str, typer.Option("--name", help="报告名称, 如 2026年11月县创卫办暗访 / the report's name")],
     date: Annotated[str, typer.Option("--date", help="the day of the inspection, e.g. 2026-11-10")],
     source: Annotated[str, typer.Option("--source", help="暗访 or 督查 (or another problem source)")] = "暗访",
     project: ProjectOpt = DEFAULT_PROJECT,

@@ -16,7 +16,7 @@ from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, loa
 @app.command()
 def init(
     project: ProjectOpt = DEFAULT_PROJECT,
-    name: Annotated[str, typer.Option(help="county town name, e.g. 贵溪市")] = "示例县城",
+    name: Annotated[str, typer.Option(help="县城名称, 如 贵溪市 / county town name")] = "示例县城",
     county_code: Annotated[str, typer.Option(help="6-digit county code")] = "000000",
     crs: Annotated[str | None, typer.Option(help="projected CRS, e.g. EPSG:4548; default: from the data")] = None,
     overwrite: Annotated[bool, typer.Option(help="start again if a project is already there")] = False,

@@ -104,7 +104,7 @@ def user_add(
     grid: Annotated[str | None, typer.Option("--grid", help="网格编码 (grid heads)")] = None,
     password: Annotated[str | None, typer.Option("--password", help="登录密码 (omit: one is made)")] = None,
     api_only: Annotated[bool, typer.Option("--api-only", help="API token only, no password")] = False,
-    replace: Annotated[bool, typer.Option("--replace", help="replace an existing account")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="替换同名账号 / replace an existing account")] = False,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """新增账号, 打印其初始密码和 API 令牌 (只显示一次) / add an account; its password and API token print once."""
