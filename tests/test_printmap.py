@@ -135,3 +135,28 @@ def test_cjk_font_fallback_logs_warning(monkeypatch, caplog):
         assert "fonts-noto-cjk" in caplog.text
     finally:
         printmap.cjk_font.cache_clear()
+
+
+def test_planned_facilities_print_apart_and_a_one_kind_layer_keeps_its_style():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from sanigrid.layers import projects
+    from sanigrid.web.printmap import _by_build_status, _by_facility
+
+    toilets = CATALOGUE["toilets"].style
+    words = [projects.BUILT, projects.PLANNED, None, projects.BUILDING, projects.PLANNED]
+    frame = gpd.GeoDataFrame({projects.STATUS_FIELD: words}, geometry=[Point(i, 0) for i in range(5)], crs=4548)
+    parts = {name: (list(part.index), st) for part, st, name in _by_build_status(frame, toilets, "公厕")}
+    assert {k: v[0] for k, v in parts.items()} == {"公厕": [0, 2], "公厕(规划)": [1, 4], "公厕(在建)": [3]}
+    assert parts["公厕"][1] == toilets  # built (and unknown) ones in the layer's own style
+    plan = parts["公厕(规划)"][1]
+    assert (plan.fill_opacity, plan.dash, plan.color) == (0.0, "3 3", toilets.color)
+    # a gaps layer of one facility kind keeps the gaps' own colour (not the toilets'), and its name as given
+    gaps = gpd.GeoDataFrame({"facility_kind": ["toilets"] * 2}, geometry=[Point(0, 0), Point(1, 1)], crs=4548)
+    style = CATALOGUE["coverage_gaps"].style
+    assert [(st, name) for _, st, name in _by_facility("coverage_gaps", gaps, style, "覆盖盲区(公厕)")] == [
+        (style, "覆盖盲区(公厕)")]
+    two = gaps.assign(facility_kind=["toilets", "markets"])
+    names = sorted(name for _, _, name in _by_facility("coverage_gaps", two, style, "覆盖盲区"))
+    assert names == sorted(f"覆盖盲区({CATALOGUE[k].zh})" for k in ("toilets", "markets"))

@@ -145,7 +145,8 @@ def test_toggling_a_layer_and_zooming_in(site):
 
 
 def test_planned_sites_are_drawn_hollow_and_dashed(site):
-    """Facility projects: 规划 hollow and dashed, 在建 lightly filled, 建成 as the layer's own style, all in the legend."""
+    """Facility projects: 规划 hollow and dashed, 在建 lightly filled, 建成 in the layer's own style; all in the
+    legend."""
     from sanigrid.layers import projects
 
     page, watch = login(site, "office")
@@ -154,13 +155,14 @@ def test_planned_sites_are_drawn_hollow_and_dashed(site):
     assert want.get(projects.PLANNED, 0) > 0  # the demo has planned toilets
     drawn = page.evaluate("""(field) => { const out = {}; sanigrid.layers.filter(e => e.cfg.kind === "toilets")
         .forEach(e => e.group.eachLayer(g => g.eachLayer && g.eachLayer(l => { if (!l.feature) return;
-          const k = l.feature.properties[field]; (out[k] = out[k] || []).push([l.options.dashArray, l.options.fillOpacity]);
+          const k = l.feature.properties[field];
+          (out[k] = out[k] || []).push([l.options.dashArray, l.options.fillOpacity]);
         }))); return out; }""", projects.STATUS_FIELD)
     assert {k: len(v) for k, v in drawn.items()} == want
     plan = projects.STATUS_STYLE[projects.PLANNED]
     assert {tuple(x) for x in drawn[projects.PLANNED]} == {(plan["dash"], plan["fill_opacity"])}
     building = projects.STATUS_STYLE[projects.BUILDING]
-    assert {x[1] for x in drawn.get(projects.BUILDING, [[None, building["fill_opacity"]]])} == {building["fill_opacity"]}
+    assert {x[1] for x in drawn[projects.BUILDING]} == {building["fill_opacity"]}
     assert all(x[0] is None for x in drawn[projects.BUILT])
     legend = page.locator(".sg-leg-layer[data-kind='toilets']").inner_text()
     assert all(word in legend for word in projects.STATUS_STYLE)

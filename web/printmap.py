@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from sanigrid.layers import projects
 from sanigrid.layers.catalogue import CATALOGUE, Style
 from sanigrid.layers.project import Project
 from sanigrid.web._errors import Invalid
@@ -86,8 +87,9 @@ def crs_zh(crs: Any) -> str:
 def _by_facility(kind: str, frame: gpd.GeoDataFrame, style: Style,
                  zh: str) -> list[tuple[gpd.GeoDataFrame, Style, str]]:
     """A layer holding several facility kinds as one part per kind, each in its kind's colour and named
-    by it (覆盖盲区(公厕)); any other layer as it is."""
-    if kind not in BY_FACILITY or "facility_kind" not in frame:
+    by it (覆盖盲区(公厕)); any other layer, or a layer of one kind (the coverage theme of that kind, named by
+    it already), as it is: in its own style, so that the gaps do not take the colour of the facilities."""
+    if kind not in BY_FACILITY or "facility_kind" not in frame or frame["facility_kind"].nunique() <= 1:
         return [(frame, style, zh)]
     parts = []
     for fk, part in frame.groupby(frame["facility_kind"].astype(str), sort=False):
@@ -96,6 +98,20 @@ def _by_facility(kind: str, frame: gpd.GeoDataFrame, style: Style,
         parts.append((part, replace(style, color=colour, fill_color=colour if style.fill_color else None, by=None),
                       f"{zh}({own.zh if own is not None else fk})"))
     return parts
+
+
+def _by_build_status(frame: gpd.GeoDataFrame, style: Style,
+                     zh: str) -> list[tuple[gpd.GeoDataFrame, Style, str]]:
+    """Facilities with build projects: the built ones in the layer's style, and 规划, 在建 and 停用 each as a
+    part of its own in the style of :data:`sanigrid.layers.projects.STATUS_STYLE` (公厕(规划) hollow and
+    dashed), as on the web map."""
+    if projects.STATUS_FIELD not in frame:
+        return [(frame, style, zh)]
+    status = frame[projects.STATUS_FIELD].astype("string").fillna(projects.BUILT).to_numpy()
+    parts = [(frame[~np.isin(status, list(projects.STATUS_STYLE))], style, zh)]
+    for word, opts in projects.STATUS_STYLE.items():
+        parts.append((frame[status == word], replace(style, **opts), f"{zh}({word})"))
+    return [p for p in parts if len(p[0])]
 
 
 def _street_names(ax, streets: gpd.GeoDataFrame, *, mm_per_unit: float, scale: float) -> list[str]:
@@ -254,9 +270,10 @@ def draw_map(
         for kind, frame in frames.items():
             style, zh = _style(kind)
             name = legend_titles.get(kind, zh)
-            for part, part_style, part_name in _by_facility(kind, frame, style, name):
-                handles += _draw(ax, part, part_style, part_name, Line2D, Patch,
-                                 field_zh=_field_zh(kind, (part_style.by or {}).get("field", "")))
+            for whole, whole_style, whole_name in _by_facility(kind, frame, style, name):
+                for part, part_style, part_name in _by_build_status(whole, whole_style, whole_name):
+                    handles += _draw(ax, part, part_style, part_name, Line2D, Patch,
+                                     field_zh=_field_zh(kind, (part_style.by or {}).get("field", "")))
             if labels and kind in labels and labels[kind] in frame:
                 pts = frame.geometry.representative_point()
                 for x, y, text in zip(pts.x, pts.y, frame[labels[kind]], strict=True):
@@ -361,10 +378,13 @@ def _draw(ax, frame: gpd.GeoDataFrame, style: Style, name: str, line_cls, patch_
         if "Point" in kinds:
             pts = part[geom_type[part.index] == "Point"]
             size = (style.radius * 1.6) ** 2
-            pts.plot(ax=ax, color=_rgba(fill, max(style.fill_opacity, 0.6)), edgecolor=color, markersize=size,
-                     linewidth=0.6, zorder=5)
-            handles.append(line_cls([], [], marker="o", linestyle="", markerfacecolor=_rgba(fill, 0.9),
-                                    markeredgecolor=color, markersize=style.radius * 1.4, label=label))
+            hollow = style.fill_opacity == 0  # e.g. a planned facility: its outline only
+            face = "none" if hollow else _rgba(fill, max(style.fill_opacity, 0.6))
+            pts.plot(ax=ax, color=face, edgecolor=color, markersize=size, zorder=5,
+                     linewidth=1.2 if hollow else 0.6, linestyle="--" if style.dash else "-")
+            handles.append(line_cls([], [], marker="o", linestyle="", markerfacecolor="none" if hollow else
+                                    _rgba(fill, 0.9), markeredgecolor=color, markersize=style.radius * 1.4,
+                                    label=label))
     return handles
 
 
