@@ -138,6 +138,8 @@ def test_toggling_a_layer_and_zooming_in(site):
         if (l.feature && l.feature.properties.problem_id === pid) l.openPopup(); }))); }""", int(one["problem_id"]))
     page.wait_for_selector(".sg-popup", timeout=5000)
     assert one["category"] in page.locator(".sg-popup").inner_text()
+    link = page.locator(".sg-popup a", has_text="案件页面")  # the popup opens the case page
+    assert link.get_attribute("href") == f"/cases/{int(one['problem_id'])}"
     page.wait_for_timeout(400)  # the popup fades in
     page.screenshot(path=str(ARTIFACTS / "map-popup.png"))
     assert watch.errors == [] and watch.foreign == []

@@ -45,7 +45,11 @@ HIDDEN_AT_START: tuple[str, ...] = ("sample_points", "sample_candidates")
 # analysis layers shown at start (the others are one click away in the layer control)
 SHOWN_AT_START: tuple[str, ...] = ("scorecard",)
 # pages a feature links to (by its fields); the only per-kind knowledge of the map, and optional
-LINKS: dict[str, str] = {"grids": "/grids/{code}", "scorecard": "/grids/{code}"}
+#: a layer's popup links to its page: the URL pattern (fields in braces) and the text key of the link
+LINKS: dict[str, tuple[str, str]] = {
+    "grids": ("/grids/{code}", "open_page"), "scorecard": ("/grids/{code}", "open_page"),
+    "problems": ("/cases/{problem_id}", "open_case"),
+}
 _GEOM_ORDER = {"polygon": 0, "line": 1, "point": 2}
 
 
@@ -129,7 +133,9 @@ def layer_config(spec: LayerSpec, *, lang: str = "zh", url: str | None = None) -
     return {
         "kind": spec.kind, "title": spec.title(lang), "geometry": geometry_class(spec), "style": style,
         "fields": [[f.name, f.zh if lang == "zh" else f.en] for f in spec.fields if f.popup],
-        "label_field": spec.label_field, "key": spec.key, "link": LINKS.get(spec.kind),
+        "label_field": spec.label_field, "key": spec.key,
+        "link": LINKS[spec.kind][0] if spec.kind in LINKS else None,
+        "link_text": text(LINKS[spec.kind][1], lang) if spec.kind in LINKS else None,
         "overdue": "deadline" in spec.field_names and "status" in spec.field_names, "url": url,
         "big": spec.big, "feature_url": f"/api/layers/{spec.kind}/features/" if spec.key else None,
     }

@@ -27,6 +27,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "search": ("搜索网格编码或地名", "Grid code or place name"),
     "no_results": ("没有找到", "Nothing found"),
     "open_page": ("网格页面", "grid page"),
+    "open_case": ("案件页面", "case page"),
     "overdue": ("逾期 (黑边)", "overdue (black outline)"),
     "days_overdue": ("逾期天数", "Days overdue"),
     "clusters": ("聚合 (数字为问题数)", "clusters (number of reports)"),

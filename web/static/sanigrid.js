@@ -70,7 +70,7 @@
     var html = "<div class='sg-popup'><h4>" + esc(cfg.title) + "</h4><table>" + rows.join("") + "</table>";
     if (cfg.link) {
       var href = cfg.link.replace(/\{(\w+)\}/g, function (_, k) { return encodeURIComponent(props[k] || ""); });
-      html += "<p><a href='" + esc(href) + "'>" + esc(SG.t.open_page) + " →</a></p>";
+      html += "<p><a href='" + esc(href) + "'>" + esc(cfg.link_text || SG.t.open_page) + " →</a></p>";
     }
     return html + "</div>";
   }
