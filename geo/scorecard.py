@@ -471,17 +471,20 @@ def report_table(result: ScorecardResult) -> pd.DataFrame:
 # ------------------------------------------------------------------ departments (职能部门排名)
 UNIT_RANKING_TABLE = "unit_ranking"  # the store's free table of the last department ranking (no geometry)
 UNIT_INDICATORS = ("on_time_rate", "overdue_rate", "rebound_rate", "priority_rate")
-UNIT_ZH = {
-    "rank": "排名", "unit": "责任单位", "score": "综合得分", "reports": "交办数", "closed": "结案数",
-    "on_time": "按期结案数", "on_time_rate_raw": "按期结案率(原始)", "on_time_rate": "按期结案率(收缩)",
-    "on_time_lo": "按期结案率下限", "on_time_hi": "按期结案率上限", "open": "未结案数", "overdue": "逾期数",
+#: headers of the department ranking: the grids' (:data:`ZH`) where a column means the same, its own where not
+_UNIT_OWN_ZH = {
+    "unit": "责任单位", "reports": "交办数", "open": "未结案数",
     "overdue_rate_raw": "逾期率(原始)", "overdue_rate": "逾期率(收缩)", "overdue_lo": "逾期率下限",
-    "overdue_hi": "逾期率上限", "rebounded": "反弹数", "rebound_rate_raw": "反弹率(原始)",
-    "rebound_rate": "反弹率(收缩)", "rebound_lo": "反弹率下限", "rebound_hi": "反弹率上限",
-    "priority": "督办数", "priority_rate_raw": "督办率(原始)", "priority_rate": "督办率(收缩)",
-    "priority_lo": "督办率下限", "priority_hi": "督办率上限",
-    "prev_rank": "上期排名", "rank_change": "名次变化", "prev_score": "上期得分", "score_change": "得分变化",
+    "overdue_hi": "逾期率上限", "priority": "督办数", "priority_rate_raw": "督办率(原始)",
+    "priority_rate": "督办率(收缩)", "priority_lo": "督办率下限", "priority_hi": "督办率上限",
 }
+UNIT_COLUMNS = (
+    "rank", "unit", "score", "reports", "closed", "on_time", "on_time_rate_raw", "on_time_rate", "on_time_lo",
+    "on_time_hi", "open", "overdue", "overdue_rate_raw", "overdue_rate", "overdue_lo", "overdue_hi", "rebounded",
+    "rebound_rate_raw", "rebound_rate", "rebound_lo", "rebound_hi", "priority", "priority_rate_raw",
+    "priority_rate", "priority_lo", "priority_hi", "prev_rank", "rank_change", "prev_score", "score_change",
+)
+UNIT_ZH = {c: _UNIT_OWN_ZH.get(c) or ZH[c] for c in UNIT_COLUMNS}
 
 
 @dataclass(frozen=True)
