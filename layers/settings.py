@@ -7,7 +7,6 @@ Every threshold a county might dispute lives here with a default and the source 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -18,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sanigrid.layers._errors import SanigridError, SettingsError
 from sanigrid.layers.catalogue import CATALOGUE, FACILITY_KINDS, SAMPLE_CATEGORIES
-
-SETTINGS_NAME = "sanigrid.toml"
+from sanigrid.layers.gpkginfo import SETTINGS_NAME as SETTINGS_NAME  # re-exported: its home is gpkginfo
+from sanigrid.layers.gpkginfo import settings_toml_data
 
 
 class _Model(BaseModel):
@@ -551,10 +550,7 @@ def load_settings(path: str | Path) -> Settings:
     path = Path(path)
     if not path.exists():
         return Settings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise SettingsError(f"{path}: not valid TOML ({e}); fix the line it names") from None
+    data = settings_toml_data(path)
     try:
         return Settings.model_validate(data)
     except ValidationError as e:

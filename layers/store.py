@@ -26,7 +26,6 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -60,27 +59,13 @@ from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
 from sanigrid.layers.crs import crs_for_lonlat, project_crs
 from sanigrid.layers.filters import Where, as_where, check_fields
+from sanigrid.layers.gpkginfo import META_TABLE, LayerInfo, gpkg_layer_info
+from sanigrid.layers.gpkginfo import STORE_NAME as STORE_NAME  # re-exported: its home is gpkginfo
 
 log = logging.getLogger(__name__)
 
-STORE_NAME = "sanigrid.gpkg"
-META_TABLE = "sanigrid_meta"
 PROJECT_TABLE = "sanigrid_project"
 _SYSTEM_TABLES = (META_TABLE, PROJECT_TABLE)
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A summary row of ``sanigrid layers``."""
-
-    kind: str
-    title: str
-    count: int
-    crs: str | None
-    bounds: tuple[float, float, float, float] | None
-    updated_at: str | None
-    synthetic: bool
-    params: dict[str, Any]
 
 
 class Store(Protocol):
@@ -647,47 +632,9 @@ class GeoPackageStore(StoreBase):
         return {"updated_at": row[0], "synthetic": bool(row[1]), "params": json.loads(row[2] or "{}")}
 
     def info(self) -> list[LayerInfo]:
-        """One row per catalogue layer in the store, in catalogue order.
-
-        Read from the GeoPackage's own tables in one connection, no feature read: the count from
-        ``gpkg_ogr_contents`` (kept by GDAL's triggers; ``COUNT(*)`` where it is missing), the
-        extent from ``gpkg_contents`` (from the layer's R-tree where that has none: float32 boxes,
-        rounded outwards), the CRS from ``gpkg_spatial_ref_sys``.
-        """
-        if not self.path.exists():
-            return []
-        with self._connect() as con:
-            present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            kinds = [k for k in CATALOGUE if k in present]
-            meta = ({r[0]: r[1:] for r in con.execute(f"SELECT kind, updated_at, synthetic, params FROM {META_TABLE}")}
-                    if META_TABLE in present else {})
-            counts = ({r[0]: r[1] for r in con.execute("SELECT table_name, feature_count FROM gpkg_ogr_contents")}
-                      if "gpkg_ogr_contents" in present else {})
-            extent = {r[0]: r[1:] for r in con.execute(
-                "SELECT c.table_name, c.min_x, c.min_y, c.max_x, c.max_y, g.column_name, s.organization, "
-                "s.organization_coordsys_id FROM gpkg_contents c "
-                "LEFT JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
-                "LEFT JOIN gpkg_spatial_ref_sys s ON s.srs_id = c.srs_id")}
-            out = []
-            for kind in kinds:
-                s = CATALOGUE[kind]
-                n = counts.get(kind)
-                if n is None:
-                    n = con.execute(f'SELECT COUNT(*) FROM "{kind}"').fetchone()[0]
-                minx, miny, maxx, maxy, geom, org, code = extent.get(kind, (None,) * 7)
-                rtree = f"rtree_{kind}_{geom}"
-                if None in (minx, miny, maxx, maxy) and geom and rtree in present:
-                    minx, miny, maxx, maxy = con.execute(
-                        f'SELECT MIN(minx), MIN(miny), MAX(maxx), MAX(maxy) FROM "{rtree}"').fetchone()
-                bounds = (minx, miny, maxx, maxy)
-                updated_at, synthetic, params = meta.get(kind, (None, 0, None))
-                out.append(LayerInfo(
-                    kind=kind, title=f"{s.zh} {s.en}", count=int(n),
-                    crs=f"{str(org).upper()}:{code}" if org and code is not None and int(code) > 0 else None,
-                    bounds=_bounds(bounds) if n and None not in bounds else None,
-                    updated_at=updated_at, synthetic=bool(synthetic), params=json.loads(params or "{}"),
-                ))
-        return out
+        """One row per catalogue layer in the store, in catalogue order: see :func:`gpkg_layer_info`
+        (the GeoPackage's own tables, no feature read)."""
+        return gpkg_layer_info(self.path)
 
     # ---------------------------------------------------------------- writing
     def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,
@@ -1020,10 +967,6 @@ def promote(geoms: np.ndarray) -> np.ndarray:
         if mask.any():
             out[mask] = fn(geoms[mask], indices=np.arange(int(mask.sum())))
     return out
-
-
-def _bounds(b: Sequence[float]) -> tuple[float, float, float, float]:
-    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}

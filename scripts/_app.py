@@ -26,9 +26,10 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+PROJECT_FLAGS = ("--project", "-p")  # the project option of every command
 ProjectOpt = Annotated[
     Path,
-    typer.Option("--project", "-p", help="project folder (holds sanigrid.gpkg and sanigrid.toml)",
+    typer.Option(*PROJECT_FLAGS, help="project folder (holds sanigrid.gpkg and sanigrid.toml)",
                  envvar="SANIGRID_PROJECT"),
 ]
 DEFAULT_PROJECT = Path(os.environ.get("SANIGRID_PROJECT", "."))

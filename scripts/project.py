@@ -45,11 +45,19 @@ def init(
 @app.command("layers")
 def layers_cmd(project: ProjectOpt = DEFAULT_PROJECT) -> None:
     """List the layers in the store: feature count, CRS, extent and when each last changed."""
-    p = load(project)
-    table = Table(title=f"{p.settings.project.name} · {Path(p.root).resolve().name}")
+    from sanigrid.layers.gpkginfo import gpkg_layer_info, peek_project
+
+    quick = peek_project(project)  # a GeoPackage project: sqlite3 alone (no pydantic, pyproj or numpy)
+    if quick is not None:
+        name, gpkg = quick
+        rows = gpkg_layer_info(gpkg)
+    else:
+        p = load(project)
+        name, rows = p.settings.project.name, p.store.info()
+    table = Table(title=f"{name} · {Path(project).resolve().name}")
     for col in ("图层 layer", "要素 features", "CRS", "范围 extent (m)", "更新 updated", "备注"):
         table.add_column(col)
-    for li in p.store.info():
+    for li in rows:
         ext = "" if li.bounds is None else "{:.0f},{:.0f} – {:.0f},{:.0f}".format(*li.bounds)
         table.add_row(f"{li.kind} {li.title}", str(li.count), li.crs or "", ext, li.updated_at or "",
                       "合成数据 synthetic" if li.synthetic else "")
