@@ -446,6 +446,10 @@ class GeoPackageStore(StoreBase):
         if self._con is not None:
             yield self._con
             return
+        con = _reader(self.path)
+        if con is not None:
+            yield con
+            return
         con = _open(self.path)
         try:
             yield con
@@ -792,6 +796,37 @@ class GeoPackageStore(StoreBase):
 
 
 _BULK_ROWS = 64  # appends above this many rows fill the spatial index in one pass
+
+
+_READERS = threading.local()
+
+
+def _reader(path: Path) -> sqlite3.Connection | None:
+    """This thread's reading connection to the GeoPackage at ``path``, kept open between calls (``None``
+    when there is no file yet).
+
+    A new connection parses the whole schema on its first statement (a county's two dozen layers with
+    their R-tree triggers: ~10 ms), and closing the last one checkpoints the write-ahead log (~10 ms);
+    a web page asks the store's tables, CRS and version dozens of times. A kept connection in autocommit
+    mode sees every commit (each statement reads the latest snapshot of the WAL), and is replaced when
+    the path names another file (another inode) or in a forked process.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    key = (os.getpid(), st.st_dev, st.st_ino)
+    cons: dict[str, tuple[tuple[int, int, int], sqlite3.Connection]] | None = getattr(_READERS, "cons", None)
+    if cons is None:
+        cons = _READERS.cons = {}
+    hit = cons.get(str(path))
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    if hit is not None and hit[0][0] == key[0]:
+        hit[1].close()  # the path names another file now (or it was replaced): its old connection goes
+    con = _open(path)
+    cons[str(path)] = (key, con)
+    return con
 
 
 def _open(path: Path, *, writer: bool = False) -> sqlite3.Connection:

@@ -1,0 +1,50 @@
+"""The GeoPackage store's kept reading connection (one per thread): it sees every commit, from this
+process or another, and a file replaced under the same path."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+
+from sanigrid.layers.gpkginfo import gpkg_layer_info
+from sanigrid.layers.store import GeoPackageStore, _reader
+
+
+def test_a_kept_reader_sees_commits_of_other_connections_threads_and_processes(project, toilets_wgs84):
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    assert len(store.read("toilets")) == 5
+    con = _reader(store.path)
+    assert _reader(store.path) is con  # kept: the same connection for this thread
+    other = GeoPackageStore(store.path)  # another store object: its own writer connection
+    other.append("toilets", toilets_wgs84.iloc[:2])
+    assert len(store.read("toilets")) == 7 and store.has("toilets")
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(len(store.read("toilets"))))
+    t.start()
+    t.join()
+    assert seen == [7]  # another thread: its own connection, same answer
+    code = (f"from sanigrid.layers.store import GeoPackageStore\nimport geopandas as gpd\n"
+            f"s = GeoPackageStore({str(store.path)!r})\ns.append('toilets', s.read('toilets').iloc[:3])\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert len(store.read("toilets")) == 10
+    assert {i.kind: i.count for i in store.info()}["toilets"] == 10
+    assert _reader(store.path) is con
+
+
+def test_a_file_replaced_under_the_same_path_is_read_anew(project, toilets_wgs84, tmp_path):
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    copy = tmp_path / "copy.gpkg"
+    shutil.copy(store.path, copy)
+    GeoPackageStore(copy).append("toilets", toilets_wgs84)  # the copy has 10 toilets
+    before = _reader(store.path)
+    assert len(store.read("toilets")) == 5
+    for suffix in ("-wal", "-shm"):
+        (store.path.parent / (store.path.name + suffix)).unlink(missing_ok=True)
+    copy.replace(store.path)  # another inode under the store's path
+    assert len(store.read("toilets")) == 10
+    assert _reader(store.path) is not before
+    assert [i.count for i in gpkg_layer_info(store.path) if i.kind == "toilets"] == [10]
