@@ -78,15 +78,23 @@ def county_specs(paths: list[str], *, store_url: str | None = None, out: Path | 
 
     Without ``store_url`` each path is a project folder, or a folder of project folders (each
     subfolder holding ``sanigrid.toml``). With ``store_url`` each is a PostGIS schema; its settings
-    and outputs live in ``out/<schema>/``.
+    and outputs live in ``out/<schema>/``, the settings copied on the first run from ``settings``: a
+    file shared by every county, or a folder holding ``<schema>.toml`` for each (each county its own
+    name and code); without it, the defaults.
     """
     from sanigrid.layers.settings import SETTINGS_NAME
 
     specs: list[CountySpec] = []
     for p in paths:
         if store_url:
+            own = settings
+            if settings and Path(settings).is_dir():
+                own = str(Path(settings) / f"{p}.toml")
+                if not Path(own).is_file() and not ((out or Path(".")) / p / SETTINGS_NAME).exists():
+                    raise AnalysisError(f"{settings}: no {p}.toml for schema {p}; write one county settings "
+                                        "file per schema there (sanigrid init writes one to start from)")
             specs.append(CountySpec(str(((out or Path(".")) / p).resolve()), store_url=store_url, schema=p,
-                                    settings=settings))
+                                    settings=own))
             continue
         root = Path(p)
         if (root / SETTINGS_NAME).exists():
@@ -123,7 +131,6 @@ def run_county(spec: CountySpec, *, as_of: datetime | None = None, period: str =
     Runs in a Dask worker (or anywhere): every input comes from the county's store and settings,
     nothing from the process. Raises what the commands raise; :func:`run_province` reports it.
     """
-    from sanigrid.geo.province import county_summary
     from sanigrid.scripts import coverage, problems
 
     t0 = time.perf_counter()
@@ -147,20 +154,29 @@ def run_county(spec: CountySpec, *, as_of: datetime | None = None, period: str =
     with step("rank"):
         problems.run_rank(project, period=period, as_of=as_of)
     with step("summary"):
-        st = project.store
-        p, grids, _ = problems.load_problems(project)
-
-        def opt(kind: str) -> gpd.GeoDataFrame | None:
-            f = st.read(kind) if st.has(kind) else None
-            return f if f is not None and len(f) else None
-
-        gaps = st.read("coverage_gaps") if st.has("coverage_gaps") else None
-        row = county_summary(p, grids, code=s.project.county_code, name=s.project.name, settings=s,
-                             as_of=problems.report_date(project, as_of), period=period, streets=opt("streets"),
-                             alleys=opt("alleys"), gaps=gaps, boundary=opt("boundary"), kinds=tuple(s.facilities))
+        row = summarise_county(project, as_of=as_of, period=period)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
     return CountyRun(spec, code=s.project.county_code, name=s.project.name, row=row,
                      seconds=time.perf_counter() - t0, peak_rss_mb=peak, steps=steps)
+
+
+def summarise_county(project: Project, *, as_of: datetime | None = None, period: str = "month") -> gpd.GeoDataFrame:
+    """The county's row of the ranking (:func:`sanigrid.geo.province.county_summary`) from what its store
+    holds after the analyses: reports, grids, streets, alleys, coverage gaps and outline."""
+    from sanigrid.geo.province import county_summary
+    from sanigrid.scripts import problems
+
+    s, st = project.settings, project.store
+    p, grids, _ = problems.load_problems(project)
+
+    def opt(kind: str) -> gpd.GeoDataFrame | None:
+        f = st.read(kind) if st.has(kind) else None
+        return f if f is not None and len(f) else None
+
+    gaps = st.read("coverage_gaps") if st.has("coverage_gaps") else None
+    return county_summary(p, grids, code=s.project.county_code, name=s.project.name, settings=s,
+                          as_of=problems.report_date(project, as_of), period=period, streets=opt("streets"),
+                          alleys=opt("alleys"), gaps=gaps, boundary=opt("boundary"), kinds=tuple(s.facilities))
 
 
 def _failed(spec: CountySpec, exc: BaseException) -> CountyRun:
@@ -177,14 +193,31 @@ def dask_client(*, scheduler: str | None = None, workers: int = 2, threads: int 
     processes with ``threads`` threads each, listening on 127.0.0.1 only, without a dashboard."""
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        with Client(scheduler) as client:
+    quiet = logging.getLogger("distributed")  # its INFO lines (scheduler, nannies) are not the user's progress
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        if scheduler:
+            with Client(scheduler) as client:
+                yield client
+            return
+        # the scheduler's own HTTP routes (health, metrics; no dashboard) on a free port of 127.0.0.1
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                          dashboard_address=None, worker_dashboard_address=None, silence_logs=logging.ERROR,
+                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+                Client(cluster) as client:
             yield client
-        return
-    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                      dashboard_address=None, worker_dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        yield client
+    finally:
+        quiet.setLevel(level)
+
+
+def county_task(spec: CountySpec, *, as_of: datetime | None = None, period: str = "month") -> CountyRun:
+    """:func:`run_county`, with its error returned as a failed :class:`CountyRun` (the task succeeds, so the
+    worker logs no traceback; the error is the county's, reported by the province)."""
+    try:
+        return run_county(spec, as_of=as_of, period=period)
+    except Exception as e:  # a county that fails is reported; the others go on
+        return _failed(spec, e)
 
 
 def run_counties(specs: list[CountySpec], *, client: Any, as_of: datetime | None = None, period: str = "month",
@@ -193,12 +226,12 @@ def run_counties(specs: list[CountySpec], *, client: Any, as_of: datetime | None
     fails is returned with its error and the others go on. ``on_done`` is called as each finishes."""
     from distributed import as_completed
 
-    futures = {client.submit(run_county, spec, as_of=as_of, period=period, pure=False,
+    futures = {client.submit(county_task, spec, as_of=as_of, period=period, pure=False,
                              key=f"county-{i}-{spec.label}"): spec for i, spec in enumerate(specs)}
     runs: list[CountyRun] = []
     for fut in as_completed(list(futures)):
         spec = futures[fut]
-        if fut.status == "error":
+        if fut.status == "error":  # the task itself died (a worker lost, an unpicklable result)
             run = _failed(spec, fut.exception())
         else:
             run = fut.result()
@@ -215,10 +248,7 @@ def run_serial(specs: list[CountySpec], *, as_of: datetime | None = None, period
     """The same as :func:`run_counties`, one county after the other in this process (the baseline)."""
     runs = []
     for spec in specs:
-        try:
-            run = run_county(spec, as_of=as_of, period=period)
-        except Exception as e:  # a county that fails is reported; the others go on
-            run = _failed(spec, e)
+        run = county_task(spec, as_of=as_of, period=period)
         runs.append(run)
         if on_done:
             on_done(run)
@@ -244,6 +274,7 @@ def write_province(runs: list[CountyRun], out: Path, *, paper: str = "A3") -> Pr
     from sanigrid.layers.settings import Settings
     from sanigrid.layers.workbook import write_xlsx
 
+    runs = _refuse_shared_codes(runs)
     ok = [r for r in runs if r.ok and r.row is not None]
     rows = [r.row for r in ok if r.row is not None]
     if not rows:
@@ -257,7 +288,9 @@ def write_province(runs: list[CountyRun], out: Path, *, paper: str = "A3") -> Pr
     out.mkdir(parents=True, exist_ok=True)
     start, end = pd.Timestamp(ranked["period_start"].iloc[0]), pd.Timestamp(ranked["period_end"].iloc[0])
     files: dict[str, Path] = {}
-    note = params_table({"统计期": f"{start:%Y-%m-%d} 至 {end:%Y-%m-%d %H:%M}", "县数": len(ranked),
+    last = end - pd.Timedelta(seconds=1)  # the period ends before ``end``, as in the file's name and the map
+    note = params_table({"统计期": f"{start:%Y-%m-%d} 至 {last:%Y-%m-%d} (截至 {end:%Y-%m-%d %H:%M})",
+                         "县数": len(ranked),
                          "失败": len(runs) - len(ok),
                          "收缩方法": "经验贝叶斯: 比率用贝塔-二项, 每公里问题数用伽马-泊松, 向全省均值收缩",
                          "先验强度": settings.scorecard.prior_strength, "区间": "90%",
@@ -267,7 +300,7 @@ def write_province(runs: list[CountyRun], out: Path, *, paper: str = "A3") -> Pr
     if failed:
         sheets[_FAILED] = pd.DataFrame({ZH["code"]: [r.spec.label for r in failed],
                                         ZH["failed"]: [r.error for r in failed]})
-    files["xlsx"] = out / f"{RANKING_LAYER}_{start:%Y%m%d}-{(end - pd.Timedelta(seconds=1)):%Y%m%d}.xlsx"
+    files["xlsx"] = out / f"{RANKING_LAYER}_{start:%Y%m%d}-{last:%Y%m%d}.xlsx"
     write_xlsx(sheets, files["xlsx"], headers=ZH)
     layer = ranked.copy()
     for c in ("period_start", "period_end"):
@@ -279,6 +312,25 @@ def write_province(runs: list[CountyRun], out: Path, *, paper: str = "A3") -> Pr
     files["map"] = _replace(out / f"{RANKING_LAYER}_{paper}.pdf", lambda p: _print_map(ranked, p, paper=paper,
                                                                                    start=start, end=end))
     return ProvinceReport(ranked=ranked, runs=runs, files=files)
+
+
+def _refuse_shared_codes(runs: list[CountyRun]) -> list[CountyRun]:
+    """Counties that ran under one county code (e.g. PostGIS schemas started from one settings file)
+    cannot be told apart in the ranking: each of them is reported as failed, with what to fix."""
+    by_code: dict[str, list[CountyRun]] = {}
+    for r in runs:
+        if r.ok:
+            by_code.setdefault(r.code, []).append(r)
+    out = []
+    for r in runs:
+        twins = [t.spec.label for t in by_code.get(r.code, []) if t is not r] if r.ok else []
+        if twins:
+            r = CountyRun(r.spec, code=r.code, name=r.name, seconds=r.seconds, peak_rss_mb=r.peak_rss_mb,
+                          steps=r.steps, error=f"县级代码 {r.code} 与 {'、'.join(twins)} 相同: county code {r.code} is "
+                          f"also that of {', '.join(twins)}; set [project] county_code (and name) in each "
+                          "county's settings")
+        out.append(r)
+    return out
 
 
 def _replace(path: Path, write: Callable[[Path], object]) -> Path:
@@ -294,11 +346,15 @@ def _replace(path: Path, write: Callable[[Path], object]) -> Path:
 
 
 def _print_map(ranked: gpd.GeoDataFrame, path: Path, *, paper: str, start: Any, end: Any) -> None:
+    import pandas as pd
+
     from sanigrid.web.printmap import render_map
 
-    render_map({"scorecard": ranked}, path_or_buffer=path, fmt="pdf", paper=paper, title="县级排名",
-               subtitle=f"排名 1 为最好 · 统计期 {start:%Y-%m-%d} 至 {end:%Y-%m-%d}",
-               legend_titles={"scorecard": "县级排名"}, labels={"scorecard": "name"})
+    shown = ranked.assign(label=[f"{r}. {n}" for r, n in zip(ranked["rank"], ranked["name"], strict=True)])
+    last = pd.Timestamp(end) - pd.Timedelta(seconds=1)  # the period ends before ``end``
+    render_map({"scorecard": shown}, path_or_buffer=path, fmt="pdf", paper=paper, title="县级排名",
+               subtitle=f"排名 1 为最好 · 统计期 {start:%Y-%m-%d} 至 {last:%Y-%m-%d} · {len(ranked)} 个县",
+               legend_titles={"scorecard": "县级排名"}, labels={"scorecard": "label"})
 
 
 def run_province(specs: list[CountySpec], out: Path, *, scheduler: str | None = None, workers: int = 2,
@@ -321,7 +377,9 @@ def province(
     workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
     store_url: Annotated[str | None, typer.Option(help="PostGIS store shared by the counties (one schema each)")]
     = None,
-    settings: Annotated[Path | None, typer.Option(help="settings file for PostGIS counties without their own")]
+    settings: Annotated[Path | None, typer.Option(help="各县 (PostGIS) 的设置: 共用的文件, 或每县一个 <schema>.toml "
+                                                      "的文件夹 / settings file for PostGIS counties without "
+                                                      "their own, or a folder of <schema>.toml, one per county")]
     = None,
     period: Annotated[str, typer.Option(help="month, week or quarter")] = "month",
     as_of: Annotated[str | None, typer.Option("--as-of", help="date of the report (default: each county's)")] = None,
@@ -332,25 +390,35 @@ def province(
     if workers < 1:
         raise typer.BadParameter("--workers is at least 1")
     specs = county_specs(counties, store_url=store_url, out=out, settings=str(settings.resolve()) if settings else None)
-    where = scheduler or f"LocalCluster {workers} workers (127.0.0.1)"
-    console.print(f"{len(specs)} 个县 counties · Dask {where}")
+    where = f"调度器 {scheduler}" if scheduler else f"本机集群 {workers} 个工作进程 (127.0.0.1)"
+    console.print(f"{len(specs)} 个县 · Dask {where}", highlight=False)
+    finished = []
 
     def done(run: CountyRun) -> None:
+        finished.append(run)
+        n = f"[{len(finished)}/{len(specs)}]"
         if run.ok:
-            console.print(f"  ✓ {run.code} {run.name}  [dim]{run.seconds:.1f} s, {run.peak_rss_mb:.0f} MB[/]")
+            console.print(f"  {n} ✓ {run.code} {run.name}  完成 · 用时 {run.seconds:.1f} 秒 · "
+                          f"内存峰值 {run.peak_rss_mb:.0f} MB", highlight=False)
         else:
-            console.print(f"  [bold red]✗ {run.spec.label}[/]: {run.error}", highlight=False)
+            console.print(f"  {n} [bold red]✗ {run.spec.label} 失败[/]: {run.error}", highlight=False)
 
     rep = run_province(specs, out, scheduler=scheduler, workers=workers, as_of=_date(as_of, "as-of"), period=period,
                        on_done=done)
     bad = [r for r in rep.runs if not r.ok]
-    console.print(f"县级排名 {len(rep.ranked)} 个县" + (f", [red]{len(bad)} 个失败[/]" if bad else ""))
+    failed = f", [red]{len(bad)} 个县失败 (见 {_FAILED} 表)[/]" if bad else ""
+    console.print(f"县级排名: {len(rep.ranked)} 个县{failed}", highlight=False)
     for r in rep.ranked.head(10).itertuples():
-        console.print(f"  {r.rank:>3}  {r.code} {r.name}  {r.score:.1f}")
+        console.print(f"  第 {r.rank:>2} 名  {r.code} {r.name}  综合得分 {r.score:.1f}", highlight=False)
+    if len(rep.ranked) > 10:
+        console.print(f"  … 共 {len(rep.ranked)} 个县, 见排名表", highlight=False)
     for kind, path in rep.files.items():
-        console.print(f"{kind} → {path}")
+        console.print(f"{_FILES[kind]} → {path}", highlight=False)
     if bad:
         raise typer.Exit(1)
+
+
+_FILES = {"xlsx": "排名表", "gpkg": "排名图层 (GeoPackage)", "parquet": "排名图层 (GeoParquet)", "map": "A3 排名图"}
 
 
 @app.command("province-demo")
@@ -366,4 +434,4 @@ def province_demo(
         raise typer.BadParameter("--counties is at least 1")
     for p in make_province(folder, counties, seed=seed):
         console.print(f"  {p.settings.project.county_code} {p.settings.project.name} → {p.root}")
-    console.print(f"then: sanigrid province {folder} --out {folder}/省级输出")
+    console.print(f"然后 then: sanigrid province {folder} --out {folder}/省级输出", highlight=False)

@@ -1,10 +1,22 @@
-"""`sanigrid province`: counties on a Dask LocalCluster equal the single-county commands; a failing county
-does not stop the others; the county ranking's shrinkage, ranks and files; the synthetic province."""
+"""`sanigrid province`: the command run as a user runs it (its entry point, a LocalCluster of 2 workers) on
+generated counties gives each county's store exactly what the single-county commands write, the ranking
+of the functions, the failed county listed, the table and the map; PostGIS schemas as counties give the
+GeoPackage run's results; the county ranking's shrinkage; the synthetic province.
+
+Cheap set-up: the counties are generated once (small windows of the demo town) and shared; the province's
+subprocess runs while this process runs the single-county commands on a copy; one module cluster serves
+the PostGIS run (``--scheduler``)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import PG_PROBLEM, PG_URL
 from geopandas.testing import assert_geodataframe_equal
 from openpyxl import load_workbook
 from typer.testing import CliRunner
@@ -20,43 +33,78 @@ import sanigrid.geo
 from sanigrid.geo import scorecard as sc
 from sanigrid.geo.province import rank_counties
 from sanigrid.layers.project import init_project, open_project
-from sanigrid.layers.settings import Settings
+from sanigrid.layers.settings import SETTINGS_NAME, Settings
 from sanigrid.scripts.cli import app
 from sanigrid.scripts.demo.province import county_code, make_province
-from sanigrid.scripts.province import county_specs, dask_client, run_counties, write_province
+from sanigrid.scripts.province import CountyRun, CountySpec, summarise_county, write_province
 
-#: what the analyses write back to a county's store
-RESULT_LAYERS = ("network_components", "service_areas", "coverage_gaps", "hotspot_clusters", "gi_cells",
-                 "rebounds", "scorecard")
+N = 3
+CODES = [county_code(i) for i in range(N)]
+#: small windows of the demo town: still > 30 reports each (Gi* cells), a few grids, every facility kind
 SMALL = {"n_problems": 1200, "window_m": 1300.0, "spacing_m": 2000.0}
 
 
+def _commands(project_dir: Path) -> list[list[str]]:
+    """The single-county commands a province task stands for, as a user types them."""
+    kinds = open_project(project_dir).settings.facilities
+    return [["problems"], *[["coverage", k] for k in kinds], ["hotspots"], ["rank"]]
+
+
 @pytest.fixture(scope="module")
-def province_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """Three generated counties run by the province on a LocalCluster (with a fourth that fails), and a
-    copy of the same three run one by one with the single-county commands."""
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three generated counties, never analysed (copied by each run that needs them)."""
     base = tmp_path_factory.mktemp("province")
-    make_province(base / "prov", 3, seed=7, **SMALL)
-    shutil.copytree(base / "prov", base / "alone")
-    init_project(base / "prov" / "broken")  # a county without any layer: its problems step fails
-    runner = CliRunner()
-    for d in sorted((base / "alone").iterdir()):
-        for args in (["problems"], *[["coverage", k] for k in open_project(d).settings.facilities],
-                     ["hotspots"], ["rank"]):
-            res = runner.invoke(app, [*args, "-p", str(d)])
-            assert res.exit_code == 0, res.output
-    return base / "prov", base / "alone", base / "out"
+    make_province(base / "gen", N, seed=7, **SMALL)
+    return base
+
+
+@dataclass(frozen=True)
+class CliRun:
+    base: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def prov(self) -> Path:
+        return self.base / "prov"
+
+    @property
+    def alone(self) -> Path:
+        return self.base / "alone"
+
+    @property
+    def out(self) -> Path:
+        return self.base / "out"
+
+
+def _sanigrid() -> list[str]:
+    """The installed `sanigrid` entry point beside this interpreter (else the module)."""
+    exe = Path(sys.executable).with_name("sanigrid")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "sanigrid.scripts.cli"]
 
 
 @pytest.fixture(scope="module")
-def province_run(province_dirs: tuple[Path, Path, Path]):
-    prov, _, out = province_dirs
-    specs = county_specs([str(prov)])
-    done = []
-    with dask_client(workers=2) as client:
-        assert all(str(a).startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
-        runs = run_counties(specs, client=client, on_done=done.append)
-    return write_province(runs, out), done
+def cli_run(generated: Path) -> CliRun:
+    """`sanigrid province prov/ --out out/ --workers 2` in a subprocess, on the three counties and a fourth
+    without any layer (its problems step fails); while it runs, this process runs each county's
+    single-county commands on a copy of the same three (``alone/``)."""
+    base = generated
+    shutil.copytree(base / "gen", base / "prov")
+    shutil.copytree(base / "gen", base / "alone")
+    init_project(base / "prov" / "broken")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.Popen([*_sanigrid(), "province", str(base / "prov"), "--out", str(base / "out"),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        runner = CliRunner()
+        for code in CODES:
+            for args in _commands(base / "alone" / code):
+                res = runner.invoke(app, [*args, "-p", str(base / "alone" / code)])
+                assert res.exit_code == 0, res.output
+    finally:
+        stdout, stderr = proc.communicate(timeout=900)
+    return CliRun(base, proc.returncode, stdout, stderr)
 
 
 def _params(store, kind: str) -> dict:
@@ -68,79 +116,210 @@ def _params(store, kind: str) -> dict:
     return strip(store.meta(kind).get("params", {}))  # type: ignore[return-value]
 
 
-def test_generated_counties_are_apart_with_their_own_codes(province_dirs: tuple[Path, Path, Path]) -> None:
-    prov, _, _ = province_dirs
-    counties = [open_project(prov / county_code(i)) for i in range(3)]
+def _same_store(a, b, *, what: str) -> None:
+    """Every layer of store ``a`` equals that of ``b`` (rows, geometry, parameters), and the case history."""
+    kinds = [i.kind for i in a.info()]
+    assert kinds == [i.kind for i in b.info()], what
+    for kind in kinds:
+        fa, fb = a.read(kind), b.read(kind)
+        assert len(fa) == len(fb), (what, kind)
+        assert_geodataframe_equal(fa, fb, check_less_precise=True, normalize=True, check_dtype=False)
+        assert _params(a, kind) == _params(b, kind), (what, kind)
+    pd.testing.assert_frame_equal(a.read_table("problem_history"), b.read_table("problem_history"),
+                                  check_dtype=False)
+
+
+def _xlsx(out: Path) -> Path:
+    (path,) = out.glob("县级排名_*.xlsx")
+    return path
+
+
+def _sheet(path: Path, name: str) -> list[tuple]:
+    wb = load_workbook(path, read_only=True)
+    return list(wb[name].iter_rows(values_only=True))
+
+
+# ------------------------------------------------------------------ the generator
+def test_generated_counties_are_apart_with_their_own_codes(generated: Path) -> None:
+    counties = [open_project(generated / "gen" / c) for c in CODES]
     outlines = []
-    for i, c in enumerate(counties):
-        code = county_code(i)
+    for code, c in zip(CODES, counties, strict=True):
         assert c.settings.project.county_code == code and code.startswith("36")
         grids = c.store.read("grids")
         assert len(grids) >= 3 and grids["code"].str.startswith(code).all()
         problems = c.store.read("problems")
-        assert len(problems) > 0 and problems["grid_code"].dropna().str.startswith(code).all()
+        assert len(problems) > 30 and problems["grid_code"].dropna().str.startswith(code).all()
         outlines.append(c.store.read("boundary").geometry.iloc[0])
-    for a in range(3):
-        for b in range(a + 1, 3):
+    for a in range(N):
+        for b in range(a + 1, N):
             assert not outlines[a].intersects(outlines[b])
     # each county has its own street network (a different window of the town), not one copy shifted
     lengths = [round(c.store.read("streets").length.sum()) for c in counties]
-    assert len(set(lengths)) == 3
+    assert len(set(lengths)) == N
 
 
-def test_province_gives_the_single_county_layers(province_dirs, province_run) -> None:
-    prov, alone, _ = province_dirs
-    rep, _ = province_run
-    for i in range(3):
-        a, b = open_project(prov / county_code(i)).store, open_project(alone / county_code(i)).store
-        for kind in RESULT_LAYERS:
-            assert a.has(kind) and b.has(kind), kind
-            fa, fb = a.read(kind), b.read(kind)
-            assert len(fa) == len(fb), kind
-            assert_geodataframe_equal(fa, fb, check_less_precise=True, normalize=True)
-            assert _params(a, kind) == _params(b, kind), kind
-        outs = sorted(p.name for p in (prov / county_code(i) / "outputs").iterdir())
-        assert outs == sorted(p.name for p in (alone / county_code(i) / "outputs").iterdir())
-    # the county's row counts what its own ranking counts
-    for i in range(3):
-        grid_rank = open_project(prov / county_code(i)).store.read("scorecard")
-        row = rep.ranked.set_index("code").loc[county_code(i)]
-        assert row["reports"] == grid_rank["reports"].sum()
-        assert row["closed"] == grid_rank["closed"].sum()
-        assert row["grids"] == len(grid_rank)
+# ------------------------------------------------------------------ the command, as a user runs it
+def test_cli_writes_each_county_as_its_single_county_commands(cli_run: CliRun) -> None:
+    assert cli_run.returncode == 1, cli_run.stderr  # one county failed: the command says so by its status
+    clusters = 0
+    for code in CODES:
+        a, b = open_project(cli_run.prov / code).store, open_project(cli_run.alone / code).store
+        for kind in ("network_components", "service_areas", "coverage_gaps", "gi_cells", "rebounds", "scorecard"):
+            assert a.has(kind) and len(a.read(kind)) > 0, (code, kind)
+        clusters += len(a.read("hotspot_clusters"))
+        _same_store(a, b, what=code)
+        outs = sorted(p.name for p in (cli_run.prov / code / "outputs").iterdir())
+        assert outs and outs == sorted(p.name for p in (cli_run.alone / code / "outputs").iterdir())
+    assert clusters > 0  # some county has hot-spot clusters to compare
 
 
-def test_a_failing_county_does_not_stop_the_others(province_run) -> None:
-    rep, done = province_run
-    assert len(done) == 4
-    failed = [r for r in rep.runs if not r.ok]
-    assert [r.spec.label for r in failed] == ["broken"]
-    assert "problems" in failed[0].error and "empty" in failed[0].error
-    assert sorted(rep.ranked["code"]) == [county_code(i) for i in range(3)]
-    wb = load_workbook(rep.files["xlsx"], read_only=True)
-    assert "失败县" in wb.sheetnames
-    rows = list(wb["失败县"].iter_rows(values_only=True))
-    assert rows[1][0] == "broken" and "empty" in rows[1][1]
-
-
-def test_province_files_hold_the_ranking(province_run) -> None:
-    rep, _ = province_run
-    ranked = rep.ranked
-    assert ranked["rank"].tolist() == sorted(ranked["rank"].tolist())
-    wb = load_workbook(rep.files["xlsx"], read_only=True)
-    rows = list(wb["县级排名"].iter_rows(values_only=True))
-    head = rows[0]
-    for zh in ("排名", "县级代码", "县(市、区)", "综合得分", "每公里问题数(收缩)", "按期结案率(收缩)(%)",
-               "按期结案率下限(%)", "名次变化", "公厕覆盖率(%)", "背街小巷硬化率(%)"):
-        assert zh in head, zh
-    assert [r[head.index("县级代码")] for r in rows[1:]] == ranked["code"].tolist()
+def test_cli_ranks_the_counties_as_the_functions_do(cli_run: CliRun) -> None:
+    # the functions on the single-county copy: each county's row, then the ranking across them
+    rows = [summarise_county(open_project(cli_run.alone / code)) for code in CODES]
+    ranked = rank_counties(gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), crs=rows[0].crs),
+                           settings=Settings())
+    table = _sheet(_xlsx(cli_run.out), "县级排名")
+    head, body = table[0], table[1:]
+    assert len(body) == N
     assert all(re.fullmatch(r"[^A-Za-z]+", str(h)) for h in head), head  # Chinese headers only
-    for key in ("gpkg", "parquet"):
-        f = gpd.read_file(rep.files[key]) if key == "gpkg" else gpd.read_parquet(rep.files[key])
-        assert f.crs == ranked.crs and f["code"].tolist() == ranked["code"].tolist()
-        assert f["rank"].tolist() == ranked["rank"].tolist()
-        assert f.geom_type.isin(["Polygon", "MultiPolygon"]).all()
-    assert rep.files["map"].read_bytes()[:5] == b"%PDF-"
+    for zh in ("排名", "县级代码", "县(市、区)", "网格数", "综合得分", "每公里问题数(收缩)", "按期结案率(收缩)(%)",
+               "按期结案率下限(%)", "按期结案率上限(%)", "反弹率(收缩)(%)", "名次变化", "得分变化",
+               "公厕覆盖率(%)", "垃圾收集点覆盖率(%)", "背街小巷硬化率(%)"):
+        assert zh in head, zh
+    col = {h: i for i, h in enumerate(head)}
+    assert [r[col["县级代码"]] for r in body] == ranked["code"].tolist()
+    assert [r[col["排名"]] for r in body] == ranked["rank"].tolist() == sorted(ranked["rank"].tolist())
+    np.testing.assert_allclose([r[col["综合得分"]] for r in body], ranked["score"], atol=0.006)
+    np.testing.assert_allclose([r[col["按期结案率(收缩)(%)"]] for r in body], 100 * ranked["on_time_rate"],
+                               atol=0.06)
+    assert [r[col["县(市、区)"]] for r in body] == ranked["name"].tolist()
+    assert [r[col["问题数"]] for r in body] == ranked["reports"].tolist()
+    # a county's row counts what its own grid ranking counts
+    for code in CODES:
+        grid_rank = open_project(cli_run.prov / code).store.read("scorecard")
+        row = body[[r[col["县级代码"]] for r in body].index(code)]
+        assert row[col["问题数"]] == grid_rank["reports"].sum()
+        assert row[col["网格数"]] == len(grid_rank)
+
+
+def test_cli_lists_the_failed_county_and_the_others_finish(cli_run: CliRun) -> None:
+    lines = cli_run.stdout.splitlines()
+    assert lines[0] == f"{N + 1} 个县 · Dask 本机集群 2 个工作进程 (127.0.0.1)"
+    done = [ln.strip() for ln in lines if re.match(r"\s+\[\d/4\] [✓✗]", ln)]
+    assert sorted(int(ln[1]) for ln in done) == [1, 2, 3, 4]  # each county once, as it finished
+    for code in CODES:
+        (ln,) = [ln for ln in done if f"✓ {code} 合成{code}县  完成 · 用时 " in ln]
+        assert re.search(r"用时 \d+\.\d 秒 · 内存峰值 \d+ MB$", ln), ln
+    (bad,) = [ln for ln in done if "✗" in ln]
+    assert "✗ broken 失败: " in bad and "problems" in bad and "empty" in bad
+    assert f"县级排名: {N} 个县, 1 个县失败 (见 失败县 表)" in lines
+    assert "distributed" not in cli_run.stderr and "Traceback" not in cli_run.stderr, cli_run.stderr
+    rows = _sheet(_xlsx(cli_run.out), "失败县")
+    assert rows[0] == ("县级代码", "失败原因") and len(rows) == 2
+    assert rows[1][0] == "broken" and "empty" in rows[1][1]
+    note = dict(_sheet(_xlsx(cli_run.out), "说明")[1:])
+    assert note["县数"] in (N, str(N)) and note["失败"] in (1, "1")
+
+
+def test_cli_writes_the_map_layers_and_the_a3_map(cli_run: CliRun) -> None:
+    from pypdf import PdfReader
+
+    order = [r[1] for r in _sheet(_xlsx(cli_run.out), "县级排名")[1:]]
+    for f in (gpd.read_file(cli_run.out / "县级排名.gpkg"), gpd.read_parquet(cli_run.out / "县级排名.parquet")):
+        assert f["code"].tolist() == order and f["rank"].tolist() == [1, 2, 3]
+        assert f.crs.to_epsg() == 4548 and f.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+        outline = open_project(cli_run.prov / order[0]).store.read("boundary").geometry.iloc[0]
+        assert f.geometry.iloc[0].symmetric_difference(outline).area < 1e-6 * outline.area
+    pdf = PdfReader(cli_run.out / "县级排名_A3.pdf")
+    assert len(pdf.pages) == 1
+    box = pdf.pages[0].mediabox
+    assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (420, 297)
+
+
+def test_the_ranking_workbook_reads_well(cli_run: CliRun) -> None:
+    """Opened as a user opens it: every header fits its column, the header row stays in view."""
+    wb = load_workbook(_xlsx(cli_run.out))
+    ws = wb["县级排名"]
+    assert ws.freeze_panes == "A2"
+    for cell in ws[1]:
+        wide = sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(cell.value))  # a CJK character is two wide
+        assert ws.column_dimensions[cell.column_letter].width >= wide, cell.value
+
+
+def test_counties_sharing_one_code_are_refused(tmp_path: Path) -> None:
+    rows = _table({"reports": [10, 12, 8], "closed": [8, 9, 6], "on_time": [7, 8, 5], "overdue": [1, 1, 0],
+                   "rebounded": [0, 1, 0], "exposure": [5.0, 6.0, 4.0], "coverage": [0.8, 0.7, 0.9],
+                   "hardening_rate": [0.9, 0.8, 0.7],
+                   **{f"prev_{c}": [1, 1, 1] for c in ("reports", "closed", "on_time", "overdue", "rebounded")},
+                   "prev_exposure": [5.0, 6.0, 4.0]})
+    rows["code"] = ["360101", "360101", "360102"]  # two schemas started from one settings file
+    runs = [CountyRun(CountySpec(str(tmp_path / s), schema=s), code=c, name=c, row=rows.iloc[[i]])
+            for i, (s, c) in enumerate(zip(("a", "b", "c"), rows["code"], strict=True))]
+    rep = write_province(runs, tmp_path / "out")
+    assert rep.ranked["code"].tolist() == ["360102"]
+    failed = {r.spec.label: r.error for r in rep.runs if not r.ok}
+    assert sorted(failed) == ["a", "b"] and "360101" in failed["a"] and "b" in failed["a"]
+    assert [r[0] for r in _sheet(rep.files["xlsx"], "失败县")[1:]] == ["a", "b"]
+
+
+# ------------------------------------------------------------------ PostGIS schemas as counties
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """One LocalCluster for the module's in-process runs; its scheduler's address."""
+    from sanigrid.scripts.province import dask_client
+
+    with dask_client(workers=2) as client:
+        assert all(str(a).startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
+        yield client.scheduler.address
+
+
+@pytest.fixture(scope="module")
+def pg_run(generated: Path, cli_run: CliRun, cluster: str) -> Iterator[tuple[dict[str, str], Path]]:
+    """The three generated counties loaded into PostGIS schemas (one each, their own settings files),
+    then `sanigrid province SCHEMA… --store-url URL --settings DIR --scheduler ADDRESS`."""
+    if PG_PROBLEM is not None:
+        pytest.skip(PG_PROBLEM)
+    psycopg = pytest.importorskip("psycopg")
+    from sanigrid.layers.postgis import PostGISStore
+
+    tag = uuid.uuid4().hex[:8]
+    schemas = {code: f"prov_{tag}_{code}" for code in CODES}
+    folder = generated / "pg_settings"
+    folder.mkdir()
+    try:
+        for code, schema in schemas.items():
+            src = open_project(generated / "gen" / code)
+            with PostGISStore(PG_URL, schema=schema).transaction() as tx:
+                tx.set_crs(src.store.crs)  # as `sanigrid init` with the county's CRS would
+                for li in src.store.info():
+                    tx.write(li.kind, src.store.read(li.kind), params=li.params, synthetic=li.synthetic)
+                tx.write_table("problem_history", src.store.read_table("problem_history"))
+            shutil.copy(generated / "gen" / code / SETTINGS_NAME, folder / f"{schema}.toml")
+        res = CliRunner().invoke(app, ["province", *schemas.values(), "--store-url", PG_URL, "--settings",
+                                       str(folder), "--scheduler", cluster, "--out", str(generated / "out_pg")])
+        assert res.exit_code == 0, res.output
+        assert f"{N} 个县 · Dask 调度器 {cluster}" in res.output
+        yield schemas, generated / "out_pg"
+    finally:
+        with psycopg.connect(PG_URL) as con:
+            for schema in schemas.values():
+                con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    psycopg.sql.Identifier(schema)))
+
+
+def test_postgis_schemas_as_counties_equal_the_geopackage_run(pg_run, cli_run: CliRun) -> None:
+    from sanigrid.layers.postgis import PostGISStore
+
+    schemas, out = pg_run
+    for code, schema in schemas.items():
+        pg = open_project(out / schema)
+        assert isinstance(pg.store, PostGISStore) and pg.store.schema == schema
+        assert pg.settings.project.county_code == code
+        _same_store(pg.store, open_project(cli_run.prov / code).store, what=schema)
+        outs = sorted(p.name for p in (out / schema / "outputs").iterdir())
+        assert outs == sorted(p.name for p in (cli_run.prov / code / "outputs").iterdir())
+    a, b = _sheet(_xlsx(out), "县级排名"), _sheet(_xlsx(cli_run.out), "县级排名")
+    assert a == b  # the same table, cell for cell
 
 
 def _table(x: dict[str, list[float]]) -> gpd.GeoDataFrame:

@@ -403,6 +403,8 @@ def _draw_ramp(ax, frame: gpd.GeoDataFrame, style: Style, name: str, patch_cls, 
     colours = [cmap(norm(v), alpha=max(style.fill_opacity, 0.5)) for v in values[ok]]
     frame[ok].plot(ax=ax, color=colours, edgecolor=style.color, linewidth=style.weight * 0.5)
     stops = np.linspace(lo, hi, len(by["ramp"]))
+    if np.allclose(values[ok], np.round(values[ok])):  # whole numbers (a rank): whole stops, each once
+        stops = np.unique(np.round(stops))
     return [patch_cls(facecolor=cmap(norm(v), alpha=max(style.fill_opacity, 0.5)), edgecolor=style.color,
                       label=f"{field_zh or name} {v:.0f}") for v in stops]
 

@@ -4,7 +4,8 @@
 and gives each county its own piece of it: a window of the town (its own streets, alleys, grids,
 facilities and reports, so every county has a different street network), a share of the reports
 kept, some alleys hardened or not and some facilities closed, then shifted to its own place on a
-lattice of ``spacing_m`` so that no two counties overlap. Each county gets its own 6-digit code
+lattice of ``spacing_m`` from the demo town's corner (so that no two counties overlap and all stay in the
+demo's CRS zone). Each county gets its own 6-digit code
 (``36PPCC``: prefecture ``PP``, county ``CC``), and its grid codes start with it.
 :func:`make_province` writes each county as its own project folder (``<root>/<code>/``) through
 the demo's writer (:func:`~.command.write_demo_data`). Deterministic from the seed; EPSG:4548
@@ -79,8 +80,8 @@ def province_layers(n_counties: int, *, seed: int = 2026, n_problems: int = 3000
             d = reps.distance(box.centroid).to_numpy()
             keep = np.isin(np.arange(len(grids)), np.argsort(d)[:3])
         code = county_code(i)
-        dx = (i % side) * spacing_m - wx
-        dy = -(i // side) * spacing_m - wy
+        dx = x0 + (i % side) * spacing_m - wx  # the lattice starts at the demo town (inside its CRS's zone)
+        dy = y0 - (i // side) * spacing_m - wy
         out.append(County(code, f"合成{code}县", _county(base, keep, code=code, dx=dx, dy=dy, rng=rng)))
     return out
 
