@@ -228,6 +228,9 @@ def plan_partitions(xy_chunks: Callable[[], Iterable[np.ndarray]], *, npartition
     ``(n, 2)`` coordinate arrays (it is called twice: the extent, then the key histogram)."""
     if not 1 <= level <= 30:
         raise AnalysisError(f"the Hilbert level must be 1–30, not {level}")
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(crs).to_string()  # one spelling of it (EPSG:4548), whatever the reader
     lo = np.array([np.inf, np.inf])
     hi = -lo
     n = 0
@@ -301,7 +304,7 @@ class GeoParquetSource:
     batch_rows: int = 1_000_000
 
     def __post_init__(self) -> None:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         p = Path(self.path)
         self.files = sorted(p.glob("*.parquet")) if p.is_dir() else [p]
@@ -321,7 +324,7 @@ class GeoParquetSource:
         self.columns = [c for c in (*COLUMNS, "grid_code") if c in names]
 
     def _batches(self, columns: list[str]) -> Iterable[Any]:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         for f in self.files:
             yield from pq.ParquetFile(f).iter_batches(batch_size=self.batch_rows, columns=columns)
@@ -375,8 +378,8 @@ def write_partitioned(source: ReportSource | gpd.GeoDataFrame, folder: str | Pat
     """Write the reports once as a GeoParquet dataset of Hilbert partitions (one file per partition,
     sorted by key, row groups of 4096 rows, ``x``/``y``/``hkey`` columns beside the WKB geometry; the
     plan in ``_plan.json``), chunk by chunk: at most one chunk and then one partition in memory."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     src: ReportSource = FrameSource(source) if isinstance(source, gpd.GeoDataFrame) else source
     folder = Path(folder)
@@ -398,7 +401,7 @@ def write_partitioned(source: ReportSource | gpd.GeoDataFrame, folder: str | Pat
         part = np.searchsorted(np.asarray(plan.cuts[1:-1], dtype="int64"), df["hkey"].to_numpy(), side="right")
         bounds = np.searchsorted(part, np.arange(plan.npartitions + 1))
         table = pa.Table.from_pandas(df, preserve_index=False)
-        for j in np.flatnonzero(np.diff(bounds)):
+        for j in np.flatnonzero(np.diff(bounds)).tolist():
             pq.write_table(table.slice(bounds[j], bounds[j + 1] - bounds[j]), pieces / f"p{j:05d}-c{c:05d}.parquet")
             seen.add(int(j))
     for f in folder.glob("part-*.parquet"):
@@ -438,7 +441,7 @@ class ParquetPartitions:
 
     def read(self, i: int, others: Sequence[int], box: tuple[float, float, float, float],
              columns: Sequence[str]) -> pd.DataFrame:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         x0, y0, x1, y1 = box
         frames = []
@@ -526,6 +529,9 @@ def _read_local(reader: PartitionReader, i: int, others: Sequence[int], region: 
     """Partition ``i``'s reports and the halo: the neighbours' reports within ``distance_m`` of its region
     (both without the reports after ``as_of``)."""
     rows = reader.read(i, list(others), _box(region, distance_m), list(columns))
+    for c in ("reported_at", "closed_at"):  # one resolution, whichever reader (PostgreSQL: microseconds)
+        if c in rows:
+            rows[c] = pd.to_datetime(rows[c]).astype("datetime64[ns]")
     if as_of is not None and "reported_at" in rows:
         rows = rows[(pd.to_datetime(rows["reported_at"]) <= pd.Timestamp(as_of)).to_numpy()]
     own = rows[(rows[_PART] == i).to_numpy()]
@@ -835,3 +841,25 @@ def analyse_frame(reports: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.G
     return PartitionedResult(reports=out, piles=piles, clusters=clusters,
                              rebounds=rebounds.sort_values("new_id").reset_index(drop=True),
                              partitions=pd.DataFrame({"partition": [0], "reports": [len(p)], "halo": [0]}))
+
+
+def _own_frame(reader: PartitionReader, i: int, region: Any) -> gpd.GeoDataFrame:
+    own, _ = _read_local(reader, i, [], region, 0.0, [*COLUMNS, "grid_code", "x", "y"], None)
+    own = own.drop(columns=[_PART])
+    return gpd.GeoDataFrame(own, geometry=gpd.points_from_xy(own["x"], own["y"]), crs=reader.plan.crs)
+
+
+def partitions_frame(reader: PartitionReader) -> Any:
+    """The reports as a dask-geopandas frame, one partition per key range (read lazily, each by its own
+    query or file), with the regions as ``spatial_partitions``: for any other per-partition work."""
+    import dask
+    import dask.dataframe as dd
+    import dask_geopandas  # noqa: F401  (registers the GeoDataFrame backend)
+
+    plan = reader.plan.with_regions()
+    live = [i for i in range(plan.npartitions) if plan.counts[i] > 0]
+    task = dask.delayed(reader, traverse=False)
+    meta = _own_frame(reader, live[0], plan.regions[live[0]]).iloc[:0] if live else None
+    ddf = dd.from_delayed([dask.delayed(_own_frame)(task, i, plan.regions[i]) for i in live], meta=meta)
+    ddf.spatial_partitions = gpd.GeoSeries([plan.regions[i] for i in live], crs=plan.crs)
+    return ddf

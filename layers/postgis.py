@@ -640,3 +640,80 @@ def _column(values: Sequence[Any], sql_type: str, s: LayerSpec | None, name: str
     if sql_type == "text":
         return pd.Series(list(values), dtype="str")
     return pd.Series(list(values))
+
+
+# ---------------------------------------------------------------- point tables read in pieces (spatial partitions)
+def _geom_column(cur: Any, schema: str, table: str) -> tuple[str, int]:
+    cur.execute("SELECT f_geometry_column, srid FROM geometry_columns WHERE f_table_schema = %s "
+                "AND f_table_name = %s ORDER BY f_geometry_column = %s DESC LIMIT 1", (schema, table, GEOM))
+    row = cur.fetchone()
+    if row is None:
+        raise StoreError(f"no geometry column in table {schema}.{table}")
+    return str(row[0]), int(row[1])
+
+
+def table_crs(url: str, *, schema: str, table: str) -> CRS:
+    """The CRS of a point table's geometry column (its SRID)."""
+    _require_psycopg()
+    try:
+        with psycopg.connect(url, connect_timeout=10) as con, con.cursor() as cur:
+            _, srid = _geom_column(cur, schema, table)
+    except psycopg.Error as e:
+        raise StoreError(f"{_public_url(url)}: {schema}.{table}: {e}".strip()) from None
+    return CRS.from_epsg(srid)
+
+
+def point_xy_batches(url: str, *, schema: str, table: str, batch_rows: int = 200_000) -> Iterator[np.ndarray]:
+    """The coordinates of a point table, ``(n, 2)`` arrays of up to ``batch_rows`` (a server-side cursor)."""
+    _require_psycopg()
+    try:
+        with psycopg.connect(url, connect_timeout=10) as con:
+            with con.cursor() as cur:
+                geom, _ = _geom_column(cur, schema, table)
+            query = sql.SQL("SELECT ST_X({g}), ST_Y({g}) FROM {t} WHERE {g} IS NOT NULL").format(
+                g=sql.Identifier(geom), t=sql.Identifier(schema, table))
+            with con.cursor(name=f"sanigrid_{uuid.uuid4().hex[:12]}") as cur:
+                cur.itersize = batch_rows
+                cur.execute(query)
+                while rows := cur.fetchmany(batch_rows):
+                    yield np.asarray(rows, dtype="float64").reshape(-1, 2)
+    except psycopg.Error as e:
+        raise StoreError(f"{_public_url(url)}: {schema}.{table}: {e}".strip()) from None
+
+
+def read_points(url: str, *, schema: str, table: str, columns: Sequence[str],
+                box: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+    """The rows of a point table whose point lies in ``box`` (``geom && envelope``: the GiST index), as
+    ``columns`` (those the table has) and ``x``, ``y``: one parameterised query."""
+    _require_psycopg()
+    try:
+        with psycopg.connect(url, connect_timeout=10) as con, con.cursor() as cur:
+            geom, srid = _geom_column(cur, schema, table)
+            cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
+                        "AND table_name = %s", (schema, table))
+            have: dict[str, str] = dict(cur.fetchall())
+            cols = [c for c in columns if c in have and c != geom]
+            query = sql.SQL("SELECT {}ST_X({g}), ST_Y({g}) FROM {t} WHERE {g} IS NOT NULL").format(
+                sql.SQL("").join(sql.SQL("{}, ").format(sql.Identifier(c)) for c in cols),
+                g=sql.Identifier(geom), t=sql.Identifier(schema, table))
+            args: list[Any] = []
+            if box is not None:
+                query += sql.SQL(" AND {g} && ST_MakeEnvelope(%s, %s, %s, %s, %s)").format(g=sql.Identifier(geom))
+                args = [float(v) for v in box] + [srid]
+            cur.execute(query, args)
+            rows = cur.fetchall()
+    except psycopg.Error as e:
+        raise StoreError(f"{_public_url(url)}: {schema}.{table}: {e}".strip()) from None
+    data = list(zip(*rows, strict=True)) if rows else [()] * (len(cols) + 2)
+    out = pd.DataFrame({c: pd.Series(data[i], dtype="object") for i, c in enumerate(cols)})
+    for c in cols:
+        kind = str(have[c])
+        if kind.startswith("timestamp") or kind == "date":
+            out[c] = pd.to_datetime(out[c])
+        elif kind in ("bigint", "integer", "smallint"):
+            out[c] = out[c].astype("int64") if out[c].notna().all() else out[c].astype("Int64")
+        elif kind in ("double precision", "real", "numeric"):
+            out[c] = out[c].astype("float64")
+    out["x"] = np.asarray(data[-2], dtype="float64")
+    out["y"] = np.asarray(data[-1], dtype="float64")
+    return out

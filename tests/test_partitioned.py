@@ -3,6 +3,9 @@ equal the single-frame functions, clusters that straddle a partition edge includ
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -13,11 +16,13 @@ from sanigrid.geo.grids import assign_grid
 from sanigrid.geo.hotspots import dbscan_labels
 from sanigrid.geo.partitioned import (
     GeoParquetSource,
-    ParquetPartitions,
+    PartitionedResult,
+    PostGISPartitions,
     analyse_frame,
     analyse_partitioned,
     hilbert_cell,
     hilbert_keys,
+    partitions_frame,
     write_partitioned,
 )
 from sanigrid.geo.rebound import rebound_pairs
@@ -25,6 +30,7 @@ from sanigrid.layers.piles import find_piles
 from sanigrid.layers.settings import Settings
 
 AS_OF = pd.Timestamp("2026-11-01")
+PG_URL = os.environ.get("SANIGRID_TEST_PG", "")
 X0, Y0 = 500_000.0, 3_100_000.0
 
 
@@ -41,8 +47,9 @@ def reports() -> gpd.GeoDataFrame:
                                                                               400 + rng.uniform(-0.4, 0.4, 25)]
     xs, ys = np.r_[x, bx, px] + X0, np.r_[y, by, py] + Y0
     n = len(xs)
-    rep = pd.Timestamp("2026-05-01") + pd.to_timedelta(rng.uniform(0, 180, n), unit="D")
-    closed = pd.Series(rep + pd.to_timedelta(rng.uniform(0.5, 10, n), unit="D")).where(rng.random(n) < 0.7)
+    rep = (pd.Timestamp("2026-05-01") + pd.to_timedelta(rng.uniform(0, 180, n), unit="D")).floor("s")
+    closed = pd.Series(rep + pd.to_timedelta(rng.uniform(0.5, 10, n), unit="D")).dt.floor("s").where(
+        rng.random(n) < 0.7)  # whole seconds: PostgreSQL keeps microseconds
     cats = rng.choice(["暴露垃圾", "乱堆乱放", "道路破损"], n)
     ids = rng.permutation(n) + 1  # ids in no spatial order
     return gpd.GeoDataFrame({"problem_id": ids, "category": cats, "reported_at": rep, "closed_at": closed},
@@ -51,6 +58,10 @@ def reports() -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="module")
 def grids() -> gpd.GeoDataFrame:
+    return _grids()
+
+
+def _grids() -> gpd.GeoDataFrame:
     """Two counties' grids (codes start with the county code), 4 × 2 cells."""
     cells, codes = [], []
     for i in range(4):
@@ -139,3 +150,75 @@ def test_piles_across_an_edge_are_found_whole(tmp_path) -> None:
     got = part.report_table().set_index("problem_id").loc[want["problem_id"]]
     assert (got["pile"].to_numpy() == want["pile"].to_numpy()).all()
     assert got.loc[got["pile"] >= 0, "partition"].nunique() >= 2
+
+
+def _same(a: PartitionedResult, b: PartitionedResult) -> None:
+    ta, tb = a.report_table(), b.report_table()
+    pd.testing.assert_frame_equal(ta, tb)
+    pd.testing.assert_frame_equal(pd.DataFrame(a.clusters.drop(columns="geometry")),
+                                  pd.DataFrame(b.clusters.drop(columns="geometry")))
+    assert shapely.equals_exact(a.clusters.geometry.to_numpy(), b.clusters.geometry.to_numpy(), tolerance=1e-9).all()
+    assert a.piles["count"].tolist() == b.piles["count"].tolist()
+    cols = ["closed_id", "new_id", "category", "grid_code", "closed_at", "reported_at"]
+    pd.testing.assert_frame_equal(a.rebounds[cols], b.rebounds[cols], check_dtype=False)
+
+
+def test_hilbert_keys_are_a_curve_and_the_plan_cuts_ranges_of_equal_counts(reports, tmp_path) -> None:
+    ix, iy = (a.ravel() for a in np.meshgrid(np.arange(16), np.arange(16)))
+    d = hilbert_keys(ix, iy, 4)
+    assert sorted(d.tolist()) == list(range(256))
+    assert all(hilbert_cell(int(k), 4) == (int(a), int(b)) for k, a, b in zip(d, ix, iy, strict=True))
+    step = np.abs(np.diff(np.column_stack([ix, iy])[np.argsort(d)], axis=0)).sum(axis=1)
+    assert (step == 1).all()  # consecutive keys are neighbouring cells
+    parts = write_partitioned(reports, tmp_path, npartitions=6)
+    plan = parts.plan.with_regions()
+    assert sum(plan.counts) == len(reports) and max(plan.counts) < 1.3 * len(reports) / 6
+    xy = np.column_stack([reports.geometry.x, reports.geometry.y])
+    part = plan.partition_of(xy[:, 0], xy[:, 1])
+    assert np.bincount(part, minlength=6).tolist() == list(plan.counts)
+    for i in range(6):  # each region holds its own reports and no other partition's
+        inside = shapely.contains_xy(plan.regions[i], xy[:, 0], xy[:, 1])
+        assert inside[part == i].all()
+        assert not shapely.contains_xy(shapely.buffer(plan.regions[i], -0.01), xy[part != i, 0],
+                                       xy[part != i, 1]).any()
+        f = gpd.read_parquet(tmp_path / f"part-{i:05d}.parquet")  # GeoParquet: readable as such
+        assert len(f) == plan.counts[i] and f.crs.to_epsg() == 4548 and f["hkey"].is_monotonic_increasing
+
+
+def test_a_geoparquet_source_in_chunks_gives_the_same_dataset(reports, both, tmp_path) -> None:
+    s, _, part = both
+    reports.to_parquet(tmp_path / "in.parquet")
+    parts = write_partitioned(GeoParquetSource(tmp_path / "in.parquet", batch_rows=500), tmp_path / "out",
+                              npartitions=6)
+    assert parts.plan == write_partitioned(reports, tmp_path / "frame", npartitions=6).plan
+    _same(part, analyse_partitioned(parts, settings=s, grids=_grids(), as_of=AS_OF))
+
+
+@pytest.mark.skipif(not PG_URL, reason="SANIGRID_TEST_PG is not set (bash scripts/postgis_test_server.sh | tail -1)")
+def test_postgis_table_in_the_same_partitions_gives_the_same_results(reports, both, tmp_path) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from sanigrid.layers.postgis import PostGISStore
+
+    s, _, part = both
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    try:
+        PostGISStore(PG_URL, schema=schema, crs="EPSG:4548").write("problems", reports)
+        pg = PostGISPartitions(PG_URL, schema=schema, table="problems", npartitions=6)
+        assert pg.plan == write_partitioned(reports, tmp_path, npartitions=6).plan  # the same partitions
+        _same(part, analyse_partitioned(pg, settings=s, grids=_grids(), as_of=AS_OF))
+    finally:
+        with psycopg.connect(PG_URL) as con:
+            con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))
+
+
+def test_partitions_frame_is_a_dask_geopandas_frame_by_key_range(reports, tmp_path) -> None:
+    parts = write_partitioned(reports, tmp_path, npartitions=6)
+    ddf = partitions_frame(parts)
+    assert ddf.npartitions == 6 and len(ddf.spatial_partitions) == 6
+    sizes = ddf.map_partitions(len).compute().tolist()
+    assert sizes == list(parts.plan.counts)
+    got = ddf.compute().sort_values("problem_id")
+    want = reports.sort_values("problem_id")
+    assert got["problem_id"].tolist() == want["problem_id"].tolist()
+    np.testing.assert_array_equal(got.geometry.x.to_numpy(), want.geometry.x.to_numpy())
+    assert ddf.spatial_partitions.contains(ddf.partitions[2].compute().geometry.union_all()).iloc[2]
