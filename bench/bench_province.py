@@ -7,15 +7,18 @@
    wall times, the ratios, the peak RSS of each worker, and the check that all three rank alike.
    From the measured per-county cost it prints what a 16-core machine and a cluster of such machines
    should give, on paper (waves of counties, cluster start measured here).
-2. **Partitions.** ``--reports`` synthetic reports (2·10⁵, or 10⁷ with ``--full``) in the province's
-   extent with dense blobs and a default-geocode pile, written as GeoParquet in chunks, read with
-   ``dask_geopandas.read_parquet``, sorted into Hilbert partitions and analysed with a halo
-   (:func:`sanigrid.geo.partitioned.analyse_partitioned`) on a LocalCluster of 2 workers; the
-   single-frame run (:func:`analyse_frame`) beside it where the reports fit (≤ 2·10⁶) with the check
-   that both agree; the largest partition's rows and bytes and the workers' peak RSS.
+2. **Partitions.** ``--reports`` synthetic reports (10⁵, or 10⁷ with ``--full``) at a city's density
+   (towns, hot spots, default-geocode piles, sparse countryside; see ``_layout``), generated and
+   written as GeoParquet a chunk (≤ 10⁶) at a time, then written once as Hilbert partitions
+   (:func:`sanigrid.geo.partitioned.write_partitioned`, ``--rows-per-partition``, 10⁵) and analysed
+   with a halo read by bounds (:func:`analyse_partitioned`) on a LocalCluster of 1 and of 2 workers;
+   the single frame (:func:`analyse_frame`, read included) in a fresh process beside it where it fits
+   (≤ 2·10⁶), with the check that both give the same piles, clusters, labels and links; above that the
+   single frame is measured at 10⁶ of the same density and extrapolated. Printed: wall times and
+   ratios, the largest partition's rows and halo, the peak RSS of each worker and of the one frame.
 
-Run:  .venv/bin/python bench/bench_province.py                  (20 counties, 2·10⁵ reports)
-      .venv/bin/python bench/bench_province.py --counties 6 --reports 100000   (a quick look)
+Run:  .venv/bin/python bench/bench_province.py                  (20 counties, 10⁵ reports)
+      .venv/bin/python bench/bench_province.py --counties 0 --reports 100000   (partitions only)
       .venv/bin/python bench/bench_province.py --full           (100 counties, 10⁷ reports)
 """
 
@@ -91,77 +94,198 @@ def counties(n: int, work: Path) -> None:
               f"serial ≈ {n_big * c:.0f} s")
 
 
-def _reports_chunk(rng: np.random.Generator, n: int, first_id: int, bounds: tuple[float, float, float, float],
-                   pile_xy: tuple[float, float]):
+# ------------------------------------------------------------------ reports in spatial partitions
+# Synthetic reports at a city's density, per 10⁵ reports: 700 km² (a county-sized square), 7 towns of
+# σ 1.5 km holding 45 % (peak ≈ 4.5 reports per hectare: below DBSCAN's core density of 15 within
+# 60 m, so a town is not one cluster), 30 % in hot spots (markets, alleys: ≈ 80 reports within σ 25 m,
+# placed in the towns), 3 % on the towns' centres (the default geocode: piles; in the NYC 311 sample
+# 7 % of reports share their exact point with another) and 22 % scattered over the countryside.
+TOWNS_PER_1E5 = 7
+AREA_KM2_PER_1E5 = 700.0
+SPOT_SIZE = 80
+SHARES = {"town": 0.45, "spot": 0.30, "pile": 0.03}  # the rest: background
+
+
+def _layout(n: int, seed: int = 2026) -> dict[str, np.ndarray | float]:
+    """The province's towns and hot spots (a few 10⁴ at 10⁷ reports: arrays, not objects)."""
+    rng = np.random.default_rng(seed)
+    side = math.sqrt(AREA_KM2_PER_1E5 * n / 1e5) * 1000.0
+    n_towns = max(1, round(TOWNS_PER_1E5 * n / 1e5))
+    towns = rng.uniform(0.05 * side, 0.95 * side, (n_towns, 2))
+    n_spots = max(1, round(SHARES["spot"] * n / SPOT_SIZE))
+    spots = towns[rng.integers(0, n_towns, n_spots)] + rng.normal(0, 1500.0, (n_spots, 2))
+    return {"side": side, "towns": towns, "spots": spots}
+
+
+def _reports_chunk(rng: np.random.Generator, n: int, first_id: int, layout: dict, x0: float = 500_000.0,
+                   y0: float = 3_100_000.0):
     import geopandas as gpd
 
-    x0, y0, x1, y1 = bounds
-    nb = n // 3
-    centres = np.column_stack([rng.uniform(x0, x1, max(1, n // 2000)), rng.uniform(y0, y1, max(1, n // 2000))])
-    k = rng.integers(0, len(centres), nb)
-    x = np.r_[rng.uniform(x0, x1, n - nb - n // 200), centres[k, 0] + rng.normal(0, 30, nb),
-              np.full(n // 200, pile_xy[0])]
-    y = np.r_[rng.uniform(y0, y1, n - nb - n // 200), centres[k, 1] + rng.normal(0, 30, nb),
-              np.full(n // 200, pile_xy[1])]
-    rep = pd.Timestamp("2026-05-01") + pd.to_timedelta(rng.uniform(0, 180, n), unit="D")
+    side, towns, spots = layout["side"], layout["towns"], layout["spots"]
+    kind = rng.choice(4, n, p=[SHARES["town"], SHARES["spot"], SHARES["pile"], 1 - sum(SHARES.values())])
+    xy = rng.uniform(0, side, (n, 2))  # background
+    t = kind == 0
+    xy[t] = towns[rng.integers(0, len(towns), t.sum())] + rng.normal(0, 1500.0, (t.sum(), 2))
+    s = kind == 1
+    xy[s] = spots[rng.integers(0, len(spots), s.sum())] + rng.normal(0, 25.0, (s.sum(), 2))
+    p = kind == 2
+    xy[p] = towns[rng.integers(0, len(towns), p.sum())]
+    xy = np.clip(xy, 0, side)
+    rep = (pd.Timestamp("2026-05-01") + pd.to_timedelta(rng.uniform(0, 180, n), unit="D")).floor("s")
     closed = pd.Series(rep + pd.to_timedelta(rng.uniform(0.5, 10, n), unit="D")).where(rng.random(n) < 0.7)
     cats = rng.choice(np.array(["暴露垃圾", "乱堆乱放", "道路破损", "非法小广告"]), n)
     return gpd.GeoDataFrame({"problem_id": np.arange(first_id, first_id + n), "category": cats,
                              "reported_at": rep, "closed_at": closed.to_numpy()},
-                            geometry=gpd.points_from_xy(x, y), crs=4548)
+                            geometry=gpd.points_from_xy(xy[:, 0] + x0, xy[:, 1] + y0), crs=4548)
 
 
-def partitions(n: int, work: Path) -> None:
-    import dask_geopandas
+def _write_reports(n: int, folder: Path, *, chunk: int = 1_000_000) -> None:
+    """``n`` reports as GeoParquet files of ``chunk`` rows, generated a chunk at a time."""
+    layout = _layout(n)
+    rng = np.random.default_rng(7)
+    folder.mkdir(parents=True)
+    for i, start in enumerate(range(0, n, chunk)):
+        _reports_chunk(rng, min(chunk, n - start), start + 1, layout).to_parquet(folder / f"raw-{i:04d}.parquet")
+
+
+def _digest(table: pd.DataFrame) -> str:
+    """A fingerprint of the per-report results (problem_id, grid, pile, cluster) in problem_id order."""
+    import hashlib
+
+    t = table.sort_values("problem_id", kind="stable")
+    h = hashlib.sha256()
+    for c in ("problem_id", "pile", "cluster"):
+        h.update(t[c].to_numpy(dtype="int64").tobytes())
+    h.update("|".join(t["grid_code"].fillna("").astype(str)).encode())
+    return h.hexdigest()[:16]
+
+
+def _summary(res) -> dict:
+    return {"piles": res.piles["count"].tolist(), "clusters": res.clusters["count"].tolist(),
+            "rebounds": len(res.rebounds),
+            "links": int(pd.util.hash_pandas_object(res.rebounds[["closed_id", "new_id"]], index=False).sum())}
+
+
+def _single_frame(raw: str) -> dict:
+    """One frame in a fresh process: read the GeoParquet, analyse (time, peak RSS, results)."""
     import geopandas as gpd
 
-    from sanigrid.geo.partitioned import analyse_frame, analyse_partitioned, partition_reports
+    from sanigrid.geo.partitioned import analyse_frame
+    from sanigrid.layers.settings import Settings
+
+    t, cpu = time.perf_counter(), time.process_time()
+    frame = gpd.read_parquet(raw)
+    res = analyse_frame(frame, settings=Settings())
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {"seconds": seconds, "cpu": cpu, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "digest": _digest(res.report_table()), **_summary(res)}
+
+
+def _in_fresh_process(fn, *args):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        return ex.submit(fn, *args).result()
+
+
+def _warm() -> None:
+    import dask.dataframe  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import sanigrid.geo.partitioned  # noqa: F401
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _partitioned(raw: Path, work: Path, n: int, workers: tuple[int, ...], *, keep_table: bool,
+                 rows_per_partition: int, repeat: int) -> dict:
+    """Write the reports once as Hilbert partitions, then analyse them on LocalClusters of ``workers``."""
+    from sanigrid.geo.partitioned import ParquetPartitions, analyse_partitioned
     from sanigrid.layers.settings import Settings
     from sanigrid.scripts.province import dask_client
 
-    s = Settings()
-    rng = np.random.default_rng(2026)
-    side = math.sqrt(n / 50.0) * 100.0  # about 50 reports per hectare
-    bounds = (500_000.0, 3_100_000.0, 500_000.0 + side, 3_100_000.0 + side)
-    folder = work / "reports.parquet"
-    folder.mkdir()
-    chunk = 1_000_000
+    parts_dir = work / f"parts_{n}"
+    npart = max(4, n // rows_per_partition)
     t = time.perf_counter()
-    for i, start in enumerate(range(0, n, chunk)):
-        m = min(chunk, n - start)
-        _reports_chunk(rng, m, start + 1, bounds, (bounds[0] + side / 3, bounds[1] + side / 3)).to_parquet(
-            folder / f"part-{i:04d}.parquet")
-    print(f"\n{n:,} reports written as GeoParquet in {time.perf_counter() - t:.1f} s ({side / 1000:.1f} km square)")
-    npart = max(4, n // 100_000)
-    t = time.perf_counter()
-    with dask_client(workers=2) as client:
-        ddf = partition_reports(dask_geopandas.read_parquet(folder), npartitions=npart)
-        t_shuffle = time.perf_counter() - t
-        res = analyse_partitioned(ddf, settings=s)
-        labelled = int(res.reports.map_partitions(len).compute().sum())  # the per-report table, computed
-        peaks = _worker_peak_mb(client)
-    t_part = time.perf_counter() - t
-    big = int(res.partitions["reports"].max())
-    bytes_per_row = 8 * 9  # the light frame: id, 2 times, x, y, partition and three short strings
-    print(f"partitioned, LocalCluster 2 workers: {t_part:.1f} s (Hilbert shuffle {t_shuffle:.1f} s), "
-          f"{len(res.partitions)} partitions, largest {big:,} reports (+ halo up to "
-          f"{int(res.partitions['halo_clusters'].max()):,}), ≈ {big * bytes_per_row / 1e6:.0f} MB of columns; "
-          f"peak RSS per worker {', '.join(f'{v:.0f}' for v in peaks.values())} MB")
-    print(f"  {labelled:,} reports labelled; {len(res.piles)} piles, {len(res.clusters)} clusters, "
-          f"{len(res.rebounds):,} rebound links")
-    if n <= 2_000_000:
-        frame = gpd.read_parquet(folder)
+    ds = _in_fresh_process(_write_dataset, str(raw), str(parts_dir), npart)
+    print(f"  written once as {npart} Hilbert partitions (GeoParquet, chunk by chunk, one process): "
+          f"{time.perf_counter() - t:.1f} s, peak RSS {ds['peak_mb']:.0f} MB")
+    reader = ParquetPartitions(parts_dir)
+    out: dict = {"walls": {}, "cpu": {}, "digest": {}}
+    for w in workers:
         t = time.perf_counter()
-        one = analyse_frame(frame, settings=s)
-        t_one = time.perf_counter() - t
-        same = (len(one.clusters) == len(res.clusters) and len(one.piles) == len(res.piles)
-                and len(one.rebounds) == len(res.rebounds)
-                and one.clusters["count"].tolist() == res.clusters["count"].tolist())
-        print(f"single frame, this process: {t_one:.1f} s (peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)  single / partitioned = "
-              f"{t_one / t_part:.2f}×; same piles, clusters and links: {same}")
-    else:
-        print("  (no single-frame run at this size: it is what does not fit one process)")
+        with dask_client(workers=w) as client:
+            client.run(_warm)  # the workers load the code once (part of starting a cluster)
+            start = time.perf_counter() - t
+            best = math.inf
+            for _ in range(repeat):
+                cpu0, t, tc = sum(client.run(_cpu).values()), time.perf_counter(), time.process_time()
+                res = analyse_partitioned(reader, settings=Settings())
+                table = res.reports.compute() if keep_table else None
+                labelled = len(table) if table is not None else int(res.reports.map_partitions(len).compute().sum())
+                wall = time.perf_counter() - t
+                if wall < best:
+                    best = out["walls"][w] = wall
+                    out["cpu"][w] = sum(client.run(_cpu).values()) - cpu0 + time.process_time() - tc
+            peaks = _worker_peak_mb(client)
+        if table is not None:
+            out["digest"][w] = _digest(table)
+        big = res.partitions.loc[res.partitions["reports"].idxmax()]
+        print(f"  partitioned, LocalCluster {w} worker(s): {out['walls'][w]:6.1f} s wall, {out['cpu'][w]:.1f} s CPU "
+              f"(best of {repeat}; cluster start and code loading {start:.1f} s not included); "
+              f"{len(res.partitions)} partitions, largest {int(big['reports']):,} reports + halo "
+              f"{int(big['halo']):,} (largest halo {int(res.partitions['halo'].max()):,}); peak RSS per worker "
+              f"{', '.join(f'{v:.0f}' for v in peaks.values())} MB")
+    out["summary"] = summ = _summary(res)
+    print(f"  {labelled:,} reports labelled; {len(summ['piles'])} piles (largest {max(summ['piles'], default=0)}), "
+          f"{len(summ['clusters']):,} clusters (largest {max(summ['clusters'], default=0)}, median "
+          f"{int(np.median(summ['clusters'])) if summ['clusters'] else 0}), {summ['rebounds']:,} rebound links")
+    return out
+
+
+def partitions(n: int, work: Path, *, single_max: int = 2_000_000, rows_per_partition: int = 100_000) -> None:
+    """The partitioned pipeline at ``n`` reports against one frame (measured where it fits, ≤ 2·10⁶; above,
+    measured at 10⁶ of the same density and extrapolated)."""
+    sizes = [n] if n <= single_max else [1_000_000, n]
+    walls_at: dict[int, dict] = {}
+    for m in sizes:
+        raw = work / f"raw_{m}"
+        t = time.perf_counter()
+        _write_reports(m, raw)
+        print(f"\n{m:,} reports generated as GeoParquet in chunks of ≤ 10⁶ in {time.perf_counter() - t:.1f} s "
+              f"({_layout(m)['side'] / 1000:.0f} km square, {round(TOWNS_PER_1E5 * m / 1e5)} towns, "
+              f"{round(SHARES['spot'] * m / SPOT_SIZE):,} hot spots)")
+        fits = m <= single_max
+        run = _partitioned(raw, work, m, (1, 2) if m == n else (2,), keep_table=fits,
+                           rows_per_partition=rows_per_partition, repeat=2 if m <= 200_000 else 1)
+        walls_at[m] = run["walls"]
+        if not fits:
+            print(f"  (no single-frame run at {m:,}: it is what one process should not hold; see the extrapolation)")
+            continue
+        runs = [_in_fresh_process(_single_frame, str(raw)) for _ in range(2 if m <= 200_000 else 1)]
+        one = min(runs, key=lambda r: r["seconds"])
+        same = all(d == one["digest"] for d in run["digest"].values()) and all(
+            one[k] == run["summary"][k] for k in ("piles", "clusters", "rebounds", "links"))
+        ratios = ", ".join(f"{w} worker(s) {v / one['seconds']:.2f}× (CPU {run['cpu'][w] / one['cpu']:.2f}×)"
+                           for w, v in run["walls"].items())
+        print(f"  single frame, one fresh process (read + analyse_frame; best of {len(runs)}): {one['seconds']:.1f} s "
+              f"wall, {one['cpu']:.1f} s CPU, peak RSS "
+              f"{one['peak_mb']:.0f} MB; partitioned / single: {ratios}; same piles, clusters, labels and "
+              f"links: {same}")
+        if m < n:
+            print(f"  → one frame at {n:,} (linear from {m:,}): ≈ {one['seconds'] * n / m:.0f} s and "
+                  f"≈ {one['peak_mb'] * n / m / 1024:.1f} GB in one process")
+
+
+def _write_dataset(raw: str, out: str, npart: int) -> dict:
+    from sanigrid.geo.partitioned import GeoParquetSource, write_partitioned
+
+    write_partitioned(GeoParquetSource(raw), out, npartitions=npart)
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
 def main() -> None:
@@ -169,15 +293,16 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="100 counties and 10⁷ reports")
     ap.add_argument("--counties", type=int, default=None)
     ap.add_argument("--reports", type=int, default=None)
+    ap.add_argument("--rows-per-partition", type=int, default=100_000)
     a = ap.parse_args()
     n_counties = a.counties if a.counties is not None else (100 if a.full else 20)
-    n_reports = a.reports if a.reports is not None else (10_000_000 if a.full else 200_000)
+    n_reports = a.reports if a.reports is not None else (10_000_000 if a.full else 100_000)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if n_counties > 0:
             counties(n_counties, work)
         if n_reports > 0:
-            partitions(n_reports, work)
+            partitions(n_reports, work, rows_per_partition=a.rows_per_partition)
 
 
 if __name__ == "__main__":

@@ -189,11 +189,15 @@ class PartitionPlan:
         """Partition ``i``'s region: the union of its key range's squares (padded by a millimetre)."""
         if self.regions:
             return self.regions[i]
+        boxes = shapely.box(*np.asarray(self.boxes(i, 0.0)).reshape(-1, 4).T)
+        return shapely.union_all(boxes) if len(boxes) else shapely.Polygon()
+
+    def boxes(self, i: int, distance_m: float) -> list[tuple[float, float, float, float]]:
+        """Partition ``i``'s squares, each grown by ``distance_m`` (and the millimetre)."""
         cell = self.side_m / (1 << self.level)
-        boxes = [shapely.box(self.x0 + a * cell - 1e-3, self.y0 + b * cell - 1e-3, self.x0 + (a + s) * cell + 1e-3,
-                             self.y0 + (b + s) * cell + 1e-3)
-                 for a, b, s in _squares(self.cuts[i], self.cuts[i + 1], self.level)]
-        return shapely.union_all(boxes) if boxes else shapely.Polygon()
+        d = distance_m + 1e-3
+        return [(self.x0 + a * cell - d, self.y0 + b * cell - d, self.x0 + (a + s) * cell + d,
+                 self.y0 + (b + s) * cell + d) for a, b, s in _squares(self.cuts[i], self.cuts[i + 1], self.level)]
 
     def with_regions(self) -> PartitionPlan:
         regions = tuple(self.region(i) for i in range(self.npartitions))
@@ -356,12 +360,12 @@ def _flat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 class PartitionReader(Protocol):
-    """What a task reads: partition ``i``'s rows and those of partitions ``others`` inside ``box``,
-    with a ``_part`` column (picklable: it travels to the workers)."""
+    """What a task reads: partition ``i``'s rows and those of partitions ``others`` inside any of
+    ``boxes`` (or more), with a ``_part`` column (picklable: it travels to the workers)."""
 
     plan: PartitionPlan
 
-    def read(self, i: int, others: Sequence[int], box: tuple[float, float, float, float],
+    def read(self, i: int, others: Sequence[int], boxes: Sequence[tuple[float, float, float, float]],
              columns: Sequence[str]) -> pd.DataFrame: ...
 
 
@@ -439,11 +443,12 @@ class ParquetPartitions:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.folder, self.plan = state["folder"], state["plan"]
 
-    def read(self, i: int, others: Sequence[int], box: tuple[float, float, float, float],
+    def read(self, i: int, others: Sequence[int], boxes: Sequence[tuple[float, float, float, float]],
              columns: Sequence[str]) -> pd.DataFrame:
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-        x0, y0, x1, y1 = box
+        # one conjunction per box, OR-ed: row groups (Hilbert-sorted, so compact) outside all are skipped
+        dnf = [[("x", ">=", x0), ("x", "<=", x1), ("y", ">=", y0), ("y", "<=", y1)] for x0, y0, x1, y1 in boxes]
         frames = []
         for j in [i, *others]:
             f = Path(self.folder) / f"part-{j:05d}.parquet"
@@ -451,8 +456,7 @@ class ParquetPartitions:
                 continue
             names = pq.read_schema(f).names
             cols = [c for c in columns if c in names]
-            flt = None if j == i else [("x", ">=", x0), ("x", "<=", x1), ("y", ">=", y0), ("y", "<=", y1)]
-            df = pq.read_table(f, columns=cols, filters=flt).to_pandas()
+            df = pq.read_table(f, columns=cols, filters=None if j == i else dnf).to_pandas()
             df[_PART] = j
             frames.append(df)
         if not frames:
@@ -482,11 +486,13 @@ class PostGISPartitions:
                 lambda: postgis.point_xy_batches(self.url, schema=self.schema, table=self.table),
                 npartitions=self.npartitions, crs=crs, level=self.level)
 
-    def read(self, i: int, others: Sequence[int], box: tuple[float, float, float, float],
+    def read(self, i: int, others: Sequence[int], boxes: Sequence[tuple[float, float, float, float]],
              columns: Sequence[str]) -> pd.DataFrame:
         from sanigrid.layers import postgis
 
         assert self.plan is not None
+        b = np.asarray(boxes, dtype="float64").reshape(-1, 4)
+        box = (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
         cols = [c for c in columns if c not in ("x", "y")]
         df = postgis.read_points(self.url, schema=self.schema, table=self.table, columns=cols, box=box)
         part = self.plan.partition_of(df["x"].to_numpy(), df["y"].to_numpy())
@@ -519,26 +525,30 @@ class PartitionedResult:
 
 
 # ------------------------------------------------------------------ tasks (plain functions of their arguments)
-def _box(region: Any, distance_m: float) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = shapely.bounds(region)
-    return (x0 - distance_m, y0 - distance_m, x1 + distance_m, y1 + distance_m)
+def _in_boxes(x: np.ndarray, y: np.ndarray, boxes: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
+    """Which points lie in any of the boxes (closed)."""
+    hit = np.zeros(len(x), bool)
+    for x0, y0, x1, y1 in boxes:
+        hit |= (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    return hit
 
 
-def _read_local(reader: PartitionReader, i: int, others: Sequence[int], region: Any, distance_m: float,
+def _read_local(reader: PartitionReader, i: int, others: Sequence[int], distance_m: float,
                 columns: Sequence[str], as_of: datetime | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Partition ``i``'s reports and the halo: the neighbours' reports within ``distance_m`` of its region
-    (both without the reports after ``as_of``)."""
-    rows = reader.read(i, list(others), _box(region, distance_m), list(columns))
+    """Partition ``i``'s reports and the halo: the neighbours' reports in its squares grown by
+    ``distance_m`` (all within ``distance_m`` of it, and some a little farther: harmless), both without
+    the reports after ``as_of``."""
+    boxes = reader.plan.boxes(i, distance_m)
+    rows = reader.read(i, list(others), boxes, list(columns))
     for c in ("reported_at", "closed_at"):  # one resolution, whichever reader (PostgreSQL: microseconds)
         if c in rows:
             rows[c] = pd.to_datetime(rows[c]).astype("datetime64[ns]")
     if as_of is not None and "reported_at" in rows:
-        rows = rows[(pd.to_datetime(rows["reported_at"]) <= pd.Timestamp(as_of)).to_numpy()]
-    own = rows[(rows[_PART] == i).to_numpy()]
-    halo = rows[(rows[_PART] != i).to_numpy()]
-    if len(halo):
-        halo = halo[shapely.dwithin(shapely.points(halo["x"].to_numpy(), halo["y"].to_numpy()), region, distance_m)]
-    return own.reset_index(drop=True), halo.reset_index(drop=True)
+        rows = rows[(rows["reported_at"] <= pd.Timestamp(as_of)).to_numpy()]
+    mine = (rows[_PART] == i).to_numpy()
+    halo = rows[~mine]
+    halo = halo[_in_boxes(halo["x"].to_numpy(), halo["y"].to_numpy(), boxes)]
+    return rows[mine].reset_index(drop=True), halo.reset_index(drop=True)
 
 
 def _light(rows: pd.DataFrame, grids: gpd.GeoDataFrame | None) -> pd.DataFrame:
@@ -562,10 +572,8 @@ def _without(part: pd.DataFrame, leave_out: np.ndarray | None) -> pd.DataFrame:
     return part[~np.isin(part["problem_id"].to_numpy(), leave_out)]
 
 
-def _near(part: pd.DataFrame, region: Any, distance_m: float) -> pd.DataFrame:
-    if not len(part):
-        return part
-    return part[shapely.dwithin(shapely.points(part["x"].to_numpy(), part["y"].to_numpy()), region, distance_m)]
+def _near(part: pd.DataFrame, boxes: Sequence[tuple[float, float, float, float]]) -> pd.DataFrame:
+    return part[_in_boxes(part["x"].to_numpy(), part["y"].to_numpy(), boxes)] if len(part) else part
 
 
 def _cell_key(c: np.ndarray) -> np.ndarray:
@@ -598,36 +606,34 @@ def _pile_spots(own: pd.DataFrame, halo: pd.DataFrame, origin: np.ndarray, th: T
     return local.loc[np.isin(key, spots), ["problem_id", "x", "y"]]
 
 
-def _spots_task(reader: PartitionReader, i: int, others: list[int], region: Any, th: Thresholds,
+def _spots_task(reader: PartitionReader, i: int, others: list[int], th: Thresholds,
                 as_of: datetime | None) -> pd.DataFrame:
     h = 5.0 * max(th.pile_tolerance_m, 1e-3)
     cols = ["problem_id", "x", "y"] + (["reported_at"] if as_of is not None else [])
-    own, halo = _read_local(reader, i, others, region, h, cols, as_of)
+    own, halo = _read_local(reader, i, others, h, cols, as_of)
     return _pile_spots(own, halo, np.asarray(reader.plan.origin), th)
 
 
-def _local_clusters(own: pd.DataFrame, halo: pd.DataFrame, region: Any, others: list[Any],
-                    th: Thresholds) -> dict[str, Any]:
-    """DBSCAN on the partition and its halo: own labels, partial cluster summaries, and the exactly
-    known core points near the edges (with their local labels) that tie clusters across partitions."""
+def _local_clusters(own: pd.DataFrame, halo: pd.DataFrame, near_own: Sequence[tuple[float, float, float, float]],
+                    near_others: Sequence[tuple[float, float, float, float]], th: Thresholds) -> dict[str, Any]:
+    """DBSCAN on the partition and its halo: own labels, partial cluster summaries, and the core points
+    near the edges (with their local labels) that tie clusters across partitions. ``near_own``: the
+    partition's squares grown by ``eps_m`` (halo points in them have an exact core status);
+    ``near_others``: the neighbours' (own points in them are seen exactly there). Both may hold a
+    little more than the points within ``eps_m``: a local core point is a core point whatever the
+    halo, so an extra shared point only adds a true link."""
     local = pd.concat([own, halo], ignore_index=True)
     n_own = len(own)
     xy = local[["x", "y"]].to_numpy(dtype="float64")
     lab = dbscan_labels(xy, eps_m=th.eps_m, min_samples=th.min_samples, workers=1)
     exact = np.zeros(len(local), bool)
     exact[:n_own] = True
-    if len(local) > n_own and region is not None:
-        exact[n_own:] = shapely.dwithin(shapely.points(xy[n_own:, 0], xy[n_own:, 1]), region, th.eps_m)
+    if len(local) > n_own:
+        exact[n_own:] = _in_boxes(xy[n_own:, 0], xy[n_own:, 1], near_own)
     shared = np.zeros(len(local), bool)  # own points another partition sees as exact, and the exact halo points
     shared[n_own:] = exact[n_own:]
-    if others and n_own:
-        cand = np.flatnonzero(lab[:n_own] >= 0)
-        if len(cand):
-            pts = shapely.points(xy[cand, 0], xy[cand, 1])
-            near = np.zeros(len(cand), bool)
-            for g in others:
-                near |= shapely.dwithin(pts, g, th.eps_m)
-            shared[cand[near]] = True
+    if len(near_others) and n_own:
+        shared[:n_own] = (lab[:n_own] >= 0) & _in_boxes(xy[:n_own, 0], xy[:n_own, 1], near_others)
     ask = np.flatnonzero(shared & (lab >= 0))
     core = np.zeros(len(local), bool)
     if len(ask):
@@ -662,19 +668,19 @@ def _local_rebounds(own: pd.DataFrame, halo: pd.DataFrame, crs: Any, as_of: date
     return pairs[pairs["new_id"].isin(own["problem_id"])]
 
 
-def _analyse_task(reader: PartitionReader, i: int, others: list[int], region: Any, other_regions: list[Any],
-                  in_pile: np.ndarray, grids: gpd.GeoDataFrame | None, th: Thresholds,
-                  as_of: datetime | None) -> dict[str, Any]:
+def _analyse_task(reader: PartitionReader, i: int, others: list[int], near: list[int], in_pile: np.ndarray,
+                  grids: gpd.GeoDataFrame | None, th: Thresholds, as_of: datetime | None) -> dict[str, Any]:
     """A partition's grids, counties, clusters and rebounds from one read of it and its halo."""
     h = max(2.0 * th.eps_m, th.radius_m)
     cols = [*COLUMNS, "grid_code", "x", "y"]
-    own, halo = _read_local(reader, i, others, region, h, cols, as_of)
+    own, halo = _read_local(reader, i, others, h, cols, as_of)
     own, halo = _light(own, grids), _light(halo, grids)
+    plan = reader.plan
     drop = in_pile if th.exclude_piles else None
     h_cl = 2.0 * th.eps_m
-    res = _local_clusters(_without(own, drop), _near(_without(halo, drop), region, h_cl), region,
-                          other_regions, th)
-    rb = _local_rebounds(_without(own, in_pile), _near(_without(halo, in_pile), region, th.radius_m),
+    res = _local_clusters(_without(own, drop), _near(_without(halo, drop), plan.boxes(i, h_cl)),
+                          plan.boxes(i, th.eps_m), [b for j in near for b in plan.boxes(j, th.eps_m)], th)
+    rb = _local_rebounds(_without(own, in_pile), _near(_without(halo, in_pile), plan.boxes(i, th.radius_m)),
                          reader.plan.crs, as_of, th)
     labels = own[["problem_id", "grid_code", "county_code"]].copy()
     labels["partition"] = i
@@ -765,10 +771,9 @@ def analyse_partitioned(reader: PartitionReader, *, settings: Settings, grids: g
         grids = grids.to_crs(crs)
     k = plan.npartitions
     live = [i for i in range(k) if plan.counts[i] > 0]
-    regions = list(plan.regions)
     reader_task = dask.delayed(reader, traverse=False)  # one copy in the graph, not one per partition
     nb_pile = plan.neighbours(5.0 * max(th.pile_tolerance_m, 1e-3))
-    spots = dask.compute(*[dask.delayed(_spots_task)(reader_task, i, nb_pile[i], regions[i], th, as_of)
+    spots = dask.compute(*[dask.delayed(_spots_task)(reader_task, i, nb_pile[i], th, as_of)
                            for i in live])
     spot = pd.concat(spots, ignore_index=True).drop_duplicates("problem_id") if spots else pd.DataFrame(
         {"problem_id": [], "x": [], "y": []})
@@ -785,8 +790,8 @@ def analyse_partitioned(reader: PartitionReader, *, settings: Settings, grids: g
     nb = plan.neighbours(max(2.0 * th.eps_m, th.radius_m))
     nb_cl = plan.neighbours(th.eps_m)
     pile_task, grid_task = dask.delayed(in_pile, traverse=False), dask.delayed(grids, traverse=False)
-    local = [dask.delayed(_analyse_task)(reader_task, i, nb[i], regions[i], [regions[j] for j in nb_cl[i]],
-                                         pile_task, grid_task, th, as_of) for i in live]
+    local = [dask.delayed(_analyse_task)(reader_task, i, nb[i], nb_cl[i], pile_task, grid_task, th, as_of)
+             for i in live]
     local = list(dask.persist(*local))  # the labels stay where they were computed
     small = list(dask.compute(*[dask.delayed(_small)(r) for r in local]))
     mapping, clusters = _join_clusters(small, eps_m=th.eps_m, crs=crs)
@@ -824,7 +829,7 @@ def analyse_frame(reports: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.G
     found = find_piles(xy, min_count=th.pile_min_count, tolerance_m=th.pile_tolerance_m, origin=origin)
     in_pile = found.label >= 0
     use = ~in_pile if th.exclude_piles else np.ones(len(light), bool)
-    res = _local_clusters(light[use].reset_index(drop=True), light.iloc[:0], None, [], th)
+    res = _local_clusters(light[use].reset_index(drop=True), light.iloc[:0], [], [], th)
     mapping, clusters = _join_clusters([res], eps_m=th.eps_m, crs=p.crs)
     pile_of = pd.Series(found.label, index=light["problem_id"].to_numpy())
     lab = pd.Series(res["labels"]["label"].to_numpy(), index=res["labels"]["problem_id"].to_numpy())
@@ -843,8 +848,8 @@ def analyse_frame(reports: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.G
                              partitions=pd.DataFrame({"partition": [0], "reports": [len(p)], "halo": [0]}))
 
 
-def _own_frame(reader: PartitionReader, i: int, region: Any) -> gpd.GeoDataFrame:
-    own, _ = _read_local(reader, i, [], region, 0.0, [*COLUMNS, "grid_code", "x", "y"], None)
+def _own_frame(reader: PartitionReader, i: int) -> gpd.GeoDataFrame:
+    own, _ = _read_local(reader, i, [], 0.0, [*COLUMNS, "grid_code", "x", "y"], None)
     own = own.drop(columns=[_PART])
     return gpd.GeoDataFrame(own, geometry=gpd.points_from_xy(own["x"], own["y"]), crs=reader.plan.crs)
 
@@ -859,7 +864,7 @@ def partitions_frame(reader: PartitionReader) -> Any:
     plan = reader.plan.with_regions()
     live = [i for i in range(plan.npartitions) if plan.counts[i] > 0]
     task = dask.delayed(reader, traverse=False)
-    meta = _own_frame(reader, live[0], plan.regions[live[0]]).iloc[:0] if live else None
-    ddf = dd.from_delayed([dask.delayed(_own_frame)(task, i, plan.regions[i]) for i in live], meta=meta)
+    meta = _own_frame(reader, live[0]).iloc[:0] if live else None
+    ddf = dd.from_delayed([dask.delayed(_own_frame)(task, i) for i in live], meta=meta)
     ddf.spatial_partitions = gpd.GeoSeries([plan.regions[i] for i in live], crs=plan.crs)
     return ddf
