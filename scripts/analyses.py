@@ -58,7 +58,15 @@ def _has_projects(project: Project, kind: str) -> bool:
 
 
 def run_demo_analyses(project: Project, *, only: str | None = None) -> list[tuple[str, float]]:
-    """Run all analyses on ``project``, writing their layers and exports; returns (step, seconds)."""
+    """Run all analyses on ``project``, writing their layers and exports; returns (step, seconds).
+
+    The steps share one :class:`~sanigrid.scripts._memo.ReadOnce` store: each layer is read once per run
+    (again only after a step wrote it), and results several steps derive from the same layers (the
+    street network, the problems with deadlines filled in, the sample candidates) are computed once.
+    """
+    from sanigrid.scripts._memo import read_once
+
+    project = read_once(project)
     done = []
     for title, step in _steps(project):
         if only and only not in title:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the analyses and their libraries are imported by the functi
     import geopandas as gpd
     import pandas as pd
 
+    from sanigrid.geo.network import Network
     from sanigrid.layers.project import Project
 
 
@@ -72,6 +73,23 @@ def _inputs(project: Project, kind: str) -> dict[str, gpd.GeoDataFrame | None]:
     return out
 
 
+def _network(project: Project) -> Network:
+    """The street network of the project's streets and alleys (built once per `sanigrid analyse` run:
+    every facility kind, the siting and the project comparison walk the same network)."""
+    from sanigrid.geo.network import build_network
+    from sanigrid.scripts._memo import shared
+
+    tol = project.settings.network.snap_tolerance_m
+
+    def build() -> Network:
+        st = project.store
+        alleys = st.read("alleys") if st.has("alleys") else None
+        return build_network(st.read("streets"), alleys if alleys is not None and len(alleys) else None,
+                             snap_tolerance_m=tol)
+
+    return shared(project, ("network", tol), build, copy_value=False)
+
+
 def _replace_kind(tx: Any, layer: str, kind: str, frame: gpd.GeoDataFrame, params: dict[str, Any]) -> None:
     """Write ``frame`` as the rows of ``kind`` in ``layer``, keeping the other kinds' rows.
 
@@ -107,7 +125,7 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
     import pandas as pd
 
     from sanigrid.geo.coverage import coverage, toilet_class_check, toilet_spacing
-    from sanigrid.geo.network import build_network, components_frame
+    from sanigrid.geo.network import components_frame
     from sanigrid.layers.export import zh_headers
     from sanigrid.layers.workbook import StagedWorkbook
 
@@ -117,7 +135,7 @@ def run_coverage(project: Project, kind: str, *, radius_m: float | None = None, 
     source = preset.source if radius_m is None else f"命令行指定 --radius {radius:g} (预设: {preset.source})"
     inp = _inputs(project, kind)
     streets = inp["streets"]
-    net = build_network(streets, inp["alleys"], snap_tolerance_m=s.network.snap_tolerance_m)
+    net = _network(project)
     comps = components_frame(net)
     res = coverage(inp[kind], streets, inp["alleys"], kind=kind, radius_m=radius, residents=inp["residents"],
                    grids=inp["grids"], euclidean=euclidean, max_snap_m=s.network.max_snap_m,
@@ -210,6 +228,7 @@ def run_siting(project: Project, kind: str, *, new: int = 5, exact: bool = False
         candidate_spacing_m=s.network.candidate_spacing_m, snap_tolerance_m=s.network.snap_tolerance_m,
         max_snap_m=s.network.max_snap_m, exact=exact, with_lscp=lscp,
         time_limit_s=s.network.exact_time_limit_s, euclidean=euclidean, source=preset.source,
+        network=_network(project),
     )
     params = dict(res.params, fixed_planned=fixed)
     sites = res.sites
@@ -251,7 +270,6 @@ def run_planned_coverage(project: Project, kind: str, *, radius_m: float | None 
     project's one "as of" instant, :func:`layers.cases.store_as_of`) decides which projects are late."""
     import pandas as pd
 
-    from sanigrid.geo.network import build_network
     from sanigrid.geo.projects import GRID_HEADERS, planned_coverage
     from sanigrid.layers.cases import store_as_of
     from sanigrid.layers.export import params_table
@@ -263,7 +281,7 @@ def run_planned_coverage(project: Project, kind: str, *, radius_m: float | None 
     radius = float(radius_m if radius_m is not None else preset.radius_m)
     t = store_as_of(project.store, settings=s, given=as_of)
     inp = _inputs(project, kind)
-    net = build_network(inp["streets"], inp["alleys"], snap_tolerance_m=s.network.snap_tolerance_m)
+    net = _network(project)
     res = planned_coverage(inp[f"{kind}:all"], inp["streets"], inp["alleys"], kind=kind, radius_m=radius, as_of=t,
                            residents=inp["residents"], grids=inp["grids"], network=net, euclidean=euclidean,
                            max_snap_m=s.network.max_snap_m, buffer_m=s.network.area_buffer_m, source=preset.source)

@@ -53,7 +53,14 @@ class ProblemsReport:
 
 def load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
     """Problems and grids from the store; missing deadlines, grids and units filled in memory
-    (the stored layer is not changed). Returns ``(problems, grids, filled counts)``."""
+    (the stored layer is not changed). Returns ``(problems, grids, filled counts)``; computed once per
+    `sanigrid analyse` run (:func:`scripts._memo.shared`)."""
+    from sanigrid.scripts._memo import shared
+
+    return shared(project, "load_problems", lambda: _load_problems(project))
+
+
+def _load_problems(project: Project) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, int]]:
     import geopandas as gpd
 
     from sanigrid.geo.problems import assign

@@ -76,7 +76,14 @@ def _read(project: Project, kind: str) -> gpd.GeoDataFrame | None:
 
 def build_candidates(project: Project, *, as_of: datetime | None = None) -> tuple[gpd.GeoDataFrame, list[str],
                                                                                    datetime]:
-    """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``."""
+    """Candidates with readiness from the store; also the evidence layers that were missing and ``as_of``
+    (computed once per `sanigrid analyse` run for `sample` and `mock-check`: :func:`scripts._memo.shared`)."""
+    from sanigrid.scripts._memo import shared
+
+    return shared(project, ("sample_candidates", as_of), lambda: _build_candidates(project, as_of=as_of))
+
+
+def _build_candidates(project: Project, *, as_of: datetime | None) -> tuple[gpd.GeoDataFrame, list[str], datetime]:
     from sanigrid.geo import sampling
     from sanigrid.layers.catalogue import FACILITY_KINDS
     from sanigrid.layers.projects import built
