@@ -87,10 +87,11 @@ def responsibility_list(problems: gpd.GeoDataFrame, *, as_of: datetime,
     if not (~pd.Series(is_open_row)).any():
         cols = [c for c in cols if c not in ("closed_mark", "closed_at")]
     p = p.sort_values(["grid_code", "closed_mark", "days_overdue", "deadline"], ascending=[True, True, False, True])
-    grp = p[p["closed_mark"] == ""].groupby(["grid_code", "unit"])
+    open_rows = p[p["closed_mark"] == ""]
+    grp = open_rows.groupby(["grid_code", "unit"])
     summary = pd.DataFrame({
         "open": grp.size(),
-        "overdue_count": grp["overdue"].agg(lambda s: int((s == "是").sum())),
+        "overdue_count": (open_rows["overdue"] == "是").groupby([open_rows["grid_code"], open_rows["unit"]]).sum(),
         "max_days_overdue": grp["days_overdue"].max(),
     }).reset_index()
     if grids is not None and len(grids) and "code" in grids:
@@ -102,10 +103,14 @@ def responsibility_list(problems: gpd.GeoDataFrame, *, as_of: datetime,
                            "max_days_overdue"]]
     summary = summary.sort_values(["overdue_count", "open"], ascending=False).reset_index(drop=True)
     sheets: dict[str, pd.DataFrame] = {"汇总": summary}
-    for code, part in p.groupby("grid_code", sort=True):
-        name = "未分网格" if code == "未分网格" else f"网格{code}"
-        sheets[name] = gpd.GeoDataFrame(part[cols], geometry=part.geometry, crs=problems.crs) \
-            if isinstance(problems, gpd.GeoDataFrame) else part[cols]
+    # p is sorted by grid first: each grid's rows are one slice (no frame built per grid)
+    table = gpd.GeoDataFrame(p[cols], geometry=p.geometry, crs=problems.crs) \
+        if isinstance(problems, gpd.GeoDataFrame) else p[cols]
+    codes = p["grid_code"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
+    for start, stop in zip(starts, np.r_[starts[1:], len(codes)], strict=True):
+        code = codes[start]
+        sheets["未分网格" if code == "未分网格" else f"网格{code}"] = table.iloc[start:stop]
     return sheets
 
 

@@ -14,4 +14,7 @@ class LazyModule:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        module = self.__dict__.get("_module")
+        if module is None:  # ``import_module`` on every read costs ~2 µs: a per-row ``pd.NA`` paid it 10⁵ times
+            module = self.__dict__["_module"] = importlib.import_module(self._name)
+        return getattr(module, attr)
