@@ -1,18 +1,28 @@
-"""Benchmark: `sanigrid sample` and `sanigrid analyse` on the demo, against the old behaviour in the same run.
+"""Benchmark: `sanigrid analyse` (step by step) and `sanigrid sample` on the demo, against the old code in the same run.
 
     .venv/bin/sanigrid demo -p /tmp/demo --no-analyses      # once
-    .venv/bin/python bench/bench_commands.py /tmp/demo [--rounds 3]
+    .venv/bin/python bench/bench_commands.py /tmp/demo [--rounds 3] [--baseline be96c34]
 
-Each round copies the project and runs, in fresh processes: `sanigrid sample` (maps on request
-since issue 12) against `sanigrid sample --maps` (what `sample` did before: 12 A4 maps), and
-`sanigrid analyse` (every step). Medians are printed with the figures of issue 12, measured on a
-quiet machine before the change (`time sanigrid sample -p demo`: 5.5 s; `time sanigrid analyse
--p demo`: ~11 s). Targets: sample < 1 s, analyse < 4 s.
+Each round copies the project and runs, each in a fresh process (start-up included), interleaved:
+
+* ``sanigrid analyse`` of this tree, and of ``--baseline`` (a commit of this repository, default
+  ``be96c34``: the code before `analyse` read each layer once and shared results; it is checked out
+  into a temporary worktree and imported instead of this tree). Both print one line per step with its
+  seconds; the table gives the median per step.
+* ``sanigrid sample`` (on the analysed copy) of this tree and of the baseline, and ``sample --maps``
+  (12 A4 maps: what `sample` did before maps were made on request).
+
+Every run also gives its CPU seconds (user + system) and peak resident memory (``wait4``). The
+machine is shared: CPU seconds vary less than wall time under load. Issue 12's figures, measured
+on a quiet machine before any of this: `sample` 5.5 s, `analyse` ~11 s; README (0f71afa): `analyse`
+22 s on 2 cores. Targets: analyse < 4 s, sample < 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -21,42 +31,94 @@ import tempfile
 import time
 from pathlib import Path
 
-SANIGRID = str(Path(sys.executable).parent / "sanigrid")
-BEFORE = {"sample": 5.5, "analyse": 11.0}
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("layers", "geo", "web", "scripts")
+STEP = re.compile(r"✓ (.+?)\s+([0-9.]+) s\s*$")
+_CLI = "import sys; from sanigrid.scripts.cli import main; sys.argv[0] = 'sanigrid'; main()"
 
 
-def run(args: list[str]) -> float:
+def baseline_tree(commit: str, tmp: Path) -> dict[str, str]:
+    """A worktree of ``commit`` and the environment that imports ``sanigrid`` from it."""
+    tree = tmp / "baseline"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
+    shim = tmp / "baseline-import" / "sanigrid"
+    shim.mkdir(parents=True)
+    for p in PACKAGES:
+        (shim / p).symlink_to(tree / p)
+    return {**os.environ, "PYTHONPATH": str(shim.parent)}
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, dict[str, float]]:
+    """Wall s, CPU s, peak RSS MB and the per-step seconds printed by one `sanigrid` process."""
     t = time.perf_counter()
-    subprocess.run([SANIGRID, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    proc = subprocess.Popen([sys.executable, "-c", _CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**(env or os.environ), "COLUMNS": "200"}, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"sanigrid {' '.join(args)} failed:\n{out[-3000:]}")
+    steps = {m.group(1).strip(): float(m.group(2)) for line in out.splitlines() if (m := STEP.search(line))}
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, steps
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("project", help="a demo project (sanigrid demo -p DIR)")
+    ap.add_argument("project", help="a demo project (sanigrid demo -p DIR --no-analyses)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--skip-analyse", action="store_true")
+    ap.add_argument("--baseline", default="be96c34", help="commit to compare with ('' for none)")
+    ap.add_argument("--skip-maps", action="store_true", help="skip `sample --maps`")
     a = ap.parse_args()
-    times: dict[str, list[float]] = {"sample": [], "sample --maps (old default)": [], "analyse": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(a.rounds):
-            p = Path(tmp) / f"p{i}"
-            shutil.copytree(a.project, p)
-            if not a.skip_analyse:
-                times["analyse"].append(run(["analyse", "-p", str(p)]))
-            times["sample"].append(run(["sample", "-p", str(p)]))
-            times["sample --maps (old default)"].append(run(["sample", "--maps", "-p", str(p)]))
-    print(f"commands on {a.project}, median of {a.rounds} rounds (fresh process each, start-up included):")
-    for k, ts in times.items():
-        if not ts:
-            continue
-        m = statistics.median(ts)
-        base = BEFORE.get(k)
-        extra = f"   issue 12 before: {base:.1f} s quiet" if base else ""
-        print(f"  sanigrid {k:30s} {m:6.2f} s{extra}")
-    if times["sample"]:
-        r = statistics.median(times["sample --maps (old default)"]) / statistics.median(times["sample"])
-        print(f"  sample vs sample --maps in this run: {r:.1f}×")
+    runs: dict[str, list[tuple[float, float, float, dict[str, float]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        old_env = baseline_tree(a.baseline, tmp) if a.baseline else None
+        try:
+            for i in range(a.rounds):
+                for who, env in (("now", None), ("baseline", old_env)):
+                    if who == "baseline" and env is None:
+                        continue
+                    p = tmp / f"{who}{i}"
+                    shutil.copytree(a.project, p, ignore=shutil.ignore_patterns("outputs"))
+                    runs.setdefault(f"analyse {who}", []).append(run(["analyse", "-p", str(p)], env))
+                    runs.setdefault(f"sample {who}", []).append(run(["sample", "-p", str(p)], env))
+                    if who == "now" and not a.skip_maps:
+                        runs.setdefault("sample --maps", []).append(run(["sample", "--maps", "-p", str(p)], env))
+                    shutil.rmtree(p)
+                print(f"round {i + 1}/{a.rounds} done", file=sys.stderr, flush=True)
+        finally:
+            if old_env is not None:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "baseline")],
+                               check=False)
+
+    def med(key: str, j: int) -> float:
+        return statistics.median(r[j] for r in runs[key])
+
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"sanigrid on {a.project}: median of {a.rounds} rounds, each a fresh process (start-up included); "
+          f"load average {' '.join(load)} on {os.cpu_count()} CPUs")
+    if "analyse baseline" in runs:
+        print(f"\n`sanigrid analyse` per step (s, wall)     {'now':>7} {'baseline ' + a.baseline:>17} {'ratio':>6}")
+        steps = list(runs["analyse baseline"][0][3])
+        for s in steps:
+            now = statistics.median(r[3].get(s, float("nan")) for r in runs["analyse now"])
+            old = statistics.median(r[3].get(s, float("nan")) for r in runs["analyse baseline"])
+            print(f"  {s:38s} {now:7.2f} {old:17.2f} {old / now:5.1f}×")
+        for j, what in ((0, "steps"),):
+            now = statistics.median(sum(r[3].values()) for r in runs["analyse now"])
+            old = statistics.median(sum(r[3].values()) for r in runs["analyse baseline"])
+            print(f"  {'sum of the ' + what:38s} {now:7.2f} {old:17.2f} {old / now:5.1f}×")
+    print(f"\n{'command':32s} {'wall s':>7} {'CPU s':>7} {'peak MB':>8}   vs baseline (wall, CPU)")
+    for key in runs:
+        extra = ""
+        base = key.replace(" now", " baseline")
+        if key.endswith(" now") and base in runs:
+            extra = f"   {med(base, 0) / med(key, 0):4.1f}×, {med(base, 1) / med(key, 1):4.1f}×"
+        print(f"  sanigrid {key:23s} {med(key, 0):7.2f} {med(key, 1):7.2f} {med(key, 2):8.0f}{extra}")
+    print("\ntargets (quiet machine): analyse < 4 s, sample < 1 s; issue 12 before: sample 5.5 s, analyse ~11 s; "
+          "README 0f71afa: analyse 22 s")
 
 
 if __name__ == "__main__":

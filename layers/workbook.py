@@ -109,7 +109,8 @@ def _tables(sheets: Mapping[str, pd.DataFrame], headers: Mapping[str, str],
     used: set[str] = set()
     per_sheet = max_rows - 1
     for raw_name, frame in sheets.items():
-        table = table_with_lonlat(frame).rename(columns=dict(headers))
+        table = table_with_lonlat(frame)  # a new frame: its labels can be set in place (rename copies)
+        table.columns = pd.Index([headers.get(c, c) for c in table.columns], dtype=object)
         base = sheet_name(raw_name)
         parts = max(1, math.ceil(len(table) / per_sheet))
         for k in range(parts):
@@ -212,11 +213,9 @@ class _Column:
         self.style = _S_DEFAULT
         self.kind = "empty"
         self.sample: list[str] = []          # first values as shown, for the column width
-        values = series.to_numpy()
         dtype = series.dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            values = series.astype(object).to_numpy()
-            dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype):  # its values, as objects
+            dtype = np.dtype(object)
         if pd.api.types.is_bool_dtype(dtype):
             self._objects(series.to_numpy(dtype=object, na_value=None))          # numpy or nullable bool
         elif pd.api.types.is_datetime64_any_dtype(dtype):
@@ -370,7 +369,7 @@ class _Column:
 def _sheet_xml(out: Any, name: str, table: pd.DataFrame, strings: _Strings, first: bool) -> str:
     """Stream one worksheet into ``out``; return its used range (e.g. ``A1:M501``), or '' if empty."""
     headers = [clean_text(str(c)) for c in table.columns]
-    columns = [_Column(h, table.iloc[:, i], strings) for i, h in enumerate(headers)]
+    columns = [_Column(h, col, strings) for h, (_, col) in zip(headers, table.items(), strict=True)]
     letters = [_col_letter(i) for i in range(len(columns))]
     n = len(table)
     last = f"{letters[-1]}{n + 1}" if columns else "A1"
