@@ -77,6 +77,7 @@ OPTIONS: dict[str, str] = {
     "encoding": "属性编码 (Shapefile: GBK 或 UTF-8)",
     "random": "完全随机抽取 (如检查组抽样)",
     "maps": "同时为每个类别绘制一张 A4 地图 (PNG)",
+    "prints": "同时绘制可打印地图 (每个样本类别一张 A4 PNG)",
     "draws": "模拟抽查次数",
     "theme": "专题",
     "date": "日期",

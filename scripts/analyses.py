@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sanigrid.layers.project import Project
 
 
-def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
+def _steps(project: Project, *, prints: bool = False) -> list[tuple[str, Callable[[], Any]]]:
     from sanigrid.scripts import archive, coverage, problems, sampling
 
     steps: list[tuple[str, Callable[[], Any]]] = [
@@ -47,6 +47,8 @@ def _steps(project: Project) -> list[tuple[str, Callable[[], Any]]]:
         ("样本点 sample", lambda: sampling.run_sample(project)),
         ("模拟评估 mock-check", lambda: sampling.run_mock_check(project)),
     ]
+    if prints:  # printed maps: drawn on request (`sample --maps`, the web's prints), and by the demo
+        steps.append(("样本点图 sample maps (A4 PNG)", lambda: sampling.run_sample_maps(project)))
     return steps
 
 
@@ -57,8 +59,11 @@ def _has_projects(project: Project, kind: str) -> bool:
     return st.has(kind) and bool(is_pending(st.read(kind)).any())
 
 
-def run_demo_analyses(project: Project, *, only: str | None = None) -> list[tuple[str, float]]:
+def run_demo_analyses(project: Project, *, only: str | None = None, prints: bool = False) -> list[tuple[str, float]]:
     """Run all analyses on ``project``, writing their layers and exports; returns (step, seconds).
+
+    ``prints`` adds the printable maps (one A4 PNG per sample category, ``outputs/样本点图_*.png``) as a
+    last step; without it no map is drawn (every table and layer is written either way).
 
     The steps share one :class:`~sanigrid.scripts._memo.ReadOnce` store: each layer is read once per run
     (again only after a step wrote it), and results several steps derive from the same layers (the
@@ -68,7 +73,7 @@ def run_demo_analyses(project: Project, *, only: str | None = None) -> list[tupl
 
     project = read_once(project)
     done = []
-    for title, step in _steps(project):
+    for title, step in _steps(project, prints=prints):
         if only and only not in title:
             continue
         t0 = time.perf_counter()
@@ -84,6 +89,11 @@ def run_demo_analyses(project: Project, *, only: str | None = None) -> list[tupl
 def analyse(
     project: ProjectOpt = DEFAULT_PROJECT,
     only: Annotated[str | None, typer.Option(help="run only steps whose name contains this")] = None,
+    prints: Annotated[bool, typer.Option(help="also draw the printable maps (A4 PNG per sample category)")] = False,
 ) -> None:
-    """Run every analysis (coverage, siting, problems, hotspots, ranking, archive, sampling) on the project."""
-    run_demo_analyses(load(project), only=only)
+    """Run every analysis (coverage, siting, problems, hotspots, ranking, archive, sampling) on the project.
+
+    Each layer is read once and shared results (the street network, the problems, the sample
+    candidates) are computed once; what is written equals running the commands one by one. Maps are
+    drawn only with ``--prints`` (the demo draws them)."""
+    run_demo_analyses(load(project), only=only, prints=prints)

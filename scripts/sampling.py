@@ -211,6 +211,21 @@ def run_sample(project: Project, *, seed: int | None = None, random_mode: bool =
     return run
 
 
+def run_sample_maps(project: Project) -> list[Path]:
+    """The printable A4 maps of the stored sample (what `sanigrid sample --maps` draws), from the layers
+    ``sample_candidates`` and ``sample_selection`` and the settings they were made with; nothing is
+    selected again. ``sanigrid analyse --prints`` (and the demo) draw them as a step of their own."""
+    st = project.store
+    if not (st.has("sample_selection") and st.has("sample_candidates")):
+        raise AnalysisError(f"{st.location}: no sample yet (layers sample_candidates, sample_selection); "
+                            "run `sanigrid sample` first")
+    params = st.meta("sample_selection").get("params", {})
+    quotas = params.get("quotas") or {}
+    cands = st.read("sample_candidates")
+    return _maps(project, cands[cands["category"].isin([c for c, q in quotas.items() if q > 0])],
+                 st.read("sample_selection"), seed=int(params["seed"]), as_of=datetime.fromisoformat(params["as_of"]))
+
+
 def _maps(project: Project, cands: gpd.GeoDataFrame, picks: gpd.GeoDataFrame, *, seed: int,
           as_of: datetime) -> list[Path]:
     """One printable A4 map per category with candidates: grids and streets for context."""

@@ -136,3 +136,30 @@ def test_shared_results_follow_the_layers_they_read(project: Project) -> None:
     assert shared(p, "n", count) == [4] and len(calls) == 2
     # without a ReadOnce store it simply computes
     assert shared(project, "n", lambda: [len(project.store.read("toilets"))]) == [4]
+
+
+def test_prints_step_draws_the_maps_of_sample_maps(built: Path, tmp_path: Path) -> None:
+    """`analyse --prints` (the demo) draws from the stored sample the maps `sample --maps` draws."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    from sanigrid.scripts import analyses, sampling
+
+    root = tmp_path / "p"
+    shutil.copytree(built, root)
+    project = open_project(root)
+    with pytest.raises(Exception, match="run `sanigrid sample` first"):
+        sampling.run_sample_maps(project)
+    run = sampling.run_sample(project, maps=True)
+    drawn = {f.name: imread(f) for f in run.files if f.suffix == ".png"}
+    assert len(drawn) >= 5
+    for f in run.files:
+        if f.suffix == ".png":
+            f.unlink()
+    assert not [t for t, _ in analyses.run_demo_analyses(project, only="sample maps")]  # not without prints
+    done = analyses.run_demo_analyses(project, only="sample maps", prints=True)
+    assert [t for t, _ in done] == ["样本点图 sample maps (A4 PNG)"]
+    again = {f.name: imread(f) for f in (root / "outputs").glob("样本点图_*.png")}
+    assert set(again) == set(drawn)
+    for name, image in drawn.items():
+        assert image.shape == again[name].shape and np.array_equal(image, again[name]), name

@@ -288,13 +288,13 @@ def test_cli_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     called: dict[str, object] = {}
     monkeypatch.setattr(demo_cli, "run_demo_analyses",
-                        lambda project: called.setdefault("analyses", project.root))
+                        lambda project, **kw: called.setdefault("analyses", (project.root, kw)))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["demo", "--problems", "400", "--seed", "7", "--no-serve"])
     assert result.exit_code == 0, result.output
     assert "OpenStreetMap" in result.output and "ODbL" in result.output
     assert "problems" in result.output and "400" in result.output
-    assert called["analyses"] == Path("demo")
+    assert called["analyses"] == (Path("demo"), {"prints": True})  # the demo draws the printable maps
     # one login per role is printed, and each works
     from sanigrid.web.auth import check_password
 

@@ -144,7 +144,7 @@ def demo(
     console.print(f"[dim]{p.settings.project.attribution}[/]")
     console.print(f"演示项目已生成 demo project built in {time.perf_counter() - t0:.1f} s: [bold]{p.root}[/]")
     if analyses:
-        run_demo_analyses(p)
+        run_demo_analyses(p, prints=True)  # the demo's outputs/ hold the printable maps too
     accounts = demo_accounts(p)
     table = Table(title="演示账号 demo logins (passwords are new on every build)")
     for col in ("账号 user", "角色 role", "密码 password"):
