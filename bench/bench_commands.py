@@ -106,10 +106,9 @@ def main() -> None:
             now = statistics.median(r[3].get(s, float("nan")) for r in runs["analyse now"])
             old = statistics.median(r[3].get(s, float("nan")) for r in runs["analyse baseline"])
             print(f"  {s:38s} {now:7.2f} {old:17.2f} {old / now:5.1f}×")
-        for j, what in ((0, "steps"),):
-            now = statistics.median(sum(r[3].values()) for r in runs["analyse now"])
-            old = statistics.median(sum(r[3].values()) for r in runs["analyse baseline"])
-            print(f"  {'sum of the ' + what:38s} {now:7.2f} {old:17.2f} {old / now:5.1f}×")
+        now = statistics.median(sum(r[3].values()) for r in runs["analyse now"])
+        old = statistics.median(sum(r[3].values()) for r in runs["analyse baseline"])
+        print(f"  {'sum of the steps':38s} {now:7.2f} {old:17.2f} {old / now:5.1f}×")
     print(f"\n{'command':32s} {'wall s':>7} {'CPU s':>7} {'peak MB':>8}   vs baseline (wall, CPU)")
     for key in runs:
         extra = ""
