@@ -126,12 +126,13 @@ def _reach_parts(network: Network, k: np.ndarray, node: np.ndarray, dist: np.nda
 
 def _threaded(func: Any, arr: np.ndarray, workers: int) -> np.ndarray:
     """Apply a vectorised shapely function in chunks on threads (GEOS releases the GIL)."""
-    if workers <= 1 or len(arr) < 64:
+    chunks = min(workers * 4, len(arr) // 500)  # a thread per few dozen buffers costs more than it saves
+    if workers <= 1 or chunks < 2:
         return func(arr)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(workers) as ex:
-        return np.concatenate(list(ex.map(func, np.array_split(arr, workers * 4))))
+        return np.concatenate(list(ex.map(func, np.array_split(arr, chunks))))
 
 
 def _workers(workers: int | None) -> int:
@@ -227,8 +228,35 @@ def _disc_needed(network: Network, buffer_m: float) -> np.ndarray:
     return need
 
 
+def _around(network: Network, node: np.ndarray) -> tuple[Network, np.ndarray]:
+    """The edges at the given nodes, as a network of their own (node ids kept), and their ids.
+
+    A network with facilities inserted is new at every call: the per-end properties
+    (:attr:`Network.end_directions`, :attr:`Network.straight_partner`) are computed for the reached
+    neighbourhood only, not for the whole network (they depend only on the edges at each node).
+    """
+    at = np.zeros(network.n_nodes, bool)
+    at[node] = True
+    ei = np.flatnonzero(at[network.u] | at[network.v])
+    sub = Network(nodes=network.nodes, u=network.u[ei], v=network.v[ei], length=network.length[ei],
+                  geometry=network.geometry[ei], line=network.line[ei], lines=network.lines, crs=network.crs)
+    return sub, ei
+
+
+def _partner_of(network: Network, sub: Network, ei: np.ndarray) -> np.ndarray:
+    """:attr:`Network.straight_partner` of ``network`` at the ends of the edges ``ei`` (from ``sub``, the
+    network of those edges alone; -1 elsewhere)."""
+    m = network.n_edges
+    full_end = np.r_[ei, m + ei]  # end j of sub (its u ends, then its v ends) → end of network
+    out = np.full(2 * m, -1, np.int64)
+    p = sub.straight_partner
+    ok = p >= 0
+    out[full_end[ok]] = full_end[p[ok]]
+    return out
+
+
 def _chains(network: Network, src: np.ndarray, edge: np.ndarray, s: np.ndarray, e: np.ndarray,
-            parts: np.ndarray, room: Any, half_width: float
+            parts: np.ndarray, room: Any, half_width: float, partner: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reached parts joined into long lines (one band each instead of one per part).
 
@@ -254,7 +282,7 @@ def _chains(network: Network, src: np.ndarray, edge: np.ndarray, s: np.ndarray, 
     key = src[pe] * (2 * m) + je
     o = np.argsort(key)
     K, P = key[o], pe[o]
-    pj = network.straight_partner[je]
+    pj = partner[je]
     pos = np.minimum(np.searchsorted(K, src[pe] * (2 * m) + pj), len(K) - 1)
     found = (pj >= 0) & (K[pos] == src[pe] * (2 * m) + pj)
     p, q, j = pe[found], P[pos[found]], je[found]
@@ -265,7 +293,7 @@ def _chains(network: Network, src: np.ndarray, edge: np.ndarray, s: np.ndarray, 
     ok = (deg[nodes] == 2) | room(src[p], nodes)
     p, q, nodes = p[ok], q[ok], nodes[ok]
     p_end = p + n * (j[ok] >= m)  # endpoint ids: i = part i's start, n + i = its end (the edge's v end)
-    q_end = q + n * (network.straight_partner[j[ok]] >= m)
+    q_end = q + n * (partner[j[ok]] >= m)
     _, label = csgraph.connected_components(sparse.coo_matrix((np.ones(len(p)), (p, q)), shape=(n, n)),
                                             directed=False)
     # line_merge joins wherever exactly two ends of a line meet: make sure those are the joins made above
@@ -371,12 +399,14 @@ def service_areas(network: Network, facility_nodes: np.ndarray, *, radius_m: flo
         at = np.minimum(np.searchsorted(room_key, want), max(len(room_key) - 1, 0))
         return room_key[at] == want if len(room_key) else np.zeros(len(want), bool)
 
-    lines, line_src, rounded, via_src, via_node = _chains(network, src, edge, s, e, parts, room, buffer_m)
+    sub, ei = _around(network, node)
+    partner = _partner_of(network, sub, ei)
+    lines, line_src, rounded, via_src, via_node = _chains(network, src, edge, s, e, parts, room, buffer_m, partner)
     bands = np.empty(len(lines), dtype=object)
     for cap, which in (("round", rounded), ("flat", ~rounded)):
         bands[which] = _threaded(lambda a, c=cap: shapely.buffer(a, buffer_m, quad_segs=quad_segs, cap_style=c,
                                                                  join_style="round"), lines[which], n_workers)
-    disc = has_room & _disc_needed(network, buffer_m)[node]
+    disc = has_room & _disc_needed(sub, buffer_m)[node]
     disc[disc] &= ~np.isin(k[disc] * N + node[disc], via_src * N + via_node)
     discs = shapely.buffer(shapely.points(network.nodes[node[disc]]), buffer_m, quad_segs=quad_segs)
     pieces = np.concatenate([bands, np.asarray(discs, dtype=object).reshape(-1)])

@@ -213,3 +213,39 @@ def test_fast_polygons_hold_exactly_the_reached_streets():
         corners = shapely.union_all(shapely.buffer(shapely.points(net2.nodes[bends]), 25.01))
         assert poly.difference(plain).difference(corners).area < 1e-3
     assert dissolved.symmetric_difference(shapely.union_all(polys)).area < 1e-3
+
+
+def _areas(net_lines: gpd.GeoDataFrame, at: list[tuple[float, float]], *, radius_m: float, buffer_m: float):
+    net = build_network(net_lines)
+    net2, nodes = insert_points(net, snap_points(net, gpd.GeoSeries(shapely.points(at), crs=CRS), max_snap_m=1))
+    return service_areas(net2, nodes, radius_m=radius_m, buffer_m=buffer_m)
+
+
+def test_straight_street_area_is_the_band_of_the_reached_length_and_its_caps():
+    # reached: 0 … 500 m; the dead end at 0 is reached with 100 m to spare (a half octagon of 25 m, the
+    # disc's part beyond the band), the cut-off at 500 m is a flat cap
+    polys, dissolved, _ = _areas(lines([(0, 0), (1000, 0)]), [(200, 0)], radius_m=300, buffer_m=25)
+    half_octagon = np.sqrt(2) * 25**2  # quad_segs=2: 4 triangles of ½·r²·sin 45°
+    assert polys[0].area == pytest.approx(2 * 25 * 500 + half_octagon, abs=1e-3)  # Clipper works in micrometres
+    assert polys[0].bounds == pytest.approx((-25, -25, 500, 25), abs=1e-6)
+    assert dissolved.area == pytest.approx(polys[0].area, abs=1e-3)
+
+
+def test_cross_area_counts_the_centre_once():
+    # four 1 km arms, the facility at the centre, 300 m along each arm: four 300 × 50 m bands that overlap in
+    # the four 25 × 25 m quarters of the centre square
+    arms = lines([(0, 0), (1000, 0)], [(0, 0), (-1000, 0)], [(0, 0), (0, 1000)], [(0, 0), (0, -1000)])
+    polys, _, _ = _areas(arms, [(0, 0)], radius_m=300, buffer_m=25)
+    assert polys[0].area == pytest.approx(4 * 300 * 50 - 4 * 25 * 25, abs=1e-3)
+    assert shapely.get_num_interior_rings(polys[0]) == 0
+
+
+def test_no_holes_where_blocks_are_narrower_than_the_band():
+    # 40 m blocks, 25 m each side of every street: every reached block is covered whole, so the area has no
+    # hole (a sliver left between bands, caps and discs would show as one)
+    rows = [[(0, y), (800, y)] for y in range(0, 801, 40)] + [[(x, 0), (x, 800)] for x in range(0, 801, 40)]
+    polys, dissolved, _ = _areas(lines(*rows), [(400, 400), (320, 450), (520, 280)], radius_m=200, buffer_m=25)
+    for p in [*polys, dissolved]:
+        assert p.is_valid and p.geom_type == "Polygon"
+        assert shapely.get_num_interior_rings(p) == 0
+    assert dissolved.symmetric_difference(shapely.union_all(polys)).area < 1e-3
