@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sanigrid.layers.filters import eq
 from sanigrid.layers.postgis import PostGISStore
-from sanigrid.layers.store import GeoPackageStore
+from sanigrid.layers.store import GeoPackageStore, release
 
 
 def make_problems(n: int, seed: int = 2026) -> gpd.GeoDataFrame:
@@ -65,12 +65,14 @@ def copy_way(path: Path, op) -> None:
     tmp = path.with_name(f".{path.stem}.bench.tmp.gpkg")
     shutil.copyfile(path, tmp)
     op(GeoPackageStore(tmp))
+    release(tmp)  # the copy's writing connection closes, as every write's did in the old way
     con = sqlite3.connect(tmp)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.execute("PRAGMA journal_mode=DELETE")
     con.close()
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
+    release(path)  # the in-place way's connection to the file being replaced
     os.replace(tmp, path)
 
 

@@ -53,7 +53,7 @@ def init_project(root: str | Path, *, settings: Settings | None = None, overwrit
     settings = settings or Settings()
     if settings.project.crs:  # refused before anything is written: a wrong CRS leaves nothing behind
         metric_crs(settings.project.crs, what="--crs")
-    from sanigrid.layers.store import STORE_NAME
+    from sanigrid.layers.store import STORE_NAME, release
 
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,9 @@ def init_project(root: str | Path, *, settings: Settings | None = None, overwrit
     try:
         save_settings(settings, spath)
         if overwrite and gpkg.exists():
-            gpkg.unlink()
+            release(gpkg)  # this process's writing connection closes (and folds its log in) first
+            for p in (gpkg, gpkg.with_name(gpkg.name + "-wal"), gpkg.with_name(gpkg.name + "-shm")):
+                p.unlink(missing_ok=True)
         store = _open_store(root, settings)
         if settings.project.crs:
             store.set_crs(settings.project.crs)

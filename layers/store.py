@@ -400,24 +400,24 @@ class GeoPackageStore(StoreBase):
             self._clean_leftovers()
             if not self.path.exists():
                 _create_geopackage(self.path)
-            con = _open(self.path, writer=True)
+            con = _writer_connection(self.path)
             try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreError(f"{self.path} is being written by another program (QGIS?); "
+                                 f"save or close its edits there and try again ({e})") from None
+            tx = GeoPackageStore(self.path, crs=self._configured_crs, _con=con)
+            try:
+                yield tx
+                if tx._dirty:
+                    tx._bump_version()
+                con.execute("COMMIT")
+            except BaseException:
                 try:
-                    con.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as e:
-                    raise StoreError(f"{self.path} is being written by another program (QGIS?); "
-                                     f"save or close its edits there and try again ({e})") from None
-                tx = GeoPackageStore(self.path, crs=self._configured_crs, _con=con)
-                try:
-                    yield tx
-                    if tx._dirty:
-                        tx._bump_version()
-                    con.execute("COMMIT")
-                except BaseException:
                     con.execute("ROLLBACK")
-                    raise
-            finally:
-                con.close()
+                except sqlite3.Error:  # the connection is unusable: open a new one next time
+                    _drop_writer_connection(self.path)
+                raise
 
     def _clean_leftovers(self) -> None:
         """Remove what a crashed writer left beside the file (old-style copies, scratch folders)."""
@@ -651,6 +651,7 @@ class GeoPackageStore(StoreBase):
 
     def _append_rows(self, kind: str, frame: gpd.GeoDataFrame, s: LayerSpec) -> None:
         self._add_missing_columns(kind, frame)
+        self._ensure_key_index(kind, s)
         self._insert(kind, frame, s, bulk=len(frame) > _BULK_ROWS)
 
     def _create_table(self, name: str, frame: pd.DataFrame, s: LayerSpec | None) -> None:
@@ -694,6 +695,18 @@ class GeoPackageStore(StoreBase):
                             list(row.values()))
         for sql in defs["rtree"] + defs["triggers"]:
             con.execute(sql)
+        self._ensure_key_index(name, s)
+
+    def _ensure_key_index(self, name: str, s: LayerSpec | None) -> None:
+        """An index on the layer's key field (``problem_id``): the next id and a case read by its
+        number are index look-ups, not scans of the layer. Made on the first append to a file
+        written before it existed."""
+        if s is None or not s.key:
+            return
+        con = self._tx_con()
+        if s.key in self._columns(name):
+            con.execute(f"CREATE INDEX IF NOT EXISTS {_ident(f'idx_{name}_{s.key}')} "
+                        f"ON {_ident(name)} ({_ident(s.key)})")
 
     def _add_missing_columns(self, name: str, frame: pd.DataFrame) -> None:
         con = self._tx_con()
@@ -796,6 +809,62 @@ class GeoPackageStore(StoreBase):
 
 
 _BULK_ROWS = 64  # appends above this many rows fill the spatial index in one pass
+
+# One writing connection per file and process, kept open between transactions (used only under the
+# store's lock): opening one costs the GeoPackage functions and pragmas, and closing the last connection
+# to a WAL file checkpoints and removes the log, so a connection per write cost ~10 ms of fsync each.
+# Keyed by process (a forked child opens its own) and checked against the file's inode: the connection
+# holds the file open, so while it lives the inode cannot be reused by a file made anew at that path.
+# Deleting the file: call :func:`release` first (SQLite removes the log by name when it closes).
+_WRITERS: dict[tuple[int, str], tuple[int, sqlite3.Connection]] = {}
+_WRITERS_KEPT = 8  # files this process keeps a writing connection to (the least recently written closed)
+
+
+def _writer_connection(path: Path) -> sqlite3.Connection:
+    key = (os.getpid(), str(path.resolve()))
+    ino = os.stat(path).st_ino
+    held = _WRITERS.pop(key, None)
+    if held is not None:
+        if held[0] == ino:
+            _WRITERS[key] = held  # most recently used last
+            return held[1]
+        _close_quietly(held[1])
+    con = _open(path, writer=True)
+    _WRITERS[key] = (ino, con)
+    with _LOCKS_GUARD:
+        mine = [k for k in _WRITERS if k[0] == key[0] and k != key]
+    for old in mine[:max(0, len(mine) + 1 - _WRITERS_KEPT)]:
+        lock = _thread_lock(Path(old[1]))
+        if lock.acquire(blocking=False):  # not while another thread writes that file
+            try:
+                held = _WRITERS.pop(old, None)
+                if held is not None:
+                    _close_quietly(held[1])
+            finally:
+                lock.release()
+    return con
+
+
+def release(path: str | Path) -> None:
+    """Close this process's writing connection to ``path`` (before the file is deleted or replaced)."""
+    path = Path(path)
+    with _thread_lock(path):
+        held = _WRITERS.pop((os.getpid(), str(path.resolve())), None)
+        if held is not None:
+            _close_quietly(held[1])
+
+
+def _close_quietly(con: sqlite3.Connection) -> None:
+    try:
+        con.close()
+    except sqlite3.Error:
+        pass
+
+
+def _drop_writer_connection(path: Path) -> None:
+    held = _WRITERS.pop((os.getpid(), str(path.resolve())), None)
+    if held is not None:
+        _close_quietly(held[1])
 
 
 _READERS = threading.local()

@@ -1,13 +1,15 @@
 """Writing problems from the web: intake of a new report and status changes.
 
 Both run inside one store transaction (all-or-nothing; concurrent writers are serialised by the
-store, so none is lost): the problem row and its ``problem_history`` row land together.
+store, so none is lost): the problem row and its ``problem_history`` row land together. Reports that
+arrive together are written in one transaction (:func:`intake_many`, the web's group commit).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,13 @@ import shapely
 
 from sanigrid.geo.problems import assign
 from sanigrid.layers import cases
-from sanigrid.layers.cases import CLOSED, HISTORY_TABLE, NEW, deadline_for, history_record
+from sanigrid.layers.cases import CLOSED, HISTORY_TABLE, NEW, deadline_for, deadlines, history_record
 from sanigrid.layers.crs import to_wgs84
 from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
 from sanigrid.layers.store import Store
 from sanigrid.layers.text import clean_text
-from sanigrid.web._errors import Invalid, NotFound
+from sanigrid.web._errors import Invalid, NotFound, WebError
 from sanigrid.web.auth import User
 
 PHOTO_TABLE = "problem_photos"
@@ -72,55 +74,121 @@ def report_time(project: Project, value: datetime | None, *, now: datetime | Non
     return pd.Timestamp(value).floor("s").to_pydatetime()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """One new report as the desk or phone sent it (see :func:`intake`)."""
+
+    category: str
+    lon: float
+    lat: float
+    coords: str = "wgs84"
+    description: str = ""
+    source: str = "其他"
+    reported_at: datetime | None = None
+    user: User
+
+
 def intake(project: Project, *, category: str, lon: float, lat: float, coords: str = "wgs84",
            description: str = "", source: str = "其他", reported_at: datetime | None = None,
            user: User) -> dict[str, Any]:
     """Record a new report: checked, placed in its grid, given its deadline and unit.
 
     Returns the new row (WGS84 ``lon``/``lat``) plus ``possible_duplicates``: ids of open reports
-    of the same category within ``settings.web.duplicate_radius_m``.
+    of the same category within ``settings.web.duplicate_radius_m``. One report is a batch of one
+    (:func:`intake_many`).
     """
-    _check_category(project, category)
-    description, source = clean_text(description), clean_text(source)
-    xs, ys = to_wgs84(np.array([lon]), np.array([lat]), coords)
-    wlon, wlat = float(xs[0]), float(ys[0])
-    when = report_time(project, reported_at)
+    out = intake_many(project, [Report(category=category, lon=lon, lat=lat, coords=coords, description=description,
+                                       source=source, reported_at=reported_at, user=user)])[0]
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, Any] | Exception]:
+    """Record many reports in one store transaction (the web's group commit), each as :func:`intake` would.
+
+    Returns, per report in order, its new row or the error that refused it alone (:class:`Invalid`,
+    :class:`Forbidden`): the others are written. Ids follow the order of ``reports``; a report counts
+    the batch's earlier ones among its possible duplicates, as if they had come one after another.
+    Nothing is written if the store fails, and then this raises.
+    """
+    out: list[dict[str, Any] | Exception | None] = [None] * len(reports)
+    ok: list[int] = []
+    texts: dict[int, tuple[str, str, datetime]] = {}
+    for i, r in enumerate(reports):  # what needs no store: category, text, time
+        try:
+            _check_category(project, r.category)
+            texts[i] = (clean_text(r.description), clean_text(r.source), report_time(project, r.reported_at))
+            ok.append(i)
+        except WebError as e:
+            out[i] = e
+    wgs = np.full((len(reports), 2), np.nan)
+    for coords in {reports[i].coords for i in ok}:
+        idx = [i for i in ok if reports[i].coords == coords]
+        xs, ys = to_wgs84(np.array([reports[i].lon for i in idx]), np.array([reports[i].lat for i in idx]), coords)
+        wgs[idx, 0], wgs[idx, 1] = xs, ys
     radius = project.settings.web.duplicate_radius_m
     with project.store.transaction() as tx:
-        grids = tx.read("grids")
-        if grids.empty:
-            raise Invalid("本项目还没有网格图层, 不能受理问题 (import the grids layer first)")
-        pt = gpd.GeoDataFrame({"category": [category]}, geometry=[shapely.Point(wlon, wlat)], crs=4326).to_crs(tx.crs)
-        placed = assign(pt, grids, settings=project.settings)
-        grid = placed["grid_code"].iloc[0]
-        if grid is None:
-            dist = float(grids.distance(pt.geometry.iloc[0]).min())
-            raise Invalid(f"位置 ({lon:.6f}, {lat:.6f}, {coords}) 不在本县任何网格内 (距最近网格 {dist:.0f} 米); "
-                          "请检查经纬度及坐标系 coords=wgs84|gcj02|bd09 (outside the county)")
-        user.check("report", grid)
-        x, y = pt.geometry.iloc[0].x, pt.geometry.iloc[0].y
-        dups: list[int] = []
-        if radius > 0 and tx.has("problems"):
-            near = tx.read("problems", bbox=(x - radius, y - radius, x + radius, y + radius),
-                           where=eq("category", category) & ne("status", CLOSED),
-                           columns=["problem_id"])
-            if len(near):
-                d = near.distance(pt.geometry.iloc[0])
-                dups = sorted(int(v) for v in near.loc[d <= radius, "problem_id"])
-        pid = _max_id(tx) + 1
-        row = placed.assign(
-            problem_id=pid, description=description, source=source, reported_at=pd.Timestamp(when),
-            status=NEW, deadline=pd.Timestamp(deadline_for(category, when, settings=project.settings)),
-            closed_at=pd.NaT)
-        tx.append("problems", row)
-        note = "网页受理" + (f"; 可能与 {', '.join(f'#{i}' for i in dups)} 重复" if dups else "")
-        tx.append_table(HISTORY_TABLE, pd.DataFrame([cases.opening_record(pid, at=when, actor=user.name,
-                                                                          note=note)]))
-    return {"problem_id": pid, "category": category, "description": description, "source": source,
-            "status": NEW, "reported_at": when.isoformat(sep=" "),
-            "deadline": pd.Timestamp(row["deadline"].iloc[0]).isoformat(sep=" "),
-            "grid_code": grid, "unit": row["unit"].iloc[0], "lon": round(wlon, 7), "lat": round(wlat, 7),
-            "possible_duplicates": dups}
+        grids = tx.read("grids") if ok else None
+        if grids is not None and grids.empty:
+            err = Invalid("本项目还没有网格图层, 不能受理问题 (import the grids layer first)")
+            return [err if o is None else o for o in out]
+        pts = gpd.GeoDataFrame({"category": [reports[i].category for i in ok]},
+                               geometry=shapely.points(wgs[ok]), crs=4326).to_crs(tx.crs) if ok else None
+        placed = assign(pts, grids, settings=project.settings) if ok else None
+        accepted: list[int] = []  # rows of ``placed``
+        for k, i in enumerate(ok):
+            r, grid = reports[i], placed["grid_code"].iloc[k]  # type: ignore[index]
+            try:
+                if grid is None:
+                    dist = float(grids.distance(pts.geometry.iloc[k]).min())  # type: ignore[union-attr]
+                    raise Invalid(f"位置 ({r.lon:.6f}, {r.lat:.6f}, {r.coords}) 不在本县任何网格内 (距最近网格 "
+                                  f"{dist:.0f} 米); 请检查经纬度及坐标系 coords=wgs84|gcj02|bd09 (outside the county)")
+                r.user.check("report", grid)
+                accepted.append(k)
+            except WebError as e:
+                out[i] = e
+        if accepted:
+            rows = placed.iloc[accepted].reset_index(drop=True)  # type: ignore[union-attr]
+            which = [ok[k] for k in accepted]
+            first = _max_id(tx) + 1
+            when = [texts[i][2] for i in which]
+            rows = rows.assign(
+                problem_id=np.arange(first, first + len(which)), description=[texts[i][0] for i in which],
+                source=[texts[i][1] for i in which], reported_at=pd.to_datetime(when).astype("datetime64[ms]"),
+                status=NEW, deadline=deadlines(rows["category"], pd.Series(when), settings=project.settings).to_numpy(),
+                closed_at=pd.NaT)
+            xy = shapely.get_coordinates(rows.geometry.to_numpy())
+            has_problems = tx.has("problems")
+            records = []
+            for j, i in enumerate(which):
+                r = reports[i]
+                dups: list[int] = []
+                if radius > 0:
+                    x, y = xy[j]
+                    if has_problems:
+                        near = tx.read("problems", bbox=(x - radius, y - radius, x + radius, y + radius),
+                                       where=eq("category", r.category) & ne("status", CLOSED),
+                                       columns=["problem_id"])
+                        if len(near):
+                            d = shapely.distance(near.geometry.to_numpy(), shapely.Point(x, y))
+                            dups = sorted(int(v) for v in near.loc[d <= radius, "problem_id"])
+                    earlier = [e for e in range(j) if reports[which[e]].category == r.category
+                               and np.hypot(*(xy[e] - xy[j])) <= radius]  # the batch's own, still open
+                    dups += [first + e for e in earlier]
+                pid = first + j
+                note = "网页受理" + (f"; 可能与 {', '.join(f'#{d}' for d in dups)} 重复" if dups else "")
+                records.append(cases.opening_record(pid, at=when[j], actor=r.user.name, note=note))
+                out[i] = {"problem_id": pid, "category": r.category, "description": texts[i][0],
+                          "source": texts[i][1], "status": NEW, "reported_at": when[j].isoformat(sep=" "),
+                          "deadline": pd.Timestamp(rows["deadline"].iloc[j]).isoformat(sep=" "),
+                          "grid_code": rows["grid_code"].iloc[j], "unit": rows["unit"].iloc[j],
+                          "lon": round(float(wgs[i, 0]), 7), "lat": round(float(wgs[i, 1]), 7),
+                          "possible_duplicates": dups}
+            tx.append("problems", rows)
+            tx.append_table(HISTORY_TABLE, pd.DataFrame(records))
+    assert all(o is not None for o in out)
+    return out  # type: ignore[return-value]
 
 
 def read_problem(store: Any, problem_id: int) -> gpd.GeoDataFrame:

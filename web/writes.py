@@ -1,16 +1,23 @@
-"""Store writes from request handlers, in one writer lane.
+"""Store writes from request handlers, in one writer lane, with group commit for reports.
 
 Writes to the store are serialised (one transaction at a time). If each waiting writer held one of
 the server's request threads, a burst of reports would take them all and every read would queue
-behind the writers. Write routes are ``async`` and hand the write to :func:`run_write`: it waits
-for the lane in the event loop (holding no thread) and then runs the write in a worker thread.
+behind the writers. Write routes are ``async`` and hand the write to the lane: they wait in the event
+loop (holding no thread) and the write runs in a worker thread, at most :data:`WRITE_LANES` at once.
+
+Reports are also *grouped*: :func:`run_batched` queues an item; while a batch is being written, the
+items that arrive wait, and the next batch takes all of them (up to :data:`MAX_BATCH`) into one call
+of the batch function, which writes them in one transaction (one commit, one fsync). Each caller is
+answered only after that call returned, that is after its commit: an answer is never given for a row
+that a crash could still take away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -18,6 +25,7 @@ import anyio.to_thread
 
 T = TypeVar("T")
 WRITE_LANES = 1  # writes run one at a time in the store anyway: more lanes only add waiting threads
+MAX_BATCH = 256  # items written in one transaction at most
 _limiters: dict[int, anyio.CapacityLimiter] = {}
 
 
@@ -32,3 +40,70 @@ def _limiter() -> anyio.CapacityLimiter:
 async def run_write(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in the writer lane (a worker thread, at most WRITE_LANES at once)."""
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=_limiter())
+
+
+BatchFn = Callable[[Any, Sequence[Any]], Sequence[Any]]
+
+
+@dataclass
+class _Queue:
+    pending: list[tuple[Any, asyncio.Future[Any]]] = field(default_factory=list)
+    draining: asyncio.Task[None] | None = None
+
+
+_queues: dict[tuple[int, BatchFn, int], _Queue] = {}
+
+
+async def run_batched(fn_many: BatchFn, owner: Any, item: Any) -> Any:
+    """``fn_many(owner, items)[k]`` for this ``item``, ``items`` being every item queued with the same
+    ``fn_many`` and ``owner`` meanwhile (a batch), run in the writer lane.
+
+    ``fn_many`` returns one result per item, in order: a value, or an exception for that item alone
+    (raised here). If it raises, it must have written nothing; each item of the batch is then tried
+    alone, so one bad item cannot fail the others.
+    """
+    loop = asyncio.get_running_loop()
+    key = (id(loop), fn_many, id(owner))
+    q = _queues.get(key)
+    if q is None:
+        q = _queues[key] = _Queue()
+    fut: asyncio.Future[Any] = loop.create_future()
+    q.pending.append((item, fut))
+    if q.draining is None or q.draining.done():
+        q.draining = loop.create_task(_drain(q, fn_many, owner))
+    out = await fut
+    if isinstance(out, BaseException):
+        raise out
+    return out
+
+
+async def _drain(q: _Queue, fn_many: BatchFn, owner: Any) -> None:
+    while q.pending:
+        batch = [(item, fut) for item, fut in q.pending[:MAX_BATCH] if not fut.done()]  # not given up on
+        del q.pending[:MAX_BATCH]
+        if not batch:
+            continue
+        try:
+            results: Sequence[Any] = await anyio.to_thread.run_sync(
+                _each, fn_many, owner, [item for item, _ in batch], limiter=_limiter())
+        except BaseException as e:  # the lane itself failed (cancelled at shutdown): nobody is told "done"
+            results = [e] * len(batch)
+            for (_, fut), r in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(r)
+            raise
+        for (_, fut), r in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(r)
+
+
+def _each(fn_many: BatchFn, owner: Any, items: list[Any]) -> list[Any]:
+    try:
+        out = list(fn_many(owner, items))
+    except Exception as e:
+        if len(items) == 1:
+            return [e]
+        return [r for item in items for r in _each(fn_many, owner, [item])]
+    if len(out) != len(items):
+        raise RuntimeError(f"internal: {fn_many.__name__} gave {len(out)} results for {len(items)} items")
+    return out

@@ -15,7 +15,7 @@ from sanigrid.web import intake as svc
 from sanigrid.web.access import check_case_read
 from sanigrid.web.deps import CurrentUser, ProjectDep, Writer
 from sanigrid.web.features import records
-from sanigrid.web.writes import run_write
+from sanigrid.web.writes import run_batched, run_write
 
 router = APIRouter(prefix="/api/problems", tags=["problems 问题"])
 
@@ -67,9 +67,9 @@ class TransitionPublic(BaseModel):
              responses={422: {"description": "坐标不在县内、类别未知等 (outside the county, unknown category)"},
                         403: {"description": "网格长只能上报本网格的问题"}})
 async def create_problem(body: ProblemCreate, project: ProjectDep, user: Writer) -> ProblemPublic:
-    row = await run_write(svc.intake, project, category=body.category, lon=body.lon, lat=body.lat,
-                          coords=body.coords, description=body.description, source=body.source,
-                          reported_at=body.reported_at, user=user)
+    report = svc.Report(category=body.category, lon=body.lon, lat=body.lat, coords=body.coords,
+                        description=body.description, source=body.source, reported_at=body.reported_at, user=user)
+    row = await run_batched(svc.intake_many, project, report)  # reports arriving together: one commit
     return ProblemPublic(**row)
 
 
