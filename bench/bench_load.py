@@ -7,14 +7,20 @@ case each (GET /api/layers/problems/features/{id}). It prints p50/p95/p99 and th
 and checks the store afterwards: lost writes (a 201 whose row is missing) and duplicated ones (an
 id given twice, or a row written twice) must both be 0. Bounded in count and time; stops by itself.
 
-Run:  .venv/bin/python bench/bench_load.py                          (8 writers, 8 readers, 15 s)
-      .venv/bin/python bench/bench_load.py --writers 100 --readers 8  (writers must not starve readers)
+Each writer count is run twice on fresh copies of the same store: with the writer lane's group commit
+(reports arriving together share one transaction) and, as the baseline in the same run, one
+transaction per report (the lane with ``MAX_BATCH = 1``). The older file-copy store's figures are in
+issue 12 (about 5 reports/s with 8 writers; a read waited 20.8 s with 100).
+
+Run:  .venv/bin/python bench/bench_load.py                      (8 and 100 writers, 8 readers, 15 s each)
+      .venv/bin/python bench/bench_load.py --writers 8 --seconds 5 --problems 20000   (quick)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,36 +39,27 @@ from sanigrid.web.auth import add_user
 
 SERVER = """
 import sys, uvicorn
+import sanigrid.web.writes
 from sanigrid.web.app import create_app
+if sys.argv[3] == "per-report":  # the baseline: the same lane, one transaction per report
+    sanigrid.web.writes.MAX_BATCH = 1
 uvicorn.run(create_app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 """
+WAYS = ("group commit", "per-report")
 
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--problems", type=int, default=100_000)
-    ap.add_argument("--writers", type=int, default=8)
-    ap.add_argument("--readers", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=15.0)
-    ap.add_argument("--max-posts", type=int, default=20_000)
-    args = ap.parse_args()
+def run(root: Path, token: str, categories: list[str], bounds: tuple[float, float, float, float], *, way: str,
+        writers: int, readers: int, seconds: float, max_posts: int, n_problems: int) -> dict:
+    """One load run against a server on ``root``; the store is checked after the server stopped."""
     import httpx
 
-    tmp = tempfile.TemporaryDirectory()
-    root = Path(tmp.name) / "county"
-    t = time.perf_counter()
-    project = synthetic_project(root, n_problems=args.problems)
-    token = add_user(project.store, "office", role="office", password="load-bench-password")
-    grids = project.store.read("grids").to_crs(4326)
-    x0, y0, x1, y1 = grids.total_bounds
-    print(f"project: {args.problems:,} problems in {time.perf_counter() - t:.1f} s "
-          f"({project.store.path.stat().st_size / 1e6:.0f} MB)")
+    x0, y0, x1, y1 = bounds
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port)],
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(root), str(port), way],
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
@@ -76,14 +73,14 @@ def main() -> None:
             time.sleep(0.2)
         else:
             raise SystemExit("the server did not start")
-        # warm up (the app builds its map and search caches after it starts): one read and one write
+        # warm up (the app builds its map and search caches after it starts): reads and one write
         for _ in range(3):
             httpx.get(f"{url}/api/layers/problems/features/1", headers=headers, timeout=300)
         warm = httpx.post(f"{url}/api/problems", headers=headers, timeout=300, json={
-            "category": project.settings.problem_categories[0], "description": "load-warm",
+            "category": categories[0], "description": f"load-warm-{way}",
             "lon": float((x0 + x1) / 2), "lat": float((y0 + y1) / 2)})
-        warm_posts = [(warm.json()["problem_id"], "load-warm")] if warm.status_code == 201 else []
-        stop = time.monotonic() + args.seconds
+        warm_posts = [(warm.json()["problem_id"], f"load-warm-{way}")] if warm.status_code == 201 else []
+        stop = time.monotonic() + seconds
         lock = threading.Lock()
         posted: list[tuple[int, str]] = list(warm_posts)  # (problem_id, description) of every 201
         w_lat: list[float] = []
@@ -97,15 +94,20 @@ def main() -> None:
                 i = 0
                 while time.monotonic() < stop:
                     with lock:
-                        if count[0] >= args.max_posts:
+                        if count[0] >= max_posts:
                             return
                         count[0] += 1
-                    desc = f"load-{w}-{i}"
-                    body = {"category": project.settings.problem_categories[0], "description": desc,
+                    desc = f"load-{way}-{w}-{i}"
+                    body = {"category": categories[i % len(categories)], "description": desc,
                             "lon": float(rng.uniform(x0 + 1e-4, x1 - 1e-4)),
                             "lat": float(rng.uniform(y0 + 1e-4, y1 - 1e-4))}
                     t0 = time.perf_counter()
-                    r = c.post("/api/problems", json=body)
+                    try:
+                        r = c.post("/api/problems", json=body)
+                    except httpx.HTTPError as e:
+                        with lock:
+                            failures.append(f"POST {type(e).__name__}")
+                        continue
                     dt = time.perf_counter() - t0
                     with lock:
                         if r.status_code == 201:
@@ -119,9 +121,14 @@ def main() -> None:
             rng = np.random.default_rng(1000 + k)
             with httpx.Client(base_url=url, headers=headers, timeout=120) as c:
                 while time.monotonic() < stop:
-                    pid = int(rng.integers(1, args.problems + 1))
+                    pid = int(rng.integers(1, n_problems + 1))
                     t0 = time.perf_counter()
-                    r = c.get(f"/api/layers/problems/features/{pid}")
+                    try:
+                        r = c.get(f"/api/layers/problems/features/{pid}")
+                    except httpx.HTTPError as e:
+                        with lock:
+                            failures.append(f"GET {type(e).__name__}")
+                        continue
                     dt = time.perf_counter() - t0
                     with lock:
                         if r.status_code == 200:
@@ -129,8 +136,8 @@ def main() -> None:
                         else:
                             failures.append(f"GET {r.status_code} {r.text[:200]}")
 
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(args.writers)]
-        threads += [threading.Thread(target=reader, args=(k,)) for k in range(args.readers)]
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+        threads += [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
         t0 = time.perf_counter()
         for th in threads:
             th.start()
@@ -139,26 +146,69 @@ def main() -> None:
         wall = time.perf_counter() - t0
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
     back = open_project(root).store.read("problems", columns=["problem_id", "description"])
     ids = back["problem_id"].astype(int)
     desc = dict(zip(ids, back["description"], strict=True))
-    lost = sum(1 for pid, d in posted if desc.get(pid) != d)
-    dup_ids = int(ids.duplicated().sum())
-    load_rows = back["description"].astype(str).str.startswith("load-")
-    dup_rows = int(load_rows.sum()) - len(posted)
-    print(f"{args.writers} writers, {args.readers} readers, {wall:.1f} s on 127.0.0.1 "
-          f"(store: {args.problems:,} problems + {len(posted):,} posted)")
-    print(f"{'':<10}{'n':>8}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'per s':>10}")
-    for label, lat in (("writes", w_lat), ("reads", r_lat)):
-        print(f"{label:<10}{len(lat):>8}{pct(lat, 50):>10.1f}{pct(lat, 95):>10.1f}{pct(lat, 99):>10.1f}"
-              f"{len(lat) / wall:>10.1f}")
-    print(f"lost writes: {lost}   duplicated ids: {dup_ids}   extra rows: {dup_rows}   "
-          f"failed requests: {len(failures)}")
-    for f in failures[:5]:
-        print("  ", f)
+    mine = back["description"].astype(str).str.startswith((f"load-{way}-", f"load-warm-{way}"))
+    return {"way": way, "writers": writers, "readers": readers, "wall": wall, "w_lat": w_lat, "r_lat": r_lat,
+            "posted": len(posted), "lost": sum(1 for pid, d in posted if desc.get(pid) != d),
+            "dup_ids": int(ids.duplicated().sum()), "extra_rows": int(mine.sum()) - len(posted),
+            "failures": failures}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--problems", type=int, default=100_000)
+    ap.add_argument("--writers", type=int, nargs="+", default=[8, 100], help="writer counts, one run each")
+    ap.add_argument("--readers", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=15.0, help="length of each run")
+    ap.add_argument("--max-posts", type=int, default=20_000, help="posts per run at most")
+    ap.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
+    args = ap.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    base = Path(tmp.name) / "county"
+    t = time.perf_counter()
+    project = synthetic_project(base, n_problems=args.problems)
+    token = add_user(project.store, "office", role="office", password="load-bench-password")
+    grids = project.store.read("grids").to_crs(4326)
+    bounds = tuple(float(v) for v in grids.total_bounds)
+    categories = list(project.settings.problem_categories)
+    print(f"project: {args.problems:,} problems in {time.perf_counter() - t:.1f} s "
+          f"({project.store.path.stat().st_size / 1e6:.0f} MB); each run on a fresh copy of it")
+    results = []
+    for writers in args.writers:
+        for way in args.ways:
+            root = Path(tmp.name) / f"run-{way.replace(' ', '-')}-{writers}"
+            shutil.copytree(base, root)
+            results.append(run(root, token, categories, bounds, way=way, writers=writers,  # type: ignore[arg-type]
+                               readers=args.readers, seconds=args.seconds, max_posts=args.max_posts,
+                               n_problems=args.problems))
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"{args.readers} readers (GET one case by id) in every run, {args.seconds:.0f} s each, on 127.0.0.1; "
+          f"store: {args.problems:,} problems")
+    print(f"{'writers':>7}  {'way':<13}{'':<7}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'per s':>8}"
+          f"{'lost':>6}{'dup':>5}{'fail':>6}")
+    bad = False
+    for r in results:
+        for label, lat in (("writes", r["w_lat"]), ("reads", r["r_lat"])):
+            tail = (f"{r['lost']:>6}{r['dup_ids'] + r['extra_rows']:>5}{len(r['failures']):>6}"
+                    if label == "writes" else "")
+            print(f"{r['writers']:>7}  {r['way']:<13}{label:<7}{len(lat):>7}{pct(lat, 50):>9.1f}{pct(lat, 95):>9.1f}"
+                  f"{pct(lat, 99):>9.1f}{len(lat) / r['wall']:>8.1f}{tail}")
+        for f in r["failures"][:3]:
+            print("   ", f)
+        bad |= bool(r["lost"] or r["dup_ids"] or r["extra_rows"])
+    by = {(r["writers"], r["way"]): r for r in results}
+    for writers in args.writers:
+        a, b = by.get((writers, "group commit")), by.get((writers, "per-report"))
+        if a and b and b["w_lat"]:
+            print(f"{writers} writers: group commit / per-report throughput "
+                  f"{(len(a['w_lat']) / a['wall']) / (len(b['w_lat']) / b['wall']):.1f}x, "
+                  f"read p95 {pct(a['r_lat'], 95):.0f} vs {pct(b['r_lat'], 95):.0f} ms")
     tmp.cleanup()
-    if lost or dup_ids or dup_rows:
+    if bad:
         raise SystemExit(1)
 
 

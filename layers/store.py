@@ -107,6 +107,12 @@ class Store(Protocol):
 
     def append(self, kind: str, frame: gpd.GeoDataFrame) -> None: ...
 
+    def keys_near(self, kind: str, key: str, xy: np.ndarray, radius_m: float, *,
+                  where: Where | None = None) -> list[list[Any]]:
+        """For each point of ``xy`` (n × 2, store CRS), the sorted ``key`` values of the rows of ``kind``
+        within ``radius_m`` that satisfy ``where``."""
+        ...
+
     def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int: ...
 
     def drop(self, kind: str) -> None: ...
@@ -224,6 +230,10 @@ class StoreBase:
     def has(self, kind: str) -> bool:
         raise NotImplementedError
 
+    def read(self, kind: str, *, bbox: tuple[float, float, float, float] | None = None,
+             where: Where | None = None, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        raise NotImplementedError
+
     def _columns(self, name: str) -> dict[str, str]:
         """Column name → declared type of a table, in table order (empty if it does not exist)."""
         raise NotImplementedError
@@ -266,6 +276,18 @@ class StoreBase:
             s = spec(kind)
             tx._append_rows(kind, tx._prepare_rows(kind, frame, s), s)
             tx._touch(kind)
+
+    def keys_near(self, kind: str, key: str, xy: np.ndarray, radius_m: float, *,
+                  where: Where | None = None) -> list[list[Any]]:
+        """For each point of ``xy`` (n × 2, store CRS), the sorted ``key`` values of the rows of ``kind``
+        within ``radius_m`` that satisfy ``where`` (a read by box per point; a backend may do better)."""
+        out: list[list[Any]] = []
+        for x, y in np.asarray(xy, dtype="float64").reshape(-1, 2).tolist():
+            near = self.read(kind, bbox=(x - radius_m, y - radius_m, x + radius_m, y + radius_m), where=where,
+                             columns=[key])
+            d = shapely.distance(np.asarray(near.geometry.array, dtype=object), shapely.Point(x, y))
+            out.append(sorted(near.loc[np.asarray(d <= radius_m), key].tolist()))
+        return out
 
     def update(self, kind: str, key: str, changes: Mapping[Any, Mapping[str, Any]]) -> int:
         """Change attribute values of existing rows, found by ``key`` (e.g. ``problem_id``).
@@ -620,6 +642,44 @@ class GeoPackageStore(StoreBase):
         geoms = _gpkg_geometries(cols[len(attrs)]) if rows else np.array([], dtype=object)
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
 
+    def keys_near(self, kind: str, key: str, xy: np.ndarray, radius_m: float, *,
+                  where: Where | None = None) -> list[list[Any]]:
+        """See :meth:`StoreBase.keys_near`: here one pass over the R-tree for all points, then one
+        parameterised query for the candidates' keys and geometries."""
+        pts = np.asarray(xy, dtype="float64").reshape(-1, 2)
+        if not len(pts) or not self.has(kind):
+            return [[] for _ in range(len(pts))]
+        where = as_where(where)
+        r = float(radius_m)
+        with self._conn() as con:
+            geom = _geometry_column(con, kind) or "geom"
+            rtree = f"rtree_{kind}_{geom}"
+            if not _has_table(con, rtree):
+                return StoreBase.keys_near(self, kind, key, pts, radius_m, where=where)
+            info = con.execute(f"PRAGMA table_info({_ident(kind)})").fetchall()
+            check_fields(where, [row[1] for row in info], layer=kind, location=str(self.path))
+            if key not in {row[1] for row in info}:
+                raise StoreError(f"{self.path}: layer '{kind}' has no field '{key}'")
+            pk = next((row[1] for row in info if row[5]), "fid")
+            fids: set[int] = set()
+            box = f"SELECT id FROM {_ident(rtree)} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?"
+            for x, y in pts.tolist():
+                fids.update(row[0] for row in con.execute(box, (x + r, x - r, y + r, y - r)))
+            conds, args = _sqlite_where(where)
+            rows: list[tuple[Any, Any]] = []
+            ids = sorted(fids)
+            for i in range(0, len(ids), 500):
+                part = ids[i:i + 500]
+                sql = (f"SELECT {_ident(key)}, {_ident(geom)} FROM {_ident(kind)} WHERE {_ident(pk)} IN "
+                       f"({', '.join('?' * len(part))})" + "".join(f" AND {c}" for c in conds))
+                rows += con.execute(sql, [*part, *args]).fetchall()
+        if not rows:
+            return [[] for _ in range(len(pts))]
+        keys = np.array([k for k, _ in rows], dtype=object)
+        geoms = _gpkg_geometries([g for _, g in rows])
+        d = shapely.distance(geoms[None, :], shapely.points(pts)[:, None])  # points × candidates
+        return [sorted(keys[np.asarray(row <= r)].tolist()) for row in d]
+
     def read_table(self, name: str) -> pd.DataFrame:
         if not self.has(name):
             return pd.DataFrame()
@@ -698,15 +758,16 @@ class GeoPackageStore(StoreBase):
         self._ensure_key_index(name, s)
 
     def _ensure_key_index(self, name: str, s: LayerSpec | None) -> None:
-        """An index on the layer's key field (``problem_id``): the next id and a case read by its
-        number are index look-ups, not scans of the layer. Made on the first append to a file
-        written before it existed."""
-        if s is None or not s.key:
+        """Indexes on the layer's key field (``problem_id``) and, for a big layer, on its times: the
+        next id, a case read by its number and the latest report or closure are index look-ups, not
+        scans of the layer. Made on the first append to a file written before they existed."""
+        if s is None:
             return
         con = self._tx_con()
-        if s.key in self._columns(name):
-            con.execute(f"CREATE INDEX IF NOT EXISTS {_ident(f'idx_{name}_{s.key}')} "
-                        f"ON {_ident(name)} ({_ident(s.key)})")
+        present = self._columns(name)
+        for f in indexed_fields(s):
+            if f in present:
+                con.execute(f"CREATE INDEX IF NOT EXISTS {_ident(f'idx_{name}_{f}')} ON {_ident(name)} ({_ident(f)})")
 
     def _add_missing_columns(self, name: str, frame: pd.DataFrame) -> None:
         con = self._tx_con()
@@ -846,7 +907,8 @@ def _writer_connection(path: Path) -> sqlite3.Connection:
 
 
 def release(path: str | Path) -> None:
-    """Close this process's writing connection to ``path`` (before the file is deleted or replaced)."""
+    """Close this process's writing connection to ``path`` (before the file is deleted or replaced:
+    SQLite removes the write-ahead log by name when a file's last connection closes)."""
     path = Path(path)
     with _thread_lock(path):
         held = _WRITERS.pop((os.getpid(), str(path.resolve())), None)
@@ -1128,6 +1190,12 @@ def check_geometries(kind: str, frame: gpd.GeoDataFrame, s: LayerSpec, location:
     if bad:
         raise StoreError(f"{location}: cannot write '{kind}': {', '.join(bad)} geometries; "
                          f"layer '{kind}' takes {' or '.join(s.geometry)} geometries")
+
+
+def indexed_fields(s: LayerSpec) -> list[str]:
+    """The fields a store keeps an index on: the key, and the times of a big layer (problems)."""
+    times = [f.name for f in s.fields if f.dtype == "datetime"] if s.big else []
+    return ([s.key] if s.key else []) + [f for f in times if f != s.key]
 
 
 def is_multi(s: LayerSpec) -> bool:

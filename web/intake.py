@@ -159,20 +159,18 @@ def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, A
                 status=NEW, deadline=deadlines(rows["category"], pd.Series(when), settings=project.settings).to_numpy(),
                 closed_at=pd.NaT)
             xy = shapely.get_coordinates(rows.geometry.to_numpy())
-            has_problems = tx.has("problems")
+            stored: dict[int, list[int]] = {}  # open reports of the same category nearby, per row
+            if radius > 0 and tx.has("problems"):
+                for category in sorted({reports[i].category for i in which}):
+                    js = [j for j, i in enumerate(which) if reports[i].category == category]
+                    found = tx.keys_near("problems", "problem_id", xy[js], radius,
+                                         where=eq("category", category) & ne("status", CLOSED))
+                    stored.update({j: [int(v) for v in f] for j, f in zip(js, found, strict=True)})
             records = []
             for j, i in enumerate(which):
                 r = reports[i]
-                dups: list[int] = []
+                dups: list[int] = list(stored.get(j, []))
                 if radius > 0:
-                    x, y = xy[j]
-                    if has_problems:
-                        near = tx.read("problems", bbox=(x - radius, y - radius, x + radius, y + radius),
-                                       where=eq("category", r.category) & ne("status", CLOSED),
-                                       columns=["problem_id"])
-                        if len(near):
-                            d = shapely.distance(near.geometry.to_numpy(), shapely.Point(x, y))
-                            dups = sorted(int(v) for v in near.loc[d <= radius, "problem_id"])
                     earlier = [e for e in range(j) if reports[which[e]].category == r.category
                                and np.hypot(*(xy[e] - xy[j])) <= radius]  # the batch's own, still open
                     dups += [first + e for e in earlier]
