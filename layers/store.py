@@ -361,6 +361,9 @@ class GeoPackageStore(StoreBase):
         self._configured_crs = CRS.from_user_input(crs) if crs else None
         self._con = _con  # inside a transaction: the one connection every call of the transaction uses
         self._dirty = False
+        #: keep the writing connection open between transactions (a server's store: see _writer_connection);
+        #: off, each transaction opens and closes its own, so nothing of the file stays only in its log
+        self.keep_writer = False
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
@@ -422,24 +425,30 @@ class GeoPackageStore(StoreBase):
             self._clean_leftovers()
             if not self.path.exists():
                 _create_geopackage(self.path)
-            con = _writer_connection(self.path)
+            kept = self.keep_writer
+            con = _writer_connection(self.path) if kept else _open(self.path, writer=True)
             try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:
-                raise StoreError(f"{self.path} is being written by another program (QGIS?); "
-                                 f"save or close its edits there and try again ({e})") from None
-            tx = GeoPackageStore(self.path, crs=self._configured_crs, _con=con)
-            try:
-                yield tx
-                if tx._dirty:
-                    tx._bump_version()
-                con.execute("COMMIT")
-            except BaseException:
                 try:
-                    con.execute("ROLLBACK")
-                except sqlite3.Error:  # the connection is unusable: open a new one next time
-                    _drop_writer_connection(self.path)
-                raise
+                    con.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as e:
+                    raise StoreError(f"{self.path} is being written by another program (QGIS?); "
+                                     f"save or close its edits there and try again ({e})") from None
+                tx = GeoPackageStore(self.path, crs=self._configured_crs, _con=con)
+                try:
+                    yield tx
+                    if tx._dirty:
+                        tx._bump_version()
+                    con.execute("COMMIT")
+                except BaseException:
+                    try:
+                        con.execute("ROLLBACK")
+                    except sqlite3.Error:  # the connection is unusable: a kept one is opened anew next time
+                        if kept:
+                            _drop_writer_connection(self.path)
+                    raise
+            finally:
+                if not kept:
+                    con.close()
 
     def _clean_leftovers(self) -> None:
         """Remove what a crashed writer left beside the file (old-style copies, scratch folders)."""
@@ -871,9 +880,11 @@ class GeoPackageStore(StoreBase):
 
 _BULK_ROWS = 64  # appends above this many rows fill the spatial index in one pass
 
-# One writing connection per file and process, kept open between transactions (used only under the
-# store's lock): opening one costs the GeoPackage functions and pragmas, and closing the last connection
-# to a WAL file checkpoints and removes the log, so a connection per write cost ~10 ms of fsync each.
+# A server's store (``keep_writer``) keeps one writing connection per file and process open between
+# transactions (used only under the store's lock): a new connection parses the GeoPackage's schema on
+# its first statement, and closing the last connection to a WAL file checkpoints and removes the log
+# (~10 ms each per write). The price: committed pages stay in the log (file-gpkg-wal) until a checkpoint,
+# so a copy of the .gpkg alone made meanwhile lacks them (QGIS and SQLite read the log).
 # Keyed by process (a forked child opens its own) and checked against the file's inode: the connection
 # holds the file open, so while it lives the inode cannot be reused by a file made anew at that path.
 # Deleting the file: call :func:`release` first (SQLite removes the log by name when it closes).

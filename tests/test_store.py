@@ -198,3 +198,62 @@ def test_writes_are_in_place_in_wal_mode(project, toilets_wgs84):
     reader.execute("COMMIT")
     assert reader.execute("SELECT COUNT(*) FROM toilets").fetchone()[0] == 7
     reader.close()
+
+
+def test_a_one_row_append_writes_what_the_bulk_write_writes(tmp_path):
+    """The same 100 problems written at once (bulk: R-tree filled in one pass) and as 99 + a 1-row append
+    (the web report's path: the R-tree's own triggers): the same rows, blobs, index and extent."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+    from conftest import snapshot
+
+    from sanigrid.layers.store import GeoPackageStore
+
+    rng = np.random.default_rng(4)
+    n = 100
+    frame = gpd.GeoDataFrame({
+        "problem_id": np.arange(1, n + 1), "category": "暴露垃圾", "description": [f"第{i}条" for i in range(n)],
+        "reported_at": pd.Timestamp("2026-05-01 08:00") + pd.to_timedelta(np.arange(n), unit="min"),
+        "status": "立案", "priority": [i % 3 == 0 for i in range(n)], "closed_at": pd.NaT},
+        geometry=shapely.points(117.2 + rng.random(n) * 0.01, 28.3 + rng.random(n) * 0.01), crs=4326)
+    bulk, one = GeoPackageStore(tmp_path / "bulk.gpkg"), GeoPackageStore(tmp_path / "one.gpkg")
+    bulk.write("problems", frame)
+    one.write("problems", frame.iloc[:-1])
+    one.append("problems", frame.iloc[-1:])
+    a, b = snapshot(bulk), snapshot(one)
+    for table in ("problems", "rtree_problems_geom", "gpkg_ogr_contents"):
+        assert a[table] == b[table], table
+    assert {r[0]: r[5:] for r in a["gpkg_contents"]} == {r[0]: r[5:] for r in b["gpkg_contents"]}
+    pd.testing.assert_frame_equal(bulk.read("problems"), one.read("problems"))
+    back = pyogrio.read_dataframe(one.path, layer="problems")  # GDAL reads the appended row as it wrote the rest
+    assert len(back) == n and back["description"].iloc[-1] == "第99条"
+
+
+def test_keys_near_matches_brute_force_distances(tmp_path):
+    """keys_near (one R-tree pass for all points) = a brute-force distance check with the filter, and = the
+    generic one-read-per-point path every backend has."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from sanigrid.layers.filters import eq, ne
+    from sanigrid.layers.store import GeoPackageStore, StoreBase
+
+    rng = np.random.default_rng(8)
+    n = 2000
+    frame = gpd.GeoDataFrame({
+        "problem_id": np.arange(1, n + 1), "category": rng.choice(["暴露垃圾", "占道经营"], n),
+        "status": rng.choice(["立案", "结案"], n), "reported_at": pd.Timestamp("2026-05-01")},
+        geometry=shapely.points(rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)), crs=4548)
+    store = GeoPackageStore(tmp_path / "s.gpkg", crs=4548)  # the frame's own CRS: the points stay as they are
+    store.write("problems", frame)
+    pts = rng.uniform(-20, 1020, (60, 2))
+    where = eq("category", "暴露垃圾") & ne("status", "结案")
+    got = store.keys_near("problems", "problem_id", pts, 40.0, where=where)
+    xy = shapely.get_coordinates(frame.geometry.to_numpy())
+    keep = ((frame["category"] == "暴露垃圾") & (frame["status"] != "结案")).to_numpy()
+    want = [sorted(frame["problem_id"][keep & (np.hypot(*(xy - p).T) <= 40.0)].tolist()) for p in pts]
+    assert got == want and sum(map(len, want)) > 20
+    assert StoreBase.keys_near(store, "problems", "problem_id", pts, 40.0, where=where) == want
+    assert store.keys_near("problems", "problem_id", np.empty((0, 2)), 40.0) == []

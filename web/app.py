@@ -77,6 +77,8 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
     if not isinstance(project, Project):
         project = open_project(project)
     served = project
+    if hasattr(project.store, "keep_writer"):
+        project.store.keep_writer = True  # a server writes often: its GeoPackage writing connection stays open
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
