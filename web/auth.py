@@ -210,6 +210,8 @@ def _drop_store_table(store: Store) -> None:
         con = sqlite3.connect(store.location, timeout=30)
         try:
             con.execute("VACUUM")
+            # into the file itself now: other connections kept open (a server's) leave the log unfolded
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             con.close()
     except sqlite3.OperationalError as e:  # another program holds the file: the table is gone all the same
