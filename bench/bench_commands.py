@@ -1,13 +1,14 @@
 """Benchmark: `sanigrid analyse` (step by step) and `sanigrid sample` on the demo, against the old code in the same run.
 
     .venv/bin/sanigrid demo -p /tmp/demo --no-analyses      # once
-    .venv/bin/python bench/bench_commands.py /tmp/demo [--rounds 3] [--baseline be96c34]
+    .venv/bin/python bench/bench_commands.py /tmp/demo [--rounds 3] [--baseline be96c34] [--now COMMIT]
 
 Each round copies the project and runs, each in a fresh process (start-up included), interleaved:
 
 * ``sanigrid analyse`` of this tree, and of ``--baseline`` (a commit of this repository, default
   ``be96c34``: the code before `analyse` read each layer once and shared results; it is checked out
-  into a temporary worktree and imported instead of this tree). Both print one line per step with its
+  into a temporary worktree and imported instead of this tree; ``--now`` does the same for the other
+  side, so the tree can change while the bench runs). Both print one line per step with its
   seconds; the table gives the median per step.
 * ``sanigrid sample`` (on the analysed copy) of this tree and of the baseline, and ``sample --maps``
   (12 A4 maps: what `sample` did before maps were made on request).
@@ -37,11 +38,11 @@ STEP = re.compile(r"✓ (.+?)\s+([0-9.]+) s\s*$")
 _CLI = "import sys; from sanigrid.scripts.cli import main; sys.argv[0] = 'sanigrid'; main()"
 
 
-def baseline_tree(commit: str, tmp: Path) -> dict[str, str]:
+def checkout(commit: str, tmp: Path, name: str) -> dict[str, str]:
     """A worktree of ``commit`` and the environment that imports ``sanigrid`` from it."""
-    tree = tmp / "baseline"
+    tree = tmp / name
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
-    shim = tmp / "baseline-import" / "sanigrid"
+    shim = tmp / f"{name}-import" / "sanigrid"
     shim.mkdir(parents=True)
     for p in PACKAGES:
         (shim / p).symlink_to(tree / p)
@@ -68,15 +69,18 @@ def main() -> None:
     ap.add_argument("project", help="a demo project (sanigrid demo -p DIR --no-analyses)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--baseline", default="be96c34", help="commit to compare with ('' for none)")
+    ap.add_argument("--now", default="", help="commit to measure as 'now' (default: this tree as it is)")
     ap.add_argument("--skip-maps", action="store_true", help="skip `sample --maps`")
     a = ap.parse_args()
+    trees = [n for n, c in (("baseline", a.baseline), ("now", a.now)) if c]
     runs: dict[str, list[tuple[float, float, float, dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        old_env = baseline_tree(a.baseline, tmp) if a.baseline else None
+        old_env = checkout(a.baseline, tmp, "baseline") if a.baseline else None
+        now_env = checkout(a.now, tmp, "now") if a.now else None
         try:
             for i in range(a.rounds):
-                for who, env in (("now", None), ("baseline", old_env)):
+                for who, env in (("now", now_env), ("baseline", old_env)):
                     if who == "baseline" and env is None:
                         continue
                     p = tmp / f"{who}{i}"
@@ -88,9 +92,8 @@ def main() -> None:
                     shutil.rmtree(p)
                 print(f"round {i + 1}/{a.rounds} done", file=sys.stderr, flush=True)
         finally:
-            if old_env is not None:
-                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "baseline")],
-                               check=False)
+            for name in trees:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / name)], check=False)
 
     def med(key: str, j: int) -> float:
         return statistics.median(r[j] for r in runs[key])
