@@ -102,14 +102,20 @@ def completeness(files: pd.DataFrame | None, places: pd.DataFrame | None, *, set
     """
     holders = _holders(places, settings)
     docs = settings.archive.documents
-    req: list[dict[str, object]] = []
-    for d in docs:
-        for h in holders.itertuples(index=False):
-            if (h.holder_type == PLACE and h.category in d.categories) or (
-                    h.holder_type == DEPARTMENT and h.holder in {key(x) for x in d.departments}):
-                req.append({**h._asdict(), "document": d.name, "indicator": d.indicator,
-                            "valid_days": d.valid_days, "order": len(req)})
-    out = pd.DataFrame(req, columns=[*holders.columns, "document", "indicator", "valid_days", "order"])
+    # the holders each document is required of, document by document (one isin per document, not a
+    # Python test per holder and document)
+    is_place = (holders["holder_type"] == PLACE).to_numpy(dtype=bool)
+    is_dept = (holders["holder_type"] == DEPARTMENT).to_numpy(dtype=bool)
+    picked = [np.flatnonzero((is_place & holders["category"].isin(list(d.categories)).to_numpy(dtype=bool))
+                             | (is_dept & holders["holder"].isin([key(x) for x in d.departments]).to_numpy(dtype=bool)))
+              for d in docs]
+    rows = np.concatenate(picked) if picked else np.zeros(0, np.int64)
+    of = np.repeat(np.arange(len(docs)), [len(x) for x in picked]) if picked else np.zeros(0, np.int64)
+    out = holders.iloc[rows].reset_index(drop=True)
+    out["document"] = [docs[i].name for i in of]
+    out["indicator"] = [docs[i].indicator for i in of]
+    out["valid_days"] = [docs[i].valid_days for i in of]
+    out["order"] = np.arange(len(out))
     if not len(out):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in COMPLETENESS_COLUMNS})
     t = pd.Timestamp(as_of).normalize()
