@@ -479,6 +479,9 @@ def select(
     xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]) if len(places) else np.empty((0, 2))
     cats = places["category"].astype("object").to_numpy()
     ready_all = (places["readiness"].to_numpy(dtype=float) >= pass_score)
+    # the columns the strata and grid cells are read from, as a plain frame (no GeoDataFrame per category)
+    keys = pd.DataFrame({c: places[c] for c in ("street_office", "grid_code", "readiness") if c in places},
+                        index=places.index)
     picks: list[pd.DataFrame] = []
     report = []
     for category, quota in quotas.items():
@@ -486,7 +489,7 @@ def select(
         if quota <= 0:
             continue
         rows = np.flatnonzero(cats == category)
-        sub = places.iloc[rows]
+        sub = keys.iloc[rows]
         rng = _rng(seed, category)
         label, strata = _strata(sub)
         info = {"category": category, "quota": quota, "candidates": len(rows),
