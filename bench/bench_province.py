@@ -96,13 +96,16 @@ def counties(n: int, work: Path) -> None:
 
 # ------------------------------------------------------------------ reports in spatial partitions
 # Synthetic reports at a city's density, per 10⁵ reports: 700 km² (a county-sized square), 7 towns of
-# σ 1.5 km holding 45 % (peak ≈ 4.5 reports per hectare: below DBSCAN's core density of 15 within
-# 60 m, so a town is not one cluster), 30 % in hot spots (markets, alleys: ≈ 80 reports within σ 25 m,
-# placed in the towns), 3 % on the towns' centres (the default geocode: piles; in the NYC 311 sample
-# 7 % of reports share their exact point with another) and 22 % scattered over the countryside.
+# σ 2 km holding 45 % (peak ≈ 2.6 reports per hectare: well below DBSCAN's core density of 15 within
+# 60 m, so a town, even two overlapping, is not one cluster), 30 % in hot spots (markets, alleys:
+# ≈ 80 reports within σ 25 m, placed in the towns), 3 % on the towns' centres (the default geocode:
+# piles; in the NYC 311 sample 7 % of reports share their exact point with another) and 22 %
+# scattered over the countryside (≈ 0.3 per hectare). About 36 % of reports end in clusters of median
+# size ≈ 93; the largest few hundred (neighbouring hot spots).
 TOWNS_PER_1E5 = 7
 AREA_KM2_PER_1E5 = 700.0
 SPOT_SIZE = 80
+TOWN_SIGMA_M = 2000.0
 SHARES = {"town": 0.45, "spot": 0.30, "pile": 0.03}  # the rest: background
 
 
@@ -113,7 +116,7 @@ def _layout(n: int, seed: int = 2026) -> dict[str, np.ndarray | float]:
     n_towns = max(1, round(TOWNS_PER_1E5 * n / 1e5))
     towns = rng.uniform(0.05 * side, 0.95 * side, (n_towns, 2))
     n_spots = max(1, round(SHARES["spot"] * n / SPOT_SIZE))
-    spots = towns[rng.integers(0, n_towns, n_spots)] + rng.normal(0, 1500.0, (n_spots, 2))
+    spots = towns[rng.integers(0, n_towns, n_spots)] + rng.normal(0, TOWN_SIGMA_M, (n_spots, 2))
     return {"side": side, "towns": towns, "spots": spots}
 
 
@@ -125,7 +128,7 @@ def _reports_chunk(rng: np.random.Generator, n: int, first_id: int, layout: dict
     kind = rng.choice(4, n, p=[SHARES["town"], SHARES["spot"], SHARES["pile"], 1 - sum(SHARES.values())])
     xy = rng.uniform(0, side, (n, 2))  # background
     t = kind == 0
-    xy[t] = towns[rng.integers(0, len(towns), t.sum())] + rng.normal(0, 1500.0, (t.sum(), 2))
+    xy[t] = towns[rng.integers(0, len(towns), t.sum())] + rng.normal(0, TOWN_SIGMA_M, (t.sum(), 2))
     s = kind == 1
     xy[s] = spots[rng.integers(0, len(spots), s.sum())] + rng.normal(0, 25.0, (s.sum(), 2))
     p = kind == 2
@@ -160,10 +163,17 @@ def _digest(table: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+def _link_hash(links: pd.DataFrame) -> int:
+    return int(pd.util.hash_pandas_object(links[["closed_id", "new_id"]], index=False).sum() % (1 << 62))
+
+
 def _summary(res) -> dict:
+    """Piles, clusters, and the links' count and order-free fingerprint (summed per partition on the workers)."""
+    rb = res.rebounds
+    links = (int(rb.map_partitions(_link_hash, meta=("h", "int64")).compute().sum() % (1 << 62))
+             if hasattr(rb, "map_partitions") else _link_hash(rb))
     return {"piles": res.piles["count"].tolist(), "clusters": res.clusters["count"].tolist(),
-            "rebounds": len(res.rebounds),
-            "links": int(pd.util.hash_pandas_object(res.rebounds[["closed_id", "new_id"]], index=False).sum())}
+            "rebounds": int(res.partitions["rebounds"].sum()), "links": links}
 
 
 def _single_frame(raw: str) -> dict:
@@ -173,11 +183,13 @@ def _single_frame(raw: str) -> dict:
     from sanigrid.geo.partitioned import analyse_frame
     from sanigrid.layers.settings import Settings
 
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # the code loaded, no reports yet
     t, cpu = time.perf_counter(), time.process_time()
     frame = gpd.read_parquet(raw)
     res = analyse_frame(frame, settings=Settings())
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
-    return {"seconds": seconds, "cpu": cpu, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    return {"seconds": seconds, "cpu": cpu, "base_mb": base,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
             "digest": _digest(res.report_table()), **_summary(res)}
 
 
@@ -232,6 +244,7 @@ def _partitioned(raw: Path, work: Path, n: int, workers: tuple[int, ...], *, kee
                     best = out["walls"][w] = wall
                     out["cpu"][w] = sum(client.run(_cpu).values()) - cpu0 + time.process_time() - tc
             peaks = _worker_peak_mb(client)
+            out["summary"] = summ = _summary(res)  # the links stay in the workers: counted there
         if table is not None:
             out["digest"][w] = _digest(table)
         big = res.partitions.loc[res.partitions["reports"].idxmax()]
@@ -240,7 +253,6 @@ def _partitioned(raw: Path, work: Path, n: int, workers: tuple[int, ...], *, kee
               f"{len(res.partitions)} partitions, largest {int(big['reports']):,} reports + halo "
               f"{int(big['halo']):,} (largest halo {int(res.partitions['halo'].max()):,}); peak RSS per worker "
               f"{', '.join(f'{v:.0f}' for v in peaks.values())} MB")
-    out["summary"] = summ = _summary(res)
     print(f"  {labelled:,} reports labelled; {len(summ['piles'])} piles (largest {max(summ['piles'], default=0)}), "
           f"{len(summ['clusters']):,} clusters (largest {max(summ['clusters'], default=0)}, median "
           f"{int(np.median(summ['clusters'])) if summ['clusters'] else 0}), {summ['rebounds']:,} rebound links")
@@ -277,8 +289,10 @@ def partitions(n: int, work: Path, *, single_max: int = 2_000_000, rows_per_part
               f"{one['peak_mb']:.0f} MB; partitioned / single: {ratios}; same piles, clusters, labels and "
               f"links: {same}")
         if m < n:
+            mem = one["base_mb"] + (one["peak_mb"] - one["base_mb"]) * n / m
             print(f"  → one frame at {n:,} (linear from {m:,}): ≈ {one['seconds'] * n / m:.0f} s and "
-                  f"≈ {one['peak_mb'] * n / m / 1024:.1f} GB in one process")
+                  f"≈ {mem / 1024:.1f} GB in one process (code {one['base_mb']:.0f} MB + "
+                  f"{(one['peak_mb'] - one['base_mb']) / m * 1e6:.0f} MB per 10⁶ reports)")
 
 
 def _write_dataset(raw: str, out: str, npart: int) -> dict:

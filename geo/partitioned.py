@@ -505,23 +505,29 @@ class PostGISPartitions:
 @dataclass(frozen=True)
 class PartitionedResult:
     """Per report (``problem_id``, ``grid_code``, ``county_code``, ``partition``, ``pile``,
-    ``cluster``; -1 = none): a Dask DataFrame with one partition per spatial partition, computed when
-    read or written (``reports.to_parquet(…)``), from :func:`analyse_partitioned`; a pandas frame from
-    :func:`analyse_frame`. The piles (centre, ``count``), the clusters (``cluster`` from 1, largest
-    first, ``count``, ``first_report``, ``last_report``, hull buffered by ``eps/2``), the rebound
-    links, and per partition its own reports and the halo its clusters and rebounds read
-    (``reports``, ``halo``)."""
+    ``cluster``; -1 = none) and the rebound links (:func:`geo.rebound.rebound_pairs`' columns): Dask
+    frames with one partition per spatial partition, kept in the workers and computed when read or
+    written (``reports.to_parquet(…)``), from :func:`analyse_partitioned`; pandas frames from
+    :func:`analyse_frame`. The piles (centre, ``count``) and the clusters (``cluster`` from 1, largest
+    first, ``count``, ``first_report``, ``last_report``, hull buffered by ``eps/2``) in memory, and per
+    partition its own reports, the halo its clusters and rebounds read and its rebound links
+    (``reports``, ``halo``, ``rebounds``)."""
 
     reports: Any
     piles: gpd.GeoDataFrame
     clusters: gpd.GeoDataFrame
-    rebounds: gpd.GeoDataFrame
+    rebounds: Any
     partitions: pd.DataFrame
 
     def report_table(self) -> pd.DataFrame:
         """The per-report table in memory, in ``problem_id`` order."""
         r = self.reports.compute() if hasattr(self.reports, "compute") else self.reports
         return r.sort_values("problem_id", kind="stable").reset_index(drop=True)
+
+    def rebound_table(self) -> gpd.GeoDataFrame:
+        """The rebound links in memory, in ``new_id`` order."""
+        r = self.rebounds.compute() if hasattr(self.rebounds, "compute") else self.rebounds
+        return r.sort_values("new_id", kind="stable").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------ tasks (plain functions of their arguments)
@@ -687,14 +693,19 @@ def _analyse_task(reader: PartitionReader, i: int, others: list[int], near: list
     lab = pd.Series(res["labels"]["label"].to_numpy(), index=res["labels"]["problem_id"].to_numpy())
     labels["label"] = labels["problem_id"].map(lab).fillna(-1).astype("int64").to_numpy()
     res["labels"] = labels
-    res["rebounds"] = rb
+    res["rebounds"] = rb.reset_index(drop=True)
+    res["n_rebounds"] = len(rb)
     res["reports"] = len(own)
     return res
 
 
 def _small(res: dict[str, Any]) -> dict[str, Any]:
-    """What travels back of a partition: shared core points, partial summaries, rebound links, sizes."""
-    return {k: v for k, v in res.items() if k != "labels"}
+    """What travels back of a partition: shared core points, partial summaries and sizes."""
+    return {k: v for k, v in res.items() if k not in ("labels", "rebounds")}
+
+
+def _rebounds_of(res: dict[str, Any]) -> gpd.GeoDataFrame:
+    return res["rebounds"]
 
 
 def _report_rows(res: dict[str, Any], mapping: dict[int, int], pile_of: pd.Series) -> pd.DataFrame:
@@ -801,13 +812,15 @@ def analyse_partitioned(reader: PartitionReader, *, settings: Settings, grids: g
                          "county_code": pd.Series(dtype="object"), "partition": pd.Series(dtype="int64"),
                          "pile": pd.Series(dtype="int64"), "cluster": pd.Series(dtype="int64")})
     reports = dd.from_delayed(rows, meta=meta, verify_meta=False)
-    rb = [r["rebounds"] for r in small]
-    rebounds = gpd.GeoDataFrame(pd.concat(rb, ignore_index=True), geometry="geometry", crs=crs) if rb else \
-        rebound_pairs(gpd.GeoDataFrame({c: [] for c in COLUMNS}, geometry=[], crs=crs), radius_m=th.radius_m,
-                      window_days=th.window_days)
-    rebounds = rebounds.sort_values(["new_id"]).reset_index(drop=True)
+    import dask_geopandas  # noqa: F401  (registers the GeoDataFrame backend)
+
+    rb_meta = _local_rebounds(pd.DataFrame({c: [] for c in (*COLUMNS, "x", "y", "grid_code")}).astype(
+        {"problem_id": "int64", "reported_at": "datetime64[ns]", "closed_at": "datetime64[ns]", "x": "float64",
+         "y": "float64"}), pd.DataFrame(), crs, as_of, th)
+    rebounds = dd.from_delayed([dask.delayed(_rebounds_of)(r) for r in local], meta=rb_meta, verify_meta=False) \
+        if local else rb_meta
     parts = pd.DataFrame({"partition": live, "reports": [r["reports"] for r in small],
-                          "halo": [r["halo"] for r in small]})
+                          "halo": [r["halo"] for r in small], "rebounds": [r["n_rebounds"] for r in small]})
     return PartitionedResult(reports=reports, piles=piles, clusters=clusters, rebounds=rebounds, partitions=parts)
 
 
@@ -845,7 +858,8 @@ def analyse_frame(reports: gpd.GeoDataFrame, *, settings: Settings, grids: gpd.G
                              else gpd.GeoSeries([], crs=p.crs), crs=p.crs)
     return PartitionedResult(reports=out, piles=piles, clusters=clusters,
                              rebounds=rebounds.sort_values("new_id").reset_index(drop=True),
-                             partitions=pd.DataFrame({"partition": [0], "reports": [len(p)], "halo": [0]}))
+                             partitions=pd.DataFrame({"partition": [0], "reports": [len(p)], "halo": [0],
+                                                      "rebounds": [len(rebounds)]}))
 
 
 def _own_frame(reader: PartitionReader, i: int) -> gpd.GeoDataFrame:
