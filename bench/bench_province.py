@@ -64,6 +64,8 @@ def counties(n: int, work: Path) -> None:
     assert not bad, bad[0].error
     ranks = {"serial": write_province(serial, work / "out_serial").ranked.set_index("code")["rank"]}
     per_county = [r.seconds for r in serial]
+    steps = {k: statistics.median(r.steps.get(k, 0.0) for r in serial) for k in serial[0].steps}
+    print("per county, median seconds by step: " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
     print(f"serial loop, one process: {t_serial:7.1f} s  (per county: median {statistics.median(per_county):.1f} s, "
           f"max {max(per_county):.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
     walls = {}

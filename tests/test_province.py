@@ -60,6 +60,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass(frozen=True)
 class CliRun:
+    """A `sanigrid province` subprocess: its status and output, and where it ran."""
+
     base: Path
     returncode: int
     stdout: str
@@ -78,33 +80,94 @@ class CliRun:
         return self.base / "out"
 
 
+@dataclass(frozen=True)
+class Runs:
+    cli: CliRun
+    pg: CliRun | None  # the run on PostGIS schemas (None without a test server)
+    schemas: dict[str, str]  # county code → its schema
+    scheduler: str
+
+
 def _sanigrid() -> list[str]:
     """The installed `sanigrid` entry point beside this interpreter (else the module)."""
     exe = Path(sys.executable).with_name("sanigrid")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "sanigrid.scripts.cli"]
 
 
+def _start(args: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    return subprocess.Popen([*_sanigrid(), "province", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def _load_schemas(generated: Path, schemas: dict[str, str], folder: Path) -> None:
+    """Each generated county copied into its PostGIS schema, its settings file as ``folder/<schema>.toml``."""
+    from sanigrid.layers.postgis import PostGISStore
+
+    folder.mkdir()
+    for code, schema in schemas.items():
+        src = open_project(generated / "gen" / code)
+        with PostGISStore(PG_URL, schema=schema).transaction() as tx:
+            tx.set_crs(src.store.crs)  # as `sanigrid init` with the county's CRS would
+            for li in src.store.info():
+                tx.write(li.kind, src.store.read(li.kind), params=li.params, synthetic=li.synthetic)
+            tx.write_table("problem_history", src.store.read_table("problem_history"))
+        shutil.copy(generated / "gen" / code / SETTINGS_NAME, folder / f"{schema}.toml")
+
+
+def _drop_schemas(schemas: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL) as con:
+        for schema in schemas.values():
+            con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))
+
+
 @pytest.fixture(scope="module")
-def cli_run(generated: Path) -> CliRun:
-    """`sanigrid province prov/ --out out/ --workers 2` in a subprocess, on the three counties and a fourth
-    without any layer (its problems step fails); while it runs, this process runs each county's
-    single-county commands on a copy of the same three (``alone/``)."""
+def runs(generated: Path) -> Iterator[Runs]:
+    """The province run as a user runs it, twice at once, while this process builds the oracle:
+
+    * `sanigrid province prov/ --out out/ --workers 2` (a subprocess with its own LocalCluster) on the
+      three counties and a fourth without any layer (its problems step fails);
+    * with a PostGIS test server, the three counties loaded into schemas and
+      `sanigrid province SCHEMA… --store-url URL --settings DIR --scheduler ADDRESS` on this module's
+      cluster (one worker);
+    * meanwhile, here, each county's single-county commands on a copy of the same three (``alone/``)."""
+    from sanigrid.scripts.province import dask_client
+
     base = generated
     shutil.copytree(base / "gen", base / "prov")
     shutil.copytree(base / "gen", base / "alone")
     init_project(base / "prov" / "broken")
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
-    proc = subprocess.Popen([*_sanigrid(), "province", str(base / "prov"), "--out", str(base / "out"),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    procs = {"cli": _start([str(base / "prov"), "--out", str(base / "out"), "--workers", "2"])}
+    schemas = {code: f"prov_{uuid.uuid4().hex[:8]}_{code}" for code in CODES} if PG_PROBLEM is None else {}
     try:
-        runner = CliRunner()
-        for code in CODES:
-            for args in _commands(base / "alone" / code):
-                res = runner.invoke(app, [*args, "-p", str(base / "alone" / code)])
-                assert res.exit_code == 0, res.output
+        with dask_client(workers=1) as client:
+            assert all(str(a).startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
+            scheduler = client.scheduler.address
+            if schemas:
+                _load_schemas(base, schemas, base / "pg_settings")
+                procs["pg"] = _start([*schemas.values(), "--store-url", PG_URL, "--settings",
+                                      str(base / "pg_settings"), "--scheduler", scheduler,
+                                      "--out", str(base / "out_pg")])
+            try:
+                runner = CliRunner()
+                for code in CODES:
+                    for args in _commands(base / "alone" / code):
+                        res = runner.invoke(app, [*args, "-p", str(base / "alone" / code)])
+                        assert res.exit_code == 0, res.output
+            finally:
+                done = {k: (p, *p.communicate(timeout=900)) for k, p in procs.items()}
+        results = {k: CliRun(base, p.returncode, out, err) for k, (p, out, err) in done.items()}
+        yield Runs(results["cli"], results.get("pg"), schemas, scheduler)
     finally:
-        stdout, stderr = proc.communicate(timeout=900)
-    return CliRun(base, proc.returncode, stdout, stderr)
+        if schemas:
+            _drop_schemas(schemas)
+
+
+@pytest.fixture(scope="module")
+def cli_run(runs: Runs) -> CliRun:
+    return runs.cli
 
 
 def _params(store, kind: str) -> dict:
@@ -263,62 +326,23 @@ def test_counties_sharing_one_code_are_refused(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ PostGIS schemas as counties
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """One LocalCluster for the module's in-process runs; its scheduler's address."""
-    from sanigrid.scripts.province import dask_client
-
-    with dask_client(workers=2) as client:
-        assert all(str(a).startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
-        yield client.scheduler.address
-
-
-@pytest.fixture(scope="module")
-def pg_run(generated: Path, cli_run: CliRun, cluster: str) -> Iterator[tuple[dict[str, str], Path]]:
-    """The three generated counties loaded into PostGIS schemas (one each, their own settings files),
-    then `sanigrid province SCHEMA… --store-url URL --settings DIR --scheduler ADDRESS`."""
-    if PG_PROBLEM is not None:
-        pytest.skip(PG_PROBLEM)
-    psycopg = pytest.importorskip("psycopg")
+@pytest.mark.skipif(PG_PROBLEM is not None, reason=PG_PROBLEM or "")
+def test_postgis_schemas_as_counties_equal_the_geopackage_run(runs: Runs) -> None:
     from sanigrid.layers.postgis import PostGISStore
 
-    tag = uuid.uuid4().hex[:8]
-    schemas = {code: f"prov_{tag}_{code}" for code in CODES}
-    folder = generated / "pg_settings"
-    folder.mkdir()
-    try:
-        for code, schema in schemas.items():
-            src = open_project(generated / "gen" / code)
-            with PostGISStore(PG_URL, schema=schema).transaction() as tx:
-                tx.set_crs(src.store.crs)  # as `sanigrid init` with the county's CRS would
-                for li in src.store.info():
-                    tx.write(li.kind, src.store.read(li.kind), params=li.params, synthetic=li.synthetic)
-                tx.write_table("problem_history", src.store.read_table("problem_history"))
-            shutil.copy(generated / "gen" / code / SETTINGS_NAME, folder / f"{schema}.toml")
-        res = CliRunner().invoke(app, ["province", *schemas.values(), "--store-url", PG_URL, "--settings",
-                                       str(folder), "--scheduler", cluster, "--out", str(generated / "out_pg")])
-        assert res.exit_code == 0, res.output
-        assert f"{N} 个县 · Dask 调度器 {cluster}" in res.output
-        yield schemas, generated / "out_pg"
-    finally:
-        with psycopg.connect(PG_URL) as con:
-            for schema in schemas.values():
-                con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    psycopg.sql.Identifier(schema)))
-
-
-def test_postgis_schemas_as_counties_equal_the_geopackage_run(pg_run, cli_run: CliRun) -> None:
-    from sanigrid.layers.postgis import PostGISStore
-
-    schemas, out = pg_run
-    for code, schema in schemas.items():
+    assert runs.pg is not None
+    assert runs.pg.returncode == 0, runs.pg.stdout + runs.pg.stderr
+    assert runs.pg.stdout.splitlines()[0] == f"{N} 个县 · Dask 调度器 {runs.scheduler}"
+    out, prov = runs.pg.base / "out_pg", runs.cli.prov
+    for code, schema in runs.schemas.items():
         pg = open_project(out / schema)
         assert isinstance(pg.store, PostGISStore) and pg.store.schema == schema
         assert pg.settings.project.county_code == code
-        _same_store(pg.store, open_project(cli_run.prov / code).store, what=schema)
+        assert f"✓ {code} 合成{code}县  完成" in runs.pg.stdout
+        _same_store(pg.store, open_project(prov / code).store, what=schema)
         outs = sorted(p.name for p in (out / schema / "outputs").iterdir())
-        assert outs == sorted(p.name for p in (cli_run.prov / code / "outputs").iterdir())
-    a, b = _sheet(_xlsx(out), "县级排名"), _sheet(_xlsx(cli_run.out), "县级排名")
+        assert outs == sorted(p.name for p in (prov / code / "outputs").iterdir())
+    a, b = _sheet(_xlsx(out), "县级排名"), _sheet(_xlsx(runs.cli.out), "县级排名")
     assert a == b  # the same table, cell for cell
 
 
