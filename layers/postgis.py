@@ -375,14 +375,21 @@ class PostGISStore(StoreBase):
                 raise StoreError(f"{self.location}: {e}".strip()) from None
 
     @_one_connection
-    def read_table(self, name: str) -> pd.DataFrame:
+    def read_table(self, name: str, *, where: Where | None = None) -> pd.DataFrame:
         present = self._columns(name)
         if not present:
             return pd.DataFrame()
         attrs = [c for c in present if c not in (FID, GEOM)]
-        query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in attrs), self._t(name), sql.Identifier(FID))
-        rows = self._fetch(query, ())
+        where = as_where(where)
+        conds: list[Any] = []
+        args: list[Any] = []
+        if where:
+            check_fields(where, present, layer=name, location=self.location)
+            conds, args = _pg_where(where)
+        query = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in attrs), self._t(name),
+            sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds) if conds else sql.SQL(""), sql.Identifier(FID))
+        rows = self._fetch(query, args)
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(attrs)
         return pd.DataFrame({c: _column(cols[i], present[c], None, c) for i, c in enumerate(attrs)})
 

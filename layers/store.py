@@ -117,7 +117,9 @@ class Store(Protocol):
 
     def drop(self, kind: str) -> None: ...
 
-    def read_table(self, name: str) -> pd.DataFrame: ...
+    def read_table(self, name: str, *, where: Where | None = None) -> pd.DataFrame:
+        """A non-spatial table (all rows, or those satisfying the typed filter ``where``), in row order."""
+        ...
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None: ...
 
@@ -689,10 +691,10 @@ class GeoPackageStore(StoreBase):
         d = shapely.distance(geoms[None, :], shapely.points(pts)[:, None])  # points × candidates
         return [sorted(keys[np.asarray(row <= r)].tolist()) for row in d]
 
-    def read_table(self, name: str) -> pd.DataFrame:
+    def read_table(self, name: str, *, where: Where | None = None) -> pd.DataFrame:
         if not self.has(name):
             return pd.DataFrame()
-        return pd.DataFrame(self._read_sqlite(name, None, Where(), None, geometry=False))
+        return pd.DataFrame(self._read_sqlite(name, None, as_where(where), None, geometry=False))
 
     def meta(self, kind: str) -> dict[str, Any]:
         if META_TABLE not in self._tables():

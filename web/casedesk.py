@@ -28,6 +28,7 @@ import shapely
 from sanigrid.layers import cases
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from sanigrid.layers.export import OVERDUE_HEADERS
+from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
 from sanigrid.web import intake
 from sanigrid.web._errors import Invalid, NotFound
@@ -284,8 +285,7 @@ def case_view(project: Project, user: User, case_id: str) -> dict[str, Any]:
         raise NotFound(f"没有编号为「{case_id}」的问题 (no case {case_id})")
     pid = int(case_id)
     store = project.store
-    every = problems_frame(store)
-    rows = every[(every["problem_id"] == pid).to_numpy()]
+    rows = store.read("problems", where=eq("problem_id", pid))  # one row by SQL, not the layer
     if rows.empty:
         raise NotFound(f"没有编号为 {pid} 的问题 (no problem {pid})")
     check_case_read(user, rows["grid_code"].iloc[0])
@@ -358,15 +358,12 @@ def who_acts(status: str, lang: str) -> str:
 
 
 def history_frame(store: Any, problem_id: int) -> pd.DataFrame:
-    """The history rows of one case, oldest first."""
-    def load() -> dict[int, pd.DataFrame]:
-        table = store.read_table(cases.HISTORY_TABLE)
-        if table.empty:
-            return {}
-        table["at"] = pd.to_datetime(table["at"], errors="coerce")
-        table["problem_id"] = pd.to_numeric(table["problem_id"], errors="coerce")
-        return {int(k): g.sort_values("at", kind="stable") for k, g in table.dropna(subset=["problem_id"])
-                .groupby("problem_id")}
-
-    found = by_version(store, ("history",), load).get(int(problem_id))
-    return found.copy() if found is not None else pd.DataFrame(columns=list(cases.HISTORY_COLUMNS))
+    """The history rows of one case, oldest first (its rows only, by SQL: the table has ~5 per case)."""
+    if not store.has(cases.HISTORY_TABLE):
+        return pd.DataFrame(columns=list(cases.HISTORY_COLUMNS))
+    table = store.read_table(cases.HISTORY_TABLE, where=eq("problem_id", int(problem_id)))
+    if table.empty:
+        return pd.DataFrame(columns=list(cases.HISTORY_COLUMNS))
+    table["at"] = pd.to_datetime(table["at"], errors="coerce")
+    table["problem_id"] = pd.to_numeric(table["problem_id"], errors="coerce")
+    return table.sort_values("at", kind="stable")

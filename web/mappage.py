@@ -155,9 +155,19 @@ def by_facility(settings: Settings, spec: LayerSpec, lang: str) -> dict[str, Any
             "values": [[k, CATALOGUE[k].style.color, settings.facility_title(k, lang)] for k in settings.facilities]}
 
 
+_KINDS_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], set[str]]] = {}
+
+
 def facility_kinds_in(project: Project, kind: str) -> list[str]:
-    """The facility kinds a layer of :data:`BY_FACILITY` holds, in the settings' order."""
-    held = set(project.store.read(kind, columns=["facility_kind"])["facility_kind"].dropna().astype(str))
+    """The facility kinds a layer of :data:`BY_FACILITY` holds, in the settings' order (the layer's column
+    read once per store version)."""
+    key, sig = (project.store.location, kind), project.store.version()
+    hit = _KINDS_CACHE.get(key)
+    if hit is not None and hit[0] == sig:
+        held = hit[1]
+    else:
+        held = set(project.store.read(kind, columns=["facility_kind"])["facility_kind"].dropna().astype(str))
+        _KINDS_CACHE[key] = (sig, held)
     return [k for k in project.settings.facilities if k in held] + sorted(held - set(project.settings.facilities))
 
 

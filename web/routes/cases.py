@@ -79,7 +79,7 @@ def case_list(project: ProjectDep, user: CurrentUser, status: StatusQ = [],  # n
     coords = project.settings.basemap.coords
     rows = casedesk.list_rows(shown, coords)
     t = texts(lang)
-    units = sorted({u for u in frame["unit"].dropna().astype(str)} | ({unit} if unit else set()))
+    units = sorted(set(frame["unit"].dropna().astype(str).unique()) | ({unit} if unit else set()))
     own = user.grid_code if user.role == "grid_head" else None
     return render(
         "cases.html", lang=lang, query=query, rows=rows, n=len(frame), n_late=int(frame["overdue"].sum()),

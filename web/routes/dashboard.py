@@ -9,6 +9,7 @@ from markupsafe import Markup
 from sanigrid.layers import cases
 from sanigrid.web import dashboard
 from sanigrid.web._errors import Forbidden
+from sanigrid.web.casedesk import by_version
 from sanigrid.web.deps import CurrentUser, ProjectDep
 from sanigrid.web.printmap import THEMES
 from sanigrid.web.templating import render
@@ -67,8 +68,19 @@ def dashboard_page(request: Request, project: ProjectDep, user: CurrentUser) -> 
         raise Forbidden(f"看板只对创卫办账号开放 (the dashboard is for the office; account {user.name} is {user.role})")
     lang = project.settings.project.language
     store = project.store
-    charts: list[tuple[str, Markup]] = []
     as_of = cases.store_as_of(store, settings=project.settings)
+    # the charts change only with the store or the instant they count at (fixed for a snapshot): made once
+    charts = by_version(store, ("dashboard",), lambda: _charts(store, as_of), version=(store.version(), as_of))
+    pages = [("全县地图", "/")] + ([("案件列表", "/cases")] if _has_route(request, "/cases") else [])
+    pages.append(("接口文档", "/docs"))
+    return render("dashboard.html", lang=lang, name=project.settings.project.name, user=user,
+                  as_of=as_of, charts=charts, downloads=download_links(project, request),
+                  prints=print_links(project), pages=pages)
+
+
+def _charts(store, as_of) -> list[tuple[str, Markup]]:
+    """The dashboard's four trend charts (none without problems)."""
+    charts: list[tuple[str, Markup]] = []
     if store.has("problems"):
         frame = store.read("problems", columns=["category", "reported_at", "closed_at", "deadline", "status",
                                                  "grid_code", "unit"])
@@ -86,8 +98,4 @@ def dashboard_page(request: Request, project: ProjectDep, user: CurrentUser) -> 
             ("按期结案率 · 网格 (最低在上; 数字为结案数)",
              Markup(dashboard.rate_bars_svg(tr.by_grid, title="按期结案率 网格", names=names))),
         ]
-    pages = [("全县地图", "/")] + ([("案件列表", "/cases")] if _has_route(request, "/cases") else [])
-    pages.append(("接口文档", "/docs"))
-    return render("dashboard.html", lang=lang, name=project.settings.project.name, user=user,
-                  as_of=as_of, charts=charts, downloads=download_links(project, request),
-                  prints=print_links(project), pages=pages)
+    return charts
