@@ -36,17 +36,23 @@ class LayerInfo:
     updated_at: str | None
     synthetic: bool
     params: dict[str, Any]
+    #: when the layer was last written, as the GeoPackage records it (``gpkg_contents.last_change``, set on
+    #: every write, to the millisecond); ``None`` where the backend has no such record
+    last_change: str | None = None
 
 
-def gpkg_layer_info(path: str | Path) -> list[LayerInfo]:
+def gpkg_layer_info(path: str | Path, *, con: sqlite3.Connection | None = None) -> list[LayerInfo]:
     """One row per catalogue layer in the GeoPackage at ``path``, in catalogue order ([] if no file).
 
-    Read in one connection, no feature read (see the module's docstring).
+    Read in one connection (``con``, e.g. the store's kept one; else a new one), no feature read (see
+    the module's docstring).
     """
     path = Path(path)
     if not path.exists():
         return []
-    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    own = con is None
+    if con is None:
+        con = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         kinds = [k for k in CATALOGUE if k in present]
@@ -56,7 +62,7 @@ def gpkg_layer_info(path: str | Path) -> list[LayerInfo]:
                   if "gpkg_ogr_contents" in present else {})
         extent = {r[0]: r[1:] for r in con.execute(
             "SELECT c.table_name, c.min_x, c.min_y, c.max_x, c.max_y, g.column_name, s.organization, "
-            "s.organization_coordsys_id FROM gpkg_contents c "
+            "s.organization_coordsys_id, c.last_change FROM gpkg_contents c "
             "LEFT JOIN gpkg_geometry_columns g ON g.table_name = c.table_name "
             "LEFT JOIN gpkg_spatial_ref_sys s ON s.srs_id = c.srs_id")}
         out = []
@@ -65,7 +71,7 @@ def gpkg_layer_info(path: str | Path) -> list[LayerInfo]:
             n = counts.get(kind)
             if n is None:
                 n = con.execute(f'SELECT COUNT(*) FROM "{kind}"').fetchone()[0]
-            minx, miny, maxx, maxy, geom, org, code = extent.get(kind, (None,) * 7)
+            minx, miny, maxx, maxy, geom, org, code, changed = extent.get(kind, (None,) * 8)
             rtree = f"rtree_{kind}_{geom}"
             if None in (minx, miny, maxx, maxy) and geom and rtree in present:
                 minx, miny, maxx, maxy = con.execute(
@@ -77,10 +83,12 @@ def gpkg_layer_info(path: str | Path) -> list[LayerInfo]:
                 crs=f"{str(org).upper()}:{code}" if org and code is not None and int(code) > 0 else None,
                 bounds=(float(minx), float(miny), float(maxx), float(maxy)) if n and None not in bounds else None,
                 updated_at=updated_at, synthetic=bool(synthetic), params=json.loads(params or "{}"),
+                last_change=changed,
             ))
         return out
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 def peek_project(root: str | Path) -> tuple[str, Path] | None:

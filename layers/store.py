@@ -709,7 +709,10 @@ class GeoPackageStore(StoreBase):
     def info(self) -> list[LayerInfo]:
         """One row per catalogue layer in the store, in catalogue order: see :func:`gpkg_layer_info`
         (the GeoPackage's own tables, no feature read)."""
-        return gpkg_layer_info(self.path)
+        if self._con is None and not self.path.exists():
+            return []
+        with self._conn() as con:
+            return gpkg_layer_info(self.path, con=con)
 
     # ---------------------------------------------------------------- writing
     def _write(self, kind: str, frame: gpd.GeoDataFrame, *, params: Mapping[str, Any] | None,

@@ -75,3 +75,30 @@ def test_index_is_built_once_per_store_version(town, monkeypatch):
                                                  crs=markets.crs))
     assert [h[1] for h in hits(town, "新建农贸")] == ["新建农贸市场"]
     assert len(calls) == 2
+
+
+def test_a_write_rebuilds_only_the_part_of_the_layer_written(town, monkeypatch):
+    built: list[str] = []
+    real = ws.layer_entries
+    monkeypatch.setattr(ws, "layer_entries",
+                        lambda store, kind, coords: built.append(kind) or real(store, kind, coords))
+    ws._INDEX.clear()
+    ws._PARTS.clear()
+    hits(town, "公厕")
+    assert set(built) == {"grids", "streets", "alleys", "markets", "toilets", "problems", "service_areas"} & {
+        i.kind for i in town.store.info()}
+    built.clear()
+    pid = int(town.store.read("problems", columns=["problem_id"])["problem_id"].max())
+    town.store.update("problems", "problem_id", {pid: {"category": "暴露垃圾"}})
+    found = hits(town, str(pid))
+    assert built == ["problems"]  # the other layers' parts are kept
+    assert found[0][0] == "problems" and found[0][1] == f"{pid} 暴露垃圾"
+    # and the index answers as one built from nothing
+    def answers():
+        return [[(h[0], h[1], h[2], [float(v) for v in h[3]]) for h in hits(town, q)]
+                for q in (str(pid), "公厕", "网格")]
+
+    kept = answers()
+    ws._INDEX.clear()
+    ws._PARTS.clear()
+    assert answers() == kept and all(kept)

@@ -101,31 +101,60 @@ def _searchable(kind: str) -> list[str]:
     return [c for c in dict.fromkeys(x for x in (s.label_field, "name", "code") if x) if c in s.field_names]
 
 
+def layer_entries(store: Any, kind: str, coords: str) -> pd.DataFrame:
+    """The entries of one layer: label, key, text, href and bounds (``minx`` … in display coordinates)."""
+    frame = store.read(kind, columns=_searchable(kind))
+    e = _entries(kind, frame)
+    if len(e):
+        boxes = gpd.GeoSeries(shapely.box(e["minx"], e["miny"], e["maxx"], e["maxy"]), crs=frame.crs)
+        b = np.round(shapely.bounds(to_display(gpd.GeoDataFrame(geometry=boxes), coords).geometry.to_numpy()), 6)
+        e = e.assign(minx=b[:, 0], miny=b[:, 1], maxx=b[:, 2], maxy=b[:, 3])
+    e["layer"] = kind
+    return e.reset_index(drop=True)
+
+
+_PARTS: dict[tuple[Any, ...], tuple[Any, pd.DataFrame]] = {}
+
+
+def _stamps(store: Any) -> dict[str, Any]:
+    """Per layer, a token that changes when the layer is written: its ``last_change`` (the GeoPackage's
+    own record, set by every write) with its count; the store's version where there is no such record."""
+    info = store.info()
+    version = None if all(i.last_change for i in info) else store.version()
+    return {i.kind: (i.last_change or version, i.count) for i in info}
+
+
 def build_index(store: Any, coords: str) -> SearchIndex:
-    """Read the searchable columns of every layer once and lay them out for lookups."""
+    """Every searchable layer's entries laid out for lookups. Each layer's part is kept until that layer
+    changes, so a web report rebuilds the problems' part, not the streets' or the grids'."""
     parts = []
-    crs = None
-    for info in store.info():
-        cols = _searchable(info.kind)
-        if not cols or info.count == 0:
+    stamps = _stamps(store)
+    live = set()
+    for kind, stamp in stamps.items():
+        if not _searchable(kind) or stamp[1] == 0:
             continue
-        frame = store.read(info.kind, columns=cols)
-        crs = frame.crs
-        e = _entries(info.kind, frame)
-        e["layer"] = info.kind
-        parts.append(e)
+        key = (store.location, coords, kind)
+        live.add(key)
+        with _LOCK:
+            hit = _PARTS.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, layer_entries(store, kind, coords))
+            with _LOCK:
+                _PARTS[key] = hit
+        parts.append(hit[1])
+    with _LOCK:
+        for k in [k for k in _PARTS if k[:2] == (store.location, coords) and k not in live]:
+            del _PARTS[k]  # a layer dropped since
     if not parts:
         empty = np.array([], dtype=object)
         return SearchIndex(empty, empty, empty, pd.Series([], dtype="string"), np.zeros((0, 4)), empty,
                            np.array([], int))
     t = pd.concat(parts, ignore_index=True)
-    boxes = gpd.GeoSeries(shapely.box(t["minx"], t["miny"], t["maxx"], t["maxy"]), crs=crs)
-    disp = to_display(gpd.GeoDataFrame(geometry=boxes), coords)
-    bounds = np.round(shapely.bounds(disp.geometry.to_numpy()), 6)
     rank = np.array([_ROLE_RANK.get(CATALOGUE[k].role, 2) * 1000 + _ORDER[k] for k in t["layer"]])
     return SearchIndex(layer=t["layer"].to_numpy(object), label=t["label"].to_numpy(object),
                        key=t["key"].to_numpy(object), text=t["text"].str.casefold().reset_index(drop=True),
-                       bounds=bounds, href=t["href"].to_numpy(object), rank=rank)
+                       bounds=t[["minx", "miny", "maxx", "maxy"]].to_numpy(float), href=t["href"].to_numpy(object),
+                       rank=rank)
 
 
 def search_index(store: Any, coords: str) -> SearchIndex:
