@@ -475,11 +475,13 @@ class GeoPackageStore(StoreBase):
     # ---------------------------------------------------------------- sqlite helpers
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
-        """The transaction's connection, or a fresh reading connection for this call."""
+        """The transaction's connection; in a server's store (``keep_writer``) this thread's kept reading
+        connection (see :func:`_reader`); else a fresh reading connection for this call (closed after, so
+        the last close checkpoints the log into the file)."""
         if self._con is not None:
             yield self._con
             return
-        con = _reader(self.path)
+        con = _reader(self.path) if self.keep_writer else None
         if con is not None:
             yield con
             return

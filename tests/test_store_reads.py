@@ -1,9 +1,8 @@
-"""The GeoPackage store's kept reading connection (one per thread): it sees every commit, from this
-process or another, and a file replaced under the same path."""
+"""A server's GeoPackage store keeps a reading connection per thread: it sees every commit, from this
+process or another, and a file replaced under the same path. Elsewhere each read has its own."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from sanigrid.layers.store import GeoPackageStore, _reader
 
 def test_a_kept_reader_sees_commits_of_other_connections_threads_and_processes(project, toilets_wgs84):
     store = project.store
+    store.keep_writer = True  # a server's store (create_app sets it)
     store.write("toilets", toilets_wgs84)
     assert len(store.read("toilets")) == 5
     con = _reader(store.path)
@@ -36,10 +36,12 @@ def test_a_kept_reader_sees_commits_of_other_connections_threads_and_processes(p
 
 def test_a_file_replaced_under_the_same_path_is_read_anew(project, toilets_wgs84, tmp_path):
     store = project.store
+    store.keep_writer = True
     store.write("toilets", toilets_wgs84)
     copy = tmp_path / "copy.gpkg"
-    shutil.copy(store.path, copy)
-    GeoPackageStore(copy).append("toilets", toilets_wgs84)  # the copy has 10 toilets
+    other = GeoPackageStore(copy, crs=store.crs)  # another file: 10 toilets
+    other.write("toilets", toilets_wgs84)
+    other.append("toilets", toilets_wgs84)
     before = _reader(store.path)
     assert len(store.read("toilets")) == 5
     for suffix in ("-wal", "-shm"):
@@ -48,3 +50,16 @@ def test_a_file_replaced_under_the_same_path_is_read_anew(project, toilets_wgs84
     assert len(store.read("toilets")) == 10
     assert _reader(store.path) is not before
     assert [i.count for i in gpkg_layer_info(store.path) if i.kind == "toilets"] == [10]
+
+
+def test_outside_a_server_reads_leave_no_connection_open(project, toilets_wgs84):
+    import sqlite3
+
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    assert len(store.read("toilets")) == 5 and store.info()
+    # no connection of this process is left on the file: the last one closed checkpointed the log, so a
+    # copy of the .gpkg alone has every commit
+    wal = store.path.with_name(store.path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert sqlite3.connect(store.path).execute('SELECT COUNT(*) FROM "toilets"').fetchone()[0] == 5
