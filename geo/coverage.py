@@ -177,19 +177,46 @@ def _union_groups(pieces: np.ndarray, groups: np.ndarray, n_groups: int, *, work
     xy, ring_of = shapely.get_coordinates(rings, return_index=True)
     starts = np.searchsorted(ring_of, np.arange(len(rings) + 1))
     g = groups[ring_piece]
+    # integer paths for Clipper, all at once: micrometres from each group's corner, closing vertex dropped
+    inner = np.ones(len(xy), bool)
+    inner[starts[1:] - 1] = False
+    pg = g[ring_of]
+    origin = np.full((n_groups, 2), np.inf)
+    np.minimum.at(origin, pg[inner], xy[inner])
+    origin = np.floor(origin)
+    ints = np.round((xy - origin[pg]) * _SCALE).astype(np.int64)
+    paths = np.split(ints, starts[1:-1])
     o = np.argsort(g, kind="stable")
     gs = g[o]
     cut = np.r_[0, np.flatnonzero(np.diff(gs)) + 1, len(gs)]
+    rings_out: list[Any] = []  # every result ring (shell, then its holes), its polygon and the polygon's group
+    ring_poly: list[int] = []
+    poly_group: list[int] = []
     for i, j in zip(cut[:-1], cut[1:], strict=True):
-        rr = o[i:j]
-        sel = np.concatenate([np.arange(starts[r], starts[r + 1] - 1) for r in rr])
-        origin = np.floor(xy[sel].min(axis=0))
-        paths = [np.round((xy[starts[r]:starts[r + 1] - 1] - origin) * _SCALE).astype(np.int64) for r in rr]
-        polys = [shapely.Polygon(np.asarray(s, float) / _SCALE + origin,
-                                 [np.asarray(h, float) / _SCALE + origin for h in hs])
-                 for s, hs in _clipper_union(paths)]
-        out[gs[i]] = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-    bad = np.flatnonzero([p is not None and not p.is_valid for p in out])
+        for shell, holes in _clipper_union([paths[r][:-1] for r in o[i:j]]):
+            k = len(poly_group)
+            poly_group.append(int(gs[i]))
+            rings_out.append(shell)
+            rings_out.extend(holes)
+            ring_poly.extend([k] * (1 + len(holes)))
+    if not rings_out:
+        return out
+    sizes = np.fromiter((len(r) for r in rings_out), np.int64, len(rings_out))
+    coords = np.concatenate([np.asarray(r, np.float64).reshape(-1, 2) for r in rings_out])
+    rid = np.repeat(np.arange(len(rings_out)), sizes)
+    pgroup = np.asarray(poly_group, np.int64)
+    coords = coords / _SCALE + origin[pgroup[np.asarray(ring_poly, np.int64)[rid]]]
+    polys = shapely.polygons(shapely.linearrings(coords, indices=rid), indices=np.asarray(ring_poly, np.int64))
+    single = np.bincount(pgroup, minlength=n_groups) == 1
+    first = np.r_[True, pgroup[1:] != pgroup[:-1]]  # polygons come out group by group
+    one = single[pgroup] & first
+    out[pgroup[one]] = polys[one]
+    many = ~single[pgroup]
+    if many.any():
+        multi_groups, idx = np.unique(pgroup[many], return_inverse=True)
+        out[multi_groups] = shapely.multipolygons(polys[many], indices=idx)
+    have = np.flatnonzero(~shapely.is_missing(out))
+    bad = have[~shapely.is_valid(out[have])]
     if len(bad):  # rare: a ring touching itself along a stretch; repaired, not redone
         fixed = shapely.make_valid(out[bad], method="structure")
         out[bad] = [_polygonal(f) for f in fixed]
