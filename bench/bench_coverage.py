@@ -15,17 +15,25 @@ notebook's geopandas default is 16), unioned), and with networkx multi-source Di
 nearest-facility distances, against our single scipy pass). "peak +MB" is the rise of the resident
 peak during each side's call (VmHWM, reset before each).
 
-Figures (ratio = recipe / ours, with polygons; both sides in the same run):
+Figures (ratio = recipe / ours, with polygons; both sides in the same run, each warmed on 5 facilities first):
 
-    | network                              | before (one band per part, GEOS union) | now (joined lines, Clipper) |
-    | Helsinki.osm.pbf, 17 toilets         | 1.5×  (quiet machine)                  | 1.8× (load 8)               |
-    | generated grid 160², 500 facilities  | 1.4×  (quiet machine)                  | 1.8× (load 8)               |
-    | demo town, 30 facilities             | 1.1×                                   | 1.1×                        |
+    .venv/bin/python bench/bench_coverage.py --skip-siting --full --city Helsinki.osm.pbf andorra-latest.osm.pbf
+    (2 cores shared with other jobs, load 4–11: absolute times vary by 2×, the ratios less)
 
-    "now" is the same polygon but for slivers (octagons against round caps and joins) and the outer corner
-    of bends where two ways meet (tests/test_coverage.py::test_fast_polygons_hold_exactly_the_reached_streets).
-    Without polygons ours is 16–25× the recipe. The issue's ≥ 10× with polygons is not met: the union of
-    overlapping bands dominates on both sides (Helsinki's footways beside its streets cross at every block).
+    | network                                     | edges     | fac.  | ours s | recipe s | ratio | no polygons |
+    | Helsinki.osm.pbf, its toilets               | 5,224     | 17    | 1.32   | 1.97     | 1.5×  | 17×         |
+    | andorra-latest.osm.pbf (6,543 ways), toilets| 12,494    | 27    | 0.37   | 0.33     | 0.9×  | 10×         |
+    | demo town                                   | 520       | 30    | 0.09   | 0.14     | 1.5×  | 5×          |
+    | generated grid 160²                         | 50,880    | 500   | 2.74   | 7.75     | 2.8×  | 28×         |
+    | generated grid 708² (recipe on 200, scaled) | 1,001,112 | 1,000 | 4.57   | 16.6     | 3.6×  | 30×         |
+
+    andorra-latest.osm.pbf: the osm2gpd package's test file (the whole of Andorra, © OpenStreetMap
+    contributors, ODbL). Andorra's mountain roads are long curved ways (up to 514 vertices an edge): the bands'
+    round joins and their union cost more per metre than the recipe's whole-edge buffers, and the recipe
+    (ego_graph's induced subgraph) leaves out the edges it reaches part-way (its areas are 1/1.5 of ours).
+    The issue's ≥ 10× with polygons and < 2 s at 10⁶ edges / 1,000 facilities are not met: the union of the
+    bands (Clipper) dominates. Splitting the band once into per-edge cells was tried and measured
+    (bench/bench_cells.py): with GEOS or Clipper unions it is no faster.
 Siting: ours greedy+swap (with certified bound), exact (HiGHS) and LSCP, against spopt MCLP/LSCP (CBC).
 """
 
