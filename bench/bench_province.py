@@ -274,7 +274,8 @@ def partitions(n: int, work: Path, *, single_max: int = 2_000_000, rows_per_part
               f"({_layout(m)['side'] / 1000:.0f} km square, {round(TOWNS_PER_1E5 * m / 1e5)} towns, "
               f"{round(SHARES['spot'] * m / SPOT_SIZE):,} hot spots)")
         fits = m <= single_max
-        run = _partitioned(raw, work, m, (1, 2) if m == n else (2,), keep_table=fits,
+        # above what one frame holds, 2 workers first: the 1-worker run is the longest of the bench
+        run = _partitioned(raw, work, m, (1, 2) if fits else (2, 1), keep_table=fits,
                            rows_per_partition=rows_per_partition, repeat=2 if m <= 200_000 else 1)
         walls_at[m] = run["walls"]
         if not fits:
