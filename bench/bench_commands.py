@@ -17,6 +17,10 @@ Every run also gives its CPU seconds (user + system) and peak resident memory (`
 machine is shared: CPU seconds vary less than wall time under load. Issue 12's figures, measured
 on a quiet machine before any of this: `sample` 5.5 s, `analyse` ~11 s; README (0f71afa): `analyse`
 22 s on 2 cores. Targets: analyse < 4 s, sample < 1 s.
+
+Last run (2f61f2c against be96c34, 3 rounds, load average 7–13 on 2 CPUs, so wall times are 3–4× CPU):
+analyse 29.0 s wall / 8.3 s CPU against 44.0 s / 15.2 s (1.5× wall, 1.8× CPU), peak 284 MB against 310 MB;
+sample 7.7 s / 2.8 s against 9.6 s / 2.9 s; an earlier run (load 6–8): analyse 6.0 s CPU against 9.3 s.
 """
 
 from __future__ import annotations
