@@ -73,3 +73,9 @@ def test_ramp_legend_stops():
     assert [h.get_label() for h in handles] == ["排名 1", "排名 2", "排名 3", "排名 4", "排名 5"]
     assert handles[0].get_facecolor()[:3] == pytest.approx(to_rgba(RANK_RAMP[0])[:3], abs=0.01)
     assert handles[-1].get_facecolor()[:3] == pytest.approx(to_rgba(RANK_RAMP[-1])[:3], abs=0.01)
+    # fewer ranks than colours (four counties): each rank once, in the colour it is drawn with
+    few = frame.iloc[:4]
+    handles = _draw_ramp(Figure().add_subplot(), few, CATALOGUE["scorecard"].style, "县级排名", Patch,
+                         field_zh="排名")
+    assert [h.get_label() for h in handles] == ["排名 1", "排名 2", "排名 3", "排名 4"]
+    assert handles[-1].get_facecolor()[:3] == pytest.approx(to_rgba(RANK_RAMP[-1])[:3], abs=0.01)
