@@ -228,6 +228,8 @@ class _Column:
             self._number(np.where(present, ints, np.nan).astype(float), exact=ints)
         elif pd.api.types.is_numeric_dtype(dtype):
             self._number(series.to_numpy(dtype=float, na_value=np.nan))
+        elif isinstance(dtype, pd.StringDtype) and header not in _KIND_COLUMNS:
+            self._string(series)
         else:
             self._objects(series.to_numpy(dtype=object))
 
@@ -264,7 +266,21 @@ class _Column:
             names = {k: spec.zh for k, spec in CATALOGUE.items()}
             values = np.array([names.get(v, v) if isinstance(v, str) else v for v in values], dtype=object)
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        self._coded(codes, np.asarray(uniques, dtype=object), quote=quote)
+
+    def _string(self, series: pd.Series) -> None:
+        """A column of the string dtype: factorized as it is stored (no object array of every value),
+        with the codes :meth:`_text` gives (distinct values in order of appearance, "" an empty cell)."""
+        codes, uniques = series.factorize(use_na_sentinel=True)
         uniques = np.asarray(uniques, dtype=object)
+        empty = np.flatnonzero(uniques == "")
+        if len(empty):
+            e = int(empty[0])
+            codes = np.where(codes == e, -1, np.where(codes > e, codes - 1, codes))
+            uniques = np.delete(uniques, e)
+        self._coded(np.asarray(codes), uniques, quote=True)
+
+    def _coded(self, codes: np.ndarray, uniques: np.ndarray, *, quote: bool) -> None:
         if not len(uniques):
             return
         cleaned = [CONTROL_RE.sub("", u) if isinstance(u, str) else str(u) for u in uniques]

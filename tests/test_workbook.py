@@ -138,3 +138,25 @@ def test_an_analysis_whose_report_fails_leaves_the_store(project, monkeypatch):
     assert path.read_bytes() == good
     pd.testing.assert_frame_equal(pd.DataFrame(project.store.read("scorecard")), pd.DataFrame(before))
     assert project.store.meta("scorecard")["params"]["period"] != "week"
+
+
+def test_string_column_codes_as_the_object_path() -> None:
+    """A column of the string dtype is factorized as stored; its cells and shared strings are those of
+    the same values as Python objects ("" and missing values empty cells, order of appearance kept)."""
+    import numpy as np
+    import pandas as pd
+
+    from sanigrid.layers import workbook as w
+
+    values = ["垃圾", "", None, "=1+1", "垃圾", "占道经营", "", "乱贴\x07乱画"]
+    fast = w._Column("类别", pd.Series(values, dtype="str"), w._Strings())
+    slow = w._Column("类别", pd.Series(values, dtype=object), w._Strings())
+    assert fast.kind == slow.kind == "text"
+    assert np.array_equal(fast.codes, slow.codes) and list(fast.codes[:4]) == [0, -1, -1, 1]
+    assert list(fast.strings.index) == list(slow.strings.index) == ["垃圾", "=1+1", "占道经营", "乱贴乱画"]
+    assert fast.quoted.tolist() == slow.quoted.tolist() == [False, True, False, False]
+    assert fast.sample == slow.sample and fast.strings.count == slow.strings.count == 5
+    rows = np.arange(2, 2 + len(values)).astype(str)
+    assert fast.cells("B", 0, len(values), rows).tolist() == slow.cells("B", 0, len(values), rows).tolist()
+    empty = w._Column("类别", pd.Series(["", None], dtype="str"), w._Strings())
+    assert empty.kind == "empty"
