@@ -90,8 +90,10 @@ def test_a_write_rebuilds_only_the_part_of_the_layer_written(town, monkeypatch):
     built.clear()
     pid = int(town.store.read("problems", columns=["problem_id"])["problem_id"].max())
     town.store.update("problems", "problem_id", {pid: {"category": "暴露垃圾"}})
-    found = hits(town, str(pid))
+    hits(town, str(pid))  # the problems' part as it was, while it is rebuilt in the background
+    ws.wait_for_rebuilds()
     assert built == ["problems"]  # the other layers' parts are kept
+    found = hits(town, str(pid))
     assert found[0][0] == "problems" and found[0][1] == f"{pid} 暴露垃圾"
     # and the index answers as one built from nothing
     def answers():
@@ -102,3 +104,38 @@ def test_a_write_rebuilds_only_the_part_of_the_layer_written(town, monkeypatch):
     ws._INDEX.clear()
     ws._PARTS.clear()
     assert answers() == kept and all(kept)
+
+
+def test_a_new_report_is_found_by_its_number_at_once(town):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from sanigrid.web.app import create_app
+    from sanigrid.web.auth import add_user
+
+    add_user(town, "searcher", role="office", password="searcher-pass-1", replace=True)
+    client = TestClient(create_app(town))
+    token = client.post("/api/auth/token", data={"username": "searcher", "password": "searcher-pass-1"}).json()
+    h = {"Authorization": f"Bearer {token['access_token']}"}
+    assert client.get("/api/search", params={"q": "1"}, headers=h).status_code == 200  # the index is built
+    p = town.store.read("problems")
+    new = p.iloc[:1].copy()
+    pid = int(p["problem_id"].max()) + 1
+    new["problem_id"] = pid
+    new["category"] = "乱贴乱画"
+    town.store.append("problems", new)
+    got = client.get("/api/search", params={"q": str(pid)}, headers=h).json()
+    assert got[0]["layer"] == "problems" and got[0]["label"] == f"{pid} 乱贴乱画"
+    pt = new.to_crs(4326).geometry.iloc[0]
+    assert got[0]["bounds"] == pytest.approx([pt.x, pt.y, pt.x, pt.y], abs=1e-6)
+    ws.wait_for_rebuilds()
+    again = client.get("/api/search", params={"q": str(pid)}, headers=h).json()
+    assert again == got  # the rebuilt index has it too, not twice
+    idx = ws.search_index(town.store, "wgs84")
+    assert [idx.label[i] for i in ws.find(idx, str(pid), 5)][0] == f"{pid} 乱贴乱画"
+    code = sorted(town.store.read("grids")["code"])[2]
+    (only,) = client.get("/api/search", params={"q": code}, headers=h).json()  # a grid code: its grid alone
+    assert only["layer"] == "grids"

@@ -103,7 +103,11 @@ def _searchable(kind: str) -> list[str]:
 
 def layer_entries(store: Any, kind: str, coords: str) -> pd.DataFrame:
     """The entries of one layer: label, key, text, href and bounds (``minx`` … in display coordinates)."""
-    frame = store.read(kind, columns=_searchable(kind))
+    return layer_entries_of(store.read(kind, columns=_searchable(kind)), kind, coords)
+
+
+def layer_entries_of(frame: gpd.GeoDataFrame, kind: str, coords: str) -> pd.DataFrame:
+    """:func:`layer_entries` of rows already read."""
     e = _entries(kind, frame)
     if len(e):
         boxes = gpd.GeoSeries(shapely.box(e["minx"], e["miny"], e["maxx"], e["maxy"]), crs=frame.crs)
@@ -124,6 +128,58 @@ def _stamps(store: Any) -> dict[str, Any]:
     return {i.kind: (i.last_change or version, i.count) for i in info}
 
 
+#: layers written all day by the desk (a report, a step): after a write their part is rebuilt in the
+#: background while searches use the part as it was (a case number is still found at once: see
+#: :func:`case_hit`); the other layers change by an import or an analysis and are rebuilt before answering
+STALE_WHILE_REBUILT = frozenset({"problems"})
+_REBUILDING: dict[tuple[Any, ...], threading.Thread] = {}
+
+
+def _rebuild_later(store: Any, kind: str, coords: str, stamp: Any) -> None:
+    key = (store.location, coords, kind)
+
+    def run() -> None:
+        try:
+            part = layer_entries(store, kind, coords)
+            with _LOCK:
+                _PARTS[key] = (stamp, part)
+                for k in [k for k in _INDEX if k[:2] == key[:2]]:  # the next search composes the new part
+                    del _INDEX[k]
+        finally:
+            with _LOCK:
+                _REBUILDING.pop(key, None)
+
+    with _LOCK:
+        if key in _REBUILDING:
+            return
+        t = _REBUILDING[key] = threading.Thread(target=run, name=f"search-index-{kind}", daemon=True)
+    t.start()
+
+
+def wait_for_rebuilds(timeout_s: float = 60.0) -> None:
+    """Wait until the background rebuilds of the index's parts are done (tests, benchmarks)."""
+    with _LOCK:
+        threads = list(_REBUILDING.values())
+    for t in threads:
+        t.join(timeout_s)
+
+
+def case_hit(store: Any, q: str, coords: str) -> dict[str, Any] | None:
+    """The case whose number is ``q``, read from the store now (one look-up on the key's index), as a hit:
+    found even while the problems' part of the index is being rebuilt after a report."""
+    q = q.strip().lstrip("#＃")
+    if not q.isdigit() or not store.has("problems"):
+        return None
+    from sanigrid.layers.filters import eq
+
+    frame = store.read("problems", where=eq("problem_id", int(q)), columns=["problem_id", "category"])
+    if frame.empty:
+        return None
+    e = layer_entries_of(frame.iloc[:1], "problems", coords)
+    return {"layer": "problems", "label": e["label"].iloc[0], "href": None,
+            "bounds": [float(v) for v in e[["minx", "miny", "maxx", "maxy"]].iloc[0]]}
+
+
 def build_index(store: Any, coords: str) -> SearchIndex:
     """Every searchable layer's entries laid out for lookups. Each layer's part is kept until that layer
     changes, so a web report rebuilds the problems' part, not the streets' or the grids'."""
@@ -137,10 +193,17 @@ def build_index(store: Any, coords: str) -> SearchIndex:
         live.add(key)
         with _LOCK:
             hit = _PARTS.get(key)
-        if hit is None or hit[0] != stamp:
+        if hit is None:
             hit = (stamp, layer_entries(store, kind, coords))
             with _LOCK:
                 _PARTS[key] = hit
+        elif hit[0] != stamp:
+            if kind in STALE_WHILE_REBUILT:
+                _rebuild_later(store, kind, coords, stamp)  # meanwhile the part as it was
+            else:
+                hit = (stamp, layer_entries(store, kind, coords))
+                with _LOCK:
+                    _PARTS[key] = hit
         parts.append(hit[1])
     with _LOCK:
         for k in [k for k in _PARTS if k[:2] == (store.location, coords) and k not in live]:

@@ -33,7 +33,7 @@ from sanigrid.web.features import (
     to_display,
     where_clause,
 )
-from sanigrid.web.search import find, search_index
+from sanigrid.web.search import case_hit, find, search_index
 
 router = APIRouter(tags=["layers 图层"])
 GEOJSON = "application/geo+json"
@@ -238,6 +238,13 @@ def search(q: Annotated[str, Query(min_length=1, max_length=60)], project: Proje
     lang = project.settings.project.language
     idx = search_index(project.store, coords)
     hide_cases = own_grid_only(user) is not None  # the search index holds no grid per hit: no case hits then
-    return [SearchHit(layer=idx.layer[i], layer_title=CATALOGUE[idx.layer[i]].title(lang), label=idx.label[i],
-                      bounds=[float(v) for v in idx.bounds[i]], href=idx.href[i])
-            for i in find(idx, q, limit) if not (hide_cases and idx.layer[i] in CASE_LAYERS)]
+    found = find(idx, q, limit)
+    out = [SearchHit(layer=idx.layer[i], layer_title=CATALOGUE[idx.layer[i]].title(lang), label=idx.label[i],
+                     bounds=[float(v) for v in idx.bounds[i]], href=idx.href[i])
+           for i in found if not (hide_cases and idx.layer[i] in CASE_LAYERS)]
+    grid_alone = len(found) == 1 and idx.layer[found[0]] == "grids" and idx.key[found[0]] == q.strip()
+    case = None if hide_cases or grid_alone else case_hit(project.store, q, coords)
+    if case is not None:  # the case of that number as the store has it now, first (the index may lag a report)
+        out = [SearchHit(layer_title=CATALOGUE["problems"].title(lang), **case)] + [
+            h for h in out if not (h.layer == "problems" and h.label.split()[0] == case["label"].split()[0])]
+    return out[:limit]
