@@ -40,6 +40,7 @@ class SearchIndex:
     bounds: np.ndarray  # (n, 4) lon/lat in the display coordinates
     href: np.ndarray  # page of the entry or None
     rank: np.ndarray  # input layers first, then catalogue order
+    stale: frozenset[str] = frozenset()  # layers whose part is as it was before their last write (rebuilding)
 
 
 _INDEX: dict[tuple[Any, ...], SearchIndex] = {}
@@ -114,6 +115,8 @@ def layer_entries_of(frame: gpd.GeoDataFrame, kind: str, coords: str) -> pd.Data
         b = np.round(shapely.bounds(to_display(gpd.GeoDataFrame(geometry=boxes), coords).geometry.to_numpy()), 6)
         e = e.assign(minx=b[:, 0], miny=b[:, 1], maxx=b[:, 2], maxy=b[:, 3])
     e["layer"] = kind
+    e["text"] = e["text"].astype("string").str.casefold()  # what a query is matched against
+    e["rank"] = _ROLE_RANK.get(CATALOGUE[kind].role, 2) * 1000 + _ORDER[kind]
     return e.reset_index(drop=True)
 
 
@@ -164,11 +167,12 @@ def wait_for_rebuilds(timeout_s: float = 60.0) -> None:
         t.join(timeout_s)
 
 
-def case_hit(store: Any, q: str, coords: str) -> dict[str, Any] | None:
-    """The case whose number is ``q``, read from the store now (one look-up on the key's index), as a hit:
-    found even while the problems' part of the index is being rebuilt after a report."""
+def case_hit(store: Any, index: SearchIndex, q: str, coords: str) -> dict[str, Any] | None:
+    """When ``index`` has the problems as they were before a report (their part is being rebuilt): the
+    case whose number is ``q``, read from the store now (one look-up on the key's index), as a hit; else
+    ``None`` (the index is current and has it)."""
     q = q.strip().lstrip("#＃")
-    if not q.isdigit() or not store.has("problems"):
+    if "problems" not in index.stale or not q.isdigit() or not store.has("problems"):
         return None
     from sanigrid.layers.filters import eq
 
@@ -186,6 +190,7 @@ def build_index(store: Any, coords: str) -> SearchIndex:
     parts = []
     stamps = _stamps(store)
     live = set()
+    stale: set[str] = set()
     for kind, stamp in stamps.items():
         if not _searchable(kind) or stamp[1] == 0:
             continue
@@ -200,6 +205,7 @@ def build_index(store: Any, coords: str) -> SearchIndex:
         elif hit[0] != stamp:
             if kind in STALE_WHILE_REBUILT:
                 _rebuild_later(store, kind, coords, stamp)  # meanwhile the part as it was
+                stale.add(kind)
             else:
                 hit = (stamp, layer_entries(store, kind, coords))
                 with _LOCK:
@@ -213,11 +219,10 @@ def build_index(store: Any, coords: str) -> SearchIndex:
         return SearchIndex(empty, empty, empty, pd.Series([], dtype="string"), np.zeros((0, 4)), empty,
                            np.array([], int))
     t = pd.concat(parts, ignore_index=True)
-    rank = np.array([_ROLE_RANK.get(CATALOGUE[k].role, 2) * 1000 + _ORDER[k] for k in t["layer"]])
     return SearchIndex(layer=t["layer"].to_numpy(object), label=t["label"].to_numpy(object),
-                       key=t["key"].to_numpy(object), text=t["text"].str.casefold().reset_index(drop=True),
+                       key=t["key"].to_numpy(object), text=t["text"],
                        bounds=t[["minx", "miny", "maxx", "maxy"]].to_numpy(float), href=t["href"].to_numpy(object),
-                       rank=rank)
+                       rank=t["rank"].to_numpy(int), stale=frozenset(stale))
 
 
 def search_index(store: Any, coords: str) -> SearchIndex:

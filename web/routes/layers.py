@@ -243,7 +243,7 @@ def search(q: Annotated[str, Query(min_length=1, max_length=60)], project: Proje
                      bounds=[float(v) for v in idx.bounds[i]], href=idx.href[i])
            for i in found if not (hide_cases and idx.layer[i] in CASE_LAYERS)]
     grid_alone = len(found) == 1 and idx.layer[found[0]] == "grids" and idx.key[found[0]] == q.strip()
-    case = None if hide_cases or grid_alone else case_hit(project.store, q, coords)
+    case = None if hide_cases or grid_alone else case_hit(project.store, idx, q, coords)
     if case is not None:  # the case of that number as the store has it now, first (the index may lag a report)
         out = [SearchHit(layer_title=CATALOGUE["problems"].title(lang), **case)] + [
             h for h in out if not (h.layer == "problems" and h.label.split()[0] == case["label"].split()[0])]
