@@ -52,6 +52,27 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
+def wait_idle(pid: int, *, limit_s: float = 120.0) -> None:
+    """Wait until process ``pid`` uses under 5 % of a core over half a second (Linux /proc; else 5 s)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        with open(f"/proc/{pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / tick
+
+    try:
+        t0, last = time.monotonic(), cpu()
+        while time.monotonic() - t0 < limit_s:
+            time.sleep(0.5)
+            now = cpu()
+            if now - last < 0.025:
+                return
+            last = now
+    except OSError:
+        time.sleep(5)
+
+
 def run(root: Path, token: str, categories: list[str], bounds: tuple[float, float, float, float], *, way: str,
         writers: int, readers: int, seconds: float, max_posts: int, n_problems: int) -> dict:
     """One load run against a server on ``root``; the store is checked after the server stopped."""
@@ -80,6 +101,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
             "category": categories[0], "description": f"load-warm-{way}",
             "lon": float((x0 + x1) / 2), "lat": float((y0 + y1) / 2)})
         warm_posts = [(warm.json()["problem_id"], f"load-warm-{way}")] if warm.status_code == 201 else []
+        wait_idle(server.pid)  # the app's start-up caches (map, search index) are built in a thread
         stop = time.monotonic() + seconds
         lock = threading.Lock()
         posted: list[tuple[int, str]] = list(warm_posts)  # (problem_id, description) of every 201

@@ -3,11 +3,11 @@
 :class:`Store` is the interface; :class:`GeoPackageStore` is the embedded default (one
 GeoPackage file that QGIS opens as it is). A PostGIS backend implements the same methods.
 
-Writes are atomic. A GeoPackage write happens inside :meth:`GeoPackageStore.transaction`:
-the writer takes an exclusive lock, copies the file, writes the copy and renames it over the
-original only when every step succeeded, so a failure half-way leaves the store exactly as it
-was, and concurrent writers (threads or processes) are serialised and lose nothing. Readers
-always see the last committed file.
+Writes are atomic. A GeoPackage write happens inside :meth:`GeoPackageStore.transaction`: the
+writer takes an exclusive lock and writes the file in place inside one SQLite transaction (WAL
+mode, synchronous=FULL), so a failure or a kill half-way leaves the store exactly as it was, a
+commit survives a crash, and concurrent writers (threads or processes) are serialised and lose
+nothing. Readers never wait for writers: they see the last commit.
 
 All feature layers are kept in one projected CRS in metres (:attr:`Store.crs`), chosen from the
 data's longitude on the first write unless the settings name one.
