@@ -3,7 +3,9 @@
 Builds the synthetic town with ``--problems`` reports (10⁵ by default: a county's year), starts the
 server in a child process on 127.0.0.1, then for ``--seconds`` (or until ``--max-posts``) runs
 ``--writers`` threads posting reports (POST /api/problems) and ``--readers`` threads reading one
-case each (GET /api/layers/problems/features/{id}). It prints p50/p95/p99 and throughput for both,
+case each (GET /api/layers/problems/features/{id}), one read every ``--read-every`` seconds (so a read's
+time is its wait behind the writers, not behind the other readers). It prints p50/p95/p99 and
+throughput for both,
 and checks the store afterwards: lost writes (a 201 whose row is missing) and duplicated ones (an
 id given twice, or a row written twice) must both be 0. Bounded in count and time; stops by itself.
 
@@ -12,7 +14,7 @@ Each writer count is run twice on fresh copies of the same store: with the write
 transaction per report (the lane with ``MAX_BATCH = 1``). The older file-copy store's figures are in
 issue 12 (about 5 reports/s with 8 writers; a read waited 20.8 s with 100).
 
-Run:  .venv/bin/python bench/bench_load.py                      (8 and 100 writers, 8 readers, 15 s each)
+Run:  .venv/bin/python bench/bench_load.py                      (8 and 100 writers, 4 paced readers, 15 s each)
       .venv/bin/python bench/bench_load.py --writers 8 --seconds 5 --problems 20000   (quick)
 """
 
@@ -74,7 +76,8 @@ def wait_idle(pid: int, *, limit_s: float = 120.0) -> None:
 
 
 def run(root: Path, token: str, categories: list[str], bounds: tuple[float, float, float, float], *, way: str,
-        writers: int, readers: int, seconds: float, max_posts: int, n_problems: int) -> dict:
+        writers: int, readers: int, seconds: float, max_posts: int, n_problems: int,
+        read_every_s: float = 0.0) -> dict:
     """One load run against a server on ``root``; the store is checked after the server stopped."""
     import httpx
 
@@ -157,6 +160,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
                             r_lat.append(dt)
                         else:
                             failures.append(f"GET {r.status_code} {r.text[:200]}")
+                    time.sleep(max(0.0, read_every_s - dt))  # paced: a desk user's reads, not a flood
 
         threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
         threads += [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
@@ -183,7 +187,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=100_000)
     ap.add_argument("--writers", type=int, nargs="+", default=[8, 100], help="writer counts, one run each")
-    ap.add_argument("--readers", type=int, default=8)
+    ap.add_argument("--readers", type=int, default=4)
+    ap.add_argument("--read-every", type=float, default=0.25,
+                    help="seconds between a reader's reads (0: back to back, readers then queue behind readers)")
     ap.add_argument("--seconds", type=float, default=15.0, help="length of each run")
     ap.add_argument("--max-posts", type=int, default=20_000, help="posts per run at most")
     ap.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
@@ -206,9 +212,10 @@ def main() -> None:
             shutil.copytree(base, root)
             results.append(run(root, token, categories, bounds, way=way, writers=writers,  # type: ignore[arg-type]
                                readers=args.readers, seconds=args.seconds, max_posts=args.max_posts,
-                               n_problems=args.problems))
+                               n_problems=args.problems, read_every_s=args.read_every))
             shutil.rmtree(root, ignore_errors=True)
-    print(f"{args.readers} readers (GET one case by id) in every run, {args.seconds:.0f} s each, on 127.0.0.1; "
+    print(f"{args.readers} readers (GET one case by id, one every {args.read_every:g} s each) in every run, "
+          f"{args.seconds:.0f} s each, on 127.0.0.1; "
           f"store: {args.problems:,} problems")
     print(f"{'writers':>7}  {'way':<13}{'':<7}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'per s':>8}"
           f"{'lost':>6}{'dup':>5}{'fail':>6}")
