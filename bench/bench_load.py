@@ -21,6 +21,7 @@ Run:  .venv/bin/python bench/bench_load.py                      (8 and 100 write
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import subprocess
@@ -113,34 +114,42 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
         failures: list[str] = []
         count = [0]
 
-        def writer(w: int) -> None:
+        async def writer(w: int, c: httpx.AsyncClient) -> None:
             rng = np.random.default_rng(w)
-            with httpx.Client(base_url=url, headers=headers, timeout=120) as c:
-                i = 0
-                while time.monotonic() < stop:
+            i = 0
+            while time.monotonic() < stop:
+                with lock:
+                    if count[0] >= max_posts:
+                        return
+                    count[0] += 1
+                desc = f"load-{way}-{w}-{i}"
+                body = {"category": categories[i % len(categories)], "description": desc,
+                        "lon": float(rng.uniform(x0 + 1e-4, x1 - 1e-4)),
+                        "lat": float(rng.uniform(y0 + 1e-4, y1 - 1e-4))}
+                t0 = time.perf_counter()
+                try:
+                    r = await c.post("/api/problems", json=body)
+                except httpx.HTTPError as e:
                     with lock:
-                        if count[0] >= max_posts:
-                            return
-                        count[0] += 1
-                    desc = f"load-{way}-{w}-{i}"
-                    body = {"category": categories[i % len(categories)], "description": desc,
-                            "lon": float(rng.uniform(x0 + 1e-4, x1 - 1e-4)),
-                            "lat": float(rng.uniform(y0 + 1e-4, y1 - 1e-4))}
-                    t0 = time.perf_counter()
-                    try:
-                        r = c.post("/api/problems", json=body)
-                    except httpx.HTTPError as e:
-                        with lock:
-                            failures.append(f"POST {type(e).__name__}")
-                        continue
-                    dt = time.perf_counter() - t0
-                    with lock:
-                        if r.status_code == 201:
-                            posted.append((r.json()["problem_id"], desc))
-                            w_lat.append(dt)
-                        else:
-                            failures.append(f"POST {r.status_code} {r.text[:200]}")
-                    i += 1
+                        failures.append(f"POST {type(e).__name__}")
+                    continue
+                dt = time.perf_counter() - t0
+                with lock:
+                    if r.status_code == 201:
+                        posted.append((r.json()["problem_id"], desc))
+                        w_lat.append(dt)
+                    else:
+                        failures.append(f"POST {r.status_code} {r.text[:200]}")
+                i += 1
+
+        def writers_loop() -> None:
+            """All writers as tasks of one event loop (100 client threads would take the CPU the server needs)."""
+            async def main() -> None:
+                limits = httpx.Limits(max_connections=writers, max_keepalive_connections=writers)
+                async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as c:
+                    await asyncio.gather(*(writer(w, c) for w in range(writers)))
+
+            asyncio.run(main())
 
         def reader(k: int) -> None:
             rng = np.random.default_rng(1000 + k)
@@ -162,7 +171,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
                             failures.append(f"GET {r.status_code} {r.text[:200]}")
                     time.sleep(max(0.0, read_every_s - dt))  # paced: a desk user's reads, not a flood
 
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+        threads = [threading.Thread(target=writers_loop)] if writers else []
         threads += [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
         t0 = time.perf_counter()
         for th in threads:
