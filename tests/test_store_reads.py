@@ -63,3 +63,22 @@ def test_outside_a_server_reads_leave_no_connection_open(project, toilets_wgs84)
     wal = store.path.with_name(store.path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
     assert sqlite3.connect(store.path).execute('SELECT COUNT(*) FROM "toilets"').fetchone()[0] == 5
+
+
+def test_last_change_moves_with_each_write_of_its_own_layer_only(project, toilets_wgs84):
+    """What the web's per-layer caches (search parts, inlined map layers) are keyed on."""
+    import time
+
+    from sanigrid.web.mappage import layer_stamp
+
+    store = project.store
+    store.write("toilets", toilets_wgs84)
+    store.write("markets", toilets_wgs84[["name", "geometry"]])
+    before = {i.kind: i.last_change for i in store.info()}
+    stamps = {k: layer_stamp(store, k) for k in ("toilets", "markets")}
+    assert all(before.values())
+    time.sleep(0.01)  # last_change is recorded to the millisecond
+    store.update("toilets", "name", {"公厕0": {"seats": 99}})
+    after = {i.kind: i.last_change for i in store.info()}
+    assert after["toilets"] > before["toilets"] and after["markets"] == before["markets"]
+    assert layer_stamp(store, "toilets") != stamps["toilets"] and layer_stamp(store, "markets") == stamps["markets"]

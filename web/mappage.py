@@ -161,7 +161,7 @@ _KINDS_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], set[str]]] = {}
 def facility_kinds_in(project: Project, kind: str) -> list[str]:
     """The facility kinds a layer of :data:`BY_FACILITY` holds, in the settings' order (the layer's column
     read once per store version)."""
-    key, sig = (project.store.location, kind), project.store.version()
+    key, sig = (project.store.location, kind), layer_stamp(project.store, kind)
     hit = _KINDS_CACHE.get(key)
     if hit is not None and hit[0] == sig:
         held = hit[1]
@@ -201,7 +201,7 @@ _INLINE_LOCK = threading.Lock()
 
 def _inline_data(project: Project, spec: LayerSpec, coords: str,
                  bbox: tuple[float, float, float, float] | None) -> str:
-    key = (project.store.location, spec.kind, coords, bbox, project.store.version())
+    key = (project.store.location, spec.kind, coords, bbox, layer_stamp(project.store, spec.kind))
     with _INLINE_LOCK:
         hit = _INLINE_CACHE.get(key)
     if hit is not None:
@@ -216,6 +216,16 @@ def _inline_data(project: Project, spec: LayerSpec, coords: str,
 
 
 _INFO_CACHE: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}
+
+
+def layer_stamp(store: Any, kind: str) -> tuple[Any, ...]:
+    """A token that changes when layer ``kind`` is written (its ``last_change`` and count; the store's
+    version where the backend records no ``last_change``): a report to the problems keeps the inlined
+    streets and grids of every page."""
+    info = next((i for i in store_info(store) if i.kind == kind), None)
+    if info is None or not info.last_change:
+        return (store.version(),)
+    return (info.last_change, info.count)
 
 
 def store_info(store: Any) -> list[Any]:
