@@ -166,14 +166,16 @@ def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, A
                     found = tx.keys_near("problems", "problem_id", xy[js], radius,
                                          where=eq("category", category) & ne("status", CLOSED))
                     stored.update({j: [int(v) for v in f] for j, f in zip(js, found, strict=True)})
+            # the batch's own earlier reports (still open) of the same category nearby: row j, columns e < j
+            cats = np.array([reports[i].category for i in which], dtype=object)
+            mine = ((np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) <= radius)
+                    & (cats[:, None] == cats[None, :]) & np.tri(len(which), k=-1, dtype=bool)) if radius > 0 else None
             records = []
             for j, i in enumerate(which):
                 r = reports[i]
                 dups: list[int] = list(stored.get(j, []))
-                if radius > 0:
-                    earlier = [e for e in range(j) if reports[which[e]].category == r.category
-                               and np.hypot(*(xy[e] - xy[j])) <= radius]  # the batch's own, still open
-                    dups += [first + e for e in earlier]
+                if mine is not None:
+                    dups += [first + int(e) for e in np.flatnonzero(mine[j])]
                 pid = first + j
                 note = "网页受理" + (f"; 可能与 {', '.join(f'#{d}' for d in dups)} 重复" if dups else "")
                 records.append(cases.opening_record(pid, at=when[j], actor=r.user.name, note=note))
