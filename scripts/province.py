@@ -191,7 +191,8 @@ def _failed(spec: CountySpec, exc: BaseException) -> CountyRun:
 def dask_client(*, scheduler: str | None = None, workers: int = 2, threads: int = 1) -> Iterator[Any]:
     """A ``distributed.Client``: of the scheduler at ``scheduler``, else of a LocalCluster of ``workers``
     processes with ``threads`` threads each, listening on 127.0.0.1 only, without a dashboard."""
-    from distributed import Client, LocalCluster
+    import dask
+    from distributed import Client, LocalCluster  # imported first: its defaults are then in dask.config
 
     quiet = logging.getLogger("distributed")  # its INFO lines (scheduler, nannies) are not the user's progress
     level = quiet.level
@@ -201,10 +202,14 @@ def dask_client(*, scheduler: str | None = None, workers: int = 2, threads: int 
             with Client(scheduler) as client:
                 yield client
             return
-        # the scheduler's own HTTP routes (health, metrics; no dashboard) on a free port of 127.0.0.1
-        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                          dashboard_address=None, worker_dashboard_address=None, silence_logs=logging.ERROR,
-                          scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+        # the scheduler's own HTTP routes (health, metrics; no dashboard) on a free port of 127.0.0.1; the
+        # workers without distributed's statistical profiler (it samples every thread's stack each 10 ms,
+        # holding the GIL: a few % of a county's pure-Python time, measured)
+        no_profiler = dask.config.set({"distributed.worker.profile.enabled": False})
+        with no_profiler, LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                                       host="127.0.0.1", dashboard_address=None, worker_dashboard_address=None,
+                                       silence_logs=logging.ERROR,
+                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
                 Client(cluster) as client:
             yield client
     finally:

@@ -123,6 +123,12 @@ def _drop_schemas(schemas: dict[str, str]) -> None:
             con.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))
 
 
+def _profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 @pytest.fixture(scope="module")
 def runs(generated: Path) -> Iterator[Runs]:
     """The province run as a user runs it, twice at once, while this process builds the oracle:
@@ -144,6 +150,7 @@ def runs(generated: Path) -> Iterator[Runs]:
     try:
         with dask_client(workers=1) as client:
             assert all(str(a).startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
+            assert list(client.run(_profiling).values()) == [False]  # no statistical profiler in the workers
             scheduler = client.scheduler.address
             if schemas:
                 _load_schemas(base, schemas, base / "pg_settings")
