@@ -17,6 +17,14 @@
    single frame is measured at 10⁶ of the same density and extrapolated. Printed: wall times and
    ratios, the largest partition's rows and halo, the peak RSS of each worker and of the one frame.
 
+   Measured 2 December 2026 on this 2-core machine, shared and loaded (so wall ≫ CPU at times):
+   10⁵ (quiet, load 0.5): one frame 1.2 s; partitioned 2.3 s with 1 worker (1.97×), 2.2 s with 2 (1.81×);
+   10⁵ (load 10): one frame 2.5 s; 7.2 s (2.88×) and 9.3 s (3.69×). 10⁶: one frame 32 s, 1.4 GB;
+   partitioned 59 s (1 worker), 49 s (2 workers, 1.52×), 0.65 GB per worker; results equal.
+   10⁷ (--full, 17 min in all): written once in 149 s (1.2 GB); 2 workers 313 s (1.0 GB each), 1 worker
+   316 s (1.7 GB); largest partition 100,270 reports + 2,894 halo; one frame ≈ 324 s and ≈ 8 GB
+   (extrapolated from 10⁶). The second worker gave no speed-up here: the machine had no free core.
+
 Run:  .venv/bin/python bench/bench_province.py                  (20 counties, 10⁵ reports)
       .venv/bin/python bench/bench_province.py --counties 0 --reports 100000   (partitions only)
       .venv/bin/python bench/bench_province.py --full           (100 counties, 10⁷ reports)
