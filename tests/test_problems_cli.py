@@ -135,3 +135,10 @@ def test_hotspots_with_too_few_reports_still_writes_clusters_and_rebounds(county
     assert "gi_skipped" in run.hotspots.params
     assert county.store.read("gi_cells").empty
     assert county.store.has("hotspot_clusters") and county.store.has("rebounds")
+
+
+def test_responsibility_list_of_no_problems_is_an_empty_summary():
+    p = _problems(100, seed=3).iloc[:0].copy()
+    p["grid_code"], p["unit"], p["deadline"] = "G1", "县城管局", pd.Timestamp("2026-11-10")
+    sheets = responsibility_list(p, as_of=datetime(2026, 11, 16))
+    assert list(sheets) == ["汇总"] and sheets["汇总"].empty
