@@ -179,7 +179,7 @@ class StoreBase:
     def crs(self) -> CRS | None:
         recorded = self._project_value("crs")
         if recorded:
-            return CRS.from_user_input(recorded)
+            return _crs_of(recorded)
         return self._configured_crs
 
     def set_crs(self, crs: CRS | str) -> None:
@@ -363,6 +363,7 @@ class GeoPackageStore(StoreBase):
         self._configured_crs = CRS.from_user_input(crs) if crs else None
         self._con = _con  # inside a transaction: the one connection every call of the transaction uses
         self._dirty = False
+        self._tables_seen: tuple[tuple[int, int], frozenset[str]] | None = None
         #: keep the writing connection open between transactions (a server's store: see _writer_connection);
         #: off, each transaction opens and closes its own, so nothing of the file stays only in its log
         self.keep_writer = False
@@ -501,10 +502,17 @@ class GeoPackageStore(StoreBase):
         return self._con
 
     def _tables(self) -> set[str]:
+        """The file's table names, kept per (file, schema version): reading sqlite_master costs about 2 ms
+        on a GeoPackage, and every read asks."""
         if self._con is None and not self.path.exists():
             return set()
         with self._conn() as con:
-            return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            key = (os.stat(self.path).st_ino, con.execute("PRAGMA schema_version").fetchone()[0])
+            if self._tables_seen is not None and self._tables_seen[0] == key:
+                return set(self._tables_seen[1])
+            names = frozenset(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+        self._tables_seen = (key, names)
+        return set(names)
 
     def _ensure_system_tables(self) -> None:
         """sanigrid's own attribute tables (registered in gpkg_contents, so QGIS lists them)."""
@@ -976,6 +984,18 @@ def _reader(path: Path) -> sqlite3.Connection | None:
     con = _open(path)
     cons[str(path)] = (key, con)
     return con
+
+
+_CRS_SEEN = threading.local()
+
+
+def _crs_of(recorded: str) -> CRS:
+    """The CRS a store records, parsed once per thread (pyproj takes about a millisecond a parse, and its
+    objects are not to be shared between threads)."""
+    seen = _CRS_SEEN.__dict__.setdefault("crs", {})
+    if recorded not in seen:
+        seen[recorded] = CRS.from_user_input(recorded)
+    return seen[recorded]
 
 
 def _open(path: Path, *, writer: bool = False) -> sqlite3.Connection:
