@@ -160,6 +160,9 @@ class StoreBase:
     (the latter inside a transaction) and sets ``_configured_crs``.
     """
 
+    def checkpoint(self) -> None:
+        """Make every commit durable in the store's own files (nothing to do for a server database)."""
+
     _configured_crs: CRS | None
 
     @property
@@ -452,6 +455,16 @@ class GeoPackageStore(StoreBase):
             finally:
                 if not kept:
                     con.close()
+
+    def checkpoint(self) -> None:
+        """Fold this process's kept write-ahead log into the file (a server calls it when its writes
+        pause), so that a copy of the ``.gpkg`` alone holds every commit. Passive: it waits for no reader
+        and leaves to later what a reader still holds. Without a kept writing connection there is no log
+        to fold (each transaction's close folds its own)."""
+        with self._lock():
+            held = _WRITERS.get((os.getpid(), str(self.path.resolve())))
+            if held is not None and held[0] == os.stat(self.path).st_ino:
+                held[1].execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _clean_leftovers(self) -> None:
         """Remove what a crashed writer left beside the file (old-style copies, scratch folders)."""
@@ -899,7 +912,8 @@ _BULK_ROWS = 64  # appends above this many rows fill the spatial index in one pa
 # transactions (used only under the store's lock): a new connection parses the GeoPackage's schema on
 # its first statement, and closing the last connection to a WAL file checkpoints and removes the log
 # (~10 ms each per write). The price: committed pages stay in the log (file-gpkg-wal) until a checkpoint,
-# so a copy of the .gpkg alone made meanwhile lacks them (QGIS and SQLite read the log).
+# so a copy of the .gpkg alone made meanwhile lacks them (QGIS and SQLite read the log); the web's writer
+# lane folds the log into the file whenever its writes pause (:meth:`GeoPackageStore.checkpoint`).
 # Keyed by process (a forked child opens its own) and checked against the file's inode: the connection
 # holds the file open, so while it lives the inode cannot be reused by a file made anew at that path.
 # Deleting the file: call :func:`release` first (SQLite removes the log by name when it closes).

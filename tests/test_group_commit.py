@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from webproject import LiveServer, free_port, synthetic_project
 
-from sanigrid.layers.cases import HISTORY_TABLE
+from sanigrid.layers.cases import DISPATCHED, HISTORY_TABLE
 from sanigrid.layers.project import open_project
 from sanigrid.web.app import create_app
 from sanigrid.web.auth import User, add_user
@@ -235,3 +235,32 @@ def test_readers_see_whole_commits_while_batches_are_written(tmp_path):
     assert len(back) == 100 + 120
     hist = project.store.read_table(HISTORY_TABLE)
     assert sorted(hist.loc[hist["problem_id"] > 100, "problem_id"].astype(int)) == list(range(101, 221))
+
+
+def test_a_copy_of_the_gpkg_alone_holds_every_answered_write_once_the_lane_is_idle(tmp_path):
+    """The server keeps its writing connection (commits sit in the -wal log); when its writes pause it
+    folds the log into the file, so a clerk copying sanigrid.gpkg for QGIS gets every answered report."""
+    import shutil
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    project, token, bounds = _town(tmp_path / "town")
+    n0 = len(project.store.read("problems", columns=["problem_id"]))
+    rng = np.random.default_rng(5)
+    with TestClient(create_app(project)) as c:
+        h = {"Authorization": f"Bearer {token}"}
+        ids = [c.post("/api/problems", json=_body(project, bounds, rng, f"复制测试{i}", i), headers=h).json()
+               for i in range(3)]
+        pid = ids[0]["problem_id"]
+        r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": DISPATCHED, "note": "派遣"}, headers=h)
+        copy = tmp_path / "copy.gpkg"
+        shutil.copyfile(project.store.path, copy)  # the file alone, not its -wal
+        con = sqlite3.connect(copy)
+        try:
+            n = con.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
+            status = con.execute("SELECT status FROM problems WHERE problem_id = ?", (pid,)).fetchone()[0]
+        finally:
+            con.close()
+    assert n == n0 + 3
+    assert r.status_code == 201 and status == DISPATCHED

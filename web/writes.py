@@ -37,9 +37,20 @@ def _limiter() -> anyio.CapacityLimiter:
     return lim
 
 
-async def run_write(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in the writer lane (a worker thread, at most WRITE_LANES at once)."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=_limiter())
+async def run_write(fn: Callable[..., T], project: Any, /, *args: Any, **kwargs: Any) -> T:
+    """``fn(project, *args, **kwargs)`` in the writer lane (a worker thread, at most WRITE_LANES at once)."""
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(fn, project, *args, **kwargs), limiter=_limiter())
+    finally:
+        await _checkpoint_when_idle(project)
+
+
+async def _checkpoint_when_idle(project: Any) -> None:
+    """When the lane has nothing more to write, fold the store's write-ahead log into its file (a copy
+    of the .gpkg alone, e.g. for QGIS on another machine, then holds every answered write)."""
+    lim = _limiter()
+    if lim.borrowed_tokens == 0 and not any(q.pending for q in _queues.values()):
+        await anyio.to_thread.run_sync(project.store.checkpoint, limiter=lim)
 
 
 BatchFn = Callable[[Any, Sequence[Any]], Sequence[Any]]
@@ -95,6 +106,7 @@ async def _drain(q: _Queue, fn_many: BatchFn, owner: Any) -> None:
         for (_, fut), r in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(r)
+    await _checkpoint_when_idle(owner)
 
 
 def _each(fn_many: BatchFn, owner: Any, items: list[Any]) -> list[Any]:
