@@ -255,12 +255,18 @@ def test_a_copy_of_the_gpkg_alone_holds_every_answered_write_once_the_lane_is_id
         pid = ids[0]["problem_id"]
         r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": DISPATCHED, "note": "派遣"}, headers=h)
         copy = tmp_path / "copy.gpkg"
-        shutil.copyfile(project.store.path, copy)  # the file alone, not its -wal
-        con = sqlite3.connect(copy)
-        try:
-            n = con.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
-            status = con.execute("SELECT status FROM problems WHERE problem_id = ?", (pid,)).fetchone()[0]
-        finally:
-            con.close()
+        deadline = time.monotonic() + 10
+        while True:  # the fold runs just after the answers, when the lane is idle
+            shutil.copyfile(project.store.path, copy)  # the file alone, not its -wal
+            con = sqlite3.connect(copy)
+            try:
+                n = con.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
+                row = con.execute("SELECT status FROM problems WHERE problem_id = ?", (pid,)).fetchone()
+                status = row[0] if row else None
+            finally:
+                con.close()
+            if (n, status) == (n0 + 3, DISPATCHED) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     assert n == n0 + 3
     assert r.status_code == 201 and status == DISPATCHED

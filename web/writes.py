@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,11 +27,15 @@ import anyio.to_thread
 T = TypeVar("T")
 WRITE_LANES = 1  # writes run one at a time in the store anyway: more lanes only add waiting threads
 MAX_BATCH = 256  # items written in one transaction at most
-_limiters: dict[int, anyio.CapacityLimiter] = {}
+# A limiter and the batch queues belong to one event loop (tests start several). Keyed by the loop
+# itself, weakly: a loop made later may get a dead loop's id(), and with it a limiter whose token a task
+# of the dead loop still holds.
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = \
+    weakref.WeakKeyDictionary()
 
 
 def _limiter() -> anyio.CapacityLimiter:
-    loop = id(asyncio.get_running_loop())  # a limiter belongs to one event loop (tests start several)
+    loop = asyncio.get_running_loop()
     lim = _limiters.get(loop)
     if lim is None:
         lim = _limiters[loop] = anyio.CapacityLimiter(WRITE_LANES)
@@ -42,14 +47,24 @@ async def run_write(fn: Callable[..., T], project: Any, /, *args: Any, **kwargs:
     try:
         return await anyio.to_thread.run_sync(functools.partial(fn, project, *args, **kwargs), limiter=_limiter())
     finally:
-        await _checkpoint_when_idle(project)
+        _checkpoint_soon(project)
+
+
+_checkpoints: set[asyncio.Task[None]] = set()  # running ones (a task nobody holds may be collected)
+
+
+def _checkpoint_soon(project: Any) -> None:
+    """After a write: a task that, if the lane then has nothing more to write, folds the store's
+    write-ahead log into its file (so a copy of the .gpkg alone, e.g. for QGIS on another machine, holds
+    every answered write). The writer is answered without waiting for it."""
+    task = asyncio.get_running_loop().create_task(_checkpoint_when_idle(project))
+    _checkpoints.add(task)
+    task.add_done_callback(_checkpoints.discard)
 
 
 async def _checkpoint_when_idle(project: Any) -> None:
-    """When the lane has nothing more to write, fold the store's write-ahead log into its file (a copy
-    of the .gpkg alone, e.g. for QGIS on another machine, then holds every answered write)."""
     lim = _limiter()
-    if lim.borrowed_tokens == 0 and not any(q.pending for q in _queues.values()):
+    if lim.borrowed_tokens == 0 and not any(q.pending for q in _queues.get(asyncio.get_running_loop(), {}).values()):
         await anyio.to_thread.run_sync(project.store.checkpoint, limiter=lim)
 
 
@@ -62,7 +77,8 @@ class _Queue:
     draining: asyncio.Task[None] | None = None
 
 
-_queues: dict[tuple[int, BatchFn, int], _Queue] = {}
+_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[BatchFn, int], _Queue]] = \
+    weakref.WeakKeyDictionary()
 
 
 async def run_batched(fn_many: BatchFn, owner: Any, item: Any) -> Any:
@@ -74,10 +90,11 @@ async def run_batched(fn_many: BatchFn, owner: Any, item: Any) -> Any:
     alone, so one bad item cannot fail the others.
     """
     loop = asyncio.get_running_loop()
-    key = (id(loop), fn_many, id(owner))
-    q = _queues.get(key)
+    queues = _queues.setdefault(loop, {})
+    key = (fn_many, id(owner))  # an owner's id is not reused while its drain task holds it
+    q = queues.get(key)
     if q is None:
-        q = _queues[key] = _Queue()
+        q = queues[key] = _Queue()
     fut: asyncio.Future[Any] = loop.create_future()
     q.pending.append((item, fut))
     if q.draining is None or q.draining.done():
@@ -106,7 +123,7 @@ async def _drain(q: _Queue, fn_many: BatchFn, owner: Any) -> None:
         for (_, fut), r in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(r)
-    await _checkpoint_when_idle(owner)
+    _checkpoint_soon(owner)
 
 
 def _each(fn_many: BatchFn, owner: Any, items: list[Any]) -> list[Any]:
