@@ -111,18 +111,17 @@ async def _drain(q: _Queue, fn_many: BatchFn, owner: Any) -> None:
         del q.pending[:MAX_BATCH]
         if not batch:
             continue
+        results: Sequence[Any] = []
         try:
-            results: Sequence[Any] = await anyio.to_thread.run_sync(
+            results = await anyio.to_thread.run_sync(
                 _each, fn_many, owner, [item for item, _ in batch], limiter=_limiter())
         except BaseException as e:  # the lane itself failed (cancelled at shutdown): nobody is told "done"
             results = [e] * len(batch)
+            raise
+        finally:
             for (_, fut), r in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(r)
-            raise
-        for (_, fut), r in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result(r)
     _checkpoint_soon(owner)
 
 
