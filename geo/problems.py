@@ -107,8 +107,8 @@ def responsibility_list(problems: gpd.GeoDataFrame, *, as_of: datetime,
     table = gpd.GeoDataFrame(p[cols], geometry=p.geometry, crs=problems.crs) \
         if isinstance(problems, gpd.GeoDataFrame) else p[cols]
     codes = p["grid_code"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, np.int64)
-    for start, stop in zip(starts, np.r_[starts[1:], len(codes)][:len(starts)], strict=True):
+    bounds = np.r_[np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else [], len(codes)]
+    for start, stop in zip(bounds[:-1].astype(int), bounds[1:].astype(int), strict=True):
         code = codes[start]
         sheets["未分网格" if code == "未分网格" else f"网格{code}"] = table.iloc[start:stop]
     return sheets

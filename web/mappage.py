@@ -32,6 +32,7 @@ from sanigrid.layers.filters import eq
 from sanigrid.layers.project import Project
 from sanigrid.layers.settings import Settings
 from sanigrid.web.assets import css_urls, js_urls
+from sanigrid.web.casedesk import by_version
 from sanigrid.web.features import MAP_LEAVE_OUT, feature_collection, map_where, to_display
 from sanigrid.web.texts import html_lang, text, texts
 
@@ -155,19 +156,13 @@ def by_facility(settings: Settings, spec: LayerSpec, lang: str) -> dict[str, Any
             "values": [[k, CATALOGUE[k].style.color, settings.facility_title(k, lang)] for k in settings.facilities]}
 
 
-_KINDS_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], set[str]]] = {}
-
-
 def facility_kinds_in(project: Project, kind: str) -> list[str]:
     """The facility kinds a layer of :data:`BY_FACILITY` holds, in the settings' order (the layer's column
-    read once per store version)."""
-    key, sig = (project.store.location, kind), layer_stamp(project.store, kind)
-    hit = _KINDS_CACHE.get(key)
-    if hit is not None and hit[0] == sig:
-        held = hit[1]
-    else:
-        held = set(project.store.read(kind, columns=["facility_kind"])["facility_kind"].dropna().astype(str))
-        _KINDS_CACHE[key] = (sig, held)
+    read once per version of that layer)."""
+    store = project.store
+    held = by_version(store, ("facility_kinds", kind),
+                      lambda: set(store.read(kind, columns=["facility_kind"])["facility_kind"].dropna().astype(str)),
+                      version=layer_stamp(store, kind))
     return [k for k in project.settings.facilities if k in held] + sorted(held - set(project.settings.facilities))
 
 
@@ -215,30 +210,24 @@ def _inline_data(project: Project, spec: LayerSpec, coords: str,
     return text
 
 
-_INFO_CACHE: dict[str, tuple[tuple[Any, ...], list[Any]]] = {}
+def layer_stamps(store: Any) -> dict[str, tuple[Any, ...]]:
+    """Per layer, a token that changes when the layer is written: its ``last_change`` (the GeoPackage's own
+    record, set by every write) and count; the store's version where the backend records no ``last_change``.
+    A report to the problems thus keeps the inlined streets and grids of every page, and their search part."""
+    info = store_info(store)
+    version = None if all(i.last_change for i in info) else store.version()
+    return {i.kind: (i.last_change or version, i.count) for i in info}
 
 
 def layer_stamp(store: Any, kind: str) -> tuple[Any, ...]:
-    """A token that changes when layer ``kind`` is written (its ``last_change`` and count; the store's
-    version where the backend records no ``last_change``): a report to the problems keeps the inlined
-    streets and grids of every page."""
-    info = next((i for i in store_info(store) if i.kind == kind), None)
-    if info is None or not info.last_change:
-        return (store.version(),)
-    return (info.last_change, info.count)
+    """:func:`layer_stamps` of one layer (the store's version for a layer not in the store)."""
+    stamp = layer_stamps(store).get(kind)
+    return stamp if stamp is not None else (store.version(),)
 
 
 def store_info(store: Any) -> list[Any]:
-    """``store.info()``, remembered until the store file changes."""
-    key, sig = store.location, store.version()
-    with _INLINE_LOCK:
-        hit = _INFO_CACHE.get(key)
-    if hit and hit[0] == sig:
-        return hit[1]
-    info = store.info()
-    with _INLINE_LOCK:
-        _INFO_CACHE[key] = (sig, info)
-    return info
+    """``store.info()``, remembered until the store changes."""
+    return by_version(store, ("info",), store.info)
 
 
 def build_map(project: Project, *, user_label: str | None = None, grid: str | None = None,

@@ -24,6 +24,7 @@ import shapely
 
 from sanigrid.layers.catalogue import CATALOGUE
 from sanigrid.web.features import to_display
+from sanigrid.web.mappage import layer_stamps
 
 _ROLE_RANK = {"input": 0, "analysis": 1}
 _ORDER = {k: i for i, k in enumerate(CATALOGUE)}
@@ -123,14 +124,6 @@ def layer_entries_of(frame: gpd.GeoDataFrame, kind: str, coords: str) -> pd.Data
 _PARTS: dict[tuple[Any, ...], tuple[Any, pd.DataFrame]] = {}
 
 
-def _stamps(store: Any) -> dict[str, Any]:
-    """Per layer, a token that changes when the layer is written: its ``last_change`` (the GeoPackage's
-    own record, set by every write) with its count; the store's version where there is no such record."""
-    info = store.info()
-    version = None if all(i.last_change for i in info) else store.version()
-    return {i.kind: (i.last_change or version, i.count) for i in info}
-
-
 #: layers written all day by the desk (a report, a step): after a write their part is rebuilt in the
 #: background while searches use the part as it was (a case number is still found at once: see
 #: :func:`case_hit`); the other layers change by an import or an analysis and are rebuilt before answering
@@ -188,7 +181,7 @@ def build_index(store: Any, coords: str) -> SearchIndex:
     """Every searchable layer's entries laid out for lookups. Each layer's part is kept until that layer
     changes, so a web report rebuilds the problems' part, not the streets' or the grids'."""
     parts = []
-    stamps = _stamps(store)
+    stamps = layer_stamps(store)
     live = set()
     stale: set[str] = set()
     for kind, stamp in stamps.items():
