@@ -388,22 +388,54 @@ def is_open(problems: pd.DataFrame, *, as_of: datetime) -> pd.Series:
     Closed by then: ``closed_at`` at or before ``as_of``, or no ``closed_at`` while the status is 结案
     (closed at a time not recorded).
     """
-    t = pd.Timestamp(as_of)
-    closed = _col(problems, "closed_at")
-    reported = _col(problems, "reported_at")
-    status = problems["status"] if "status" in problems else pd.Series(None, index=problems.index, dtype=object)
-    closed_by = (closed <= t) | (closed.isna() & is_closed_status(status))
-    return ((reported.isna() | (reported <= t)) & ~closed_by).rename("open")
+    open_, _, _ = _rule(*_rule_columns(problems), as_of)
+    return pd.Series(open_, index=problems.index, name="open")
 
 
 def overdue(problems: pd.DataFrame, *, as_of: datetime) -> pd.DataFrame:
     """``overdue`` (bool) and ``days_overdue`` (days past the deadline at ``as_of``, rounded to
     :data:`DAYS_DECIMALS`; 0 when not overdue) of each case, on the input's index."""
-    t = pd.Timestamp(as_of)
-    deadline = _col(problems, "deadline")
-    late = is_open(problems, as_of=as_of) & deadline.notna() & (deadline < t)
-    days = ((t - deadline) / pd.Timedelta(days=1)).where(late, 0.0).astype("float64").round(DAYS_DECIMALS)
-    return pd.DataFrame({"overdue": late.astype(bool), "days_overdue": days}, index=problems.index)
+    _, late, days = _rule(*_rule_columns(problems), as_of)
+    return pd.DataFrame({"overdue": late, "days_overdue": days}, index=problems.index)
+
+
+def overdue_rows(rows: Iterable[Mapping[str, Any]], *, as_of: datetime) -> list[tuple[bool, float]]:
+    """:func:`overdue` of cases given as dicts (a store's ``read_rows``): ``(overdue, days_overdue)``
+    each, by the same rule, without frames (one case read by its number)."""
+    rows = list(rows)
+
+    def times(name: str) -> np.ndarray:
+        return np.array([r.get(name) for r in rows], dtype="datetime64[ms]")
+
+    closed_status = np.array([r.get("status") == CLOSED for r in rows], dtype=bool)
+    _, late, days = _rule(times("reported_at"), times("closed_at"), closed_status, times("deadline"), as_of)
+    return [(bool(a), float(b)) for a, b in zip(late, days, strict=True)]
+
+
+def _rule_columns(problems: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The columns the open and overdue rule reads, as numpy arrays (times as ``datetime64[ms]``)."""
+    def times(name: str) -> np.ndarray:
+        return _col(problems, name).to_numpy(dtype="datetime64[ms]")
+
+    status = problems["status"] if "status" in problems else pd.Series(None, index=problems.index, dtype=object)
+    return (times("reported_at"), times("closed_at"), is_closed_status(status).to_numpy(dtype=bool),
+            times("deadline"))
+
+
+def _rule(reported: np.ndarray, closed: np.ndarray, closed_status: np.ndarray, deadline: np.ndarray,
+          as_of: datetime) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """THE rule of open and overdue at ``as_of``, on arrays: (open, overdue, days overdue).
+
+    Closed by then: ``closed_at`` at or before ``as_of``, or no ``closed_at`` while the status is 结案.
+    Open: reported by then (or no report time) and not closed by then. Overdue: open and past a deadline.
+    """
+    t = np.datetime64(pd.Timestamp(as_of).as_unit("ms").to_datetime64(), "ms")
+    closed_by = (closed <= t) | (np.isnat(closed) & closed_status)
+    open_ = (np.isnat(reported) | (reported <= t)) & ~closed_by
+    late = open_ & ~np.isnat(deadline) & (deadline < t)
+    days = np.zeros(len(late))
+    days[late] = np.round((t - deadline[late]) / np.timedelta64(1, "D"), DAYS_DECIMALS)
+    return open_, late, days
 
 
 def is_overdue(problems: pd.DataFrame, *, as_of: datetime) -> pd.Series:

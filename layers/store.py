@@ -121,6 +121,11 @@ class Store(Protocol):
         """A non-spatial table (all rows, or those satisfying the typed filter ``where``), in row order."""
         ...
 
+    def read_rows(self, kind: str, *, where: Where | None = None) -> list[dict[str, Any]]:
+        """The rows of layer or table ``kind`` satisfying ``where``, as dicts of plain values (see
+        :func:`frame_rows`): one case read by its number, without building frames."""
+        ...
+
     def write_table(self, name: str, frame: pd.DataFrame) -> None: ...
 
     def append_table(self, name: str, frame: pd.DataFrame) -> None: ...
@@ -238,6 +243,12 @@ class StoreBase:
     def read(self, kind: str, *, bbox: tuple[float, float, float, float] | None = None,
              where: Where | None = None, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         raise NotImplementedError
+
+    def read_rows(self, kind: str, *, where: Where | None = None) -> list[dict[str, Any]]:
+        """See :meth:`Store.read_rows` (here through :meth:`read`; a backend may skip the frames)."""
+        if kind in CATALOGUE:
+            return frame_rows(self.read(kind, where=where))
+        return frame_rows(self.read_table(kind, where=where))  # type: ignore[attr-defined]  # every backend has it
 
     def _columns(self, name: str) -> dict[str, str]:
         """Column name → declared type of a table, in table order (empty if it does not exist)."""
@@ -719,6 +730,39 @@ class GeoPackageStore(StoreBase):
             return pd.DataFrame()
         return pd.DataFrame(self._read_sqlite(name, None, as_where(where), None, geometry=False))
 
+    def read_rows(self, kind: str, *, where: Where | None = None) -> list[dict[str, Any]]:
+        """See :meth:`Store.read_rows`: the values :meth:`read` would give (the same conversions, value by
+        value), straight from SQLite: about a millisecond for one case of a 10⁵-row layer."""
+        where = as_where(where)
+        if not self.has(kind):
+            if kind not in CATALOGUE:
+                return []
+            return frame_rows(empty_frame(kind, self.crs))
+        s = CATALOGUE.get(kind)
+        with self._conn() as con:
+            pk = _primary_key(con, kind)
+            types = {n: t for n, t in self._columns(kind).items() if n != pk}
+            geom = _geometry_column(con, kind)
+            attrs = [c for c in types if c != geom]
+            conds, args = self._where_sql(con, kind, where, None) if where else ([], [])
+            sel = [_ident(c) for c in attrs] + ([_ident(geom)] if geom else [])
+            query = (f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(kind)}"
+                     + (f" WHERE {' AND '.join(conds)}" if conds else "") + f" ORDER BY {_ident(pk)}")
+            try:
+                rows = con.execute(query, args).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        fields = {f.name: f.dtype for f in s.fields} if s is not None else {}
+        convert = [(c, _row_converter(types[c], fields.get(c))) for c in attrs]
+        geoms = _gpkg_geometries([r[-1] for r in rows]) if geom and rows else None
+        out = []
+        for i, r in enumerate(rows):
+            row = {c: f(v) for (c, f), v in zip(convert, r, strict=False)}
+            if geoms is not None:
+                row["geometry"] = geoms[i]
+            out.append(row)
+        return out
+
     def meta(self, kind: str) -> dict[str, Any]:
         if META_TABLE not in self._tables():
             return {}
@@ -896,6 +940,7 @@ class GeoPackageStore(StoreBase):
 
     def _replace_table(self, name: str, frame: pd.DataFrame) -> None:
         self._create_table(name, frame, None)
+        self._ensure_table_key_index(name)
         self._insert(name, frame, None, bulk=False)
 
     def _append_table(self, name: str, frame: pd.DataFrame) -> None:
@@ -903,9 +948,19 @@ class GeoPackageStore(StoreBase):
             self._replace_table(name, frame)
             return
         self._add_missing_columns(name, frame)
+        self._ensure_table_key_index(name)
         self._insert(name, frame, None, bulk=False)
 
+    def _ensure_table_key_index(self, name: str) -> None:
+        """An index on a plain table's column named as a layer's key (``problem_history.problem_id``):
+        one case's history or photos are then an index look-up, not a scan of every case's rows. Made
+        on the first append to a file written before it existed."""
+        con = self._tx_con()
+        for f in sorted(set(self._columns(name)) & _LAYER_KEYS):
+            con.execute(f"CREATE INDEX IF NOT EXISTS {_ident(f'idx_{name}_{f}')} ON {_ident(name)} ({_ident(f)})")
 
+
+_LAYER_KEYS = frozenset(s.key for s in CATALOGUE.values() if s.key)  # e.g. problem_id
 _BULK_ROWS = 64  # appends above this many rows fill the spatial index in one pass
 
 # A server's store (``keep_writer``) keeps one writing connection per file and process open between
@@ -1199,6 +1254,76 @@ def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
         return shapely.Point()  # the empty flag
     offset = 8 + 8 * _ENVELOPE_DOUBLES.get((flags >> 1) & 0b111, 0)
     return shapely.from_wkb(bytes(blob[offset:]))
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as dicts of plain values: a missing value is ``None``, a time a ``pd.Timestamp``,
+    an integer an ``int``, a flag a ``bool``; the geometry (if any) under ``"geometry"``."""
+    geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    cols = {}
+    for c in frame.columns:
+        vals = frame[c].to_numpy(dtype=object) if c != geom else np.asarray(frame[c].array, dtype=object)
+        cols["geometry" if c == geom else str(c)] = [_plain_value(v) for v in vals]
+    return [{c: v[i] for c, v in cols.items()} for i in range(len(frame))]
+
+
+def _plain_value(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, np.datetime64):
+        return None if np.isnat(v) else pd.Timestamp(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _row_converter(decl: str, dtype: str | None) -> Any:
+    """A function taking one SQLite value to what :meth:`GeoPackageStore.read` gives for it: the column's
+    declared type as :func:`_sqlite_column` reads it, then the catalogue type as :func:`coerce` sets it
+    (``dtype``: the catalogue field's type, ``None`` for a column outside the catalogue)."""
+    t = (decl or "").upper()
+    if dtype == "int":
+        return _to_int
+    if dtype == "bool":
+        return lambda v: None if v is None else bool(v)
+    if t in ("INTEGER", "INT", "MEDIUMINT", "SMALLINT", "TINYINT", "BIGINT"):
+        return lambda v: v
+    if t == "BOOLEAN":
+        return lambda v: None if v is None else bool(v)
+    if t in ("REAL", "FLOAT", "DOUBLE"):
+        return lambda v: None if v is None else float(v)
+    if t in ("DATETIME", "DATE"):
+        return _to_time
+    if t.startswith("TEXT") or t == "":
+        return lambda v: None if v is None else str(v)
+    return lambda v: v
+
+
+def _to_int(v: Any) -> int | None:
+    if v is None:
+        return None
+    try:
+        return int(v) if not isinstance(v, float) or v == int(v) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _to_time(v: Any) -> pd.Timestamp | None:
+    if v is None:
+        return None
+    try:
+        t = pd.Timestamp(v)
+    except (TypeError, ValueError):
+        return None
+    if t is pd.NaT:
+        return None
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    return t.as_unit("ms").floor("ms")
 
 
 def _gpkg_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:

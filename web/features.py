@@ -50,6 +50,18 @@ def to_display(frame: gpd.GeoDataFrame, coords: str = "wgs84") -> gpd.GeoDataFra
     return out
 
 
+def display_geometries(geoms: Sequence[Any], crs: CRS | None, coords: str = "wgs84") -> np.ndarray:
+    """Geometries in ``crs`` as :func:`to_display` gives them (WGS84, shifted for ``coords``), without a
+    frame: for the few of one case read by its number."""
+    arr = np.asarray(geoms, dtype=object)
+    if crs is not None and not crs.equals(CRS.from_epsg(4326)) and len(arr):
+        t = _to_wgs84(crs.to_wkt())
+        arr = shapely.transform(arr, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    if coords != "wgs84" and len(arr):
+        arr = shift_geometries(arr, coords)
+    return arr
+
+
 def bbox_to_store(bbox: BBox, store_crs: CRS, coords: str = "wgs84") -> BBox:
     """A lon/lat box (in ``coords``) as a box in the store CRS (padded a little for the GCJ-02 shift)."""
     w, s, e, n = bbox
@@ -79,6 +91,11 @@ def store_crs(store: Store) -> CRS:
 @lru_cache(maxsize=16)
 def _transformer(store_crs_wkt: str) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(store_crs_wkt), always_xy=True)
+
+
+@lru_cache(maxsize=16)
+def _to_wgs84(crs_wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(crs_wkt), CRS.from_epsg(4326), always_xy=True)
 
 
 def parse_bbox(text: str | None) -> BBox | None:
@@ -197,6 +214,53 @@ def records(frame: pd.DataFrame, spec: LayerSpec, fields: Sequence[str] | None =
     return [{k: v[i] for k, v in cols.items()} for i in range(n)]
 
 
+def row_record(row: dict[str, Any], spec: LayerSpec, fields: Sequence[str] | None = None,
+               extra: Sequence[str] = ()) -> dict[str, Any]:
+    """One row of a store's ``read_rows`` as :func:`records` gives it (catalogue types; datetimes as text)."""
+    fields = list(fields if fields is not None else property_fields(spec))
+    types = {f.name: f.dtype for f in spec.fields}
+    out: dict[str, Any] = {}
+    for name in list(fields) + list(extra):
+        if name not in row:
+            continue
+        v = row[name]
+        kind = types.get(name) or ("bool" if isinstance(v, bool) else "float" if isinstance(v, float)
+                                   else "int" if isinstance(v, int) else "str")
+        out[name] = _json_value(v, kind)
+    return out
+
+
+def _json_value(v: Any, dtype: str) -> Any:
+    """One value as :func:`_jsonable` gives it."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+        return None
+    if dtype in ("datetime", "date"):
+        t = pd.to_datetime(v, errors="coerce")
+        return None if pd.isna(t) else t.strftime("%Y-%m-%d %H:%M" if dtype == "datetime" else "%Y-%m-%d")
+    if dtype in ("float", "int"):
+        x = pd.to_numeric(v, errors="coerce")
+        if pd.isna(x):
+            return None
+        return float(np.round(float(x), 2)) if dtype == "float" else int(x)
+    if dtype == "bool":
+        return bool(v)
+    return str(v)
+
+
+def feature_json(row: dict[str, Any], spec: LayerSpec, *, crs: CRS | None, coords: str = "wgs84",
+                 fields: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
+    """One GeoJSON Feature (text) of a row from a store's ``read_rows`` (geometry in ``crs``), the same
+    text as that row's feature in :func:`feature_collection`."""
+    geom = row.get("geometry")
+    g = shapely.to_geojson(_round(display_geometries([geom], crs, coords)))[0] if geom is not None else None
+    return _feature(g, row_record(row, spec, fields, extra))
+
+
+def _feature(geojson: str | None, props: dict[str, Any]) -> str:
+    return ('{"type":"Feature","geometry":' + (geojson if geojson is not None else "null") + ',"properties":'
+            + json.dumps(props, ensure_ascii=False, separators=(",", ":")) + "}")
+
+
 def _round(geoms: np.ndarray) -> np.ndarray:
     return shapely.transform(geoms, lambda c: np.round(c, _DECIMALS))
 
@@ -208,10 +272,7 @@ def feature_collection(frame: gpd.GeoDataFrame, spec: LayerSpec, *, coords: str 
     disp = to_display(frame, coords)
     geoms = shapely.to_geojson(_round(disp.geometry.values))
     props = records(disp, spec, fields, extra)
-    feats = ",".join(
-        '{"type":"Feature","geometry":' + (g if g is not None else "null") + ',"properties":'
-        + json.dumps(p, ensure_ascii=False, separators=(",", ":")) + "}"
-        for g, p in zip(geoms, props, strict=True))
+    feats = ",".join(_feature(g, p) for g, p in zip(geoms, props, strict=True))
     head = {"type": "FeatureCollection", "layer": spec.kind, "coords": coords, **(members or {})}
     return json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"features":[' + feats + "]}"
 

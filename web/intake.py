@@ -198,6 +198,14 @@ def read_problem(store: Any, problem_id: int) -> gpd.GeoDataFrame:
     return rows
 
 
+def problem_row(store: Any, problem_id: int) -> dict[str, Any]:
+    """One problem as a store's ``read_rows`` gives it (no frames: about a millisecond at 10⁵ cases)."""
+    rows = store.read_rows("problems", where=eq("problem_id", int(problem_id)))
+    if not rows:
+        raise NotFound(f"没有编号为 {problem_id} 的问题 (no problem {problem_id})")
+    return rows[0]
+
+
 def transition(project: Project, problem_id: int, *, to_status: str, note: str = "", actor: str | None = None,
                user: User, at: datetime | None = None) -> dict[str, Any]:
     """Move a problem to ``to_status`` if the case rules allow it: a legal step (else
@@ -207,7 +215,7 @@ def transition(project: Project, problem_id: int, *, to_status: str, note: str =
     when = pd.Timestamp(at or cases.now()).floor("s").to_pydatetime()
     note, actor = clean_text(note), clean_text(actor) if actor else actor
     with project.store.transaction() as tx:
-        row = read_problem(tx, problem_id).iloc[0]
+        row = problem_row(tx, problem_id)
         current = str(row["status"])
         photo = has_after_photo(tx, problem_id) if (current, to_status) == cases.HAND_IN else None
         cases.check_step(current, to_status, role=user.role, own_grid=user.owns(row["grid_code"]),
@@ -243,7 +251,7 @@ def edit(project: Project, problem_id: int, changes: dict[str, Any], *, user: Us
         raise Invalid("没有要修改的内容 (nothing to change)")
     when = pd.Timestamp(at or cases.now()).floor("s")
     with project.store.transaction() as tx:
-        row = read_problem(tx, problem_id).iloc[0]
+        row = problem_row(tx, problem_id)
         user.check("edit", row["grid_code"])
         new_grid = changes.get("grid_code")
         if new_grid is not None and new_grid != row["grid_code"]:
@@ -286,16 +294,12 @@ def set_priority(project: Project, problem_id: int, *, priority: bool, note: str
 
 
 def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
-    table = store.read_table(HISTORY_TABLE)
-    if table.empty:
-        return []
-    rows = table[pd.to_numeric(table["problem_id"], errors="coerce") == int(problem_id)]
-    out = []
-    for _, r in rows.iterrows():
-        at = pd.Timestamp(r["at"]) if pd.notna(r["at"]) else None
-        out.append({"from_status": r["from_status"] or None, "to_status": r["to_status"],
-                    "at": at.isoformat(sep=" ") if at is not None else None, "actor": r["actor"], "note": r["note"]})
-    return out
+    """The history of one case, oldest step first (its rows only, by SQL)."""
+    rows = store.read_rows(HISTORY_TABLE, where=eq("problem_id", int(problem_id))) \
+        if store.has(HISTORY_TABLE) else []
+    return [{"from_status": r.get("from_status") or None, "to_status": r.get("to_status"),
+             "at": pd.Timestamp(r["at"]).isoformat(sep=" ") if r.get("at") is not None else None,
+             "actor": r.get("actor"), "note": r.get("note")} for r in rows]
 
 
 def photo_type(data: bytes) -> str:
@@ -338,7 +342,7 @@ def save_photo(project: Project, problem_id: int, *, data: bytes, content_type: 
     if not data:
         raise Invalid("照片是空文件 (empty photo)")
     ext = photo_type(data)
-    row = read_problem(project.store, problem_id).iloc[0]
+    row = problem_row(project.store, problem_id)
     user.check("photo", row["grid_code"])
     rel = Path("photos") / f"{int(problem_id)}_{uuid.uuid4().hex[:10]}.{ext}"
     path = project.root / rel
@@ -365,22 +369,17 @@ def photo_file(project: Project, problem_id: int, name: str) -> Path:
 
 
 def photos(store: Any, problem_id: int) -> list[str]:
-    table = store.read_table(PHOTO_TABLE)
-    if table.empty:
+    """The stored paths of one case's photos, in upload order (its rows only, by SQL)."""
+    if not store.has(PHOTO_TABLE):
         return []
-    return [str(p) for p in table.loc[pd.to_numeric(table["problem_id"]) == int(problem_id), "path"]]
+    return [str(r["path"]) for r in store.read_rows(PHOTO_TABLE, where=eq("problem_id", int(problem_id)))]
 
 
 def has_after_photo(store: Any, problem_id: int) -> bool:
     """Whether a photo of the problem was uploaded at or after it last entered 处置 (an after-photo)."""
-    table = store.read_table(PHOTO_TABLE)
-    if table.empty:
-        return False
-    mine = table[pd.to_numeric(table["problem_id"], errors="coerce") == int(problem_id)]
+    mine = store.read_table(PHOTO_TABLE, where=eq("problem_id", int(problem_id)))  # its rows only, by SQL
     if mine.empty:
         return False
-    hist = store.read_table(HISTORY_TABLE)
-    if not hist.empty:
-        hist = hist[pd.to_numeric(hist["problem_id"], errors="coerce") == int(problem_id)]
+    hist = store.read_table(HISTORY_TABLE, where=eq("problem_id", int(problem_id)))
     since = cases.handling_started(hist).get(int(problem_id)) if not hist.empty else None
     return cases.after_photo_taken(mine["uploaded_at"], since)

@@ -14,7 +14,7 @@ from sanigrid.layers.catalogue import PROBLEM_SOURCES
 from sanigrid.web import intake as svc
 from sanigrid.web.access import check_case_read
 from sanigrid.web.deps import CurrentUser, ProjectDep, Writer
-from sanigrid.web.features import records
+from sanigrid.web.features import display_geometries, row_record, store_crs
 from sanigrid.web.writes import run_batched, run_write
 
 router = APIRouter(prefix="/api/problems", tags=["problems 问题"])
@@ -77,11 +77,11 @@ async def create_problem(body: ProblemCreate, project: ProjectDep, user: Writer)
 def get_problem(problem_id: int, project: ProjectDep, user: CurrentUser) -> dict:
     from sanigrid.layers.catalogue import CATALOGUE
 
-    rows = svc.read_problem(project.store, problem_id)
-    check_case_read(user, rows["grid_code"].iloc[0])
+    row = svc.problem_row(project.store, problem_id)
+    check_case_read(user, row["grid_code"])
     s = CATALOGUE["problems"]
-    rec = records(rows, s, s.field_names)[0]
-    pt = rows.to_crs(4326).geometry.iloc[0]
+    rec = row_record(row, s, s.field_names)
+    pt = display_geometries([row["geometry"]], store_crs(project.store))[0]
     shots = svc.photos(project.store, problem_id)
     rec.update(lon=round(pt.x, 7), lat=round(pt.y, 7), history=svc.history(project.store, problem_id),
                photos=shots, photo_urls=[f"/api/problems/{problem_id}/photos/{p.rsplit('/', 1)[-1]}" for p in shots])
@@ -130,7 +130,7 @@ def put_priority(problem_id: int, body: PriorityUpdate, project: ProjectDep, use
 
 @router.get("/{problem_id}/history", summary="办理记录 (problem_history)")
 def get_history(problem_id: int, project: ProjectDep, user: CurrentUser) -> list[dict]:
-    check_case_read(user, svc.read_problem(project.store, problem_id)["grid_code"].iloc[0])
+    check_case_read(user, svc.problem_row(project.store, problem_id)["grid_code"])
     return svc.history(project.store, problem_id)
 
 
@@ -150,7 +150,7 @@ PHOTO_MEDIA = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
             response_class=FileResponse,
             responses={200: {"content": {m: {} for m in PHOTO_MEDIA.values()}, "description": "the photo"}})
 def get_photo(problem_id: int, name: str, project: ProjectDep, user: CurrentUser) -> FileResponse:
-    check_case_read(user, svc.read_problem(project.store, problem_id)["grid_code"].iloc[0])
+    check_case_read(user, svc.problem_row(project.store, problem_id)["grid_code"])
     path = svc.photo_file(project, problem_id, name)
     return FileResponse(path, media_type=PHOTO_MEDIA.get(path.suffix.lstrip("."), "application/octet-stream"),
                         headers={"Cache-Control": "private, no-store"})
