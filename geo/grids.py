@@ -30,11 +30,47 @@ def assign_grid(features: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, field: s
         lines = np.isin(types, (1, 2, 5))  # LineString, LinearRing, MultiLineString
         geoms = np.where(lines, shapely.line_interpolate_point(np.where(lines, geoms, None), 0.5, normalized=True),
                          shapely.point_on_surface(np.where(lines, None, geoms)))
-    # pairs (grid i, point j) with grid i covering point j: the boundary counts, unlike contains_properly
-    gi, pj = shapely.STRtree(geoms).query(grids.geometry.to_numpy(), predicate="covers")
-    first = np.full(len(features), len(grids), dtype="int64")
-    np.minimum.at(first, pj, gi)  # several grids cover a point on their shared boundary: the one listed first
-    code = grids[field].astype("object").to_numpy()
-    out = pd.Series(np.where(first < len(grids), code[np.minimum(first, len(grids) - 1)], None),
-                    index=features.index, dtype="object", name="grid_code")
+    code = _codes_at(geoms, grids.geometry.to_numpy(), grids[field].astype("object").to_numpy())
+    out = pd.Series(code, index=features.index, dtype="object", name="grid_code")
     return out.where(out.notna(), None)
+
+
+def _codes_at(points: np.ndarray, grid_geoms: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The code of the first grid covering each point (``None`` outside every grid)."""
+    # pairs (grid i, point j) with grid i covering point j: the boundary counts, unlike contains_properly
+    gi, pj = shapely.STRtree(points).query(grid_geoms, predicate="covers")
+    first = np.full(len(points), len(grid_geoms), dtype="int64")
+    np.minimum.at(first, pj, gi)  # several grids cover a point on their shared boundary: the one listed first
+    out = np.full(len(points), None, dtype=object)
+    hit = first < len(grid_geoms)
+    out[hit] = codes[first[hit]]
+    return out
+
+
+class GridIndex:
+    """The grids' geometries (prepared) and attributes, kept to place a few points at a time (a web
+    report) as :func:`assign_grid` places them, without a frame per call.
+
+    Parameters
+    ----------
+    grids : the grids layer, in the projected CRS (metres) of the points to place.
+    """
+
+    def __init__(self, grids: gpd.GeoDataFrame, *, field: str = "code"):
+        self.crs = grids.crs
+        self.geoms = np.asarray(grids.geometry.array, dtype=object)
+        shapely.prepare(self.geoms)
+        self.codes = grids[field].astype("object").to_numpy()
+        lead = grids["lead_unit"] if "lead_unit" in grids else pd.Series(None, index=grids.index, dtype=object)
+        self.lead_unit = dict(zip(self.codes.tolist(), lead.astype("object").tolist(), strict=True))
+        self.empty = len(grids) == 0
+
+    def codes_at(self, points: np.ndarray) -> list[str | None]:
+        """The grid code of each point (shapely points in the grids' CRS), ``None`` outside every grid."""
+        if self.empty or not len(points):
+            return [None] * len(points)
+        return [None if c is None or c != c else c for c in _codes_at(points, self.geoms, self.codes).tolist()]
+
+    def distance(self, point: shapely.Point) -> float:
+        """Metres from ``point`` to the nearest grid."""
+        return float(shapely.distance(self.geoms, point).min())

@@ -7,6 +7,7 @@ The case rules (statuses, steps, deadlines, open/overdue and the "as of" instant
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -25,11 +26,19 @@ def assign(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Set
     out["grid_code"] = assign_grid(problems, grids)
     lead = dict(zip(grids["code"], grids.get("lead_unit", pd.Series(index=grids.index, dtype=object)),
                     strict=True))
-    route = {c.name: c.route_to for c in settings.problems.categories if c.route_to}
-    grid_unit = out["grid_code"].map(lead)
-    out["unit"] = out["category"].map(route).where(out["category"].isin(list(route)), grid_unit)
-    out["unit"] = out["unit"].astype("object").where(out["unit"].notna(), None)
+    out["unit"] = pd.Series(units(out["category"].tolist(), out["grid_code"].tolist(), lead, settings=settings),
+                            index=out.index, dtype="object")
     return out
+
+
+def units(categories: list[Any], grid_codes: list[Any], lead_unit: dict[Any, Any], *,
+          settings: Settings) -> list[Any]:
+    """The responsible unit of each problem: its category's unit if the category routes elsewhere
+    (``route_to`` in the settings), else its grid's lead unit (``lead_unit``: grid code → unit);
+    ``None`` when neither is known."""
+    route = {c.name: c.route_to for c in settings.problems.categories if c.route_to}
+    out = [route[c] if c in route else lead_unit.get(g) for c, g in zip(categories, grid_codes, strict=True)]
+    return [None if u is None or u is pd.NA or (isinstance(u, float) and u != u) else u for u in out]
 
 
 RESPONSIBILITY_HEADERS = {

@@ -307,40 +307,42 @@ def deadlines(categories: Iterable[str] | pd.Series, starts: Iterable[datetime] 
              else starts.index if isinstance(starts, pd.Series) else None)
     # arrays are taken as they are (no per-element Python objects: 10^5 cases take milliseconds)
     cat_values = categories.to_numpy() if isinstance(categories, pd.Series) else list(categories)
-    cats = pd.Series(np.asarray(cat_values, dtype="object"), dtype="object")
+    cats = np.asarray(cat_values, dtype="object")
     start_values = starts.to_numpy() if isinstance(starts, pd.Series) else list(starts)
-    start = pd.Series(pd.to_datetime(start_values)).astype("datetime64[ms]")
+    start = np.asarray(pd.to_datetime(start_values).to_numpy(), dtype="datetime64[ms]")
     if len(start) != len(cats):
         raise ValueError(f"deadlines: {len(cats)} categories but {len(start)} start times")
     table = {c.name: c for c in settings.problems.categories}
-    unknown = sorted(set(cats.dropna()) - set(table))
+    codes, names = pd.factorize(cats)  # one look-up per category, not per case (-1: missing)
+    unknown = sorted(set(names) - set(table))
     if unknown:
         raise SettingsError(
-            f"unknown problem categories: {', '.join(unknown)}; add them to [problems] categories in "
+            f"unknown problem categories: {', '.join(map(str, unknown))}; add them to [problems] categories in "
             "sanigrid.toml or fix the data"
         )
-    amount = cats.map({n: c.deadline for n, c in table.items()}).astype("float64")
-    hours = cats.map({n: c.unit == "hours" for n, c in table.items()}).fillna(False).astype(bool)
-    out = pd.Series(pd.NaT, index=cats.index, dtype="datetime64[ms]")
+    known = codes >= 0
+    amount = np.full(len(cats), np.nan)
+    amount[known] = np.array([table[n].deadline for n in names], dtype="float64")[codes[known]]
+    hours = np.zeros(len(cats), dtype=bool)
+    hours[known] = np.array([table[n].unit == "hours" for n in names], dtype=bool)[codes[known]]
+    out = np.full(len(cats), np.datetime64("NaT"), dtype="datetime64[ms]")
     if hours.any():
-        out[hours] = start[hours] + pd.to_timedelta(amount[hours], unit="h")
-    wd = ~hours & start.notna() & amount.notna()
+        out[hours] = start[hours] + np.round(amount[hours] * 3_600_000).astype("int64").astype("timedelta64[ms]")
+    wd = ~hours & ~np.isnat(start) & ~np.isnan(amount)
     if wd.any():
         s = start[wd]
-        day = s.dt.floor("D").to_numpy().astype("datetime64[D]")
-        tod = (s - s.dt.floor("D")).to_numpy()
+        day = s.astype("datetime64[D]")
+        tod = s - day.astype("datetime64[ms]")
         lo, hi = day.min() - np.timedelta64(7, "D"), day.max() + np.timedelta64(400, "D")
         cal = _calendar(settings, lo, hi)
         is_work = np.is_busday(day, busdaycal=cal)
         # a case reported on a rest day starts at 00:00 of the next working day
         tod = np.where(is_work, tod, np.timedelta64(0, "ms"))
         first = np.busday_offset(day, 0, roll="forward", busdaycal=cal)
-        n = np.ceil(amount[wd].to_numpy()).astype("int64")
+        n = np.ceil(amount[wd]).astype("int64")
         due = np.busday_offset(first, n, roll="forward", busdaycal=cal)
         out[wd] = due.astype("datetime64[ms]") + tod
-    if index is not None:
-        out.index = index
-    return out.rename("deadline")
+    return pd.Series(out, index=index, name="deadline")
 
 
 def deadline_for(category: str, start: datetime, *, settings: Settings) -> datetime:

@@ -236,6 +236,10 @@ class PostGISStore(StoreBase):
         ).format(self._t(PROJECT_TABLE), sql.Identifier(PROJECT_TABLE)))
 
     @_one_connection
+    def change_token(self, kind: str) -> tuple[Any, ...]:
+        """See :meth:`Store.change_token` (here the store's version: any write)."""
+        return self.version()
+
     def version(self) -> tuple[Any, ...]:
         """A counter bumped by every committed write transaction."""
         v = self._project_value("version")

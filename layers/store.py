@@ -87,6 +87,11 @@ class Store(Protocol):
         """The largest value of ``field`` in ``kind`` (``None`` if the layer is empty or absent)."""
         ...
 
+    def change_token(self, kind: str) -> tuple[Any, ...]:
+        """A token that changes whenever layer ``kind`` is written (for a cache of one layer, kept across
+        writes to the others)."""
+        ...
+
     def set_crs(self, crs: CRS | str) -> None: ...
 
     def has(self, kind: str) -> bool: ...
@@ -124,6 +129,12 @@ class Store(Protocol):
     def read_rows(self, kind: str, *, where: Where | None = None) -> list[dict[str, Any]]:
         """The rows of layer or table ``kind`` satisfying ``where``, as dicts of plain values (see
         :func:`frame_rows`): one case read by its number, without building frames."""
+        ...
+
+    def append_rows(self, kind: str, rows: Sequence[Mapping[str, Any]], *, crs: Any = None) -> None:
+        """Add a few rows given as dicts of plain values (the geometry under ``"geometry"``, in ``crs``) to
+        layer or table ``kind``: what :meth:`append` (or ``append_table``) of the same rows does, without
+        building frames for a batch of web reports."""
         ...
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None: ...
@@ -249,6 +260,16 @@ class StoreBase:
         if kind in CATALOGUE:
             return frame_rows(self.read(kind, where=where))
         return frame_rows(self.read_table(kind, where=where))  # type: ignore[attr-defined]  # every backend has it
+
+    def append_rows(self, kind: str, rows: Sequence[Mapping[str, Any]], *, crs: Any = None) -> None:
+        """See :meth:`Store.append_rows` (here through :meth:`append` / :meth:`append_table`)."""
+        rows = [dict(r) for r in rows]
+        if not rows:
+            return
+        if kind in CATALOGUE:
+            self.append(kind, gpd.GeoDataFrame(rows, geometry="geometry", crs=crs))
+        else:
+            self.append_table(kind, pd.DataFrame(rows))  # type: ignore[attr-defined]  # every backend has it
 
     def _columns(self, name: str) -> dict[str, str]:
         """Column name → declared type of a table, in table order (empty if it does not exist)."""
@@ -400,6 +421,15 @@ class GeoPackageStore(StoreBase):
             return (st.st_ino, self._project_value("version"), st.st_mtime_ns, st.st_size)
         st = os.stat(self.path)
         return (st.st_ino, self._project_value("version"), st.st_mtime_ns, st.st_size)
+
+    def change_token(self, kind: str) -> tuple[Any, ...]:
+        """See :meth:`Store.change_token`: the file's inode and the layer's ``last_change`` (set to the
+        millisecond by every write of the layer, sanigrid's or GDAL's, e.g. an edit in QGIS)."""
+        if self._con is None and not self.path.exists():
+            return (None,)
+        with self._conn() as con:
+            row = con.execute("SELECT last_change FROM gpkg_contents WHERE table_name=?", (kind,)).fetchone()
+        return (os.stat(self.path).st_ino, kind, row[0] if row else None)
 
     def max_value(self, kind: str, field: str) -> Any:
         if not self.has(kind):
@@ -687,6 +717,43 @@ class GeoPackageStore(StoreBase):
         geoms = _gpkg_geometries(cols[len(attrs)]) if rows else np.array([], dtype=object)
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
 
+    def append_rows(self, kind: str, rows: Sequence[Mapping[str, Any]], *, crs: Any = None) -> None:
+        """See :meth:`Store.append_rows`: straight to SQLite when the layer or table exists with every
+        column of the rows and each value already has its field's type (then converted as :func:`prepare`
+        and :func:`_sqlite_values` convert it); else through :meth:`append` / :meth:`append_table`."""
+        rows = list(rows)
+        if not rows:
+            return
+        with self.transaction() as tx:
+            s = CATALOGUE.get(kind)
+            given = sorted({k for r in rows for k in r} - {"geometry"})
+            present = tx._columns(kind) if tx.has(kind) else {}
+            same_crs = s is None or (crs is not None and tx.crs is not None and _same_crs(crs, tx.crs))
+            if not present or not same_crs or not set(given) <= set(present):
+                StoreBase.append_rows(tx, kind, rows, crs=crs)
+                return
+            names = [f.name for f in s.fields] + [c for c in given if c not in s.field_names] \
+                if s is not None else given
+            types = {f.name: f.dtype for f in s.fields} if s is not None else {}
+            values: list[list[Any]] = []
+            for c in names:
+                col = [r.get(c) for r in rows]
+                typed = _typed_values(col, types[c]) if c in types else col
+                if typed is None:  # a value to convert with pandas: the frames' path
+                    StoreBase.append_rows(tx, kind, rows, crs=crs)
+                    return
+                values.append([_sql_value(v) for v in typed])
+            geoms = None
+            if s is not None:
+                geoms = np.array([r.get("geometry") for r in rows], dtype=object)
+                _check_geometry_types(kind, geoms, s, self.location)
+            tx._ensure_key_index(kind, s)
+            tx._insert_values(kind, names, values, geoms, s, bulk=False)
+            if s is not None:
+                tx._touch(kind)
+            else:
+                tx._ensure_table_key_index(kind)
+
     def keys_near(self, kind: str, key: str, xy: np.ndarray, radius_m: float, *,
                   where: Where | None = None) -> list[list[Any]]:
         """See :meth:`StoreBase.keys_near`: here one pass over the R-tree for all points, then one
@@ -863,18 +930,25 @@ class GeoPackageStore(StoreBase):
         filled in one pass instead of by its per-row triggers."""
         if not len(frame):
             return
-        con = self._tx_con()
-        geom_col = _geometry_column(con, name)
+        geom_col = _geometry_column(self._tx_con(), name)
         attrs = [str(c) for c in frame.columns if not (geom_col and isinstance(frame, gpd.GeoDataFrame)
                                                       and c == frame.geometry.name)]
-        values = [_sqlite_values(frame[c]) for c in attrs]
+        geoms = np.asarray(frame.geometry.array, dtype=object) \
+            if geom_col and isinstance(frame, gpd.GeoDataFrame) else None
+        self._insert_values(name, attrs, [_sqlite_values(frame[c]) for c in attrs], geoms, s, bulk=bulk)
+
+    def _insert_values(self, name: str, attrs: list[str], values: list[list[Any]], geoms: np.ndarray | None,
+                       s: LayerSpec | None, *, bulk: bool) -> None:
+        """Insert rows given as SQLite values per column (``attrs``), with ``geoms`` (store CRS) if the
+        table has a geometry column; see :meth:`_insert`."""
+        con = self._tx_con()
+        geom_col = _geometry_column(con, name)
         names = list(attrs)
         rtree = triggers = None
         bounds = None
-        if geom_col and isinstance(frame, gpd.GeoDataFrame):
+        if geom_col and geoms is not None:
             srs_id = con.execute("SELECT srs_id FROM gpkg_geometry_columns WHERE table_name=?",
                                  (name,)).fetchone()[0]
-            geoms = np.asarray(frame.geometry.array, dtype=object)
             if s is not None and is_multi(s):
                 geoms = promote(geoms)
             blobs, bounds = _gpkg_blobs(geoms, srs_id)
@@ -1359,14 +1433,22 @@ RESERVED_COLUMNS = ("fid", "geom")  # every backend's key and geometry columns: 
 
 def check_geometries(kind: str, frame: gpd.GeoDataFrame, s: LayerSpec, location: str) -> None:
     """Refuse geometries of a type layer ``kind`` does not take (missing ones are allowed)."""
-    types = pd.Series(np.asarray(frame.geometry.geom_type, dtype=object))
+    _check_geometry_types(kind, np.asarray(frame.geometry.array, dtype=object), s, location)
+
+
+def _check_geometry_types(kind: str, geoms: np.ndarray, s: LayerSpec, location: str) -> None:
+    types = [_GEOM_TYPES[t] for t in np.unique(shapely.get_type_id(geoms)).tolist() if t >= 0]
     allowed = set(s.geometry)
     if is_multi(s):
         allowed |= {f"Multi{g}" for g in s.geometry if not g.startswith("Multi")}
-    bad = sorted({t for t in types.dropna() if t not in allowed})
+    bad = sorted({t for t in types if t not in allowed})
     if bad:
         raise StoreError(f"{location}: cannot write '{kind}': {', '.join(bad)} geometries; "
                          f"layer '{kind}' takes {' or '.join(s.geometry)} geometries")
+
+
+_GEOM_TYPES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+               6: "MultiPolygon", 7: "GeometryCollection"}  # shapely's type ids (-1: missing)
 
 
 def indexed_fields(s: LayerSpec) -> list[str]:
@@ -1398,7 +1480,15 @@ def prepare(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
     df = pd.DataFrame(frame, copy=False)
     geom_name = frame.geometry.name
     cols: dict[str, Any] = {}
+    # a few rows (a batch of web reports): the values taken one by one where they already have the
+    # field's type, one Series built per field; anything else goes through the pandas conversions below
+    few = dict(zip(df.columns, df.to_numpy(dtype=object).T, strict=True)) if n <= _BULK_ROWS else {}
     for f in s.fields:
+        if f.name in few:
+            col = _typed_column(few[f.name], f.dtype)
+            if col is not None:
+                cols[f.name] = col
+                continue
         col = df[f.name].reset_index(drop=True) if f.name in df.columns else pd.Series([None] * n, dtype=object)
         if f.dtype == "bool":
             cols[f.name] = col.astype("boolean")
@@ -1417,6 +1507,55 @@ def prepare(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:
     out = pd.DataFrame(cols, index=pd.RangeIndex(n))
     out[geom_name] = gpd.GeoSeries(frame.geometry.to_numpy(), crs=frame.crs)
     return gpd.GeoDataFrame(out, geometry=geom_name, crs=frame.crs)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v) \
+        or (isinstance(v, np.datetime64) and np.isnat(v))
+
+
+_PANDAS_DTYPE = {"str": "object", "int": "Int64", "float": "float64", "bool": "boolean", "date": "datetime64[ms]",
+                 "datetime": "datetime64[ms]"}
+
+
+def _typed_column(values: np.ndarray, dtype: str) -> pd.Series | None:
+    """A column of a few values as :func:`prepare` converts it, when every value already has the field's
+    type (or is missing); ``None`` when one does not (``prepare`` then converts the column with pandas)."""
+    typed = _typed_values(values.tolist(), dtype)
+    if typed is None:
+        return None
+    if dtype in ("date", "datetime"):
+        return pd.Series(np.array([np.datetime64("NaT", "ms") if v is None else np.datetime64(v.to_datetime64(), "ms")
+                                   for v in typed], dtype="datetime64[ms]"))
+    if dtype == "float":
+        return pd.Series([np.nan if v is None else v for v in typed], dtype="float64")
+    return pd.Series(typed, dtype=None if dtype == "str" else _PANDAS_DTYPE[dtype])
+
+
+def _typed_values(vals: list[Any], dtype: str) -> list[Any] | None:
+    """Values of a catalogue field's type ``dtype`` as :func:`prepare` makes them (``None`` for a missing
+    one; times as ``pd.Timestamp`` to the millisecond), when every value already has that type (or is
+    missing); ``None`` when one does not (the caller then converts with pandas)."""
+    ok = [not _missing(v) for v in vals]
+    have = [v for v, k in zip(vals, ok, strict=True) if k]
+    if dtype == "str":
+        return [str(v) if k else None for v, k in zip(vals, ok, strict=True)]
+    if dtype == "int" and all(isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_) for v in have):
+        return [int(v) if k else None for v, k in zip(vals, ok, strict=True)]
+    if dtype == "float" and all(isinstance(v, float | int | np.number) and not isinstance(v, bool | np.bool_)
+                                for v in have):
+        return [float(v) if k else None for v, k in zip(vals, ok, strict=True)]
+    if dtype == "bool" and all(isinstance(v, bool | np.bool_) for v in have):
+        return [bool(v) if k else None for v, k in zip(vals, ok, strict=True)]
+    if dtype in ("date", "datetime") and all(
+            (isinstance(v, pd.Timestamp | datetime) and v.tzinfo is None) or isinstance(v, np.datetime64)
+            for v in have):
+        return [pd.Timestamp(v).as_unit("ms") if k else None for v, k in zip(vals, ok, strict=True)]
+    return None
+
+
+def _same_crs(a: Any, b: CRS) -> bool:
+    return a is b or CRS.from_user_input(a).equals(b)
 
 
 def coerce(frame: gpd.GeoDataFrame, s: LayerSpec) -> gpd.GeoDataFrame:

@@ -138,3 +138,112 @@ def test_history_and_photos_are_one_cases_rows_by_an_index(town, tmp_path):
         f"EXPLAIN QUERY PLAN SELECT * FROM {cases.HISTORY_TABLE} WHERE problem_id = 7"))
     con.close()
     assert "USING INDEX" in plan  # an index look-up, not a scan of every case's history
+
+
+def test_prepare_of_a_few_rows_converts_as_the_pandas_path(town, monkeypatch):
+    """A batch of web reports is converted value by value; the frames' conversions are the oracle."""
+    import geopandas as gpd
+    from geopandas.testing import assert_geodataframe_equal
+
+    from sanigrid.layers import store as store_mod
+
+    store = town["project"].store
+    frames = {kind: store.read(kind).iloc[:8] for kind in ("problems", "grids", "streets", "alleys", "toilets")}
+    odd = frames["problems"].copy()
+    odd["problem_id"] = odd["problem_id"].astype(object)
+    odd.loc[odd.index[0], "problem_id"] = None
+    odd.loc[odd.index[1], "reported_at"] = pd.NaT
+    odd["deadline"] = odd["deadline"].astype(object)
+    odd.loc[odd.index[2], "deadline"] = datetime(2026, 11, 3, 8, 30, 15, 123456)  # a datetime, microseconds
+    odd.loc[odd.index[3], "deadline"] = "2026-11-05 09:00"  # text: the pandas path converts it
+    odd[cases.PRIORITY] = [True, None, False, np.bool_(True), None, None, True, False]
+    odd["measure"] = [None, 1.5, "清运", np.nan, None, "x", None, 3]
+    frames["odd problems"] = odd
+    frames["extra column"] = frames["grids"].assign(note=["a"] * 8)
+    for name, frame in frames.items():
+        kind = name.split()[-1] if name != "extra column" else "grids"
+        s = CATALOGUE[kind]
+        fast = store_mod.prepare(frame, s)
+        monkeypatch.setattr(store_mod, "_BULK_ROWS", -1)  # every column through pandas
+        slow = store_mod.prepare(frame, s)
+        monkeypatch.undo()
+        assert isinstance(fast, gpd.GeoDataFrame)
+        assert_geodataframe_equal(fast, slow, check_dtype=True)
+
+
+def test_append_rows_write_what_append_writes(any_store, toilets_wgs84):
+    """A batch of web reports goes to SQLite without frames; ``append`` of the same rows is the oracle."""
+    import geopandas as gpd
+
+    from sanigrid.layers.store import StoreBase
+
+    store = any_store
+    store.write("toilets", toilets_wgs84)
+    crs = store.crs
+    base = store.read("toilets")
+    rows = frame_rows(base.iloc[:3])
+    rows[0]["seats"] = None
+    rows[1]["name"] = 12  # not text: written as text, as append writes it
+    store.append_rows("toilets", rows, crs=crs)
+    StoreBase.append_rows(store, "toilets", rows, crs=crs)  # the frames' path
+    back = store.read("toilets")
+    n = len(base)
+    fast, slow = back.iloc[n:n + 3].reset_index(drop=True), back.iloc[n + 3:].reset_index(drop=True)
+    assert len(slow) == 3
+    _same(frame_rows(fast), frame_rows(slow))
+    assert fast.loc[1, "name"] == "12" and pd.isna(fast.loc[0, "seats"])
+    hist = [{"problem_id": 1, "to_status": "立案", "at": datetime(2026, 1, 2, 8, 0)},
+            {"problem_id": 2, "to_status": "派遣", "at": pd.Timestamp("2026-01-02 09:30:00")}]
+    store.append_table("problem_history", pd.DataFrame(hist[:1]))  # the table exists: rows go straight in
+    store.append_rows("problem_history", hist)
+    got = store.read_rows("problem_history")
+    assert [(r["problem_id"], r["to_status"], r["at"]) for r in got] == [
+        (1, "立案", pd.Timestamp("2026-01-02 08:00")), (1, "立案", pd.Timestamp("2026-01-02 08:00")),
+        (2, "派遣", pd.Timestamp("2026-01-02 09:30"))]
+    with pytest.raises(Exception, match="Polygon"):  # a geometry the layer does not take: refused, nothing written
+        store.append_rows("toilets", [{**rows[2], "geometry": shapely.box(0, 0, 1, 1)}], crs=crs)
+    assert len(store.read("toilets")) == n + 6
+    assert isinstance(back, gpd.GeoDataFrame)
+
+
+def test_a_grid_index_places_points_as_assign_grid_does(town):
+    import geopandas as gpd
+
+    from sanigrid.geo.grids import GridIndex, assign_grid
+
+    grids = town["project"].store.read("grids")
+    x0, y0, x1, y1 = grids.total_bounds
+    rng = np.random.default_rng(7)
+    pts = shapely.points(np.column_stack([rng.uniform(x0 - 200, x1 + 200, 500), rng.uniform(y0 - 200, y1 + 200, 500)]))
+    corners = shapely.get_coordinates(grids.geometry.boundary.to_numpy())  # on shared edges and corners
+    pts = np.r_[pts, shapely.points(corners)]
+    expected = assign_grid(gpd.GeoDataFrame(geometry=pts, crs=grids.crs), grids).tolist()
+    index = GridIndex(grids)
+    assert index.codes_at(pts) == expected
+    assert None in expected and len({c for c in expected if c}) == len(grids)
+
+
+def test_reports_follow_a_rewritten_grids_layer(tmp_path):
+    """The placing index is kept across reports, and made anew when the grids layer is written."""
+    project = synthetic_project(tmp_path / "town", n_problems=10)
+    user = type("U", (), {"name": "office", "check": lambda self, *a: None})()
+    grids = project.store.read("grids")
+    c = grids.geometry.iloc[0].centroid
+    lon, lat = (float(v) for v in shapely.get_coordinates(
+        gpd_points([c], grids.crs).to_crs(4326).to_numpy())[0])
+    report = intake.Report(category=project.settings.problem_categories[0], lon=lon, lat=lat, user=user)
+    first = intake.intake_many(project, [report])[0]
+    assert first["grid_code"] == grids["code"].iloc[0]
+    renamed = grids.assign(code=[f"X{k}" for k in range(len(grids))])
+    project.store.write("grids", renamed)
+    second = intake.intake_many(project, [report])[0]
+    assert second["grid_code"] == "X0" and second["problem_id"] == first["problem_id"] + 1
+    row = project.store.read_rows("problems", where=eq("problem_id", second["problem_id"]))[0]
+    assert row["grid_code"] == "X0" and row["unit"] == second["unit"] and row["status"] == cases.NEW
+    assert row["deadline"] == pd.Timestamp(second["deadline"])
+
+
+def gpd_points(geoms, crs):
+    import geopandas as gpd
+
+    return gpd.GeoSeries(geoms, crs=crs)

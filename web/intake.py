@@ -7,10 +7,12 @@ arrive together are written in one transaction (:func:`intake_many`, the web's g
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from sanigrid.geo.problems import assign
+from sanigrid.geo.grids import GridIndex
+from sanigrid.geo.problems import units
 from sanigrid.layers import cases
 from sanigrid.layers.cases import CLOSED, HISTORY_TABLE, NEW, deadline_for, deadlines, history_record
 from sanigrid.layers.crs import to_wgs84
@@ -129,19 +132,19 @@ def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, A
         wgs[idx, 0], wgs[idx, 1] = xs, ys
     radius = project.settings.web.duplicate_radius_m
     with project.store.transaction() as tx:
-        grids = tx.read("grids") if ok else None
-        if grids is not None and grids.empty:
+        index = _grid_index(tx) if ok else None
+        if index is not None and index.empty:
             err = Invalid("本项目还没有网格图层, 不能受理问题 (import the grids layer first)")
             return [err if o is None else o for o in out]
-        pts = gpd.GeoDataFrame({"category": [reports[i].category for i in ok]},
-                               geometry=shapely.points(wgs[ok]), crs=4326).to_crs(tx.crs) if ok else None
-        placed = assign(pts, grids, settings=project.settings) if ok else None
-        accepted: list[int] = []  # rows of ``placed``
+        crs = tx.crs
+        pts = _from_wgs84(wgs[ok], crs) if ok else np.array([], dtype=object)
+        codes = index.codes_at(pts) if index is not None else []
+        accepted: list[int] = []  # positions in ``ok``
         for k, i in enumerate(ok):
-            r, grid = reports[i], placed["grid_code"].iloc[k]  # type: ignore[index]
+            r, grid = reports[i], codes[k]
             try:
                 if grid is None:
-                    dist = float(grids.distance(pts.geometry.iloc[k]).min())  # type: ignore[union-attr]
+                    dist = index.distance(pts[k])  # type: ignore[union-attr]
                     raise Invalid(f"位置 ({r.lon:.6f}, {r.lat:.6f}, {r.coords}) 不在本县任何网格内 (距最近网格 "
                                   f"{dist:.0f} 米); 请检查经纬度及坐标系 coords=wgs84|gcj02|bd09 (outside the county)")
                 r.user.check("report", grid)
@@ -149,27 +152,30 @@ def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, A
             except WebError as e:
                 out[i] = e
         if accepted:
-            rows = placed.iloc[accepted].reset_index(drop=True)  # type: ignore[union-attr]
             which = [ok[k] for k in accepted]
             first = _max_id(tx) + 1
             when = [texts[i][2] for i in which]
-            rows = rows.assign(
-                problem_id=np.arange(first, first + len(which)), description=[texts[i][0] for i in which],
-                source=[texts[i][1] for i in which], reported_at=pd.to_datetime(when).astype("datetime64[ms]"),
-                status=NEW, deadline=deadlines(rows["category"], pd.Series(when), settings=project.settings).to_numpy(),
-                closed_at=pd.NaT)
-            xy = shapely.get_coordinates(rows.geometry.to_numpy())
+            cats = [reports[i].category for i in which]
+            grid_of = [codes[k] for k in accepted]
+            unit_of = units(cats, grid_of, index.lead_unit, settings=project.settings)  # type: ignore[union-attr]
+            due = deadlines(cats, when, settings=project.settings).tolist()
+            geoms = pts[accepted]
+            rows = [{"problem_id": first + j, "category": cats[j], "description": texts[i][0], "source": texts[i][1],
+                     "reported_at": pd.Timestamp(when[j]), "status": NEW, "deadline": due[j], "closed_at": None,
+                     "grid_code": grid_of[j], "unit": unit_of[j], "geometry": geoms[j]} for j, i in enumerate(which)]
+            xy = shapely.get_coordinates(geoms)
             stored: dict[int, list[int]] = {}  # open reports of the same category nearby, per row
             if radius > 0 and tx.has("problems"):
-                for category in sorted({reports[i].category for i in which}):
-                    js = [j for j, i in enumerate(which) if reports[i].category == category]
+                for category in sorted(set(cats)):
+                    js = [j for j, c in enumerate(cats) if c == category]
                     found = tx.keys_near("problems", "problem_id", xy[js], radius,
                                          where=eq("category", category) & ne("status", CLOSED))
                     stored.update({j: [int(v) for v in f] for j, f in zip(js, found, strict=True)})
             # the batch's own earlier reports (still open) of the same category nearby: row j, columns e < j
-            cats = np.array([reports[i].category for i in which], dtype=object)
+            cat_arr = np.array(cats, dtype=object)
             mine = ((np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1]) <= radius)
-                    & (cats[:, None] == cats[None, :]) & np.tri(len(which), k=-1, dtype=bool)) if radius > 0 else None
+                    & (cat_arr[:, None] == cat_arr[None, :]) & np.tri(len(which), k=-1, dtype=bool)) \
+                if radius > 0 else None
             records = []
             for j, i in enumerate(which):
                 r = reports[i]
@@ -181,14 +187,45 @@ def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, A
                 records.append(cases.opening_record(pid, at=when[j], actor=r.user.name, note=note))
                 out[i] = {"problem_id": pid, "category": r.category, "description": texts[i][0],
                           "source": texts[i][1], "status": NEW, "reported_at": when[j].isoformat(sep=" "),
-                          "deadline": pd.Timestamp(rows["deadline"].iloc[j]).isoformat(sep=" "),
-                          "grid_code": rows["grid_code"].iloc[j], "unit": rows["unit"].iloc[j],
+                          "deadline": pd.Timestamp(due[j]).isoformat(sep=" "),
+                          "grid_code": grid_of[j], "unit": unit_of[j],
                           "lon": round(float(wgs[i, 0]), 7), "lat": round(float(wgs[i, 1]), 7),
                           "possible_duplicates": dups}
-            tx.append("problems", rows)
-            tx.append_table(HISTORY_TABLE, pd.DataFrame(records))
+            tx.append_rows("problems", rows, crs=crs)
+            tx.append_rows(HISTORY_TABLE, records)
     assert all(o is not None for o in out)
     return out  # type: ignore[return-value]
+
+
+_GRID_INDEX: dict[str, tuple[tuple[Any, ...], GridIndex]] = {}
+_GRID_INDEX_LOCK = threading.Lock()
+
+
+def _grid_index(tx: Any) -> GridIndex:
+    """The grids of the store, placed in a :class:`GridIndex` once per write of the grids layer (a report
+    to the problems keeps it)."""
+    token = tx.change_token("grids")
+    with _GRID_INDEX_LOCK:
+        hit = _GRID_INDEX.get(tx.location)
+    if hit is not None and hit[0] == token:
+        return hit[1]
+    index = GridIndex(tx.read("grids"))
+    with _GRID_INDEX_LOCK:
+        _GRID_INDEX[tx.location] = (token, index)
+    return index
+
+
+@lru_cache(maxsize=16)
+def _wgs84_to(crs_wkt: str) -> Any:
+    from pyproj import CRS, Transformer
+
+    return Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(crs_wkt), always_xy=True)
+
+
+def _from_wgs84(lonlat: np.ndarray, crs: Any) -> np.ndarray:
+    """Shapely points in ``crs`` from WGS84 lon/lat rows (as ``GeoDataFrame.to_crs`` moves them)."""
+    x, y = _wgs84_to(crs.to_wkt()).transform(lonlat[:, 0], lonlat[:, 1])
+    return shapely.points(np.column_stack([x, y]))
 
 
 def read_problem(store: Any, problem_id: int) -> gpd.GeoDataFrame:
