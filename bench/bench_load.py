@@ -55,14 +55,17 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used by process ``pid`` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_idle(pid: int, *, limit_s: float = 120.0) -> None:
     """Wait until process ``pid`` uses under 5 % of a core over half a second (Linux /proc; else 5 s)."""
-    tick = os.sysconf("SC_CLK_TCK")
-
     def cpu() -> float:
-        with open(f"/proc/{pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / tick
+        return cpu_seconds(pid)
 
     try:
         t0, last = time.monotonic(), cpu()
@@ -106,6 +109,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
             "lon": float((x0 + x1) / 2), "lat": float((y0 + y1) / 2)})
         warm_posts = [(warm.json()["problem_id"], f"load-warm-{way}")] if warm.status_code == 201 else []
         wait_idle(server.pid)  # the app's start-up caches (map, search index) are built in a thread
+        cpu0 = cpu_seconds(server.pid)
         stop = time.monotonic() + seconds
         lock = threading.Lock()
         posted: list[tuple[int, str]] = list(warm_posts)  # (problem_id, description) of every 201
@@ -179,6 +183,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
         for th in threads:
             th.join()
         wall = time.perf_counter() - t0
+        server_cpu = cpu_seconds(server.pid) - cpu0  # its own CPU: other programs' load hardly moves it
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -189,7 +194,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
     return {"way": way, "writers": writers, "readers": readers, "wall": wall, "w_lat": w_lat, "r_lat": r_lat,
             "posted": len(posted), "lost": sum(1 for pid, d in posted if desc.get(pid) != d),
             "dup_ids": int(ids.duplicated().sum()), "extra_rows": int(mine.sum()) - len(posted),
-            "failures": failures}
+            "failures": failures, "server_cpu": server_cpu}
 
 
 def main() -> None:
@@ -235,6 +240,9 @@ def main() -> None:
                     if label == "writes" else "")
             print(f"{r['writers']:>7}  {r['way']:<13}{label:<7}{len(lat):>7}{pct(lat, 50):>9.1f}{pct(lat, 95):>9.1f}"
                   f"{pct(lat, 99):>9.1f}{len(lat) / r['wall']:>8.1f}{tail}")
+        served = len(r["w_lat"]) + len(r["r_lat"])
+        print(f"{'':>9}server CPU {r['server_cpu']:.1f} s for {served} requests: "
+              f"{r['server_cpu'] / max(served, 1) * 1000:.1f} ms each on average")
         for f in r["failures"][:3]:
             print("   ", f)
         bad |= bool(r["lost"] or r["dup_ids"] or r["extra_rows"])
