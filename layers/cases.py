@@ -295,6 +295,14 @@ def _calendar(settings: Settings, start: np.datetime64, end: np.datetime64) -> n
     return np.busdaycalendar(weekmask="1111111", holidays=holidays)
 
 
+def _times_ms(values: Any) -> np.ndarray:
+    """Times as ``datetime64[ms]`` (NaT for missing), as ``pd.to_datetime`` reads them; naive datetimes
+    taken as they are (a batch of web reports: no pandas call)."""
+    if isinstance(values, list) and all(v is None or (isinstance(v, datetime) and v.tzinfo is None) for v in values):
+        return np.array([np.datetime64("NaT") if v is None else v for v in values], dtype="datetime64[ms]")
+    return np.asarray(pd.to_datetime(values).to_numpy(), dtype="datetime64[ms]")
+
+
 def deadlines(categories: Iterable[str] | pd.Series, starts: Iterable[datetime] | pd.Series, *,
               settings: Settings) -> pd.Series:
     """Deadline of each case from its category and start time (vectorised).
@@ -309,7 +317,7 @@ def deadlines(categories: Iterable[str] | pd.Series, starts: Iterable[datetime] 
     cat_values = categories.to_numpy() if isinstance(categories, pd.Series) else list(categories)
     cats = np.asarray(cat_values, dtype="object")
     start_values = starts.to_numpy() if isinstance(starts, pd.Series) else list(starts)
-    start = np.asarray(pd.to_datetime(start_values).to_numpy(), dtype="datetime64[ms]")
+    start = _times_ms(start_values)
     if len(start) != len(cats):
         raise ValueError(f"deadlines: {len(cats)} categories but {len(start)} start times")
     table = {c.name: c for c in settings.problems.categories}
