@@ -14,6 +14,9 @@ All functions take and return numpy arrays (or scalars) of longitudes and latitu
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pyproj import CRS
@@ -27,6 +30,43 @@ COORD_SYSTEMS = ("wgs84", "cgcs2000", "gcj02", "bd09")
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
 _EE = 0.00669342162296594323  # its first eccentricity squared
 _X_PI = np.pi * 3000.0 / 180.0
+
+
+@lru_cache(maxsize=64)
+def transformer(src_wkt: str, dst_wkt: str) -> Any:
+    """A pyproj ``Transformer`` between two CRSs (given as WKT), in x/y (lon/lat) order: the operation
+    ``Transformer.from_crs`` picks, held as its PROJ pipeline.
+
+    pyproj remakes a transformer in each thread that uses it; one made from CRSs searches the PROJ
+    database again there (0.1-0.8 s), one made from a pipeline does not (under a millisecond). A server's
+    worker threads come and go, so each new one paid that search on its first request.
+    """
+    from pyproj import Transformer
+
+    best = Transformer.from_crs(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), always_xy=True)
+    definition = best.definition
+    if not definition or "unavailable" in definition.lower():
+        return best
+    return Transformer.from_pipeline(definition)
+
+
+_WKT: dict[int, tuple[CRS, str]] = {}
+
+
+def crs_wkt(crs: CRS) -> str:
+    """A CRS's WKT, kept per CRS object (writing it out costs a few hundred microseconds a call)."""
+    hit = _WKT.get(id(crs))
+    if hit is None or hit[0] is not crs:
+        if len(_WKT) > 256:  # kept for the few CRS objects a process reuses, not for every one it made
+            _WKT.clear()
+        hit = _WKT[id(crs)] = (crs, crs.to_wkt())
+    return hit[1]
+
+
+@lru_cache(maxsize=1)
+def wgs84_wkt() -> str:
+    """The WKT of WGS84 (EPSG:4326), made once."""
+    return CRS.from_epsg(4326).to_wkt()
 
 
 def gk_zone(lon: float) -> int:

@@ -150,3 +150,37 @@ def test_peer_library_eviltransform_as_oracle(china_points):
     ours = np.column_stack(gcj02_to_wgs84(glon, glat))
     assert dist_m(ours[:, 0], ours[:, 1], theirs[:, 0], theirs[:, 1]).max() < 0.5  # their stopping error
     assert dist_m(ours[:, 0], ours[:, 1], lon, lat).max() < 1e-3
+
+
+@pytest.mark.parametrize("epsg", [4490, 4547, 4549, 32650, 3857, 2436])
+def test_a_pipeline_transformer_moves_points_as_from_crs_does(epsg):
+    """layers.crs.transformer holds from_crs's own operation as a pipeline (cheap in a new thread)."""
+    import threading
+
+    from pyproj import CRS, Transformer
+
+    from sanigrid.layers.crs import transformer, wgs84_wkt
+
+    rng = np.random.default_rng(epsg)
+    lon, lat = rng.uniform(114.0, 120.0, 200), rng.uniform(24.0, 32.0, 200)
+    dst = CRS.from_epsg(epsg)
+    want = Transformer.from_crs(CRS.from_epsg(4326), dst, always_xy=True).transform(lon, lat)
+    t = transformer(wgs84_wkt(), dst.to_wkt())
+    got: list = []
+    th = threading.Thread(target=lambda: got.append(t.transform(lon, lat)))  # pyproj remakes it per thread
+    th.start()
+    th.join()
+    np.testing.assert_array_equal(np.asarray(got[0]), np.asarray(want))
+    back = transformer(dst.to_wkt(), wgs84_wkt()).transform(*want)
+    np.testing.assert_allclose(np.asarray(back), np.asarray([lon, lat]), atol=1e-9)
+
+
+def test_a_lonlat_box_in_the_store_crs_is_the_densified_edges_box():
+    from pyproj import CRS, Transformer
+
+    from sanigrid.web.features import bbox_to_store
+
+    crs = CRS.from_epsg(4549)
+    box = (117.1, 28.2, 117.3, 28.4)
+    want = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True).transform_bounds(*box)
+    np.testing.assert_allclose(bbox_to_store(box, crs), want, rtol=0, atol=1e-6)

@@ -19,18 +19,17 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from sanigrid.layers import cases
 from sanigrid.layers.catalogue import LayerSpec
-from sanigrid.layers.crs import shift_geometries, to_wgs84
+from sanigrid.layers.crs import crs_wkt, shift_geometries, to_wgs84, transformer, wgs84_wkt
 from sanigrid.layers.filters import Where, between, eq, ne
 from sanigrid.layers.settings import Settings
 from sanigrid.layers.store import Store
@@ -43,20 +42,23 @@ _DECIMALS = 6  # 1e-6 degree ≈ 0.1 m
 # ---------------------------------------------------------------- coordinates
 def to_display(frame: gpd.GeoDataFrame, coords: str = "wgs84") -> gpd.GeoDataFrame:
     """A copy in WGS84, shifted into GCJ-02/BD-09 when ``coords`` says so."""
-    out = frame.to_crs(4326) if frame.crs is not None and not frame.crs.equals(CRS.from_epsg(4326)) else frame.copy()
-    if coords != "wgs84" and len(out):
-        out = out.set_geometry(gpd.GeoSeries(shift_geometries(out.geometry.values, coords), crs=4326,
-                                             index=out.index))
-    return out
+    geoms = display_geometries(np.asarray(frame.geometry.array, dtype=object), frame.crs, coords)
+    return frame.set_geometry(gpd.GeoSeries(geoms, crs=4326, index=frame.index))
 
 
-def display_geometries(geoms: Sequence[Any], crs: CRS | None, coords: str = "wgs84") -> np.ndarray:
+def display_geometries(geoms: Sequence[Any] | np.ndarray, crs: CRS | None, coords: str = "wgs84") -> np.ndarray:
     """Geometries in ``crs`` as :func:`to_display` gives them (WGS84, shifted for ``coords``), without a
     frame: for the few of one case read by its number."""
     arr = np.asarray(geoms, dtype=object)
-    if crs is not None and not crs.equals(CRS.from_epsg(4326)) and len(arr):
-        t = _to_wgs84(crs.to_wkt())
-        arr = shapely.transform(arr, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    if crs is not None and len(arr) and not _is_wgs84(crs):
+        t = transformer(crs_wkt(crs), wgs84_wkt())
+
+        def move(xyz: np.ndarray) -> np.ndarray:
+            out = xyz.copy()
+            out[:, 0], out[:, 1] = t.transform(xyz[:, 0], xyz[:, 1])
+            return out
+
+        arr = shapely.transform(arr, move, include_z=bool(shapely.has_z(arr).any()))
     if coords != "wgs84" and len(arr):
         arr = shift_geometries(arr, coords)
     return arr
@@ -69,8 +71,13 @@ def bbox_to_store(bbox: BBox, store_crs: CRS, coords: str = "wgs84") -> BBox:
         xs, ys = to_wgs84(np.array([w, e, w, e]), np.array([s, s, n, n]), coords)
         pad = 0.002
         w, e, s, n = xs.min() - pad, xs.max() + pad, ys.min() - pad, ys.max() + pad
-    t = _transformer(store_crs.to_wkt())
-    return tuple(float(v) for v in t.transform_bounds(w, s, e, n))  # type: ignore[return-value]
+    # the box's edges, 21 points each (as transform_bounds densifies them; a pipeline transformer has no
+    # CRSs for transform_bounds to look at)
+    k = np.linspace(0.0, 1.0, 21)
+    lon = np.r_[w + (e - w) * k, np.full(21, e), e - (e - w) * k, np.full(21, w)]
+    lat = np.r_[np.full(21, s), s + (n - s) * k, np.full(21, n), n - (n - s) * k]
+    x, y = transformer(wgs84_wkt(), crs_wkt(store_crs)).transform(lon, lat)
+    return (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
 
 
 _CRS: dict[str, CRS] = {}
@@ -88,14 +95,8 @@ def store_crs(store: Store) -> CRS:
     return crs
 
 
-@lru_cache(maxsize=16)
-def _transformer(store_crs_wkt: str) -> Transformer:
-    return Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(store_crs_wkt), always_xy=True)
-
-
-@lru_cache(maxsize=16)
-def _to_wgs84(crs_wkt: str) -> Transformer:
-    return Transformer.from_crs(CRS.from_wkt(crs_wkt), CRS.from_epsg(4326), always_xy=True)
+def _is_wgs84(crs: CRS) -> bool:
+    return crs_wkt(crs) == wgs84_wkt() or crs.equals(CRS.from_epsg(4326))
 
 
 def parse_bbox(text: str | None) -> BBox | None:

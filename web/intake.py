@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from sanigrid.geo.grids import GridIndex
 from sanigrid.geo.problems import units
 from sanigrid.layers import cases
 from sanigrid.layers.cases import CLOSED, HISTORY_TABLE, NEW, deadline_for, deadlines, history_record
-from sanigrid.layers.crs import to_wgs84
+from sanigrid.layers.crs import crs_wkt, to_wgs84, transformer, wgs84_wkt
 from sanigrid.layers.filters import eq, ne
 from sanigrid.layers.project import Project
 from sanigrid.layers.store import Store
@@ -215,16 +214,9 @@ def _grid_index(tx: Any) -> GridIndex:
     return index
 
 
-@lru_cache(maxsize=16)
-def _wgs84_to(crs_wkt: str) -> Any:
-    from pyproj import CRS, Transformer
-
-    return Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(crs_wkt), always_xy=True)
-
-
 def _from_wgs84(lonlat: np.ndarray, crs: Any) -> np.ndarray:
     """Shapely points in ``crs`` from WGS84 lon/lat rows (as ``GeoDataFrame.to_crs`` moves them)."""
-    x, y = _wgs84_to(crs.to_wkt()).transform(lonlat[:, 0], lonlat[:, 1])
+    x, y = transformer(wgs84_wkt(), crs_wkt(crs)).transform(lonlat[:, 0], lonlat[:, 1])
     return shapely.points(np.column_stack([x, y]))
 
 
