@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from sanigrid.layers.filters import Where
     from sanigrid.layers.settings import Settings
 else:
     class _OnFirstUse:
@@ -460,6 +461,25 @@ def with_overdue(problems: pd.DataFrame, *, as_of: datetime) -> Any:
     out["overdue"] = od["overdue"].to_numpy()
     out["days_overdue"] = od["days_overdue"].to_numpy()
     return out
+
+
+def open_where(*, as_of: datetime) -> Where:
+    """:func:`is_open` at ``as_of`` as a typed store filter, so that a store counts and pages the open
+    cases in SQL: reported by then (or no report time), not closed by then, and not 结案 without a
+    closing time. Tests hold it to :func:`is_open` on the same rows."""
+    from sanigrid.layers.filters import between, either, eq, gt, ne
+
+    t = pd.Timestamp(as_of)
+    return (either(eq("reported_at", None), between("reported_at", hi=t))
+            & either(eq("closed_at", None), gt("closed_at", t))
+            & either(ne("closed_at", None), ne("status", CLOSED)))
+
+
+def overdue_where(*, as_of: datetime) -> Where:
+    """:func:`is_overdue` at ``as_of`` as a typed store filter: open, and the deadline before ``as_of``."""
+    from sanigrid.layers.filters import lt
+
+    return open_where(as_of=as_of) & lt("deadline", pd.Timestamp(as_of))
 
 
 def closed_on_time(problems: pd.DataFrame) -> pd.Series:

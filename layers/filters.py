@@ -10,6 +10,13 @@ never change the query.
 >>> store.read("problems", where=w)        # doctest: +SKIP
 
 The bounding box is the typed ``bbox=`` argument of :meth:`Store.read` (store CRS, metres).
+
+Beyond the conjunction: :func:`either` (one of several filters), :func:`negate` (a filter does not
+hold), :func:`lt` / :func:`gt` (strict bounds), :func:`contains` (text in some fields),
+:func:`not_after` (one field at most another). A condition on a missing value is false, as a pandas
+comparison with NaN is, so its negation holds. :class:`Bin` is a typed grouping key for
+:meth:`Store.count_by` (which of a few sorted edges a value falls below), :class:`Order` a sort key
+for :meth:`Store.read_page`.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import numpy as np
 
 from sanigrid.layers._errors import StoreError
 
-Op = Literal["eq", "ne", "in", "range"]
+Op = Literal["eq", "ne", "in", "range", "lt", "gt"]
 Value = str | int | float | bool | datetime | date | None
 
 
@@ -34,7 +41,8 @@ class Cond:
     - ``eq``: equal to ``values[0]`` (``None``: the field is missing);
     - ``ne``: not equal to ``values[0]`` (missing values count as not equal);
     - ``in``: equal to one of ``values`` (none given: nothing matches);
-    - ``range``: ``values[0] <= field <= values[1]``, either bound ``None`` for open.
+    - ``range``: ``values[0] <= field <= values[1]``, either bound ``None`` for open;
+    - ``lt`` / ``gt``: strictly below / above ``values[0]``.
     """
 
     field: str
@@ -43,10 +51,44 @@ class Cond:
 
 
 @dataclass(frozen=True)
+class Either:
+    """At least one of ``options`` holds (none given: nothing matches)."""
+
+    options: tuple[Where, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """``where`` does not hold (a row where it is false because a value is missing is kept)."""
+
+    where: Where
+
+
+@dataclass(frozen=True)
+class Contains:
+    """``text`` occurs in the values of ``fields`` joined by single spaces (a missing value as empty text),
+    case and all, as pandas' ``str.contains(text, regex=False)`` on the joined text."""
+
+    fields: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class NotAfter:
+    """``field <= other`` (two fields of the same row; false when either is missing)."""
+
+    field: str
+    other: str
+
+
+Clause = Cond | Either | Not | Contains | NotAfter
+
+
+@dataclass(frozen=True)
 class Where:
     """All of ``conds`` hold (an empty ``Where`` matches every row). Combine with ``&``."""
 
-    conds: tuple[Cond, ...] = ()
+    conds: tuple[Clause, ...] = ()
 
     def __and__(self, other: Where) -> Where:
         return Where(self.conds + other.conds)
@@ -56,7 +98,50 @@ class Where:
 
     @property
     def fields(self) -> list[str]:
-        return list(dict.fromkeys(c.field for c in self.conds))
+        return list(dict.fromkeys(f for c in self.conds for f in _clause_fields(c)))
+
+
+def _clause_fields(c: Clause) -> list[str]:
+    if isinstance(c, Cond):
+        return [c.field]
+    if isinstance(c, Either):
+        return [f for w in c.options for f in w.fields]
+    if isinstance(c, Not):
+        return c.where.fields
+    if isinstance(c, Contains):
+        return list(c.fields)
+    return [c.field, c.other]
+
+
+@dataclass(frozen=True)
+class Bin:
+    """A grouping key: how many of the ascending ``edges`` lie below a row's ``field``.
+
+    With ``strict=False`` the key is ``#{e : e < value}``, so ``value <= edges[i]`` exactly when
+    ``key <= i``; with ``strict=True`` it is ``#{e : e <= value}``, so ``value < edges[i]`` exactly when
+    ``key <= i``. A missing value has a missing key.
+    """
+
+    field: str
+    edges: tuple[Value, ...]
+    strict: bool = False
+
+
+def bins(field: str, edges: Iterable[Any], *, strict: bool = False) -> Bin:
+    """A :class:`Bin` key of ``field`` at ``edges`` (sorted here)."""
+    vals = tuple(_value(v) for v in edges)
+    if any(v is None for v in vals):
+        raise StoreError(f"bins('{field}', …): an edge cannot be missing")
+    return Bin(_field(field), tuple(sorted(vals)), strict)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class Order:
+    """A sort key of :meth:`Store.read_page`: ``field``, descending or not; missing values last either way
+    (as pandas' ``sort_values(na_position="last")``); text by code point."""
+
+    field: str
+    descending: bool = False
 
 
 def _value(v: Any) -> Value:
@@ -100,6 +185,45 @@ def one_of(field: str, values: Iterable[Any]) -> Where:
     if any(v is None for v in vals):
         raise StoreError(f"one_of('{field}', …): missing values cannot be listed; use eq('{field}', None)")
     return Where((Cond(_field(field), "in", vals),))
+
+
+def lt(field: str, value: Any) -> Where:
+    """``field < value`` (strictly)."""
+    v = _value(value)
+    if v is None:
+        raise StoreError(f"lt('{field}', …): give a value")
+    return Where((Cond(_field(field), "lt", (v,)),))
+
+
+def gt(field: str, value: Any) -> Where:
+    """``field > value`` (strictly)."""
+    v = _value(value)
+    if v is None:
+        raise StoreError(f"gt('{field}', …): give a value")
+    return Where((Cond(_field(field), "gt", (v,)),))
+
+
+def either(*options: Where) -> Where:
+    """At least one of ``options`` holds."""
+    return Where((Either(tuple(as_where(w) for w in options)),))
+
+
+def negate(where: Where) -> Where:
+    """``where`` does not hold (see :class:`Not`)."""
+    return Where((Not(as_where(where)),))
+
+
+def contains(fields: str | Iterable[str], text: str) -> Where:
+    """``text`` occurs in ``fields`` joined by spaces (see :class:`Contains`)."""
+    names = (fields,) if isinstance(fields, str) else tuple(fields)
+    if not names or not isinstance(text, str) or not text:
+        raise StoreError("contains(fields, text): give at least one field and a non-empty text")
+    return Where((Contains(tuple(_field(f) for f in names), text),))
+
+
+def not_after(field: str, other: str) -> Where:
+    """``field <= other``, two fields of the same row (see :class:`NotAfter`)."""
+    return Where((NotAfter(_field(field), _field(other)),))
 
 
 def between(field: str, lo: Any = None, hi: Any = None) -> Where:

@@ -35,12 +35,25 @@ from pyproj import CRS
 
 from sanigrid.layers._errors import CRSError, StoreError
 from sanigrid.layers.catalogue import CATALOGUE, LayerSpec, spec
-from sanigrid.layers.filters import Where, as_where, check_fields
+from sanigrid.layers.filters import (
+    Bin,
+    Clause,
+    Contains,
+    Either,
+    Not,
+    NotAfter,
+    Order,
+    Where,
+    as_where,
+    check_fields,
+    one_of,
+)
 from sanigrid.layers.store import (
     META_TABLE,
     PROJECT_TABLE,
     LayerInfo,
     StoreBase,
+    _counts_frame,
     coerce,
     empty_frame,
     geometry_type,
@@ -397,6 +410,116 @@ class PostGISStore(StoreBase):
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(attrs)
         return pd.DataFrame({c: _column(cols[i], present[c], None, c) for i, c in enumerate(attrs)})
 
+    # ---------------------------------------------------------------- answers computed in SQL (no rows read)
+    def _conds(self, kind: str, where: Where, present: Mapping[str, str]) -> tuple[Any, list[Any]]:
+        if not where:
+            return sql.SQL(""), []
+        check_fields(where, present, layer=kind, location=self.location)
+        conds, args = _pg_where(where)
+        return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds), args
+
+    @_one_connection
+    def count(self, kind: str, *, where: Where | None = None) -> int:
+        """How many rows of ``kind`` satisfy ``where`` (0 for a layer never written)."""
+        present = self._columns(kind)
+        if not present:
+            return 0
+        cond, args = self._conds(kind, as_where(where), present)
+        rows = self._fetch(sql.SQL("SELECT COUNT(*) FROM {}").format(self._t(kind)) + cond, args)
+        return int(rows[0][0])
+
+    @_one_connection
+    def count_by(self, kind: str, by: Sequence[str | Bin], *, where: Where | None = None,
+                 also: Mapping[str, Where] | None = None) -> pd.DataFrame:
+        """See :meth:`GeoPackageStore.count_by`."""
+        names = [k.field if isinstance(k, Bin) else k for k in by]
+        extra = dict(also or {})
+        empty = _counts_frame(names, list(extra), [])
+        present = self._columns(kind)
+        if not present:
+            return empty
+        bad = [n for n in names if n not in present]
+        if bad:
+            raise StoreError(f"{self.location}: cannot count layer '{kind}': no field(s) {', '.join(bad)}")
+        keys: list[Any] = []
+        args: list[Any] = []
+        for k in by:
+            if isinstance(k, Bin):
+                e, a = _pg_bin(k)
+                keys.append(e)
+                args += a
+            else:
+                keys.append(sql.Identifier(k))
+        sums: list[Any] = []
+        for w in extra.values():
+            check_fields(as_where(w), present, layer=kind, location=self.location)
+            e, a = _pg_all(as_where(w))
+            sums.append(sql.SQL("COUNT(*) FILTER (WHERE {})").format(e))
+            args += a
+        cond, wargs = self._conds(kind, as_where(where), present)
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join([*keys, sql.SQL("COUNT(*)"), *sums, sql.SQL("MIN({})").format(sql.Identifier(FID))]),
+            self._t(kind)) + cond
+        if keys:
+            query += sql.SQL(" GROUP BY ") + sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(keys)))
+        return _counts_frame(names, list(extra), [r for r in self._fetch(query, args + wargs) if r[len(keys)]])
+
+    @_one_connection
+    def distinct(self, kind: str, field: str, *, where: Where | None = None) -> list[Any]:
+        """See :meth:`GeoPackageStore.distinct`."""
+        present = self._columns(kind)
+        if not present:
+            return []
+        if field not in present:
+            raise StoreError(f"{self.location}: layer '{kind}' has no field '{field}'")
+        cond, args = self._conds(kind, as_where(where), present)
+        query = sql.SQL("SELECT DISTINCT {} FROM {}").format(sql.Identifier(field), self._t(kind)) + cond
+        return [r[0] for r in self._fetch(query, args) if r[0] is not None]
+
+    @_one_connection
+    def read_page(self, kind: str, *, order: Sequence[Order], limit: int, offset: int = 0,
+                  where: Where | None = None, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """See :meth:`GeoPackageStore.read_page` (text sorted by code point: ``COLLATE "C"``)."""
+        present = self._columns(kind)
+        if not present:
+            return self.read(kind)
+        bad = [o.field for o in order if o.field not in present]
+        if bad:
+            raise StoreError(f"{self.location}: cannot sort layer '{kind}' by {', '.join(bad)}: no such field")
+        cond, args = self._conds(kind, as_where(where), present)
+        keys = [sql.SQL("{}{} {} NULLS LAST").format(
+            sql.Identifier(o.field), sql.SQL(' COLLATE "C"' if present[o.field] == "text" else ""),
+            sql.SQL("DESC" if o.descending else "ASC")) for o in order] + [sql.Identifier(FID)]
+        query = (sql.SQL("SELECT {} FROM {}").format(sql.Identifier(FID), self._t(kind)) + cond
+                 + sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys) + sql.SQL(" LIMIT %s OFFSET %s"))
+        for _ in range(3):  # the ids and then their rows: again if a write removed some between the two
+            fids = [int(r[0]) for r in self._fetch(query, [*args, int(limit), int(offset)])]
+            frame = self.read(kind, where=one_of(FID, fids), columns=columns)
+            if len(frame) == len(fids):
+                rank = np.argsort(np.argsort(np.asarray(fids, dtype="int64"), kind="stable"), kind="stable")
+                return frame.iloc[rank].reset_index(drop=True)
+        raise StoreError(f"{self.location}: layer '{kind}' kept changing while a page of it was read; try again")
+
+    @_one_connection
+    def read_columns(self, kind: str, columns: Sequence[str], *, where: Where | None = None) -> pd.DataFrame:
+        """See :meth:`GeoPackageStore.read_columns`."""
+        present = self._columns(kind)
+        s = CATALOGUE.get(kind)
+        if not present:
+            return pd.DataFrame(self.read(kind)[list(columns)])
+        bad = [c for c in columns if c not in present or c in (FID, GEOM)]
+        if bad:
+            raise StoreError(f"{self.location}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
+        attrs = [c for c in present if c in set(columns)]
+        cond, args = self._conds(kind, as_where(where), present)
+        query = (sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(sql.Identifier(c) for c in attrs),
+                                                     self._t(kind)) + cond
+                 + sql.SQL(" ORDER BY {}").format(sql.Identifier(FID)))
+        rows = self._fetch(query, args)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(attrs)
+        frame = pd.DataFrame({c: _column(cols[i], present[c], s, c) for i, c in enumerate(attrs)})
+        return coerce(frame, s) if s is not None else frame
+
     @_one_connection
     def meta(self, kind: str) -> dict[str, Any]:
         if META_TABLE not in self._tables():
@@ -543,31 +666,79 @@ def _pg_where(where: Where) -> tuple[list[Any], list[Any]]:
     conds: list[Any] = []
     args: list[Any] = []
     for c in where.conds:
-        col = sql.Identifier(c.field)
-        if c.op == "eq":
-            if c.values[0] is None:
-                conds.append(sql.SQL("{} IS NULL").format(col))
-            else:
-                conds.append(sql.SQL("{} = %s").format(col))
-                args.append(_py(c.values[0]))
-        elif c.op == "ne":
-            conds.append(sql.SQL("{} IS DISTINCT FROM %s").format(col))
-            args.append(_py(c.values[0]))
-        elif c.op == "in":
-            if not c.values:
-                conds.append(sql.SQL("false"))
-            else:
-                conds.append(sql.SQL("{} IN ({})").format(col, sql.SQL(", ").join(sql.SQL("%s") for _ in c.values)))
-                args += [_py(v) for v in c.values]
-        else:
-            lo, hi = c.values
-            if lo is not None:
-                conds.append(sql.SQL("{} >= %s").format(col))
-                args.append(_py(lo))
-            if hi is not None:
-                conds.append(sql.SQL("{} <= %s").format(col))
-                args.append(_py(hi))
+        q, a = _pg_clause(c)
+        conds += q
+        args += a
     return conds, args
+
+
+def _pg_all(where: Where) -> tuple[Any, list[Any]]:
+    conds, args = _pg_where(where)
+    return (sql.SQL("(") + sql.SQL(" AND ").join(conds) + sql.SQL(")") if conds else sql.SQL("true")), args
+
+
+def _pg_clause(c: Clause) -> tuple[list[Any], list[Any]]:
+    if isinstance(c, Either):
+        if not c.options:
+            return [sql.SQL("false")], []
+        parts, args = [], []
+        for w in c.options:
+            e, a = _pg_all(w)
+            parts.append(e)
+            args += a
+        return [sql.SQL("(") + sql.SQL(" OR ").join(parts) + sql.SQL(")")], args
+    if isinstance(c, Not):
+        e, a = _pg_all(c.where)
+        return [sql.SQL("NOT COALESCE({}, false)").format(e)], a
+    if isinstance(c, Contains):
+        hay = sql.SQL(" || ' ' || ").join(sql.SQL("COALESCE({}::text, '')").format(sql.Identifier(f))
+                                            for f in c.fields)
+        return [sql.SQL("strpos({}, %s) > 0").format(hay)], [c.text]
+    if isinstance(c, NotAfter):
+        return [sql.SQL("{} <= {}").format(sql.Identifier(c.field), sql.Identifier(c.other))], []
+    col = sql.Identifier(c.field)
+    if c.op == "eq":
+        if c.values[0] is None:
+            return [sql.SQL("{} IS NULL").format(col)], []
+        return [sql.SQL("{} = %s").format(col)], [_py(c.values[0])]
+    if c.op == "ne":
+        return [sql.SQL("{} IS DISTINCT FROM %s").format(col)], [_py(c.values[0])]
+    if c.op == "in":
+        if not c.values:
+            return [sql.SQL("false")], []
+        return ([sql.SQL("{} IN ({})").format(col, sql.SQL(", ").join(sql.SQL("%s") for _ in c.values))],
+                [_py(v) for v in c.values])
+    if c.op in ("lt", "gt"):
+        return [sql.SQL("{} " + ("<" if c.op == "lt" else ">") + " %s").format(col)], [_py(c.values[0])]  # type: ignore[arg-type]
+    lo, hi = c.values
+    conds, args = [], []
+    if lo is not None:
+        conds.append(sql.SQL("{} >= %s").format(col))
+        args.append(_py(lo))
+    if hi is not None:
+        conds.append(sql.SQL("{} <= %s").format(col))
+        args.append(_py(hi))
+    return conds, args
+
+
+def _pg_bin(b: Bin) -> tuple[Any, list[Any]]:
+    """A :class:`~layers.filters.Bin` key as a nested ``CASE`` (a binary search over the edges)."""
+    col = sql.Identifier(b.field)
+    edges = [_py(e) for e in b.edges]
+    args: list[Any] = []
+    op = sql.SQL("<" if b.strict else "<=")
+
+    def search(lo: int, hi: int) -> Any:
+        if lo == hi:
+            return sql.Literal(lo)
+        mid = (lo + hi) // 2
+        args.append(edges[mid])
+        below = search(lo, mid)
+        above = search(mid + 1, hi)
+        return sql.SQL("CASE WHEN {} {} %s THEN {} ELSE {} END").format(col, op, below, above)
+
+    body = search(0, len(edges))
+    return sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE {} END").format(col, body), args
 
 
 def _check_names(kind: str, attrs: Sequence[str]) -> None:

@@ -15,20 +15,21 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from sanigrid.layers import cases
 from sanigrid.layers.catalogue import CATALOGUE, PROBLEM_SOURCES
 from sanigrid.layers.export import OVERDUE_HEADERS
-from sanigrid.layers.filters import eq
+from sanigrid.layers.filters import Order, Where, between, contains, either, eq, lt, negate, one_of
 from sanigrid.layers.project import Project
 from sanigrid.web import intake
 from sanigrid.web._errors import Invalid, NotFound
@@ -157,6 +158,113 @@ def list_frame(project: Project, user: User, query: CaseQuery) -> gpd.GeoDataFra
     order = [key] + (["problem_id"] if key != "problem_id" else [])
     return frame.sort_values(order, ascending=[not descending] + [False] * (len(order) - 1), na_position="last",
                              kind="stable")
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of the case list and what the page says about the whole view."""
+
+    query: CaseQuery  # its page clamped to the pages there are
+    rows: gpd.GeoDataFrame  # the page's cases, in the view's order, with overdue, days_overdue and priority
+    n: int  # cases in the view
+    n_late: int  # of which overdue
+    pages: int
+    units: list[str]  # the units of the view's cases (the unit filter's choices)
+
+
+#: the columns the days-overdue order is computed from (the case rules' inputs, no geometry)
+_OVERDUE_INPUTS = ("problem_id", "reported_at", "closed_at", "deadline", "status")
+
+
+def list_where(query: CaseQuery, *, grid: str | None, as_of: datetime, fields: Collection[str]) -> Where:
+    """The view's filters as one typed store filter: the same rows :func:`list_frame` keeps (``fields``:
+    the problems layer's columns; without a priority column no case is marked)."""
+    w = eq("grid_code", grid) if grid else Where()
+    if query.status:
+        wanted = one_of("status", sorted(set(query.status) - {"open"}))
+        w &= either(wanted, cases.open_where(as_of=as_of)) if "open" in query.status else wanted
+    for name in ("category", "source", "unit"):
+        value = getattr(query, name)
+        if value:
+            w &= eq(name, value)
+    if query.date_from:
+        w &= between("reported_at", lo=pd.Timestamp(query.date_from))
+    if query.date_to:
+        w &= lt("reported_at", pd.Timestamp(query.date_to + timedelta(days=1)))
+    if query.overdue is not None:
+        late = cases.overdue_where(as_of=as_of)
+        w &= late if query.overdue else negate(late)
+    if query.priority is not None:
+        if cases.PRIORITY in fields:
+            marked = eq(cases.PRIORITY, True)
+            w &= marked if query.priority else negate(marked)
+        elif query.priority:
+            w &= one_of("problem_id", [])  # nothing is marked
+    q = query.q.strip().lstrip("#＃")
+    if q:
+        w &= eq("problem_id", int(q)) if q.isdigit() else contains(("description", "category", "unit", "grid_code"), q)
+    return w
+
+
+def list_page(project: Project, user: User, query: CaseQuery, *, per_page: int) -> CasePage:
+    """One page of the view, filtered, counted, sorted and cut inside the store (SQL): the layer is not
+    read, only the page's rows. The same rows, counts and order as :func:`list_frame` cut to the page."""
+    query.check()
+    store = project.store
+    grid = case_scope(user, "problems", query.grid or None)
+    at = cases.store_as_of(store, settings=project.settings)
+    if not store.has("problems") or pd.Timestamp(at).value % 1_000_000:
+        # no layer, or an instant finer than the stored milliseconds (never from the case rules): the frame
+        return _frame_page(list_frame(project, user, query), query, per_page)
+    fields = by_version(store, ("fields", "problems"),
+                        lambda: tuple(store.read("problems", where=one_of("problem_id", [])).columns))
+    where = list_where(query, grid=grid, as_of=at, fields=fields)
+    # the view's size and its overdue cases: one scan in the store
+    counts = store.count_by("problems", [], where=where, also={"late": cases.overdue_where(as_of=at)})
+    n, n_late = (int(counts["n"].sum()), int(counts["late"].sum()))
+    pages = page_count(n, per_page)
+    query = replace(query, page=min(query.page, pages))
+    offset = (query.page - 1) * per_page
+    key, descending = query.sort.lstrip("-"), query.sort.startswith("-")
+    if key == "days_overdue":  # a value of the case rules, not a column: ordered on the rules' inputs
+        rows = _by_days_overdue(store, where, at, descending, offset, per_page)
+    else:
+        order = [Order(key, descending)] + ([Order("problem_id", True)] if key != "problem_id" else [])
+        rows = store.read_page("problems", order=order, limit=per_page, offset=offset, where=where)
+    units = store.distinct("problems", "unit", where=where) if n else []
+    return CasePage(query=query, rows=_with_flags(rows, at), n=n, n_late=n_late, pages=pages,
+                    units=sorted({str(u) for u in units} | ({query.unit} if query.unit else set())))
+
+
+def _with_flags(frame: gpd.GeoDataFrame, at: datetime) -> gpd.GeoDataFrame:
+    frame = cases.with_overdue(frame, as_of=at)
+    frame[cases.PRIORITY] = (frame[cases.PRIORITY].fillna(False).astype(bool) if cases.PRIORITY in frame
+                             else False)
+    return frame
+
+
+def _by_days_overdue(store: Any, where: Where, at: datetime, descending: bool, offset: int,
+                     per_page: int) -> gpd.GeoDataFrame:
+    """The page in the order of days overdue (then case number, descending): the rule's inputs of the
+    view's cases are read (five columns, no geometry), sorted as :func:`list_frame` sorts, and the page's
+    rows read by their case numbers."""
+    narrow = store.read_columns("problems", list(_OVERDUE_INPUTS), where=where)
+    narrow = cases.with_overdue(narrow, as_of=at)
+    narrow = narrow.sort_values(["days_overdue", "problem_id"], ascending=[not descending, False],
+                                na_position="last", kind="stable")
+    ids = narrow["problem_id"].iloc[offset:offset + per_page].tolist()
+    rows = store.read("problems", where=where & one_of("problem_id", ids))
+    rank = {pid: i for i, pid in enumerate(ids)}
+    return rows.iloc[np.argsort([rank[p] for p in rows["problem_id"]], kind="stable")].reset_index(drop=True)
+
+
+def _frame_page(frame: gpd.GeoDataFrame, query: CaseQuery, per_page: int) -> CasePage:
+    pages = page_count(len(frame), per_page)
+    query = replace(query, page=min(query.page, pages))
+    shown = frame.iloc[(query.page - 1) * per_page: query.page * per_page]
+    units = sorted(set(frame["unit"].dropna().astype(str).unique()) | ({query.unit} if query.unit else set()))
+    return CasePage(query=query, rows=shown, n=len(frame), n_late=int(frame["overdue"].sum()), pages=pages,
+                    units=units)
 
 
 def page_count(n: int, per_page: int) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
@@ -70,22 +69,19 @@ def case_list(project: ProjectDep, user: CurrentUser, status: StatusQ = [],  # n
               priority: FlagQ = "", q: TextQ = "", sort: TextQ = casedesk.DEFAULT_SORT,
               page: Annotated[int, Query(ge=1)] = 1) -> str:
     query = _query(status, category, source, grid, unit, date_from, date_to, overdue, priority, q, sort, page)
-    frame = casedesk.list_frame(project, user, query)
     per = project.settings.web.cases_per_page
-    pages = casedesk.page_count(len(frame), per)
-    query = replace(query, page=min(query.page, pages))
-    shown = frame.iloc[(query.page - 1) * per: query.page * per]
+    view = casedesk.list_page(project, user, query, per_page=per)  # counted, sorted and cut in the store
+    query = view.query
     lang = project.settings.project.language
     coords = project.settings.basemap.coords
-    rows = casedesk.list_rows(shown, coords)
+    rows = casedesk.list_rows(view.rows, coords)
     t = texts(lang)
-    units = sorted(set(frame["unit"].dropna().astype(str).unique()) | ({unit} if unit else set()))
     own = user.grid_code if user.role == "grid_head" else None
     return render(
-        "cases.html", lang=lang, query=query, rows=rows, n=len(frame), n_late=int(frame["overdue"].sum()),
-        pages=pages, per=per, user_label=_label(project, user), own_grid=own,
+        "cases.html", lang=lang, query=query, rows=rows, n=view.n, n_late=view.n_late,
+        pages=view.pages, per=per, user_label=_label(project, user), own_grid=own,
         statuses=cases.STATUSES, categories=project.settings.problem_categories, sources=PROBLEM_SOURCES,
-        units=units, sorts=casedesk.SORTS, export_url=query.url("/cases.xlsx", page=1),
+        units=view.units, sorts=casedesk.SORTS, export_url=query.url("/cases.xlsx", page=1),
         map_json=json.dumps(casedesk.map_options(project), ensure_ascii=False),
         grids_geojson=casedesk.grids_geojson(project, coords, code=own),
         js_texts={k: t[k] for k in ("c_confirm", "failed")})
