@@ -82,9 +82,7 @@ def _charts(store, as_of) -> list[tuple[str, Markup]]:
     """The dashboard's four trend charts (none without problems)."""
     charts: list[tuple[str, Markup]] = []
     if store.has("problems"):
-        frame = store.read("problems", columns=["category", "reported_at", "closed_at", "deadline", "status",
-                                                 "grid_code", "unit"])
-        tr = dashboard.trends(frame, as_of=as_of)
+        tr = dashboard.trends_in_store(store, as_of=as_of)  # counted in the store: no row read
         names = {}
         if store.has("grids"):
             g = store.read("grids", columns=["code", "name"])
