@@ -136,12 +136,38 @@ def bins(field: str, edges: Iterable[Any], *, strict: bool = False) -> Bin:
 
 
 @dataclass(frozen=True)
-class Order:
-    """A sort key of :meth:`Store.read_page`: ``field``, descending or not; missing values last either way
-    (as pandas' ``sort_values(na_position="last")``); text by code point."""
+class Elapsed:
+    """A computed sort key: the time from a row's ``field`` to the instant ``to`` in whole steps of
+    ``step_ms`` milliseconds, ``(to - field) / step`` rounded half to even (as numpy rounds), where
+    ``only`` holds; 0 elsewhere. Exact for times in whole milliseconds."""
 
     field: str
+    to: datetime
+    step_ms: int
+    only: Where = Where()
+
+    @property
+    def to_ms(self) -> int:
+        """``to`` in milliseconds since 1970-01-01 (naive times, as the layers hold them)."""
+        epoch = datetime(1970, 1, 1, tzinfo=self.to.tzinfo)
+        delta = self.to - epoch
+        return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+@dataclass(frozen=True)
+class Order:
+    """A sort key of :meth:`Store.read_page`: ``field`` (or an :class:`Elapsed` key), descending or not;
+    missing values last either way (as pandas' ``sort_values(na_position="last")``); text by code point."""
+
+    field: str | Elapsed
     descending: bool = False
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields the key reads."""
+        if isinstance(self.field, Elapsed):
+            return [self.field.field, *self.field.only.fields]
+        return [self.field]
 
 
 def _value(v: Any) -> Value:

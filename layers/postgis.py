@@ -40,6 +40,7 @@ from sanigrid.layers.filters import (
     Clause,
     Contains,
     Either,
+    Elapsed,
     Not,
     NotAfter,
     Order,
@@ -483,17 +484,25 @@ class PostGISStore(StoreBase):
         present = self._columns(kind)
         if not present:
             return self.read(kind)
-        bad = [o.field for o in order if o.field not in present]
+        bad = [f for o in order for f in o.fields if f not in present]
         if bad:
             raise StoreError(f"{self.location}: cannot sort layer '{kind}' by {', '.join(bad)}: no such field")
         cond, args = self._conds(kind, as_where(where), present)
-        keys = [sql.SQL("{}{} {} NULLS LAST").format(
-            sql.Identifier(o.field), sql.SQL(' COLLATE "C"' if present[o.field] == "text" else ""),
-            sql.SQL("DESC" if o.descending else "ASC")) for o in order] + [sql.Identifier(FID)]
+        keys: list[Any] = []
+        kargs: list[Any] = []
+        for o in order:
+            if isinstance(o.field, Elapsed):
+                e, a = _pg_elapsed(o.field)
+                kargs += a
+            else:
+                e = sql.SQL("{}{}").format(sql.Identifier(o.field),
+                                           sql.SQL(' COLLATE "C"' if present[o.field] == "text" else ""))
+            keys.append(sql.SQL("{} {} NULLS LAST").format(e, sql.SQL("DESC" if o.descending else "ASC")))
+        keys.append(sql.Identifier(FID))
         query = (sql.SQL("SELECT {} FROM {}").format(sql.Identifier(FID), self._t(kind)) + cond
                  + sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys) + sql.SQL(" LIMIT %s OFFSET %s"))
         for _ in range(3):  # the ids and then their rows: again if a write removed some between the two
-            fids = [int(r[0]) for r in self._fetch(query, [*args, int(limit), int(offset)])]
+            fids = [int(r[0]) for r in self._fetch(query, [*args, *kargs, int(limit), int(offset)])]
             frame = self.read(kind, where=one_of(FID, fids), columns=columns)
             if len(frame) == len(fids):
                 rank = np.argsort(np.argsort(np.asarray(fids, dtype="int64"), kind="stable"), kind="stable")
@@ -719,6 +728,19 @@ def _pg_clause(c: Clause) -> tuple[list[Any], list[Any]]:
         conds.append(sql.SQL("{} <= %s").format(col))
         args.append(_py(hi))
     return conds, args
+
+
+def _pg_elapsed(k: Elapsed) -> tuple[Any, list[Any]]:
+    """An :class:`~layers.filters.Elapsed` key: exact milliseconds (``EXTRACT`` is numeric), then integer
+    arithmetic, half to even, symmetric in sign."""
+    col = sql.Identifier(k.field)
+    d = sql.SQL("(%s::bigint - (EXTRACT(EPOCH FROM {}) * 1000)::bigint)").format(col)
+    a, s = sql.SQL("abs{}").format(d), sql.Literal(int(k.step_ms))
+    key = sql.SQL("sign{d} * ({a} / {s} + (CASE WHEN 2 * mod({a}, {s}) > {s} OR (2 * mod({a}, {s}) = {s} "
+                  "AND mod({a} / {s}, 2) = 1) THEN 1 ELSE 0 END))").format(d=d, a=a, s=s)
+    only, oargs = _pg_all(k.only)
+    # d occurs five times in the key: once in sign(d), four times inside abs(d)
+    return sql.SQL("(CASE WHEN {} THEN {} ELSE 0 END)").format(only, key), [*oargs, *([k.to_ms] * 5)]
 
 
 def _pg_bin(b: Bin) -> tuple[Any, list[Any]]:

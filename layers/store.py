@@ -63,6 +63,7 @@ from sanigrid.layers.filters import (
     Clause,
     Contains,
     Either,
+    Elapsed,
     Not,
     NotAfter,
     Order,
@@ -959,12 +960,17 @@ class GeoPackageStore(StoreBase):
         with self._conn() as con:
             info = con.execute(f"PRAGMA table_info({_ident(kind)})").fetchall()
             present = {r[1] for r in info}
-            bad = [o.field for o in order if o.field not in present]
+            bad = [f for o in order for f in o.fields if f not in present]
             if bad:
                 raise StoreError(f"{self.path}: cannot sort layer '{kind}' by {', '.join(bad)}: no such field")
             pk = next((r[1] for r in info if r[5]), "fid")
             conds, args = self._where_sql(con, kind, where, None, index_ranges=False)
-            keys = [f"{_ident(o.field)} {'DESC' if o.descending else 'ASC'} NULLS LAST" for o in order] + [_ident(pk)]
+            keys, kargs = [], []
+            for o in order:
+                e, a = _sqlite_elapsed(o.field) if isinstance(o.field, Elapsed) else (_ident(o.field), [])
+                keys.append(f"{e} {'DESC' if o.descending else 'ASC'} NULLS LAST")
+                kargs += a
+            keys.append(_ident(pk))
             # unfiltered: in the order of an index on the key, when there is one (the first page reads 50
             # index entries); filtered: one scan and a sort of the kept ids (SQLite keeps offset + limit),
             # since walking an index in order and looking up rows that a selective filter then drops costs
@@ -973,7 +979,7 @@ class GeoPackageStore(StoreBase):
                      + (f" NOT INDEXED WHERE {' AND '.join(conds)}" if conds else "")
                      + f" ORDER BY {', '.join(keys)} LIMIT ? OFFSET ?")
             try:
-                fids = [int(r[0]) for r in con.execute(query, [*args, int(limit), int(offset)])]
+                fids = [int(r[0]) for r in con.execute(query, [*args, *kargs, int(limit), int(offset)])]
             except sqlite3.Error as e:
                 raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
         frame = self.read(kind, where=one_of(pk, fids), columns=columns)
@@ -1822,6 +1828,19 @@ def _sqlite_clause(c: Clause, *, index_ranges: bool, nested: bool) -> tuple[list
         conds.append(f"{col} <= ?")
         args.append(_sql_value(hi))
     return conds, args
+
+
+def _sqlite_elapsed(k: Elapsed) -> tuple[str, list[Any]]:
+    """An :class:`~layers.filters.Elapsed` key in SQLite: the field's milliseconds from ``julianday`` (kept
+    in whole milliseconds by SQLite itself), then integer arithmetic: half to even, symmetric in sign."""
+    ms = f"CAST(ROUND((julianday({_ident(k.field)}) - 2440587.5) * 86400000.0) AS INTEGER)"
+    d = f"(? - {ms})"
+    a, s = f"abs{d}", int(k.step_ms)
+    key = (f"(CASE WHEN {d} < 0 THEN -1 ELSE 1 END) * ({a} / {s} + (CASE WHEN 2 * ({a} % {s}) > {s} "
+           f"OR (2 * ({a} % {s}) = {s} AND ({a} / {s}) % 2 = 1) THEN 1 ELSE 0 END))")
+    only, oargs = _sqlite_all(k.only, index_ranges=False)
+    n = key.count("?")
+    return f"(CASE WHEN {only} THEN {key} ELSE 0 END)", [*oargs, *([k.to_ms] * n)]
 
 
 def _sqlite_bin(b: Bin) -> tuple[str, list[Any]]:

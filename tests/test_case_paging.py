@@ -17,6 +17,7 @@ import shapely
 
 from sanigrid.layers import cases
 from sanigrid.layers.filters import (
+    Elapsed,
     Order,
     bins,
     contains,
@@ -263,3 +264,26 @@ def test_read_page_sorts_as_pandas(any_store):
     page = any_store.read_page("problems", order=[Order("problem_id")], limit=3, columns=["problem_id", "status"])
     assert list(page.columns) == ["problem_id", "status", "geometry"] and page.crs == full.crs
     assert replace(Order("x"), descending=True).descending
+
+
+@pytest.mark.parametrize("shift_min", [0, 36, 72])
+def test_elapsed_key_orders_as_rounded_days(any_store, shift_min):
+    """The computed key of the days-overdue order (and a plain Elapsed key, negative times included)
+    orders the rows as pandas' rounded days do, ties at exact half tenths included."""
+    any_store.write("problems", _problems())
+    full = any_store.read("problems")
+    t = RECORDED + pd.Timedelta(minutes=shift_min)
+    od = cases.with_overdue(full, as_of=t)
+    for desc in (False, True):
+        order = [Order(cases.days_overdue_order(as_of=t), desc), Order("problem_id", True)]
+        got = any_store.read_page("problems", order=order, limit=N)["problem_id"].tolist()
+        want = od.sort_values(["days_overdue", "problem_id"], ascending=[not desc, False], kind="stable")
+        assert got == want["problem_id"].tolist()
+        plain = Elapsed("deadline", to=t.to_pydatetime(), step_ms=8_640_000)
+        days = ((t - full["deadline"]) / pd.Timedelta(days=1)).round(1)
+        assert (days * 10 % 2 == 1).sum() > 0 or shift_min  # exact halves fall on both sides of zero
+        got = any_store.read_page("problems", order=[Order(plain, desc), Order("problem_id", True)],
+                                  limit=N)["problem_id"].tolist()
+        want = full.assign(d=days).sort_values(["d", "problem_id"], ascending=[not desc, False],
+                                              na_position="last", kind="stable")
+        assert got == want["problem_id"].tolist()

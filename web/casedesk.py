@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 
@@ -172,10 +171,6 @@ class CasePage:
     units: list[str]  # the units of the view's cases (the unit filter's choices)
 
 
-#: the columns the days-overdue order is computed from (the case rules' inputs, no geometry)
-_OVERDUE_INPUTS = ("problem_id", "reported_at", "closed_at", "deadline", "status")
-
-
 def list_where(query: CaseQuery, *, grid: str | None, as_of: datetime, fields: Collection[str]) -> Where:
     """The view's filters as one typed store filter: the same rows :func:`list_frame` keeps (``fields``:
     the problems layer's columns; without a priority column no case is marked)."""
@@ -216,8 +211,9 @@ def list_page(project: Project, user: User, query: CaseQuery, *, per_page: int) 
     if not store.has("problems") or pd.Timestamp(at).value % 1_000_000:
         # no layer, or an instant finer than the stored milliseconds (never from the case rules): the frame
         return _frame_page(list_frame(project, user, query), query, per_page)
-    fields = by_version(store, ("fields", "problems"),
-                        lambda: tuple(store.read("problems", where=one_of("problem_id", [])).columns))
+    fields = (by_version(store, ("fields", "problems"),
+                         lambda: tuple(store.read("problems", where=one_of("problem_id", [])).columns))
+              if query.priority is not None else ())  # only the priority filter asks whether the column is there
     where = list_where(query, grid=grid, as_of=at, fields=fields)
     # the view's size and its overdue cases: one scan in the store
     counts = store.count_by("problems", [], where=where, also={"late": cases.overdue_where(as_of=at)})
@@ -226,11 +222,9 @@ def list_page(project: Project, user: User, query: CaseQuery, *, per_page: int) 
     query = replace(query, page=min(query.page, pages))
     offset = (query.page - 1) * per_page
     key, descending = query.sort.lstrip("-"), query.sort.startswith("-")
-    if key == "days_overdue":  # a value of the case rules, not a column: ordered on the rules' inputs
-        rows = _by_days_overdue(store, where, at, descending, offset, per_page)
-    else:
-        order = [Order(key, descending)] + ([Order("problem_id", True)] if key != "problem_id" else [])
-        rows = store.read_page("problems", order=order, limit=per_page, offset=offset, where=where)
+    first: Order = Order(cases.days_overdue_order(as_of=at) if key == "days_overdue" else key, descending)
+    order = [first] + ([Order("problem_id", True)] if key != "problem_id" else [])
+    rows = store.read_page("problems", order=order, limit=per_page, offset=offset, where=where)
     units = store.distinct("problems", "unit", where=where) if n else []
     return CasePage(query=query, rows=_with_flags(rows, at), n=n, n_late=n_late, pages=pages,
                     units=sorted({str(u) for u in units} | ({query.unit} if query.unit else set())))
@@ -241,21 +235,6 @@ def _with_flags(frame: gpd.GeoDataFrame, at: datetime) -> gpd.GeoDataFrame:
     frame[cases.PRIORITY] = (frame[cases.PRIORITY].fillna(False).astype(bool) if cases.PRIORITY in frame
                              else False)
     return frame
-
-
-def _by_days_overdue(store: Any, where: Where, at: datetime, descending: bool, offset: int,
-                     per_page: int) -> gpd.GeoDataFrame:
-    """The page in the order of days overdue (then case number, descending): the rule's inputs of the
-    view's cases are read (five columns, no geometry), sorted as :func:`list_frame` sorts, and the page's
-    rows read by their case numbers."""
-    narrow = store.read_columns("problems", list(_OVERDUE_INPUTS), where=where)
-    narrow = cases.with_overdue(narrow, as_of=at)
-    narrow = narrow.sort_values(["days_overdue", "problem_id"], ascending=[not descending, False],
-                                na_position="last", kind="stable")
-    ids = narrow["problem_id"].iloc[offset:offset + per_page].tolist()
-    rows = store.read("problems", where=where & one_of("problem_id", ids))
-    rank = {pid: i for i, pid in enumerate(ids)}
-    return rows.iloc[np.argsort([rank[p] for p in rows["problem_id"]], kind="stable")].reset_index(drop=True)
 
 
 def _frame_page(frame: gpd.GeoDataFrame, query: CaseQuery, per_page: int) -> CasePage:
