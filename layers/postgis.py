@@ -700,6 +700,9 @@ def _pg_clause(c: Clause) -> tuple[list[Any], list[Any]]:
         e, a = _pg_all(c.where)
         return [sql.SQL("NOT COALESCE({}, false)").format(e)], a
     if isinstance(c, Contains):
+        if " " not in c.text:  # a text without a space cannot span two fields: field by field, nothing joined
+            return ([sql.SQL("(") + sql.SQL(" OR ").join(sql.SQL("strpos({}::text, %s) > 0").format(sql.Identifier(f))
+                                                        for f in c.fields) + sql.SQL(")")], [c.text] * len(c.fields))
         hay = sql.SQL(" || ' ' || ").join(sql.SQL("COALESCE({}::text, '')").format(sql.Identifier(f))
                                             for f in c.fields)
         return [sql.SQL("strpos({}, %s) > 0").format(hay)], [c.text]
