@@ -2,8 +2,10 @@
 
 The list is one query (:class:`CaseQuery`, the page's query parameters, so a view can be bookmarked)
 over the cases the account may read (:func:`web.access.case_scope`), with open and overdue counted at
-the one instant of the case rules (:func:`layers.cases.store_as_of`). The same rows feed the page, its
-map and its Excel export (:func:`list_frame`).
+the one instant of the case rules (:func:`layers.cases.store_as_of`). A page of it (:func:`list_page`)
+is filtered, counted, sorted and cut inside the store, in SQL (:func:`list_where`: the view as a typed
+filter), so a county-year of cases is never read for one page; the Excel export takes every row of the
+view (:func:`list_frame`, the same rows in the same order: the tests hold the two equal).
 
 A case page shows every field, a small map, the history as a timeline, the photos (before/after the
 case last entered 处置, :func:`layers.cases.handling_started`) and, for an account that may act, the
@@ -121,9 +123,7 @@ def list_frame(project: Project, user: User, query: CaseQuery) -> gpd.GeoDataFra
     if grid:
         frame = frame[(frame["grid_code"] == grid).fillna(False).to_numpy()]
     at = cases.store_as_of(store, settings=project.settings)
-    frame = cases.with_overdue(frame, as_of=at)
-    frame[cases.PRIORITY] = (frame[cases.PRIORITY].fillna(False).astype(bool) if cases.PRIORITY in frame
-                             else False)
+    frame = _with_flags(frame, at)
     keep = pd.Series(True, index=frame.index)
     if query.status:
         wanted = set(query.status) - {"open"}
@@ -231,6 +231,7 @@ def list_page(project: Project, user: User, query: CaseQuery, *, per_page: int) 
 
 
 def _with_flags(frame: gpd.GeoDataFrame, at: datetime) -> gpd.GeoDataFrame:
+    """A copy of ``frame`` with ``overdue``, ``days_overdue`` at ``at`` and ``priority`` as a plain bool."""
     frame = cases.with_overdue(frame, as_of=at)
     frame[cases.PRIORITY] = (frame[cases.PRIORITY].fillna(False).astype(bool) if cases.PRIORITY in frame
                              else False)
