@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sanigrid.layers import cases
-from sanigrid.layers.filters import between, bins, ne, not_after
+from sanigrid.layers.filters import between, bins, either, eq, gt, ne, not_after
 
 #: categories drawn on their own in the weekly chart; the others are summed as 其他
 TOP_CATEGORIES = 6
@@ -134,8 +134,12 @@ def trends_in_store(store: Any, *, as_of: datetime, weeks: int = 26) -> Trends:
     # open and overdue at the end of each week
     rows = [(0, 0)] * len(ends)
     if has:
+        # only cases that can be open at some week's end: not closed by the first end (nor 结案 without a
+        # closing time), reported by the last (a county-year's older closed cases are not counted over)
+        can_be_open = (either(eq("closed_at", None) & ne("status", cases.CLOSED), gt("closed_at", ends[0]))
+                       & either(eq("reported_at", None), between("reported_at", hi=ends[-1])))
         g = store.count_by("problems", [bins("reported_at", ends), bins("closed_at", ends),
-                                        bins("deadline", ends, strict=True), "status"])
+                                        bins("deadline", ends, strict=True), "status"], where=can_be_open)
         kr, kc, kd = (pd.to_numeric(g[c]).to_numpy(dtype="float64") for c in ("reported_at", "closed_at", "deadline"))
         n = g["n"].to_numpy()
         closed_status = cases.is_closed_status(g["status"].astype("object")).to_numpy()
