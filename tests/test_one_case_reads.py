@@ -247,3 +247,23 @@ def gpd_points(geoms, crs):
     import geopandas as gpd
 
     return gpd.GeoSeries(geoms, crs=crs)
+
+
+def test_a_case_pages_base_layers_are_kept_across_reports_and_follow_their_own_writes(tmp_path):
+    from sanigrid.web import casedesk
+
+    project = synthetic_project(tmp_path / "town", n_problems=20)
+    store = project.store
+    coords = project.settings.basemap.coords
+    before = casedesk.display_layer(project, "streets", coords, ["name"])
+    user = type("U", (), {"name": "office", "check": lambda self, *a: None})()
+    grids = store.read("grids").to_crs(4326)
+    c = grids.geometry.iloc[5].centroid
+    out = intake.intake_many(project, [intake.Report(category=project.settings.problem_categories[0],
+                                                      lon=c.x, lat=c.y, user=user)])[0]
+    assert isinstance(out, dict)
+    assert casedesk.display_layer(project, "streets", coords, ["name"]) is before  # a report keeps it
+    streets = store.read("streets")
+    store.write("streets", streets.assign(name="新街"))
+    after = casedesk.display_layer(project, "streets", coords, ["name"])
+    assert after is not before and set(after["name"]) == {"新街"}
