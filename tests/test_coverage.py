@@ -249,3 +249,64 @@ def test_no_holes_where_blocks_are_narrower_than_the_band():
         assert p.is_valid and p.geom_type == "Polygon"
         assert shapely.get_num_interior_rings(p) == 0
     assert dissolved.symmetric_difference(shapely.union_all(polys)).area < 1e-3
+
+
+def _band(coords, *, rounded: bool = False, b: float = 25.0):
+    """One line's band as built for the service areas (numpy outline, Clipper's fill)."""
+    from sanigrid.geo.coverage import _band_rings, _union_rings
+
+    xy, line, sizes, _ = _band_rings(np.array([shapely.LineString(coords)]), np.array([rounded]), b, 2)
+    assert list(line) == [0]
+    return _union_rings(xy, sizes, np.zeros(len(sizes), np.int64), 1)[0]
+
+
+OCTANT = 25.0**2 * np.sin(np.pi / 4) / 2  # one of the 8 triangles of a 25 m octagon (quad_segs=2)
+
+
+def test_band_outline_known_areas():
+    b = 25.0
+    assert _band([(0, 0), (100, 0)]).area == pytest.approx(2 * b * 100, abs=1e-3)
+    assert _band([(0, 0), (100, 0)], rounded=True).area == pytest.approx(2 * b * 100 + 8 * OCTANT, abs=1e-3)
+    # an L, either way round: two bands overlapping in a b × b square, the outer corner a quarter octagon
+    for turn in (80, -80):
+        band = _band([(0, 0), (100, 0), (100, turn)])
+        assert band.is_valid and band.area == pytest.approx(2 * b * (100 + 80) - b * b + 2 * OCTANT, abs=1e-3)
+        assert band.bounds == pytest.approx((0, min(-b, turn), 100 + b, max(b, turn)), abs=1e-6)
+    # a closed square street: four bands, their corners counted once, three outer corners rounded (the
+    # fourth is where the line starts and ends: two flat caps), the block inside a hole
+    loop = _band([(0, 0), (100, 0), (100, 100), (0, 100), (0, 0)])
+    assert loop.area == pytest.approx(8 * b * 100 - 4 * b * b + 3 * 2 * OCTANT, abs=1e-3)
+    assert shapely.get_num_interior_rings(loop) == 1
+    assert shapely.Polygon(loop.interiors[0]).area == pytest.approx((100 - 2 * b) ** 2, abs=1e-3)
+    # a U-turn tighter than the band: the arms' bands overlap (60 m across), the 10 m bend's band sticks out
+    # 25 m between two quarter octagons
+    hairpin = _band([(0, 0), (100, 0), (100, 10), (0, 10)])
+    assert hairpin.is_valid and shapely.get_num_interior_rings(hairpin) == 0
+    assert hairpin.area == pytest.approx(100 * (10 + 2 * b) + 10 * b + 4 * OCTANT, abs=1e-3)
+
+
+def test_band_outline_between_its_rectangles_and_discs():
+    # wiggly lines with segments shorter than the band (the inner sides get the vertex, little loops):
+    # every segment's rectangle inside, nothing beyond the discs around the inner vertices
+    rng = np.random.default_rng(5)
+    for step in (3.0, 12.0, 60.0):
+        for _ in range(15):
+            xy = np.cumsum(rng.normal(0, step, (int(rng.integers(3, 12)), 2)), axis=0)
+            band = _band(xy)
+            assert band.is_valid
+            rects = shapely.union_all([shapely.buffer(shapely.LineString(xy[i:i + 2]), 25, cap_style="flat")
+                                       for i in range(len(xy) - 1)])
+            discs = shapely.buffer(shapely.MultiPoint(xy[1:-1]), 25.001, quad_segs=64)
+            assert rects.difference(band).area < 1e-3
+            assert band.difference(rects.union(discs)).area < 1e-3
+            geos = shapely.buffer(shapely.LineString(xy), 25, quad_segs=2, cap_style="flat")
+            assert band.symmetric_difference(geos).area < 0.1 * geos.area  # GEOS simplifies such lines first
+
+
+def test_t_junction_area():
+    # a T of 1 km arms, the facility at the junction: the straight street one 600 × 50 m band through it,
+    # the stem 300 × 50 m from it, overlapping in a 50 × 25 m half square; no disc needed at the junction
+    arms = lines([(-1000, 0), (0, 0)], [(0, 0), (1000, 0)], [(0, 0), (0, 1000)])
+    polys, _, stats = _areas(arms, [(0, 0)], radius_m=300, buffer_m=25)
+    assert polys[0].area == pytest.approx(600 * 50 + 300 * 50 - 50 * 25, abs=1e-3)
+    assert stats["bands"] == 2 and stats["discs"] == 0
