@@ -280,7 +280,9 @@ def _band_rings(lines: np.ndarray, rounded: np.ndarray, half_width: float, quad_
 
     Returns ``(xy, line, sizes, loops)``: the rings' vertices one after the other (not closed), the line of
     each ring (lines without a segment of positive length have none), the rings' vertex counts, and per
-    ring whether it has the vertex itself on an inner side (a small loop there, which the overlay pays for).
+    ring whether GEOS had better draw that band: the ring has the vertex itself on an inner side (a small
+    loop there, which the overlay pays for), or the line is closed (GEOS joins its ends, here they are
+    two flat caps).
     """
     xy, idx = shapely.get_coordinates(lines, return_index=True)
     # repeated vertices dropped; lines left with one vertex dropped
@@ -387,6 +389,7 @@ def _band_rings(lines: np.ndarray, rounded: np.ndarray, half_width: float, quad_
     out[at[slot] + np.concatenate(subs)] = np.concatenate(pts)
     loops = np.bincount(np.repeat(np.arange(len(line_first)), nv), weights=bend & ~miter_ok,
                         minlength=len(line_first)) > 0
+    loops |= (xy[line_first] == xy[np.flatnonzero(last)]).all(axis=1)
     return out, idx[line_first], np.add.reduceat(counts, base), loops
 
 
