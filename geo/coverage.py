@@ -285,6 +285,8 @@ def _band_rings(lines: np.ndarray, rounded: np.ndarray, half_width: float, quad_
     two flat caps).
     """
     xy, idx = shapely.get_coordinates(lines, return_index=True)
+    if not len(xy):
+        return np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     # repeated vertices dropped; lines left with one vertex dropped
     same = np.r_[False, idx[1:] == idx[:-1]]
     step = np.r_[np.inf, np.hypot(*(xy[1:] - xy[:-1]).T)]

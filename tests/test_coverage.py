@@ -318,3 +318,12 @@ def test_t_junction_area():
     polys, _, stats = _areas(arms, [(0, 0)], radius_m=300, buffer_m=25)
     assert polys[0].area == pytest.approx(600 * 50 + 300 * 50 - 50 * 25, abs=1e-3)
     assert stats["bands"] == 2 and stats["discs"] == 0
+
+
+def test_no_reached_street_no_polygon():
+    # a facility not attached (-1), and no facility at all: nothing to draw (the province run met the second)
+    net = build_network(lines([(0, 0), (1000, 0)], [(0, 500), (1000, 500)]))
+    for nodes in (np.array([-1]), np.array([], np.int64)):
+        polys, dissolved, stats = service_areas(net, nodes, radius_m=300, buffer_m=25)
+        assert len(polys) == len(nodes) and all(p is None for p in polys) and dissolved is None
+        assert stats["bands"] == 0 and stats["discs"] == 0
