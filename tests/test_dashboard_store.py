@@ -92,3 +92,12 @@ def test_no_problems_and_no_reports_in_the_window(any_store):
     old["reported_at"] = pd.Timestamp("2024-01-01")
     any_store.write("problems", old)
     _same(any_store, AS_OF)
+
+
+def test_cases_but_none_closed(any_store):
+    frame = _problems(n=40)
+    frame["closed_at"] = pd.NaT
+    frame["status"] = cases.HANDLING
+    any_store.write("problems", frame)
+    tr = _same(any_store, AS_OF)
+    assert tr.by_grid.empty and tr.by_unit.empty and tr.open_over_time["open"].iloc[-1] > 0

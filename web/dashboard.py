@@ -152,21 +152,29 @@ def trends_in_store(store: Any, *, as_of: datetime, weeks: int = 26) -> Trends:
             rows.append((int(n[is_open].sum()), int(n[late].sum())))
     over_time = pd.DataFrame(rows, index=pd.DatetimeIndex(ends, name="as_of"), columns=["open", "overdue"])
     return Trends(as_of=t.to_pydatetime(), weekly=weekly.astype(int), open_over_time=over_time,
-                  by_grid=_on_time_in_store(store, "grid_code") if has else on_time_table(pd.DataFrame(), "grid_code"),
-                  by_unit=_on_time_in_store(store, "unit") if has else on_time_table(pd.DataFrame(), "unit"))
+                  **_on_time_in_store(store, has=has))
 
 
-def _on_time_in_store(store: Any, by: str) -> pd.DataFrame:
-    """:func:`on_time_table` counted in the store."""
-    g = store.count_by("problems", [by], where=ne("closed_at", None) & ne(by, None),
-                       also={"on_time": not_after("closed_at", "deadline")})
-    if not len(g):
-        return on_time_table(pd.DataFrame(), by)
-    frame = pd.DataFrame({"key": g[by].astype("object"), "closed": g["n"], "on_time": g["on_time"]})
-    out = frame.groupby("key")[["closed", "on_time"]].sum().astype(int)  # as on_time_table groups
-    out["rate"] = out["on_time"] / out["closed"]
-    out.index.name = by
-    return out.sort_values(["rate", "closed"], ascending=[True, False])
+def _on_time_in_store(store: Any, *, has: bool) -> dict[str, pd.DataFrame]:
+    """:func:`on_time_table` per grid and per unit, from one count in the store: the closed cases per
+    (grid, unit), and of them those closed by the deadline."""
+    keys = {"by_grid": "grid_code", "by_unit": "unit"}
+    g = (store.count_by("problems", list(keys.values()), where=ne("closed_at", None),
+                        also={"on_time": not_after("closed_at", "deadline")}) if has else pd.DataFrame())
+    rows = has and (len(g) > 0 or store.count("problems") > 0)
+    out = {}
+    for name, by in keys.items():
+        if not rows:  # no case at all: on_time_table's empty table
+            out[name] = on_time_table(pd.DataFrame(), by)
+            continue
+        part = g[g[by].notna().to_numpy()]
+        frame = pd.DataFrame({"key": part[by].astype("object"), "closed": part["n"].astype("int64"),
+                              "on_time": part["on_time"].astype("int64")})
+        table = frame.groupby("key")[["closed", "on_time"]].sum().astype(int)  # as on_time_table groups
+        table["rate"] = table["on_time"] / table["closed"]
+        table.index.name = by
+        out[name] = table.sort_values(["rate", "closed"], ascending=[True, False])
+    return out
 
 
 # ---------------------------------------------------------------- SVG
