@@ -37,11 +37,12 @@ LIST_COLUMNS = {"problem_id": "编号", "category": "问题类别", "description
                 "unit": "责任单位"}
 
 
-def grid_row(project: Project, code: str) -> pd.Series:
-    g = project.store.read("grids", where=eq("code", code))
-    if g.empty:
+def grid_row(project: Project, code: str) -> dict[str, Any]:
+    """One grid's fields and ``geometry`` (store CRS), by SQL; :class:`NotFound` for an unknown code."""
+    rows = project.store.read_rows("grids", where=eq("code", code))
+    if not rows:
         raise NotFound(f"没有网格「{code}」(no grid with this code)")
-    return g.iloc[0]
+    return rows[0]
 
 
 def open_list(project: Project, code: str) -> pd.DataFrame:
@@ -49,25 +50,24 @@ def open_list(project: Project, code: str) -> pd.DataFrame:
     store = project.store
     if not store.has("problems"):
         return pd.DataFrame(columns=list(LIST_COLUMNS) + ["overdue"])
-    frame = store.read("problems", where=eq("grid_code", code))
     as_of = cases.store_as_of(store, settings=project.settings)
+    # the grid's open cases only, by SQL (not its closed ones: a grid's year of reports is mostly closed)
+    frame = store.read("problems", where=eq("grid_code", code) & cases.open_where(as_of=as_of))
     frame = cases.with_overdue(frame[cases.is_open(frame, as_of=as_of).to_numpy()], as_of=as_of)
     frame = frame.sort_values(["days_overdue", "deadline", "problem_id"], ascending=[False, True, True])
     return frame
 
 
 def scorecard_row(project: Project, code: str) -> dict[str, Any] | None:
-    if not project.store.has("scorecard"):
+    store = project.store
+    if not store.has("scorecard"):
         return None
-    sc = project.store.read("scorecard")
-    if sc.empty or "code" not in sc:
+    rows = store.read_rows("scorecard", where=eq("code", code))  # the grid's row, by SQL
+    if not rows:
         return None
-    row = sc[sc["code"] == code]
-    if row.empty:
-        return None
-    r = row.iloc[0]
-    return {"rank": None if pd.isna(r.get("rank")) else int(r["rank"]), "of": len(sc),
-            "score": None if pd.isna(r.get("score")) else float(r["score"])}
+    r = rows[0]
+    return {"rank": None if r.get("rank") is None else int(r["rank"]), "of": store.count("scorecard"),
+            "score": None if r.get("score") is None else float(r["score"])}
 
 
 def responsibility_sheets(project: Project, code: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -87,7 +87,7 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
     from sanigrid.web.printmap import render_map
 
     g = grid_row(project, code)
-    box = tuple(gpd.GeoSeries([g.geometry], crs=project.store.crs).buffer(60).total_bounds)
+    box = tuple(gpd.GeoSeries([g["geometry"]], crs=project.store.crs).buffer(60).total_bounds)
     layers: dict[str, gpd.GeoDataFrame] = {}
     for kind in print_kinds(project):
         if not project.store.has(kind):
@@ -99,7 +99,7 @@ def print_map(project: Project, code: str, *, paper: str, fmt: str) -> bytes:
         if len(frame):
             layers[kind] = frame
     focus = f"本网格 {code}"  # the grid's own boundary on top (an unknown kind: drawn as a plain line)
-    layers[focus] = gpd.GeoDataFrame(geometry=[g.geometry.boundary], crs=project.store.crs)
+    layers[focus] = gpd.GeoDataFrame(geometry=[g["geometry"].boundary], crs=project.store.crs)
     buf = io.BytesIO()
     name = g.get("name") or ""
     render_map(layers, title=f"{project.settings.project.name} 网格 {code} {name}".strip(), path_or_buffer=buf,
