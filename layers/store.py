@@ -729,25 +729,8 @@ class GeoPackageStore(StoreBase):
                      columns: Sequence[str] | None, *, geometry: bool = True) -> gpd.GeoDataFrame:
         """A layer read through this store's SQLite connection (inside a transaction, which GDAL
         cannot see), with the column types GDAL would give."""
-        with self._conn() as con:
-            pk = _primary_key(con, kind)
-            types = {n: t for n, t in self._columns(kind).items() if n != pk}
-            geom = _geometry_column(con, kind) if geometry else None
-            attrs = [c for c in types if c != geom]
-            if columns is not None:
-                bad = [c for c in columns if c not in attrs]
-                if bad:
-                    raise StoreError(f"{self.path}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
-                attrs = [c for c in attrs if c in set(columns)]
-            conds, args = self._where_sql(con, kind, where, bbox) if (where or bbox) else ([], [])
-            sel = [_ident(c) for c in attrs] + ([_ident(geom)] if geom else [])
-            query = (f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(kind)}"
-                     + (f" WHERE {' AND '.join(conds)}" if conds else "") + f" ORDER BY {_ident(pk)}")
-            try:
-                rows = con.execute(query, args).fetchall()
-            except sqlite3.Error as e:
-                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(sel)
+        attrs, types, geom, rows = self._select(kind, bbox, where, columns, geometry=geometry)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (len(attrs) + bool(geom))
         data = {c: _sqlite_column(cols[i], types[c]) for i, c in enumerate(attrs)}
         if not geom:
             return pd.DataFrame(data)  # type: ignore[return-value]
@@ -790,6 +773,32 @@ class GeoPackageStore(StoreBase):
                 tx._touch(kind)
             else:
                 tx._ensure_table_key_index(kind)
+
+    def _select(self, kind: str, bbox: tuple[float, float, float, float] | None, where: Where,
+                columns: Sequence[str] | None, *, geometry: bool = True
+                ) -> tuple[list[str], dict[str, str], str | None, list[tuple[Any, ...]]]:
+        """The rows of ``kind`` meeting ``bbox`` and ``where`` in feature-id order, as SQLite gives them:
+        (attribute columns, their declared types, the geometry column or ``None``, the rows: attributes
+        then the geometry blob)."""
+        with self._conn() as con:
+            pk = _primary_key(con, kind)
+            types = {n: t for n, t in self._columns(kind).items() if n != pk}
+            geom = _geometry_column(con, kind) if geometry else None
+            attrs = [c for c in types if c != geom]
+            if columns is not None:
+                bad = [c for c in columns if c not in attrs]
+                if bad:
+                    raise StoreError(f"{self.path}: cannot read layer '{kind}': no field(s) {', '.join(bad)}")
+                attrs = [c for c in attrs if c in set(columns)]
+            conds, args = self._where_sql(con, kind, where, bbox) if (where or bbox) else ([], [])
+            sel = [_ident(c) for c in attrs] + ([_ident(geom)] if geom else [])
+            query = (f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(kind)}"
+                     + (f" WHERE {' AND '.join(conds)}" if conds else "") + f" ORDER BY {_ident(pk)}")
+            try:
+                rows = con.execute(query, args).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        return attrs, types, geom, rows
 
     def keys_near(self, kind: str, key: str, xy: np.ndarray, radius_m: float, *,
                   where: Where | None = None) -> list[list[Any]]:
@@ -843,19 +852,7 @@ class GeoPackageStore(StoreBase):
                 return []
             return frame_rows(empty_frame(kind, self.crs))
         s = CATALOGUE.get(kind)
-        with self._conn() as con:
-            pk = _primary_key(con, kind)
-            types = {n: t for n, t in self._columns(kind).items() if n != pk}
-            geom = _geometry_column(con, kind)
-            attrs = [c for c in types if c != geom]
-            conds, args = self._where_sql(con, kind, where, None) if where else ([], [])
-            sel = [_ident(c) for c in attrs] + ([_ident(geom)] if geom else [])
-            query = (f"SELECT {', '.join(sel) or 'NULL'} FROM {_ident(kind)}"
-                     + (f" WHERE {' AND '.join(conds)}" if conds else "") + f" ORDER BY {_ident(pk)}")
-            try:
-                rows = con.execute(query, args).fetchall()
-            except sqlite3.Error as e:
-                raise StoreError(f"{self.path}: cannot read layer '{kind}': {e}") from None
+        attrs, types, geom, rows = self._select(kind, None, where, None)
         fields = {f.name: f.dtype for f in s.fields} if s is not None else {}
         convert = [(c, _row_converter(types[c], fields.get(c))) for c in attrs]
         geoms = _gpkg_geometries([r[-1] for r in rows]) if geom and rows else None
