@@ -7,6 +7,8 @@ Each concern registers its commands in its own module (``scripts/<concern>.py``)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,8 +37,28 @@ ProjectOpt = Annotated[
 DEFAULT_PROJECT = Path(os.environ.get("SANIGRID_PROJECT", "."))
 
 
+_COMMAND: list[ExitStack] = []  # while :func:`command_scope` runs a command: what closes its stores' connections
+
+
+@contextmanager
+def command_scope() -> Iterator[None]:
+    """One command of the command line: the stores it opens with :func:`load` keep their connections for
+    the whole command (``Store.kept_connections``: each read no longer opens and closes the file) and
+    close them when it ends, so the file on disk has every commit as before."""
+    with ExitStack() as stack:
+        _COMMAND.append(stack)
+        try:
+            yield
+        finally:
+            _COMMAND.remove(stack)
+
+
 def load(project: Path) -> Project:
     """Open the project named on the command line."""
     from sanigrid.layers.project import open_project
 
-    return open_project(project)
+    p = open_project(project)
+    keep = getattr(p.store, "kept_connections", None)
+    if _COMMAND and keep is not None:
+        _COMMAND[-1].enter_context(keep())
+    return p

@@ -6,6 +6,7 @@ times them and reports a line per step, so the demo map shows every analysis lay
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -71,17 +72,19 @@ def run_demo_analyses(project: Project, *, only: str | None = None, prints: bool
     """
     from sanigrid.scripts._memo import read_once
 
-    project = read_once(project)
-    done = []
-    for title, step in _steps(project, prints=prints):
-        if only and only not in title:
-            continue
-        t0 = time.perf_counter()
-        with console.status(title):
-            step()
-        dt = time.perf_counter() - t0
-        console.print(f"  ✓ {title}  [dim]{dt:.2f} s[/]")
-        done.append((title, dt))
+    keep = getattr(project.store, "kept_connections", None)  # one connection for all the steps' reads
+    with keep() if keep is not None else contextlib.nullcontext():
+        project = read_once(project)
+        done = []
+        for title, step in _steps(project, prints=prints):
+            if only and only not in title:
+                continue
+            t0 = time.perf_counter()
+            with console.status(title):
+                step()
+            dt = time.perf_counter() - t0
+            console.print(f"  ✓ {title}  [dim]{dt:.2f} s[/]")
+            done.append((title, dt))
     return done
 
 

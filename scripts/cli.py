@@ -55,9 +55,11 @@ def main() -> None:
         import typer
 
         from sanigrid.scripts import _help_zh
+        from sanigrid.scripts._app import command_scope
 
         command = _help_zh.apply(typer.main.get_command(app))  # --help in Chinese
-        command(prog_name="sanigrid")
+        with command_scope():
+            command(prog_name="sanigrid")
     except SanigridError as e:
         err_console.print(f"[bold red]错误 error:[/] {e}", highlight=False)
         sys.exit(2)

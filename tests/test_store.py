@@ -257,3 +257,55 @@ def test_keys_near_matches_brute_force_distances(tmp_path):
     assert got == want and sum(map(len, want)) > 20
     assert StoreBase.keys_near(store, "problems", "problem_id", pts, 40.0, where=where) == want
     assert store.keys_near("problems", "problem_id", np.empty((0, 2)), 40.0) == []
+
+
+def test_bulk_writes_keep_gdals_feature_count_as_its_row_triggers_do(tmp_path, monkeypatch):
+    """A bulk insert drops the feature-count trigger, moves gpkg_ogr_contents once and makes the trigger
+    again: the count, the triggers and the rows are those of the row-by-row path (every row through the
+    trigger), and a later small append is counted by the trigger again."""
+    import sqlite3
+
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    import sanigrid.layers.store as store_module
+    from sanigrid.layers.store import GeoPackageStore
+
+    rng = np.random.default_rng(3)
+
+    def points(n: int, start: int) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"problem_id": np.arange(start, start + n), "category": "暴露垃圾",
+                                 "status": "立案", "reported_at": pd.Timestamp("2026-05-01")},
+                                geometry=shapely.points(rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)), crs=4548)
+
+    frames = [points(300, 1), points(200, 301), points(3, 501)]
+    table = pd.DataFrame({"k": np.arange(150), "v": [f"第{i}条" for i in range(150)]})
+
+    def build(path) -> dict[str, list[tuple]]:
+        store = GeoPackageStore(path, crs=4548)
+        store.write("problems", frames[0])
+        store.append("problems", frames[1])  # bulk (above _BULK_ROWS) unless patched
+        store.append("problems", frames[2])  # row by row: the trigger counts
+        store.write_table("notes", table)
+        store.append_table("notes", table)
+        con = sqlite3.connect(path)
+        try:
+            return {
+                "counts": con.execute("SELECT table_name, feature_count FROM gpkg_ogr_contents "
+                                      "ORDER BY 1").fetchall(),
+                "rows": con.execute("SELECT (SELECT COUNT(*) FROM problems), (SELECT COUNT(*) FROM notes), "
+                                    "(SELECT COUNT(*) FROM rtree_problems_geom)").fetchall(),
+                "triggers": sorted(con.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger'")),
+                "problems": con.execute("SELECT * FROM problems ORDER BY fid").fetchall(),
+            }
+        finally:
+            con.close()
+
+    bulk = build(tmp_path / "bulk.gpkg")
+    monkeypatch.setattr(store_module, "_BULK_ROWS", 10**9)  # every insert row by row, through the triggers
+    rows = build(tmp_path / "rows.gpkg")
+    assert dict(bulk["counts"])["problems"] == 503 and dict(bulk["counts"])["notes"] == 300
+    assert bulk["rows"] == [(503, 300, 503)]
+    assert any(n == "trigger_insert_feature_count_problems" for n, _ in bulk["triggers"])
+    assert bulk == rows

@@ -1,5 +1,6 @@
 """A server's GeoPackage store keeps a reading connection per thread: it sees every commit, from this
-process or another, and a file replaced under the same path. Elsewhere each read has its own."""
+process or another, and a file replaced under the same path. A command of the command line keeps its
+connections for the command (kept_connections) and closes them at its end. Elsewhere each read has its own."""
 
 from __future__ import annotations
 
@@ -82,3 +83,52 @@ def test_last_change_moves_with_each_write_of_its_own_layer_only(project, toilet
     after = {i.kind: i.last_change for i in store.info()}
     assert after["toilets"] > before["toilets"] and after["markets"] == before["markets"]
     assert layer_stamp(store, "toilets") != stamps["toilets"] and layer_stamp(store, "markets") == stamps["markets"]
+
+
+def test_kept_connections_share_one_reader_for_a_command_and_close_it_at_its_end(project, toilets_wgs84):
+    """What `sanigrid <command>` (scripts._app.command_scope) and `analyse` do: inside the block the reads go
+    through one kept connection; after it no connection is left, so a copy of the .gpkg alone has every
+    commit, as when each read opened and closed its own."""
+    import shutil
+    import sqlite3
+
+    from sanigrid.layers.store import _WRITERS
+
+    store = project.store
+    with store.kept_connections() as kept:
+        assert kept is store and store.keep_writer
+        store.write("toilets", toilets_wgs84)
+        store.read("toilets")
+        first = _reader(store.path)
+        assert len(store.read("toilets")) == 5 and _reader(store.path) is first
+        store.append("toilets", toilets_wgs84)
+        assert len(store.read("toilets")) == 10  # the kept reader sees the kept writer's commit
+    assert not store.keep_writer
+    assert not any(path == str(store.path.resolve()) for _, path in _WRITERS)
+    wal = store.path.with_name(store.path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = store.path.with_name("copy.gpkg")
+    shutil.copyfile(store.path, copy)  # the file alone, not its -wal
+    assert sqlite3.connect(copy).execute('SELECT COUNT(*) FROM "toilets"').fetchone()[0] == 10
+    # a server's store (keep_writer set) is left as it is
+    store.keep_writer = True
+    with store.kept_connections():
+        store.read("toilets")
+    assert store.keep_writer and _reader(store.path) is not None
+
+
+def test_a_cli_command_keeps_its_connections_and_leaves_none(project, toilets_wgs84, monkeypatch):
+    """A command run by main() (inside command_scope): the store `load` opens keeps its connections for the
+    command and releases them when it ends."""
+    from sanigrid.scripts import _app
+
+    project.store.write("toilets", toilets_wgs84)
+    seen = []
+    with _app.command_scope():
+        p = _app.load(project.root)
+        seen.append(p.store.keep_writer)
+        p.store.read("toilets")
+    assert seen == [True] and not p.store.keep_writer
+    wal = p.store.path.with_name(p.store.path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert not _app.load(project.root).store.keep_writer  # outside a command: each read its own connection
