@@ -1180,9 +1180,12 @@ class GeoPackageStore(StoreBase):
             fids = [r[0] for r in con.execute(
                 f"SELECT {_ident(pk)} FROM {_ident(name)} WHERE {_ident(pk)} > ? ORDER BY 1", (start,))]
             ok = ~np.isnan(bounds[:, 0])
+            if len(fids) != len(bounds):
+                raise StoreError(f"{self.path}: layer '{name}': {len(fids)} rows inserted, {len(bounds)} given")
+            box = bounds[ok]
             con.executemany(f"INSERT INTO {_ident(rtree)} VALUES (?, ?, ?, ?, ?)",
-                            [(f, b[0], b[2], b[1], b[3]) for f, b, k in zip(fids, bounds.tolist(), ok, strict=True)
-                             if k])
+                            zip(np.asarray(fids, dtype=np.int64)[ok].tolist(), box[:, 0].tolist(), box[:, 2].tolist(),
+                                box[:, 1].tolist(), box[:, 3].tolist(), strict=True))
             for sql in triggers:
                 con.execute(sql)
         if counted is not None:  # what the trigger would have done, row by row (NULL stays NULL)
@@ -1476,13 +1479,22 @@ def _sqlite_values(col: pd.Series) -> list[Any]:
         if isinstance(dt, pd.DatetimeTZDtype):
             text = text + "Z"
         return [None if pd.isna(v) else v for v in text.astype(object)]
+    # numbers through numpy's tolist (Python ints and floats), missing values (NA, NaN) as NULL: a Python
+    # test per value cost ~20 µs a row (8,690 hot-spot cells: 145 of the 480 ms of their write)
     if pd.api.types.is_bool_dtype(dt):
-        return [None if v is None or v is pd.NA else int(bool(v)) for v in col.astype(object)]
+        return _nulls(col.to_numpy(dtype=bool, na_value=False).astype(np.int64).tolist(), col)
     if pd.api.types.is_integer_dtype(dt):
-        return [None if v is None or v is pd.NA else int(v) for v in col.astype(object)]
+        return _nulls(col.to_numpy(dtype=getattr(dt, "numpy_dtype", dt), na_value=0).tolist(), col)
     if pd.api.types.is_float_dtype(dt):
-        return [None if v is None or v is pd.NA or v != v else float(v) for v in col.astype(object)]
+        return _nulls(col.to_numpy(dtype=np.float64, na_value=np.nan).tolist(), col)
     return [v if v is None or isinstance(v, str | bytes) else _sql_value(v) for v in col.astype(object)]
+
+
+def _nulls(values: list[Any], col: pd.Series) -> list[Any]:
+    """``values`` with ``None`` where ``col`` is missing."""
+    for i in np.flatnonzero(col.isna().to_numpy()).tolist():
+        values[i] = None
+    return values
 
 
 def _sqlite_column(values: Sequence[Any], decl: str) -> pd.Series:

@@ -309,3 +309,36 @@ def test_bulk_writes_keep_gdals_feature_count_as_its_row_triggers_do(tmp_path, m
     assert bulk["rows"] == [(503, 300, 503)]
     assert any(n == "trigger_insert_feature_count_problems" for n, _ in bulk["triggers"])
     assert bulk == rows
+
+
+def test_column_values_for_sqlite_equal_the_value_by_value_conversion():
+    """The vectorised conversion of a long column (numbers through numpy) gives exactly what the value-by-value
+    path of a short one gives (_sql_value): Python ints and floats, NULL for NA and NaN, inf kept."""
+    import numpy as np
+
+    from sanigrid.layers.store import _BULK_ROWS, _sql_value, _sqlite_values
+
+    n = _BULK_ROWS + 40
+    rng = np.random.default_rng(5)
+    ints = rng.integers(-10**12, 10**12, n)
+    floats = rng.normal(size=n) * 1e6
+    floats[[3, 7]] = np.nan
+    floats[9] = np.inf
+    missing = rng.random(n) < 0.2
+    cols = {
+        "bool": pd.Series(rng.random(n) < 0.5),
+        "boolean": pd.Series(pd.array(np.where(missing, None, rng.random(n) < 0.5), dtype="boolean")),
+        "int64": pd.Series(ints),
+        "int32": pd.Series(ints.astype(np.int32)),
+        "uint64": pd.Series(np.full(n, 2**63 + 5, dtype=np.uint64)),
+        "Int64": pd.Series(pd.array(np.where(missing, None, ints), dtype="Int64")),
+        "float64": pd.Series(floats),
+        "float32": pd.Series(floats.astype(np.float32)),
+        "Float64": pd.Series(pd.array(np.where(missing, None, floats), dtype="Float64")),
+    }
+    for name, col in cols.items():
+        got = _sqlite_values(col)
+        want = [_sql_value(v) for v in col.astype(object)]
+        assert len(got) == n and [type(v) for v in got] == [type(v) for v in want], name
+        assert got == want, name
+        assert sum(v is None for v in got) == int(col.isna().sum()), name
