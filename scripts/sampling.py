@@ -285,7 +285,11 @@ def sample(
     as_of: Annotated[datetime | None, typer.Option(help="count problems open/overdue at this date "
                                                         "(default: now, or the day after the last report)")] = None,
 ) -> None:
-    """Select sample points (样本点) per category: readiness, stratified and spaced picks, shortfalls."""
+    """Select sample points (样本点) per category: readiness, stratified and spaced picks, shortfalls.
+
+    Writes the layers sample_candidates and sample_selection and outputs/样本点清单.xlsx. The printable A4
+    maps (one PNG per category, once drawn by every run) only with --maps, or later from the stored
+    sample: sanigrid analyse --only "sample maps" --prints."""
     run = run_sample(load(project), seed=seed, random_mode=random, maps=maps, as_of=as_of)
     _say_missing(run.missing)
     t = Table(title=f"样本点 sample points ({'随机' if random else '分层'})")
