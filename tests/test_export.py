@@ -81,3 +81,40 @@ def test_dbf_names_fit_ten_bytes_and_stay_unique():
     assert names["name"] == "名称"
     assert names["toilet_class"] == "toilet_cla" and names["toilet_classes"] == "toilet_cl1"
     assert all(len(v.encode("gbk")) <= 10 for v in names.values())
+
+
+def _lonlat_by_drop(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """table_with_lonlat as it was written before (drop the geometry, insert 经度 and 纬度)."""
+    out = pd.DataFrame(frame).drop(columns=frame.geometry.name)
+    if len(frame) and frame.crs is not None:
+        pts = frame.geometry.representative_point().to_crs(4326)
+        out["经度"] = pts.x.round(6).to_numpy()
+        out["纬度"] = pts.y.round(6).to_numpy()
+    return out
+
+
+@pytest.mark.parametrize("case", ["plain", "duplicate_index", "has_lonlat", "empty", "slice", "polygons"])
+def test_table_with_lonlat_equals_dropping_the_geometry(case):
+    """One new frame from the columns gives what the drop-and-insert did: values, dtypes, order, index."""
+    from sanigrid.layers.export import table_with_lonlat
+
+    n = 6
+    frame = gpd.GeoDataFrame(
+        {"name": [f"公厕{i}" for i in range(n)], "seats": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+         "open": [True, False] * 3, "area": [1.5, float("nan"), 2.0, 3.25, 0.0, 9.0],
+         "when": pd.to_datetime(["2026-01-01"] * n), "note": pd.Series(["a", None] * 3, dtype="str")},
+        geometry=[shapely.Point(500_000 + 100 * i, 3_100_000 + 50 * i) for i in range(n)], crs=4548)
+    if case == "duplicate_index":
+        frame.index = [3, 3, 1, 1, 0, 9]
+    elif case == "has_lonlat":
+        frame.insert(1, "经度", 0.0)
+    elif case == "empty":
+        frame = frame.iloc[:0]
+    elif case == "slice":
+        frame = frame.iloc[2:5]
+    elif case == "polygons":
+        frame = frame.set_geometry(frame.geometry.buffer(10))
+    got, want = table_with_lonlat(frame), _lonlat_by_drop(frame)
+    pd.testing.assert_frame_equal(got, want)
+    assert list(got.columns) == list(want.columns) and list(got.dtypes) == list(want.dtypes)
+    assert frame.geometry.name in frame.columns  # the caller's frame is left as it was
