@@ -1065,20 +1065,26 @@ class GeoPackageStore(StoreBase):
         definitions are then run here, inside this transaction."""
         con = self._tx_con()
         self._ensure_system_tables()
-        scratch = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", suffix=".scratch", dir=self.path.parent))
-        try:
-            path = scratch / "layer.gpkg"
-            empty = frame.iloc[:0]
-            if s is not None:
-                pyogrio.write_dataframe(
-                    empty, path, layer=name, driver="GPKG", promote_to_multi=is_multi(s),
-                    geometry_type=geometry_type(s),
-                    layer_options={"DESCRIPTION": f"{s.zh} {s.en}", "IDENTIFIER": name})
-            else:
-                pyogrio.write_dataframe(pd.DataFrame(empty), path, layer=name, driver="GPKG")
-            defs = _definitions(path, name)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        empty = frame.iloc[:0]
+        key = _schema_key(name, empty, s)
+        defs = _DEFINITIONS.get(key)
+        if defs is None:
+            scratch = Path(tempfile.mkdtemp(prefix=f".{self.path.stem}.", suffix=".scratch", dir=self.path.parent))
+            try:
+                path = scratch / "layer.gpkg"
+                if s is not None:
+                    pyogrio.write_dataframe(
+                        empty, path, layer=name, driver="GPKG", promote_to_multi=is_multi(s),
+                        geometry_type=geometry_type(s),
+                        layer_options={"DESCRIPTION": f"{s.zh} {s.en}", "IDENTIFIER": name})
+                else:
+                    pyogrio.write_dataframe(pd.DataFrame(empty), path, layer=name, driver="GPKG")
+                defs = _definitions(path, name)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            if len(_DEFINITIONS) >= _DEFINITIONS_KEPT:
+                _DEFINITIONS.clear()
+            _DEFINITIONS[key] = defs
         self._drop(name)
         srs_map = {}
         for row in defs["srs"]:
@@ -1401,6 +1407,24 @@ def _geometry_column(con: sqlite3.Connection, name: str) -> str | None:
 
 def _primary_key(con: sqlite3.Connection, name: str) -> str:
     return next((r[1] for r in con.execute(f"PRAGMA table_info({_ident(name)})") if r[5]), "fid")
+
+
+#: what GDAL writes for a table, per schema (:func:`_schema_key`), kept for the process: GDAL makes a scratch
+#: GeoPackage for each (~15 ms of CPU), and `sanigrid analyse` writes some layers once per facility kind
+_DEFINITIONS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_DEFINITIONS_KEPT = 256
+
+
+def _schema_key(name: str, empty: pd.DataFrame, s: LayerSpec | None) -> tuple[Any, ...]:
+    """All that the definitions GDAL writes for table ``name`` depend on: the columns and their dtypes, the
+    geometry column and its CRS, the layer's geometry type and description, and GDAL's version. (The time
+    GDAL records in gpkg_contents differs; every write sets its own after.)"""
+    geom = getattr(empty, "_geometry_column_name", None) if isinstance(empty, gpd.GeoDataFrame) else None
+    geom = geom if geom in empty.columns else None
+    crs = empty.crs.to_wkt() if geom is not None and empty.crs is not None else None
+    layer = (is_multi(s), geometry_type(s), s.zh, s.en) if s is not None else None
+    return (name, pyogrio.__gdal_version_string__, layer, geom, crs,
+            tuple((str(c), str(t)) for c, t in empty.dtypes.items()))
 
 
 def _definitions(path: Path, name: str) -> dict[str, Any]:

@@ -342,3 +342,61 @@ def test_column_values_for_sqlite_equal_the_value_by_value_conversion():
         assert len(got) == n and [type(v) for v in got] == [type(v) for v in want], name
         assert got == want, name
         assert sum(v is None for v in got) == int(col.isna().sum()), name
+
+
+def test_gdal_table_definitions_kept_per_schema_give_the_tables_gdal_makes(tmp_path, monkeypatch):
+    """The second write of a schema reuses what GDAL wrote for the first (no scratch GeoPackage): its tables,
+    indexes, triggers and gpkg_* rows equal those of a store written with nothing kept; another schema (a
+    column more) asks GDAL again."""
+    import sqlite3
+
+    import geopandas as gpd
+    import pyogrio
+    import shapely
+
+    import sanigrid.layers.store as store_module
+    from sanigrid.layers.store import GeoPackageStore
+
+    def toilets(n: int, crs: int = 4548, **extra) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"name": [f"公厕{i}" for i in range(n)], **extra},
+                                geometry=[shapely.Point(500_000 + i, 3_100_000) for i in range(n)], crs=crs)
+
+    def schema(path) -> dict[str, list[tuple]]:
+        con = sqlite3.connect(path)
+        try:
+            return {"master": sorted(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")),
+                    **{t: sorted(map(tuple, con.execute(f"SELECT * FROM {t}")))
+                       for t in ("gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents",
+                                 "gpkg_spatial_ref_sys")},
+                    "contents": sorted(con.execute("SELECT table_name, data_type, identifier, description, min_x, "
+                                                   "min_y, max_x, max_y, srs_id FROM gpkg_contents"))}
+        finally:
+            con.close()
+
+    calls = []
+    real = pyogrio.write_dataframe
+    monkeypatch.setattr(pyogrio, "write_dataframe", lambda *a, **k: (calls.append(k.get("layer")), real(*a, **k)))
+
+    def build(path) -> dict[str, list[tuple]]:
+        store = GeoPackageStore(path, crs=4548)
+        store.write("toilets", toilets(3))
+        store.write("toilets", toilets(5))                                   # the same schema again
+        store.write_table("notes", pd.DataFrame({"k": [1, 2], "v": ["a", "b"]}))
+        return schema(path)
+
+    store_module._DEFINITIONS.clear()
+    fresh = build(tmp_path / "fresh.gpkg")
+    assert calls.count("toilets") == 1 and calls.count("notes") == 1  # the second write kept GDAL's
+    calls.clear()
+    kept = build(tmp_path / "kept.gpkg")                                # every definition kept: GDAL not asked
+    assert calls == ["sanigrid_project"]                                 # (only to make the new file)
+    assert kept == fresh
+    store_module._DEFINITIONS.clear()
+    assert build(tmp_path / "again.gpkg") == fresh                      # and = nothing kept at all
+
+    other = GeoPackageStore(tmp_path / "other.gpkg", crs=4548)
+    calls.clear()
+    other.write("toilets", toilets(2, seats=[1, 2]))  # the catalogue's columns, as before: kept
+    other.write("toilets", toilets(2, seats=[1, 2], remark=["甲", "乙"]))  # a column more: GDAL again
+    assert calls == ["sanigrid_project", "toilets"]
+    assert other.read("toilets")[["seats", "remark"]].values.tolist() == [[1, "甲"], [2, "乙"]]
