@@ -137,6 +137,8 @@ def _tables(sheets: Mapping[str, pd.DataFrame], headers: Mapping[str, str],
 
 #: rows turned into XML per block (bounds the memory a big sheet takes while it is written)
 _BLOCK_ROWS = 8_192
+#: a text column this short is coded value by value in Python (faster than a vectorised call's overhead)
+_SHORT_COLUMN = 64
 #: the most decimals a number is shown (and stored) with; fewer if the analysis rounded to fewer
 MAX_DECIMALS = 2
 #: Excel's day zero for serial dates (1900 system, with its leap-year quirk folded in)
@@ -270,7 +272,14 @@ class _Column:
 
     def _string(self, series: pd.Series) -> None:
         """A column of the string dtype: factorized as it is stored (no object array of every value),
-        with the codes :meth:`_text` gives (distinct values in order of appearance, "" an empty cell)."""
+        with the codes :meth:`_text` gives (distinct values in order of appearance, "" an empty cell).
+        A short column (a grid's sheet of the 责任清单) is coded in Python: the same codes, without the
+        ~0.2 ms of an Arrow factorize."""
+        if len(series) <= _SHORT_COLUMN:
+            index: dict[str, int] = {}
+            short = [index.setdefault(v, len(index)) if isinstance(v, str) and v else -1 for v in series.tolist()]
+            self._coded(np.array(short, dtype=np.intp), np.array(list(index), dtype=object), quote=True)
+            return
         codes, uniques = series.factorize(use_na_sentinel=True)
         uniques = np.asarray(uniques, dtype=object)
         empty = np.flatnonzero(uniques == "")

@@ -160,3 +160,30 @@ def test_string_column_codes_as_the_object_path() -> None:
     assert fast.cells("B", 0, len(values), rows).tolist() == slow.cells("B", 0, len(values), rows).tolist()
     empty = w._Column("类别", pd.Series(["", None], dtype="str"), w._Strings())
     assert empty.kind == "empty"
+
+
+@pytest.mark.parametrize("values", [
+    ["甲", "乙", "甲", None, "", "=1+1", "丙\x07", "乙", ""],
+    ["", "", None],
+    [None, None],
+    [],
+    ["a"] * 64,
+    [f"v{i % 7}" if i % 5 else "" for i in range(64)],
+])
+def test_short_text_columns_coded_as_the_factorize_path_codes_them(values, monkeypatch):
+    """A short column of the string dtype, coded value by value, gives what Arrow's factorize path gives:
+    codes, shared-string ids and count, formula quoting and the width sample."""
+    import sanigrid.layers.workbook as wb
+
+    series = pd.Series(values, dtype="str")
+
+    def column(short: int) -> tuple[object, ...]:
+        monkeypatch.setattr(wb, "_SHORT_COLUMN", short)
+        strings = wb._Strings()
+        col = wb._Column("名称", series, strings)
+        got = (col.kind, col.sample, strings.count, list(strings.index))
+        if col.kind == "text":
+            got += (col.codes.tolist(), col.ids.tolist(), col.quoted.tolist(), col.codes.dtype)
+        return got
+
+    assert column(64) == column(-1)
