@@ -413,3 +413,34 @@ def test_toilet_class_required_only_on_main_roads_and_at_markets(town):
     # without the streets every toilet below the class is named
     r2 = sampling.readiness(c, settings=Settings(), as_of=AS_OF)
     assert _by_name(r2, "背街")["reasons"] == "公厕为三类"
+
+
+def _picked_by_category(places: gpd.GeoDataFrame, picks: list) -> pd.DataFrame:
+    """How select() built its picks before: each category's rows with the three columns, concatenated."""
+    frames = []
+    for idx, reasons, mode in picks:
+        frame = places.iloc[idx].copy()
+        frame["pick"] = np.arange(1, len(idx) + 1)
+        frame["reason"] = reasons
+        frame["mode"] = mode
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("with_own_reason", [False, True])
+def test_picked_rows_equal_each_categorys_rows_concatenated(town, with_own_reason):
+    """One take and the pick columns set once give the frame of the per-category concatenation (values,
+    dtypes, geometry, index), with an empty category among them; a 'reason' column of the places is
+    replaced as before."""
+    places = _ready(town)
+    if with_own_reason:
+        places = places.assign(reason="旧")
+    n = len(places)
+    picks = [([3, 0, 5], ["甲", "乙", "丙"], "分层"), ([], [], "分层"), ([n - 1, 1], ["丁", "戊"], "分层")]
+    got = sampling._picked_rows(places, picks)
+    want = _picked_by_category(places, picks)
+    pd.testing.assert_frame_equal(got, want)
+    assert list(got.dtypes) == list(want.dtypes) and got["pick"].tolist() == [1, 2, 3, 1, 2]
+    sel = sampling.select(places, quotas={"背街小巷": 2, "公厕": 1, "无此类": 1}, seed=3, min_spacing_m=0,
+                          pass_score=80)
+    assert set(sel.picks.columns) >= {"pick", "reason", "mode"} and sel.picks["mode"].eq("分层").all()
