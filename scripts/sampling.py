@@ -22,6 +22,7 @@ from sanigrid.scripts._app import DEFAULT_PROJECT, ProjectOpt, app, console, loa
 
 if TYPE_CHECKING:  # the analyses and their libraries are imported by the functions that run them
     import geopandas as gpd
+    import numpy as np
     import pandas as pd
 
     from sanigrid.geo import sampling
@@ -133,32 +134,41 @@ def _as_layer(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def _min_spacing(picks: gpd.GeoDataFrame) -> float:
-    if len(picks) < 2:
-        return float("nan")
+def _min_spacing(xy: np.ndarray) -> float:
+    """The smallest distance between two of the points ``xy`` (n × 2), NaN for fewer than two."""
     import numpy as np
 
-    xy = np.column_stack([picks.geometry.x, picks.geometry.y])
+    if len(xy) < 2:
+        return float("nan")
     d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     d[np.diag_indices_from(d)] = np.inf
     return float(d.min())
 
 
 def compare(stratified: sampling.Selection, random: sampling.Selection) -> pd.DataFrame:
-    """Per category and mode: mean readiness, share ready, strata covered, smallest spacing of the picks."""
+    """Per category and mode: mean readiness, share ready, strata covered, smallest spacing of the picks.
+
+    The picks' columns are taken out once per mode and each category's part is a mask of them (a filtered
+    GeoDataFrame per category cost ~1 ms); means are those of pandas Series, as before."""
+    import numpy as np
     import pandas as pd
 
     rows = []
     for mode, sel in (("分层", stratified), ("随机", random)):
         rep = sel.report.set_index("category")
+        picks = sel.picks
+        cats = picks["category"].to_numpy()
+        readiness, ready = picks["readiness"].to_numpy(), picks["ready"].to_numpy()
+        xy = np.column_stack([picks.geometry.x.to_numpy(), picks.geometry.y.to_numpy()])
         for cat in rep.index:
-            p = sel.picks[sel.picks["category"] == cat]
-            rows.append({"category": cat, "mode": mode, "picked": len(p),
-                         "mean_readiness": round(float(p["readiness"].mean()), 1) if len(p) else float("nan"),
-                         "share_ready": round(float(p["ready"].mean()), 3) if len(p) else float("nan"),
+            m = cats == cat
+            n = int(m.sum())
+            rows.append({"category": cat, "mode": mode, "picked": n,
+                         "mean_readiness": round(float(pd.Series(readiness[m]).mean()), 1) if n else float("nan"),
+                         "share_ready": round(float(pd.Series(ready[m]).mean()), 3) if n else float("nan"),
                          "strata_covered": int(rep.loc[cat, "strata_covered"]),
                          "strata": int(rep.loc[cat, "strata"]),
-                         "min_spacing": round(_min_spacing(p), 0)})
+                         "min_spacing": round(_min_spacing(xy[m]), 0)})
     return pd.DataFrame(rows).sort_values(["category", "mode"], kind="stable").reset_index(drop=True)
 
 

@@ -444,3 +444,35 @@ def test_picked_rows_equal_each_categorys_rows_concatenated(town, with_own_reaso
     sel = sampling.select(places, quotas={"背街小巷": 2, "公厕": 1, "无此类": 1}, seed=3, min_spacing_m=0,
                           pass_score=80)
     assert set(sel.picks.columns) >= {"pick", "reason", "mode"} and sel.picks["mode"].eq("分层").all()
+
+
+def _compare_by_filtering(stratified, random) -> pd.DataFrame:
+    """scripts.sampling.compare as it was: a filtered frame per category."""
+    rows = []
+    for mode, sel in (("分层", stratified), ("随机", random)):
+        rep = sel.report.set_index("category")
+        for cat in rep.index:
+            p = sel.picks[sel.picks["category"] == cat]
+            xy = np.column_stack([p.geometry.x, p.geometry.y])
+            d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+            d[np.diag_indices_from(d)] = np.inf
+            rows.append({"category": cat, "mode": mode, "picked": len(p),
+                         "mean_readiness": round(float(p["readiness"].mean()), 1) if len(p) else float("nan"),
+                         "share_ready": round(float(p["ready"].mean()), 3) if len(p) else float("nan"),
+                         "strata_covered": int(rep.loc[cat, "strata_covered"]),
+                         "strata": int(rep.loc[cat, "strata"]),
+                         "min_spacing": round(float(d.min()), 0) if len(p) >= 2 else float("nan")})
+    return pd.DataFrame(rows).sort_values(["category", "mode"], kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_compare_equals_a_filtered_frame_per_category(town, seed):
+    from sanigrid.scripts.sampling import compare
+
+    places = _ready(town)
+    quotas = {"背街小巷": 3, "公厕": 2, "农贸市场": 1, "主次干道": 2, "无此类": 2}
+    sels = [sampling.select(places, quotas=quotas, seed=seed, min_spacing_m=50, pass_score=80, random_mode=m)
+            for m in (False, True)]
+    got = compare(*sels)
+    pd.testing.assert_frame_equal(got, _compare_by_filtering(*sels))
+    assert got["picked"].sum() > 0 and got["min_spacing"].notna().any()
