@@ -333,8 +333,13 @@ def readiness(
         f = f.sort_values(["pos", "points"], ascending=[True, False], kind="stable")
         lost = f.groupby("pos")["points"].sum()
         score[lost.index.to_numpy()] -= lost.to_numpy()
-        for pos, texts in f.groupby("pos", sort=False)["text"]:
-            reasons[int(pos)] = "; ".join(texts)
+        # the texts of each place in this order, joined: runs of one pos in the sorted rows (a Series per
+        # group from groupby cost ~50 µs a place)
+        at = f["pos"].to_numpy(dtype=np.int64)
+        texts = f["text"].tolist()
+        starts = np.flatnonzero(np.r_[True, at[1:] != at[:-1]]).tolist() + [len(at)]
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            reasons[int(at[a])] = "; ".join(texts[a:b])
     out["readiness"] = np.clip(score, 0.0, 100.0).round(1)
     out["ready"] = out["readiness"] >= sc.pass_score
     out["reasons"] = reasons
