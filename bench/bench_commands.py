@@ -18,9 +18,16 @@ machine is shared: CPU seconds vary less than wall time under load. Issue 12's f
 on a quiet machine before any of this: `sample` 5.5 s, `analyse` ~11 s; README (0f71afa): `analyse`
 22 s on 2 cores. Targets: analyse < 4 s, sample < 1 s.
 
-Last run (2f61f2c against be96c34, 3 rounds, load average 7–13 on 2 CPUs, so wall times are 3–4× CPU):
-analyse 29.0 s wall / 8.3 s CPU against 44.0 s / 15.2 s (1.5× wall, 1.8× CPU), peak 284 MB against 310 MB;
-sample 7.7 s / 2.8 s against 9.6 s / 2.9 s; an earlier run (load 6–8): analyse 6.0 s CPU against 9.3 s.
+Each round also runs ``analyse`` again on the analysed copy (a planner's next run: the archive scan reads
+only new or changed files) and ``python -c 'import numpy'`` (the start-up reference: every CPU figure is
+also given as a multiple of it, which a loaded machine moves less than seconds).
+
+Last run (c01e983 against 46f1957, 3 rounds, load average 7.4 on 2 CPUs with the test suite running in the
+last round, so wall times are 3–4× CPU; CPU medians, min in brackets): analyse 8.2 (7.1) s against 9.3
+(9.1) s, 1.1×; analyse again 7.5 (7.1) s against 9.8 (9.6) s, 1.3×; sample 2.7 (2.2) s against 3.1 (2.8) s,
+1.1× (1.3× on the minima); peak 288 MB against 281 MB; import numpy 0.19 s, so sample is 15× and analyse
+40× of it. Earlier: 2f61f2c against be96c34 (load 7–13): analyse 8.3 s CPU against 15.2 s, sample 2.8 s
+against 2.9 s.
 """
 
 from __future__ import annotations
