@@ -9,6 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
+import pandas as pd
 import pytest
 import shapely
 
@@ -196,3 +197,36 @@ def test_the_command_prints_the_counts(tmp_path, project: Project):
     # no places in the store: the departments only (县创卫办 3, 县城管局, 县市场监管局, 县卫健委 1 each), 2 present
     assert "│    6 │    2 │    0 │    4 │" in result.output.replace("┃", "│")
     assert (project.root / "outputs" / "档案完整性.xlsx").exists()
+
+
+def test_a_rescan_reads_only_changed_files_and_equals_a_scan_from_nothing(tmp_path, monkeypatch):
+    """The registry is the cache of the scan, per file (path, size, modification time): a rescan reads
+    (hashes, opens the PDF of) only new and changed files, a changed PDF's text is read again, a deleted
+    file drops out, and the result equals scanning the folder with no registry at all."""
+    folder = tmp_path / "档案"
+    _archive(folder)
+    s = Settings().archive
+    first = reg.scan(folder, None, root=tmp_path, settings=s, now=AS_OF).registry
+    minutes = "档案/县创卫办/2026年第三季度会议纪要.pdf"
+    _write(folder / "县创卫办/2026年第三季度会议纪要.pdf", text_pdf(["县创卫办会议纪要", "改期至十二月"]))
+    (folder / "花园社区/花园社区2026年第三季度创卫工作会议纪要.pdf").unlink()
+
+    read: list[str] = []
+    real_sha, real_text = reg.sha256_file, reg.pdf_text
+    monkeypatch.setattr(reg, "sha256_file", lambda p: (read.append(Path(p).name), real_sha(p))[1])
+    monkeypatch.setattr(reg, "pdf_text", lambda p, **k: (read.append(f"text:{Path(p).name}"), real_text(p, **k))[1])
+    again = reg.scan(folder, first, root=tmp_path, settings=s, now=AS_OF)
+    assert read == ["text:2026年第三季度会议纪要.pdf", "2026年第三季度会议纪要.pdf"]  # nothing else opened
+    assert again.changed == [minutes] and again.added == []
+    assert again.removed == ["档案/花园社区/花园社区2026年第三季度创卫工作会议纪要.pdf"]
+    r = again.registry.set_index("path")
+    assert r.loc[minutes, "text"] == "县创卫办会议纪要改期至十二月"
+
+    fresh = reg.scan(folder, None, root=tmp_path, settings=s, now=AS_OF).registry
+    cols = [c for c in reg.COLUMNS if c != "file_id"]  # ids: kept by the rescan, renumbered from nothing
+    by_path = again.registry.set_index("path").sort_index()
+    # the same values (a kept row's text columns may be object dtype where a new one's are str)
+    pd.testing.assert_frame_equal(by_path.drop(columns="file_id"),
+                                  fresh.set_index("path").sort_index().drop(columns="file_id"),
+                                  check_dtype=False, check_index_type=False)
+    assert len(by_path) == len(fresh) == 12 and set(cols) <= set(by_path.reset_index().columns)
