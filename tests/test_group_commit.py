@@ -256,7 +256,7 @@ def test_a_copy_of_the_gpkg_alone_holds_every_answered_write_once_the_lane_is_id
         r = c.post(f"/api/problems/{pid}/transitions", json={"to_status": DISPATCHED, "note": "派遣"}, headers=h)
         copy = tmp_path / "copy.gpkg"
         deadline = time.monotonic() + 10
-        while True:  # the fold runs just after the answers, when the lane is idle
+        while True:  # folded once the lane has written nothing for IDLE_CHECKPOINT_S
             shutil.copyfile(project.store.path, copy)  # the file alone, not its -wal
             con = sqlite3.connect(copy)
             try:

@@ -50,22 +50,44 @@ async def run_write(fn: Callable[..., T], project: Any, /, *args: Any, **kwargs:
         _checkpoint_soon(project)
 
 
-_checkpoints: set[asyncio.Task[None]] = set()  # running ones (a task nobody holds may be collected)
+IDLE_CHECKPOINT_S = 0.5  # writes paused this long: the log is folded into the file
+
+
+@dataclass
+class _Idle:
+    last_write: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+
+_idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Idle]] = weakref.WeakKeyDictionary()
 
 
 def _checkpoint_soon(project: Any) -> None:
-    """After a write: a task that, if the lane then has nothing more to write, folds the store's
+    """After a write: once the lane has written nothing for :data:`IDLE_CHECKPOINT_S`, fold the store's
     write-ahead log into its file (so a copy of the .gpkg alone, e.g. for QGIS on another machine, holds
-    every answered write). The writer is answered without waiting for it."""
-    task = asyncio.get_running_loop().create_task(_checkpoint_when_idle(project))
-    _checkpoints.add(task)
-    task.add_done_callback(_checkpoints.discard)
+    every answered write). The writer is answered without waiting for it, and a steady stream of reports
+    is not held up by a checkpoint after each batch (SQLite's own auto-checkpoint bounds the log meanwhile)."""
+    loop = asyncio.get_running_loop()
+    state = _idle.setdefault(loop, {}).setdefault(id(project), _Idle())
+    state.last_write = loop.time()
+    if state.task is None or state.task.done():
+        state.task = loop.create_task(_checkpoint_when_idle(project, state))
 
 
-async def _checkpoint_when_idle(project: Any) -> None:
+async def _checkpoint_when_idle(project: Any, state: _Idle) -> None:
+    loop = asyncio.get_running_loop()
     lim = _limiter()
-    if lim.borrowed_tokens == 0 and not any(q.pending for q in _queues.get(asyncio.get_running_loop(), {}).values()):
-        await anyio.to_thread.run_sync(project.store.checkpoint, limiter=lim)
+    while True:
+        await asyncio.sleep(max(0.0, state.last_write + IDLE_CHECKPOINT_S - loop.time()))
+        busy = lim.borrowed_tokens or any(q.pending for q in _queues.get(loop, {}).values())
+        if not busy and loop.time() - state.last_write >= IDLE_CHECKPOINT_S:
+            seen = state.last_write
+            await anyio.to_thread.run_sync(project.store.checkpoint, limiter=lim)
+            if state.last_write == seen:  # else a write came while it ran: wait for the next pause
+                return
+            continue
+        if busy:
+            state.last_write = loop.time()
 
 
 BatchFn = Callable[[Any, Sequence[Any]], Sequence[Any]]
