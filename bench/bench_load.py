@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -79,6 +80,32 @@ def wait_idle(pid: int, *, limit_s: float = 120.0) -> None:
         time.sleep(5)
 
 
+class Http1:
+    """A minimal HTTP/1.1 client on one kept connection: POST a JSON body, read a Content-Length answer
+    (the load generator's share of the CPU must stay well below the server's)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str):
+        self.reader, self.writer, self.token = reader, writer, token
+
+    @classmethod
+    async def open(cls, host: str, port: int, token: str) -> Http1:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer, token)
+
+    async def post(self, path: str, body: dict) -> tuple[int, bytes]:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.token}\r\n"
+                          f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = next(int(v) for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "content-length")
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def run(root: Path, token: str, categories: list[str], bounds: tuple[float, float, float, float], *, way: str,
         writers: int, readers: int, seconds: float, max_posts: int, n_problems: int,
         read_every_s: float = 0.0) -> dict:
@@ -109,7 +136,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
             "lon": float((x0 + x1) / 2), "lat": float((y0 + y1) / 2)})
         warm_posts = [(warm.json()["problem_id"], f"load-warm-{way}")] if warm.status_code == 201 else []
         wait_idle(server.pid)  # the app's start-up caches (map, search index) are built in a thread
-        cpu0 = cpu_seconds(server.pid)
+        cpu0, client0 = cpu_seconds(server.pid), time.process_time()
         stop = time.monotonic() + seconds
         lock = threading.Lock()
         posted: list[tuple[int, str]] = list(warm_posts)  # (problem_id, description) of every 201
@@ -118,40 +145,46 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
         failures: list[str] = []
         count = [0]
 
-        async def writer(w: int, c: httpx.AsyncClient) -> None:
+        async def writer(w: int) -> None:
             rng = np.random.default_rng(w)
             i = 0
-            while time.monotonic() < stop:
-                with lock:
-                    if count[0] >= max_posts:
-                        return
-                    count[0] += 1
-                desc = f"load-{way}-{w}-{i}"
-                body = {"category": categories[i % len(categories)], "description": desc,
-                        "lon": float(rng.uniform(x0 + 1e-4, x1 - 1e-4)),
-                        "lat": float(rng.uniform(y0 + 1e-4, y1 - 1e-4))}
-                t0 = time.perf_counter()
-                try:
-                    r = await c.post("/api/problems", json=body)
-                except httpx.HTTPError as e:
+            conn = await Http1.open("127.0.0.1", port, token)
+            try:
+                while time.monotonic() < stop:
                     with lock:
-                        failures.append(f"POST {type(e).__name__}")
-                    continue
-                dt = time.perf_counter() - t0
-                with lock:
-                    if r.status_code == 201:
-                        posted.append((r.json()["problem_id"], desc))
-                        w_lat.append(dt)
-                    else:
-                        failures.append(f"POST {r.status_code} {r.text[:200]}")
-                i += 1
+                        if count[0] >= max_posts:
+                            return
+                        count[0] += 1
+                    desc = f"load-{way}-{w}-{i}"
+                    body = {"category": categories[i % len(categories)], "description": desc,
+                            "lon": float(rng.uniform(x0 + 1e-4, x1 - 1e-4)),
+                            "lat": float(rng.uniform(y0 + 1e-4, y1 - 1e-4))}
+                    t0 = time.perf_counter()
+                    try:
+                        status, text = await conn.post("/api/problems", body)
+                    except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                        with lock:
+                            failures.append(f"POST {type(e).__name__}")
+                        conn.close()
+                        conn = await Http1.open("127.0.0.1", port, token)
+                        continue
+                    dt = time.perf_counter() - t0
+                    with lock:
+                        if status == 201:
+                            posted.append((json.loads(text)["problem_id"], desc))
+                            w_lat.append(dt)
+                        else:
+                            failures.append(f"POST {status} {text[:200]!r}")
+                    i += 1
+            finally:
+                conn.close()
 
         def writers_loop() -> None:
-            """All writers as tasks of one event loop (100 client threads would take the CPU the server needs)."""
+            """All writers as tasks of one event loop, each with its own kept connection, through a minimal
+            HTTP/1.1 client (httpx spent more CPU per request than the server: with 100 writers the load
+            generator, not the server, set the pace, and the server saw batches of two)."""
             async def main() -> None:
-                limits = httpx.Limits(max_connections=writers, max_keepalive_connections=writers)
-                async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as c:
-                    await asyncio.gather(*(writer(w, c) for w in range(writers)))
+                await asyncio.gather(*(writer(w) for w in range(writers)))
 
             asyncio.run(main())
 
@@ -183,6 +216,7 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
         for th in threads:
             th.join()
         wall = time.perf_counter() - t0
+        client_cpu = time.process_time() - client0  # this process: the load generator
         server_cpu = cpu_seconds(server.pid) - cpu0  # its own CPU: other programs' load hardly moves it
     finally:
         server.terminate()
@@ -194,7 +228,8 @@ def run(root: Path, token: str, categories: list[str], bounds: tuple[float, floa
     return {"way": way, "writers": writers, "readers": readers, "wall": wall, "w_lat": w_lat, "r_lat": r_lat,
             "posted": len(posted), "lost": sum(1 for pid, d in posted if desc.get(pid) != d),
             "dup_ids": int(ids.duplicated().sum()), "extra_rows": int(mine.sum()) - len(posted),
-            "failures": failures, "server_cpu": server_cpu}
+            "failures": failures, "server_cpu": server_cpu,
+            "client_cpu": client_cpu}
 
 
 def main() -> None:
@@ -242,7 +277,8 @@ def main() -> None:
                   f"{pct(lat, 99):>9.1f}{len(lat) / r['wall']:>8.1f}{tail}")
         served = len(r["w_lat"]) + len(r["r_lat"])
         print(f"{'':>9}server CPU {r['server_cpu']:.1f} s for {served} requests: "
-              f"{r['server_cpu'] / max(served, 1) * 1000:.1f} ms each on average")
+              f"{r['server_cpu'] / max(served, 1) * 1000:.1f} ms each on average; the load generator "
+              f"{r['client_cpu']:.1f} s ({r['client_cpu'] / r['wall'] * 100:.0f} % of a core)")
         for f in r["failures"][:3]:
             print("   ", f)
         bad |= bool(r["lost"] or r["dup_ids"] or r["extra_rows"])
