@@ -267,3 +267,38 @@ def test_a_case_pages_base_layers_are_kept_across_reports_and_follow_their_own_w
     store.write("streets", streets.assign(name="新街"))
     after = casedesk.display_layer(project, "streets", coords, ["name"])
     assert after is not before and set(after["name"]) == {"新街"}
+
+
+def test_the_write_gate_holds_writes_past_its_limit_and_never_a_read():
+    import asyncio
+
+    from sanigrid.web.limits import WriteGate
+
+    inside, most, release = [0], [0], asyncio.Event()
+
+    async def app(scope, receive, send):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        if scope["method"] != "GET":
+            await release.wait()
+        inside[0] -= 1
+
+    gate = WriteGate(app, limit=2)
+
+    async def main() -> list[str]:
+        done: list[str] = []
+
+        async def call(method: str, k: int) -> None:
+            await gate({"type": "http", "method": method, "path": "/api/problems"}, None, None)
+            done.append(f"{method}{k}")
+
+        writes = [asyncio.create_task(call("POST", k)) for k in range(5)]
+        await asyncio.sleep(0.05)
+        assert inside[0] == 2  # two writes past the gate, three waiting at it
+        await asyncio.wait_for(call("GET", 0), 1)  # a read goes through while the gate is full
+        release.set()
+        await asyncio.gather(*writes)
+        return done
+
+    done = asyncio.run(main())
+    assert done[0] == "GET0" and sorted(done[1:]) == [f"POST{k}" for k in range(5)] and most[0] == 3

@@ -27,7 +27,7 @@ from sanigrid.layers.project import Project, open_project
 from sanigrid.web._errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts, Unauthorized
 from sanigrid.web.assets import mount_docs, mount_static
 from sanigrid.web.auth import SESSIONS_FILE, LoginThrottle, Sessions
-from sanigrid.web.limits import FORM_OVERHEAD_BYTES, BodyLimit
+from sanigrid.web.limits import FORM_OVERHEAD_BYTES, BodyLimit, WriteGate
 from sanigrid.web.routes import archive, auth, cases, dashboard, downloads, grids, layers, pages, problems
 from sanigrid.web.settings import AppSettings
 from sanigrid.web.templating import render
@@ -102,6 +102,7 @@ def create_app(project: Project | str | Path, *, settings: AppSettings | None = 
                                              window_s=w.login_window_minutes * 60)
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes)
     app.add_middleware(BodyLimit, max_bytes=int(w.photo_max_mb * 1024 * 1024) + FORM_OVERHEAD_BYTES)
+    app.add_middleware(WriteGate)  # outermost: a waiting write costs the event loop nothing
     mount_static(app)
     mount_docs(app, title=app.title)
     for r in (auth.router, pages.router, layers.router, problems.router, grids.router, downloads.router,
