@@ -34,12 +34,14 @@ T = TypeVar("T")
 _ALL = "*"  # a write whose layer is not known (set_crs, an unknown method): forget everything
 
 #: store methods that change a layer or table named by their first argument
-_WRITES = frozenset({"write", "append", "update", "drop", "write_table", "append_table", "_write",
+_WRITES = frozenset({"write", "append", "update", "drop", "write_table", "append_table", "append_rows", "_write",
                      "_replace_table", "_append_table", "_update"})
-#: store methods that change nothing
+#: store methods that change nothing (every public method of :class:`layers.store.Store` is one or the
+#: other: tests/test_analyse_once.py checks it, so a new one is not taken for an unknown write)
 _READS = frozenset({"read", "read_table", "has", "meta", "info", "crs", "location", "version", "max_value",
                     "transaction", "_tables", "_columns", "_conn", "_project_value", "path", "_read_sqlite",
-                    "_lock", "_con"})
+                    "_lock", "_con", "read_rows", "change_token", "count", "count_by", "distinct", "keys_near",
+                    "read_columns", "read_page", "checkpoint"})
 
 
 class ReadOnce:

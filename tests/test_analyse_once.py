@@ -163,3 +163,26 @@ def test_prints_step_draws_the_maps_of_sample_maps(built: Path, tmp_path: Path) 
     assert set(again) == set(drawn)
     for name, image in drawn.items():
         assert image.shape == again[name].shape and np.array_equal(image, again[name]), name
+
+
+def test_every_store_method_is_known_as_a_read_or_a_write() -> None:
+    """A method of the store interface that ReadOnce does not know is taken as a write of everything (what
+    was read is forgotten, shared results are computed again): each must be listed as one or the other."""
+    from sanigrid.layers.store import Store
+    from sanigrid.scripts import _memo
+
+    public = [n for n in dir(Store) if not n.startswith("_")]
+    unknown = [n for n in public if n not in _memo._READS | _memo._WRITES and n not in vars(ReadOnce)]
+    assert not unknown, f"add to _READS or _WRITES in scripts/_memo.py: {unknown}"
+    assert not (_memo._READS & _memo._WRITES)
+
+
+def test_a_read_of_rows_or_counts_keeps_what_was_read(project: Project) -> None:
+    store = ReadOnce(project.store)
+    store.read("grids")
+    n = store.reads
+    store.read_rows("grids")
+    store.count("grids")
+    store.change_token("grids")
+    store.read("grids")
+    assert store.reads == n  # the kept frame, not a second read
