@@ -753,11 +753,20 @@ class GeoPackageStore(StoreBase):
         """A layer read through this store's SQLite connection (inside a transaction, which GDAL
         cannot see), with the column types GDAL would give."""
         attrs, types, geom, rows = self._select(kind, bbox, where, columns, geometry=geometry)
+        geoms = _gpkg_geometries([r[-1] for r in rows]) if geom and rows else np.array([], dtype=object)
+        if bbox is not None and geom and rows:
+            # SQLite's R-tree keeps envelopes as 32-bit floats, rounded outwards (a quarter of a metre at
+            # 3·10⁶ m): what it finds is checked against the real envelopes, as PostGIS answers
+            env = shapely.bounds(geoms)
+            meets = ((env[:, 0] <= bbox[2]) & (env[:, 2] >= bbox[0]) & (env[:, 1] <= bbox[3])
+                     & (env[:, 3] >= bbox[1]))
+            if not meets.all():
+                rows = [r for r, k in zip(rows, meets.tolist(), strict=True) if k]
+                geoms = geoms[meets]
         cols = list(zip(*rows, strict=True)) if rows else [()] * (len(attrs) + bool(geom))
         data = {c: _sqlite_column(cols[i], types[c]) for i, c in enumerate(attrs)}
         if not geom:
             return pd.DataFrame(data)  # type: ignore[return-value]
-        geoms = _gpkg_geometries(cols[len(attrs)]) if rows else np.array([], dtype=object)
         return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
 
     def append_rows(self, kind: str, rows: Sequence[Mapping[str, Any]], *, crs: Any = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -220,3 +221,17 @@ def test_replacing_a_layer_replaces_its_rows_and_columns(any_store, toilets_wgs8
     back = store.read("toilets")
     assert back["name"].tolist() == ["公厕0", "公厕1"] and "extra" not in back.columns
     assert store.info()[0].count == 2
+
+
+def test_a_box_read_is_exact_at_large_coordinates(any_store):
+    """SQLite's R-tree rounds envelopes outwards to 32-bit floats (0.25 m at 3·10⁶ m): a point 0.1 m outside
+    the box was returned by the GeoPackage and not by PostGIS. Both answer by the real envelopes."""
+    import geopandas as gpd
+
+    y = 3_130_598.0
+    xs = np.array([518_700.0, 518_710.0, 518_720.0, 518_730.0])
+    ys = np.array([y - 0.1, y + 0.1, y + 0.01, y - 0.01])
+    frame = gpd.GeoDataFrame({"name": [f"公厕{k}" for k in range(4)]}, geometry=shapely.points(xs, ys), crs=4548)
+    any_store.write("toilets", frame)
+    got = any_store.read("toilets", bbox=(518_600.0, 3_129_000.0, 518_800.0, y))
+    assert sorted(got["name"]) == ["公厕0", "公厕3"]
