@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -47,6 +49,12 @@ def _codes_at(points: np.ndarray, grid_geoms: np.ndarray, codes: np.ndarray) -> 
     return out
 
 
+def lead_units(grids: gpd.GeoDataFrame, *, field: str = "code") -> dict[Any, Any]:
+    """Grid code → the grid's lead unit (牵头单位; ``None`` where the layer has none)."""
+    lead = grids["lead_unit"] if "lead_unit" in grids else pd.Series(None, index=grids.index, dtype=object)
+    return dict(zip(grids[field].astype("object").tolist(), lead.astype("object").tolist(), strict=True))
+
+
 class GridIndex:
     """The grids' geometries (prepared) and attributes, kept to place a few points at a time (a web
     report) as :func:`assign_grid` places them, without a frame per call.
@@ -57,12 +65,10 @@ class GridIndex:
     """
 
     def __init__(self, grids: gpd.GeoDataFrame, *, field: str = "code"):
-        self.crs = grids.crs
         self.geoms = np.asarray(grids.geometry.array, dtype=object)
         shapely.prepare(self.geoms)
         self.codes = grids[field].astype("object").to_numpy()
-        lead = grids["lead_unit"] if "lead_unit" in grids else pd.Series(None, index=grids.index, dtype=object)
-        self.lead_unit = dict(zip(self.codes.tolist(), lead.astype("object").tolist(), strict=True))
+        self.lead_unit = lead_units(grids, field=field)
         self.empty = len(grids) == 0
 
     def codes_at(self, points: np.ndarray) -> list[str | None]:

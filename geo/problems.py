@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from sanigrid.geo.grids import assign_grid
+from sanigrid.geo.grids import assign_grid, lead_units
 from sanigrid.layers.cases import PRIORITY, is_open, overdue
 from sanigrid.layers.export import OVERDUE_HEADERS
 from sanigrid.layers.settings import Settings
@@ -24,9 +24,8 @@ def assign(problems: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, settings: Set
     the grid's lead unit. Returns a new frame; CRS and index kept."""
     out = problems.copy()
     out["grid_code"] = assign_grid(problems, grids)
-    lead = dict(zip(grids["code"], grids.get("lead_unit", pd.Series(index=grids.index, dtype=object)),
-                    strict=True))
-    out["unit"] = pd.Series(units(out["category"].tolist(), out["grid_code"].tolist(), lead, settings=settings),
+    out["unit"] = pd.Series(units(out["category"].tolist(), out["grid_code"].tolist(), lead_units(grids),
+                                  settings=settings),
                             index=out.index, dtype="object")
     return out
 

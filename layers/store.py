@@ -1602,10 +1602,10 @@ def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _plain_value(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+    if _missing(v):
         return None
     if isinstance(v, np.datetime64):
-        return None if np.isnat(v) else pd.Timestamp(v)
+        return pd.Timestamp(v)
     if isinstance(v, np.bool_):
         return bool(v)
     if isinstance(v, np.integer):
@@ -1642,7 +1642,7 @@ def _to_int(v: Any) -> int | None:
         return None
     try:
         return int(v) if not isinstance(v, float) or v == int(v) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -1863,24 +1863,23 @@ def _sqlite_where(where: Where, *, index_ranges: bool = True) -> tuple[list[str]
     ``negate``, through an index (written on ``+field``): without statistics it takes the indexes on the
     times for selective, and looking up most rows of a layer one by one costs ten times a scan.
     """
-    conds: list[str] = []
-    args: list[Any] = []
-    for c in where.conds:
-        sql_c, a = _sqlite_clause(c, index_ranges=index_ranges, nested=False)
-        conds += sql_c
-        args += a
-    return conds, args
+    return _sqlite_conds(where, index_ranges=index_ranges, nested=False)
 
 
 def _sqlite_all(where: Where, *, index_ranges: bool) -> tuple[str, list[Any]]:
     """``where`` as one SQLite expression (``1`` when empty), inside ``either`` or ``negate``."""
+    conds, args = _sqlite_conds(where, index_ranges=index_ranges, nested=True)
+    return ("(" + " AND ".join(conds) + ")" if conds else "1"), args
+
+
+def _sqlite_conds(where: Where, *, index_ranges: bool, nested: bool) -> tuple[list[str], list[Any]]:
     conds: list[str] = []
     args: list[Any] = []
     for c in where.conds:
-        sql_c, a = _sqlite_clause(c, index_ranges=index_ranges, nested=True)
+        sql_c, a = _sqlite_clause(c, index_ranges=index_ranges, nested=nested)
         conds += sql_c
         args += a
-    return ("(" + " AND ".join(conds) + ")" if conds else "1"), args
+    return conds, args
 
 
 def _sqlite_clause(c: Clause, *, index_ranges: bool, nested: bool) -> tuple[list[str], list[Any]]:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -96,7 +97,12 @@ def store_crs(store: Store) -> CRS:
 
 
 def _is_wgs84(crs: CRS) -> bool:
-    return crs_wkt(crs) == wgs84_wkt() or crs.equals(CRS.from_epsg(4326))
+    return _wkt_is_wgs84(crs_wkt(crs))
+
+
+@lru_cache(maxsize=64)
+def _wkt_is_wgs84(wkt: str) -> bool:
+    return wkt == wgs84_wkt() or CRS.from_wkt(wkt).equals(CRS.from_epsg(4326))
 
 
 def parse_bbox(text: str | None) -> BBox | None:

@@ -7,7 +7,6 @@ arrive together are written in one transaction (:func:`intake_many`, the web's g
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -196,22 +195,12 @@ def intake_many(project: Project, reports: Sequence[Report]) -> list[dict[str, A
     return out  # type: ignore[return-value]
 
 
-_GRID_INDEX: dict[str, tuple[tuple[Any, ...], GridIndex]] = {}
-_GRID_INDEX_LOCK = threading.Lock()
-
-
 def _grid_index(tx: Any) -> GridIndex:
     """The grids of the store, placed in a :class:`GridIndex` once per write of the grids layer (a report
     to the problems keeps it)."""
-    token = tx.change_token("grids")
-    with _GRID_INDEX_LOCK:
-        hit = _GRID_INDEX.get(tx.location)
-    if hit is not None and hit[0] == token:
-        return hit[1]
-    index = GridIndex(tx.read("grids"))
-    with _GRID_INDEX_LOCK:
-        _GRID_INDEX[tx.location] = (token, index)
-    return index
+    from sanigrid.web.casedesk import by_version  # casedesk imports this module
+
+    return by_version(tx, ("grid index",), lambda: GridIndex(tx.read("grids")), version=tx.change_token("grids"))
 
 
 def _from_wgs84(lonlat: np.ndarray, crs: Any) -> np.ndarray:
@@ -324,8 +313,7 @@ def set_priority(project: Project, problem_id: int, *, priority: bool, note: str
 
 def history(store: Any, problem_id: int) -> list[dict[str, Any]]:
     """The history of one case, oldest step first (its rows only, by SQL)."""
-    rows = store.read_rows(HISTORY_TABLE, where=eq("problem_id", int(problem_id))) \
-        if store.has(HISTORY_TABLE) else []
+    rows = store.read_rows(HISTORY_TABLE, where=eq("problem_id", int(problem_id)))  # [] without the table
     return [{"from_status": r.get("from_status") or None, "to_status": r.get("to_status"),
              "at": pd.Timestamp(r["at"]).isoformat(sep=" ") if r.get("at") is not None else None,
              "actor": r.get("actor"), "note": r.get("note")} for r in rows]
@@ -399,8 +387,6 @@ def photo_file(project: Project, problem_id: int, name: str) -> Path:
 
 def photos(store: Any, problem_id: int) -> list[str]:
     """The stored paths of one case's photos, in upload order (its rows only, by SQL)."""
-    if not store.has(PHOTO_TABLE):
-        return []
     return [str(r["path"]) for r in store.read_rows(PHOTO_TABLE, where=eq("problem_id", int(problem_id)))]
 
 
