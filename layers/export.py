@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from sanigrid.layers.catalogue import CATALOGUE
 from sanigrid.layers.workbook import safe_csv_frame, sheet_name, write_xlsx
@@ -69,8 +72,7 @@ def table_with_lonlat(frame: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
     plain = pd.DataFrame(frame)
     lonlat = {}
     if len(frame) and frame.crs is not None:
-        pts = frame.geometry.representative_point().to_crs(4326)
-        lonlat = {"经度": pts.x.round(6).to_numpy(), "纬度": pts.y.round(6).to_numpy()}
+        lonlat = dict(zip(("经度", "纬度"), _lonlat(frame.geometry.array, frame.crs), strict=True))
     if not plain.columns.is_unique:
         out = plain.drop(columns=frame.geometry.name)  # a plain frame drops ~10× faster
         for c, v in lonlat.items():
@@ -80,6 +82,21 @@ def table_with_lonlat(frame: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
     # sheets made 52 of these)
     data = {c: plain[c] for c in plain.columns if c != frame.geometry.name}
     return pd.DataFrame({**data, **lonlat}, index=plain.index)
+
+
+def _lonlat(geoms: Any, crs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitude and latitude (6 decimals) of each geometry's representative point (NaN for a
+    missing or empty one), through the kept PROJ pipeline (``to_crs`` makes a transformer a call: a
+    workbook of 52 grid sheets made 52)."""
+    from sanigrid.layers.crs import crs_wkt, transformer, wgs84_wkt
+
+    pts = shapely.point_on_surface(np.asarray(geoms, dtype=object))
+    x, y = np.full(len(pts), np.nan), np.full(len(pts), np.nan)
+    ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+    if ok.any():
+        xy = shapely.get_coordinates(pts[ok])
+        x[ok], y[ok] = transformer(crs_wkt(crs), wgs84_wkt()).transform(xy[:, 0], xy[:, 1])
+    return x.round(6), y.round(6)
 
 
 #: file endings :func:`export_layer` writes, and how

@@ -93,7 +93,8 @@ def _lonlat_by_drop(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     return out
 
 
-@pytest.mark.parametrize("case", ["plain", "duplicate_index", "has_lonlat", "empty", "slice", "polygons"])
+@pytest.mark.parametrize("case", ["plain", "duplicate_index", "has_lonlat", "empty", "slice", "polygons",
+                                  "missing_and_empty", "lines_in_utm"])
 def test_table_with_lonlat_equals_dropping_the_geometry(case):
     """One new frame from the columns gives what the drop-and-insert did: values, dtypes, order, index."""
     from sanigrid.layers.export import table_with_lonlat
@@ -114,6 +115,11 @@ def test_table_with_lonlat_equals_dropping_the_geometry(case):
         frame = frame.iloc[2:5]
     elif case == "polygons":
         frame = frame.set_geometry(frame.geometry.buffer(10))
+    elif case == "missing_and_empty":  # no geometry, or an empty one: NaN, as geopandas gives
+        frame = frame.set_geometry([None, shapely.Polygon(), *frame.geometry.iloc[2:]], crs=4548)
+    elif case == "lines_in_utm":
+        frame = frame.set_geometry([shapely.LineString([(400_000 + i, 3_000_000), (400_500, 3_000_900 + i)])
+                                    for i in range(n)], crs=32650)
     got, want = table_with_lonlat(frame), _lonlat_by_drop(frame)
     pd.testing.assert_frame_equal(got, want)
     assert list(got.columns) == list(want.columns) and list(got.dtypes) == list(want.dtypes)
