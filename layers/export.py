@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from sanigrid.layers.catalogue import CATALOGUE
+from sanigrid.layers.crs import crs_wkt, transformer, wgs84_wkt
 from sanigrid.layers.workbook import safe_csv_frame, sheet_name, write_xlsx
 
 __all__ = ["export_layer", "params_table", "sheet_name", "table_with_lonlat", "write_xlsx", "zh_headers"]
@@ -84,12 +85,10 @@ def table_with_lonlat(frame: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({**data, **lonlat}, index=plain.index)
 
 
-def _lonlat(geoms: Any, crs: Any) -> tuple[np.ndarray, np.ndarray]:
+def _lonlat(geoms: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 longitude and latitude (6 decimals) of each geometry's representative point (NaN for a
-    missing or empty one), through the kept PROJ pipeline (``to_crs`` makes a transformer a call: a
-    workbook of 52 grid sheets made 52)."""
-    from sanigrid.layers.crs import crs_wkt, transformer, wgs84_wkt
-
+    missing or empty one), through the kept PROJ pipeline (``to_crs`` made a transformer per table: 56
+    in one ``analyse``)."""
     pts = shapely.point_on_surface(np.asarray(geoms, dtype=object))
     x, y = np.full(len(pts), np.nan), np.full(len(pts), np.nan)
     ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
